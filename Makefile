@@ -1,0 +1,40 @@
+# Two commands for a newcomer: `make run` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+VENV := .venv
+UV := $(TOOLS)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export UV_PYTHON := $(shell command -v $(PYTHON))
+
+.PHONY: run test check fmt install bench-ledger clean
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearport needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(VENV)/bin/clearport run
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+check: install
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports
+
+fmt: install
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS)

@@ -1,0 +1,3 @@
+"""Clearport: an open-source merchant services platform."""
+
+__version__ = "0.1.0"

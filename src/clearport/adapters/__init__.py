@@ -1,0 +1,1 @@
+"""I/O adapters: PostgreSQL, crypto, connectors, storage."""

@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: pool, embedded server, migrations, repositories."""

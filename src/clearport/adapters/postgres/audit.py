@@ -1,0 +1,68 @@
+"""The append-only audit log (the database refuses UPDATE, DELETE and TRUNCATE)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+
+from clearport.adapters.postgres.database import conn_of
+from clearport.adapters.postgres.pagination import fetch_page
+from clearport.app.ports import Transaction
+from clearport.domain.audit import AuditEvent, Outcome
+from clearport.domain.pagination import Page, PageRequest
+
+_COLUMNS = "id, actor, event_type, occurred_at, outcome, origin_ip, resource, details"
+
+
+def _event(row: asyncpg.Record) -> AuditEvent:
+    return AuditEvent(
+        id=row["id"],
+        actor=row["actor"],
+        event_type=row["event_type"],
+        occurred_at=row["occurred_at"],
+        outcome=Outcome(row["outcome"]),
+        origin_ip=row["origin_ip"],
+        resource=row["resource"],
+        details=row["details"],
+    )
+
+
+class PgAuditLog:
+    async def append(self, tx: Transaction, event: AuditEvent) -> None:
+        await conn_of(tx).execute(
+            f"INSERT INTO audit_events ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            event.id,
+            event.actor,
+            event.event_type,
+            event.occurred_at,
+            str(event.outcome),
+            event.origin_ip,
+            event.resource,
+            event.details,
+        )
+
+    async def list(
+        self, tx: Transaction, page: PageRequest, filters: Mapping[str, Any]
+    ) -> Page[AuditEvent]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column in ("event_type", "resource", "actor", "outcome"):
+            if filters.get(column) is not None:
+                args.append(filters[column])
+                where.append(f"{column} = ${len(args)}")
+        if filters.get("created_gte") is not None:
+            args.append(filters["created_gte"])
+            where.append(f"occurred_at >= ${len(args)}")
+        if filters.get("created_lt") is not None:
+            args.append(filters["created_lt"])
+            where.append(f"occurred_at < ${len(args)}")
+        return await fetch_page(
+            conn_of(tx),
+            select=f"SELECT {_COLUMNS} FROM audit_events",
+            where=where,
+            args=args,
+            page=page,
+            row_to=_event,
+        )

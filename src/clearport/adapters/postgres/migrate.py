@@ -1,0 +1,50 @@
+"""Alembic, driven from code: `clearport db upgrade` and the "is it migrated?" check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    url = make_url(database_url)
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def _config(database_url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    command.upgrade(_config(database_url), revision)
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config("postgresql://localhost/x")).get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def current_revision(database_url: str) -> str | None:
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def is_migrated(database_url: str) -> bool:
+    return current_revision(database_url) == head_revision()

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url")
+assert url is not None
+engine = create_engine(url)
+with engine.connect() as connection:
+    context.configure(connection=connection, transactional_ddl=True)
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()

@@ -1,0 +1,1 @@
+"""Use cases: load, decide in the domain, write everything in one transaction."""

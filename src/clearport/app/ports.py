@@ -1,0 +1,100 @@
+"""The Protocols the use cases need. Adapters implement them; wiring.py picks which.
+
+Repositories are stateless: every method takes the `Transaction` it runs in, so one use case can
+write several repositories atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from clearport.domain.audit import AuditEvent
+from clearport.domain.merchants import ApiKey, Merchant
+from clearport.domain.pagination import Page, PageRequest
+
+# --- foundation -------------------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Transaction(Protocol):
+    """An open database transaction; opaque to the use cases."""
+
+
+class UnitOfWork(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
+
+
+class MerchantRepository(Protocol):
+    async def insert(self, tx: Transaction, merchant: Merchant) -> None: ...
+    async def get(
+        self, tx: Transaction, merchant_id: str, *, for_update: bool = False
+    ) -> Merchant | None: ...
+    async def list(self, tx: Transaction, page: PageRequest) -> Page[Merchant]: ...
+    async def update(self, tx: Transaction, merchant: Merchant) -> None: ...
+
+
+class ApiKeyRepository(Protocol):
+    async def insert(
+        self, tx: Transaction, key: ApiKey, secret_hash: bytes, created_by: str
+    ) -> None: ...
+    async def get(self, tx: Transaction, key_id: str) -> ApiKey | None: ...
+    async def find_by_hash(
+        self, tx: Transaction, secret_hash: bytes
+    ) -> tuple[ApiKey, bytes] | None: ...
+    async def revoke(self, tx: Transaction, key_id: str, at: datetime) -> None: ...
+    async def list_for_merchant(
+        self, tx: Transaction, merchant_id: str, page: PageRequest
+    ) -> Page[ApiKey]: ...
+
+
+class AuditLog(Protocol):
+    async def append(self, tx: Transaction, event: AuditEvent) -> None: ...
+    async def list(
+        self, tx: Transaction, page: PageRequest, filters: Mapping[str, Any]
+    ) -> Page[AuditEvent]: ...
+
+
+class RateLimiter(Protocol):
+    async def hit(self, key_id: str) -> int | None:
+        """Count one request; None if allowed, else the seconds until the window resets."""
+        ...
+
+
+class IdempotencyStore(Protocol):
+    async def claim(
+        self,
+        principal_id: str,
+        key: str,
+        request_hash: bytes,
+        lock_timeout_s: int,
+        ttl_s: int,
+    ) -> tuple[str, int | None, bytes | None, bytes]:
+        """Claim a key. Returns (outcome, status, body, stored_hash) where outcome is
+        'claimed' (run the request), 'completed' (replay or mismatch) or 'in_progress'."""
+        ...
+
+    async def complete(
+        self,
+        principal_id: str,
+        key: str,
+        status: int,
+        body: bytes,
+        tx: Transaction | None = None,
+    ) -> None: ...
+    async def release(self, principal_id: str, key: str) -> None: ...
+    async def purge_expired(self, older_than: datetime) -> int: ...
+
+
+# --- vault (issue 3) ---------------------------------------------------------------------------
+
+# --- ledger (issue 4) --------------------------------------------------------------------------
+
+# --- payments (issue 5) ------------------------------------------------------------------------
+
+# --- settlement (issue 6) ----------------------------------------------------------------------

@@ -1,0 +1,42 @@
+"""Settings from the environment. Every variable is listed in the README."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLEARPORT_", extra="ignore")
+
+    # Where the embedded database, the keyring and checkpoints live.
+    data_dir: Path = Path(".clearport")
+    # PostgreSQL URL; when unset an embedded PostgreSQL is started in `data_dir/pgdata`.
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    # Server secret for keyed hashes of API keys and idempotent request bodies. When unset, one
+    # is generated into `data_dir/server_secret` (mode 0600) on first start.
+    secret_key: SecretStr | None = None
+    environment: Literal["test", "live"] = "test"
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    # Requests per key per window, counted in PostgreSQL so every API process shares the limit.
+    rate_limit_requests: int = 1000
+    rate_limit_window_s: int = 1
+    max_body_bytes: int = 65_536
+    idempotency_ttl_s: int = 86_400
+    # How long an in-progress idempotency claim blocks retries before it is considered abandoned.
+    idempotency_lock_timeout_s: int = 60
+
+    @cached_property
+    def pgdata_dir(self) -> Path:
+        return self.data_dir / "pgdata"
+
+
+def load_settings() -> Settings:
+    return Settings()

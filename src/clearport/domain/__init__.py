@@ -1,0 +1,1 @@
+"""Pure business logic: standard library only, no I/O."""

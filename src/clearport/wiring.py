@@ -1,0 +1,75 @@
+"""The one place that picks concrete adapters and hands them to the use cases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from clearport.adapters.postgres.audit import PgAuditLog
+from clearport.adapters.postgres.database import Database
+from clearport.adapters.postgres.idempotency import PgIdempotencyStore
+from clearport.adapters.postgres.merchants import PgApiKeyRepository, PgMerchantRepository
+from clearport.adapters.postgres.ratelimit import PgRateLimiter
+from clearport.adapters.server_secret import load_or_create_server_secret
+from clearport.app.audit import Auditor, AuditQueries
+from clearport.app.auth import Authenticator
+from clearport.app.clock import SystemClock
+from clearport.app.idempotency import IdempotencyService
+from clearport.app.merchants import MerchantService
+from clearport.app.ports import Clock
+from clearport.config import Settings
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    clock: Clock
+    server_secret: bytes
+    auditor: Auditor
+    authenticator: Authenticator
+    merchants: MerchantService
+    audit_queries: AuditQueries
+    idempotency: IdempotencyService
+
+    async def start(self) -> None:
+        await self.db.open()
+
+    async def stop(self) -> None:
+        await self.db.close()
+
+
+def build_container(
+    settings: Settings, database_url: str, *, clock: Clock | None = None
+) -> Container:
+    clock = clock or SystemClock()
+    secret = load_or_create_server_secret(
+        settings.secret_key.get_secret_value() if settings.secret_key else None,
+        settings.data_dir,
+    )
+    db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    uow = db
+    audit_log = PgAuditLog()
+    auditor = Auditor(audit_log, clock)
+    keys = PgApiKeyRepository()
+    merchants_repo = PgMerchantRepository()
+    rate_limiter = PgRateLimiter(
+        db, limit=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
+    )
+    return Container(
+        settings=settings,
+        db=db,
+        clock=clock,
+        server_secret=secret,
+        auditor=auditor,
+        authenticator=Authenticator(uow, keys, auditor, rate_limiter, clock, secret),
+        merchants=MerchantService(
+            uow, merchants_repo, keys, auditor, clock, secret, settings.environment
+        ),
+        audit_queries=AuditQueries(uow, audit_log),
+        idempotency=IdempotencyService(
+            PgIdempotencyStore(db),
+            secret,
+            ttl_s=settings.idempotency_ttl_s,
+            lock_timeout_s=settings.idempotency_lock_timeout_s,
+        ),
+    )

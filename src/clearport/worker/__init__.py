@@ -1,0 +1,1 @@
+"""Background jobs: relay, janitor, schedules."""

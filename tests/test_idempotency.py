@@ -1,0 +1,98 @@
+"""The idempotency mechanism, exercised through POST /v1/merchants."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.support import Api, pg
+
+MERCHANT = {"name": "Acme", "country": "US", "mcc": "5411", "default_currency": "usd"}
+
+
+def test_replay_returns_the_stored_response(api: Api) -> None:
+    admin = api.operator()
+    first = api.call("POST", "/v1/merchants", admin, json=MERCHANT, idempotency_key="k1")
+    second = api.call("POST", "/v1/merchants", admin, json=MERCHANT, idempotency_key="k1")
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    with pg(api.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM merchants").fetchone() == (1,)
+
+
+def test_different_body_same_key_is_422(api: Api) -> None:
+    admin = api.operator()
+    api.call("POST", "/v1/merchants", admin, json=MERCHANT, idempotency_key="k2")
+    other = api.call(
+        "POST", "/v1/merchants", admin, json={**MERCHANT, "name": "Other"}, idempotency_key="k2"
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["type"] == "idempotency_error"
+
+
+def test_keys_are_scoped_per_principal(api: Api) -> None:
+    first = api.call(
+        "POST", "/v1/merchants", api.operator(), json=MERCHANT, idempotency_key="shared"
+    )
+    second = api.call(
+        "POST", "/v1/merchants", api.operator(), json=MERCHANT, idempotency_key="shared"
+    )
+    assert first.status_code == second.status_code == 201
+    assert first.json()["id"] != second.json()["id"]
+
+
+def test_400_is_not_stored(api: Api) -> None:
+    admin = api.operator()
+    bad = api.call(
+        "POST", "/v1/merchants", admin, json={**MERCHANT, "mcc": "x"}, idempotency_key="k3"
+    )
+    assert bad.status_code == 400
+    fixed = api.call("POST", "/v1/merchants", admin, json=MERCHANT, idempotency_key="k3")
+    assert fixed.status_code == 201 and "Idempotent-Replayed" not in fixed.headers
+
+
+def test_bad_idempotency_key_is_400(api: Api) -> None:
+    response = api.call(
+        "POST", "/v1/merchants", api.operator(), json=MERCHANT, idempotency_key="x" * 256
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "Idempotency-Key"
+
+
+def test_stored_key_creation_response_holds_no_secret(api: Api) -> None:
+    admin = api.operator()
+    merchant_id, _ = api.merchant(admin)
+    first = api.call("POST", f"/v1/merchants/{merchant_id}/keys", admin, idempotency_key="kk")
+    replay = api.call("POST", f"/v1/merchants/{merchant_id}/keys", admin, idempotency_key="kk")
+    secret = first.json()["secret"]
+    assert replay.json()["id"] == first.json()["id"]
+    assert secret not in replay.text
+    with pg(api.database_url) as conn:
+        bodies = conn.execute("SELECT response_body FROM idempotency_keys").fetchall()
+    assert all(secret.encode() not in bytes(b[0]) for b in bodies)
+
+
+def test_fifty_concurrent_posts_create_exactly_one_merchant(api: Api) -> None:
+    admin = api.operator()
+
+    def post(_: int) -> httpx.Response:
+        with httpx.Client(timeout=30) as client:
+            return client.post(
+                api.url + "/v1/merchants",
+                json=MERCHANT,
+                headers={"Authorization": f"Bearer {admin}", "Idempotency-Key": "race"},
+            )
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        responses = list(pool.map(post, range(50)))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {201, 409}, statuses
+    created_ids = {r.json()["id"] for r in responses if r.status_code == 201}
+    assert len(created_ids) == 1
+    for conflict in (r for r in responses if r.status_code == 409):
+        assert conflict.json()["error"]["type"] == "idempotency_error"
+    with pg(api.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM merchants").fetchone() == (1,)
