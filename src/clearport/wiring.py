@@ -30,6 +30,10 @@ class Container:
     merchants: MerchantService
     audit_queries: AuditQueries
     idempotency: IdempotencyService
+    # --- vault (issue 3) ---
+    # --- ledger (issue 4) ---
+    # --- payments (issue 5) ---
+    # --- settlement (issue 6) ---
 
     async def start(self) -> None:
         await self.db.open()
@@ -55,7 +59,15 @@ def build_container(
     rate_limiter = PgRateLimiter(
         db, limit=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
     )
+    # --- vault (issue 3): build here ---
+    # --- ledger (issue 4): build here ---
+    # --- payments (issue 5): build here ---
+    # --- settlement (issue 6): build here ---
     return Container(
+        # --- vault (issue 3): pass here ---
+        # --- ledger (issue 4): pass here ---
+        # --- payments (issue 5): pass here ---
+        # --- settlement (issue 6): pass here ---
         settings=settings,
         db=db,
         clock=clock,

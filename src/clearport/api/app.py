@@ -47,4 +47,8 @@ def create_app(container: Container) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, max_body_bytes=container.settings.max_body_bytes)
     for module in (health, merchants, operators, audit):
         app.include_router(module.router)
+    # --- vault (issue 3): include routers here ---
+    # --- ledger (issue 4): include routers here ---
+    # --- payments (issue 5): include routers here ---
+    # --- settlement (issue 6): include routers here ---
     return app

@@ -34,6 +34,10 @@ merchants_app = typer.Typer(help="Merchants.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(operators_app, name="operators")
 app.add_typer(merchants_app, name="merchants")
+# --- vault (issue 3): register commands here ---
+# --- ledger (issue 4): register commands here ---
+# --- payments (issue 5): register commands here ---
+# --- settlement (issue 6): register commands here ---
 
 console = Console(stderr=True)
 T = TypeVar("T")
