@@ -1,0 +1,3 @@
+from clearport.cli.main import app
+
+app(prog_name="clearport")
