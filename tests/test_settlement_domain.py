@@ -1,0 +1,200 @@
+"""Settlement arithmetic without I/O: pricing, rounding residuals, reserves, netting, legs."""
+
+from __future__ import annotations
+
+from datetime import date
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clearport.adapters.interchange_tables import table_for
+from clearport.domain.errors import InvariantViolation
+from clearport.domain.pricing import (
+    FLAG_INTERCHANGE_FALLBACK,
+    BlendedPricing,
+    InterchangePlusPricing,
+    Rate,
+    parse_pricing,
+    price_item,
+    region_for_country,
+    round_half_even,
+)
+from clearport.domain.settlement import (
+    AVAILABLE,
+    PENDING,
+    PLATFORM,
+    RESERVE,
+    ROUNDING,
+    FeeTotals,
+    ItemTotals,
+    Netting,
+    check_settlement,
+    net_effect,
+    reserve_hold_minor,
+    settlement_legs,
+)
+
+TABLE = table_for(date(2026, 6, 1))
+BRANDS = ["visa", "mastercard", "amex", "discover", "maestro", "jcb"]
+CARD_TYPES = [None, "consumer_debit", "consumer_credit", "consumer_prepaid", "commercial"]
+
+amounts = st.integers(min_value=1, max_value=10**9)
+blended = st.builds(
+    lambda bps, fixed, over: BlendedPricing(Rate(Fraction(bps), fixed), over),
+    st.integers(0, 1_000),
+    st.integers(0, 100),
+    st.dictionaries(
+        st.sampled_from(BRANDS),
+        st.builds(Rate, st.integers(0, 1_000).map(Fraction), st.integers(0, 50)),
+        max_size=2,
+    ),
+)
+icpp = st.builds(
+    lambda bps, fixed: InterchangePlusPricing(Rate(Fraction(bps, 10), fixed)),
+    st.integers(0, 1_000),
+    st.integers(0, 50),
+)
+item = st.tuples(
+    st.sampled_from(["capture", "capture", "capture", "refund"]),
+    amounts,
+    st.sampled_from(BRANDS),
+    st.sampled_from(CARD_TYPES),
+    st.sampled_from(["eea", "us", "uk", "intl"]),
+)
+
+
+def test_half_even_rounding() -> None:
+    assert [round_half_even(Fraction(n, 2)) for n in (1, 3, 5, -1, -3)] == [0, 2, 2, 0, -2]
+    assert round_half_even(Fraction(251, 100)) == 3
+
+
+def test_eu_caps_are_real_and_amex_falls_back_flagged() -> None:
+    pricing = parse_pricing({"model": "interchange_plus", "markup_bps": 0, "markup_fixed_minor": 0})
+    debit = price_item(
+        pricing, TABLE, kind="capture", amount_minor=10_000, brand="visa",
+        card_type="consumer_debit", region="eea",
+    )  # fmt: skip
+    credit = price_item(
+        pricing, TABLE, kind="capture", amount_minor=10_000, brand="mastercard",
+        card_type="consumer_credit", region="eea",
+    )  # fmt: skip
+    assert (debit.interchange_minor, credit.interchange_minor) == (20, 30)
+    amex = price_item(
+        pricing, TABLE, kind="capture", amount_minor=10_000, brand="amex", card_type=None,
+        region="us",
+    )  # fmt: skip
+    assert FLAG_INTERCHANGE_FALLBACK in amex.flags
+    assert amex.interchange_minor > 0  # never silently zero
+    # Unknown card type: the most expensive row of the brand and region, flagged.
+    unknown = price_item(
+        pricing, TABLE, kind="capture", amount_minor=10_000, brand="visa", card_type=None,
+        region="eea",
+    )  # fmt: skip
+    assert unknown.interchange_minor == 145 and FLAG_INTERCHANGE_FALLBACK in unknown.flags
+
+
+def test_blended_brand_override_and_refund_has_no_fee() -> None:
+    pricing = parse_pricing(
+        {
+            "model": "blended",
+            "percent_bps": 290,
+            "fixed_minor": 30,
+            "brand_overrides": {"amex": {"percent_bps": 350, "fixed_minor": 0}},
+        }
+    )
+    visa = price_item(
+        pricing, TABLE, kind="capture", amount_minor=10_000, brand="visa", card_type=None,
+        region="us",
+    )  # fmt: skip
+    amex = price_item(
+        pricing, TABLE, kind="capture", amount_minor=10_000, brand="amex", card_type=None,
+        region="us",
+    )  # fmt: skip
+    refund = price_item(
+        pricing, TABLE, kind="refund", amount_minor=10_000, brand="visa", card_type=None,
+        region="us",
+    )  # fmt: skip
+    assert (visa.commission_minor, amex.commission_minor, refund.commission_minor) == (320, 350, 0)
+    assert visa.interchange_minor == 0 and visa.markup_minor == 320
+
+
+def test_region_for_country() -> None:
+    assert [region_for_country(c) for c in ("US", "DE", "GB", "JP", "no")] == [
+        "us", "eea", "uk", "intl", "eea",
+    ]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(blended, icpp), st.lists(item, min_size=1, max_size=40))
+def test_rounding_residuals_close_fee_totals(pricing: object, items: list[tuple]) -> None:  # type: ignore[type-arg]
+    assert isinstance(pricing, BlendedPricing | InterchangePlusPricing)
+    totals = FeeTotals()
+    exact_total = Fraction(0)
+    for kind, amount, brand, card_type, region in items:
+        priced = price_item(
+            pricing, TABLE, kind=kind, amount_minor=amount, brand=brand, card_type=card_type,
+            region=region,
+        )  # fmt: skip
+        totals.add(priced)
+        exact_total += priced.interchange_exact + priced.scheme_fee_exact + priced.markup_exact
+        # Each item is within half a minor unit of its exact value, per component.
+        assert abs(priced.markup_minor - priced.markup_exact) <= Fraction(1, 2)
+    payables = totals.interchange_payable + totals.scheme_fee_payable + totals.markup_revenue
+    # Residuals sum to zero: what merchants pay = what platform accounts receive, to the unit.
+    assert payables + totals.rounding_residual == totals.charged
+    # Each payable is the exact sum rounded once, so it is within half a unit per component.
+    assert abs(payables - exact_total) <= Fraction(3, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    gross=st.integers(0, 10**12),
+    refunds=st.integers(0, 10**12),
+    fees=st.integers(-(10**6), 10**9),
+    bps=st.integers(0, 10_000),
+    released=st.integers(0, 10**9),
+    carried=st.integers(-(10**9), 0),
+)
+def test_netting_and_legs_balance(
+    gross: int, refunds: int, fees: int, bps: int, released: int, carried: int
+) -> None:
+    held = reserve_hold_minor(gross, bps)
+    fee_totals = FeeTotals(markup_exact=Fraction(fees), markup_charged=fees)
+    netting = Netting(gross, refunds, fees, held, released, carried)
+    legs = settlement_legs("mer_x", fee_totals, netting)
+    # Every leg debits one account and credits another: zero-sum by construction; the merchant's
+    # side moves exactly as the formula says.
+    assert net_effect(legs, "mer_x", PENDING) == -(gross - refunds)
+    assert net_effect(legs, "mer_x", AVAILABLE) == gross - refunds - fees - held + released
+    assert net_effect(legs, "mer_x", RESERVE) == held - released
+    assert netting.payout_minor >= 0 and netting.carried_out_minor <= 0
+    assert netting.payout_minor + netting.carried_out_minor == netting.net_minor + carried
+    assert netting.payout_minor * netting.carried_out_minor == 0
+
+
+def test_negative_residual_flips_the_rounding_leg() -> None:
+    fees = FeeTotals()
+    # Three items each exactly 0.5 -> each rounds to 0 (even), sum exact 1.5 -> 2: residual -2.
+    for _ in range(3):
+        fees.markup_exact += Fraction(1, 2)
+    assert (fees.charged, fees.markup_revenue, fees.rounding_residual) == (0, 2, -2)
+    legs = settlement_legs("mer_x", fees, Netting(100, 0, 0, 0, 0))
+    rounding = [leg for leg in legs if leg.key == "rounding"]
+    assert rounding[0].debit_owner == PLATFORM and rounding[0].debit_kind == ROUNDING
+    assert rounding[0].amount_minor == 2
+
+
+def test_check_settlement_catches_a_lost_item() -> None:
+    items = ItemTotals()
+    items.add("capture", 1_000, 30)
+    items.add("refund", 200, 0)
+    fees = FeeTotals(markup_exact=Fraction(30), markup_charged=30)
+    netting = Netting(1_000, 200, 30, 0, 0)
+    legs = settlement_legs("mer_x", fees, netting)
+    check_settlement("mer_x", items, fees, netting, legs)
+    with pytest.raises(InvariantViolation):
+        check_settlement("mer_x", items, fees, Netting(1_100, 200, 30, 0, 0), legs)
+    with pytest.raises(InvariantViolation):
+        check_settlement("mer_x", items, fees, netting, legs[:-1])
