@@ -261,3 +261,78 @@ def check_settlement(
         "net + carried in = payout + carried forward",
     )
     invariant(all(leg.amount_minor > 0 for leg in legs), "legs carry positive amounts")
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutLine:
+    """One payout as a payout file needs it. Bank numbers are kept out of repr (and logs)."""
+
+    payout_id: str
+    merchant_id: str
+    amount_minor: int
+    currency: str
+    account_holder: str
+    execution_date: date
+    routing_number: str | None = field(default=None, repr=False)
+    account_number: str | None = field(default=None, repr=False)
+    iban: str | None = field(default=None, repr=False)
+    bic: str | None = field(default=None, repr=False)
+
+
+def payout_file_format(currency: str) -> str:
+    """NACHA for USD, ISO 20022 pain.001 (SEPA credit transfer) for EUR, CSV otherwise."""
+    return {"usd": "nacha", "eur": "pain001"}.get(currency, "csv")
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLine:
+    """One settled item as the detail report shows it (amounts in minor units, signed: a refund's
+    gross and net are negative). commission = interchange + scheme_fee + markup = gross - net."""
+
+    settlement_id: str
+    merchant_id: str
+    payment_id: str
+    source_id: str
+    reference: str | None
+    type: str
+    brand: str | None
+    currency: str
+    gross_minor: int
+    interchange_minor: int
+    scheme_fee_minor: int
+    markup_minor: int
+    commission_minor: int
+    net_minor: int
+    flags: str
+
+
+@dataclass(slots=True)
+class ReportSummary:
+    count: int = 0
+    gross_minor: int = 0
+    refunds_minor: int = 0
+    interchange_minor: int = 0
+    scheme_fee_minor: int = 0
+    markup_minor: int = 0
+    commission_minor: int = 0
+    net_minor: int = 0
+    flagged: int = 0
+
+    def add(self, line: ItemLine) -> None:
+        invariant(
+            line.gross_minor - line.commission_minor == line.net_minor
+            and line.commission_minor
+            == line.interchange_minor + line.scheme_fee_minor + line.markup_minor,
+            f"item {line.source_id}: gross = net + fees",
+        )
+        self.count += 1
+        if line.gross_minor >= 0:
+            self.gross_minor += line.gross_minor
+        else:
+            self.refunds_minor -= line.gross_minor
+        self.interchange_minor += line.interchange_minor
+        self.scheme_fee_minor += line.scheme_fee_minor
+        self.markup_minor += line.markup_minor
+        self.commission_minor += line.commission_minor
+        self.net_minor += line.net_minor
+        self.flagged += 1 if line.flags else 0

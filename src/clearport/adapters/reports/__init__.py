@@ -1,0 +1,1 @@
+"""Settlement reports (detail CSV + Parquet + summary JSON)."""

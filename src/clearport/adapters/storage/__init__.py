@@ -1,0 +1,1 @@
+"""Object storage adapters (the `ObjectStorage` port)."""
