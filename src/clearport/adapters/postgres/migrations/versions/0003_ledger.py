@@ -1,4 +1,5 @@
-"""Ledger schema (issue 4).
+"""Ledger schema (issue 4): accounts with totals and flags, immutable transfers, journals
+checked at commit, per-journal balance checkpoints, and `ledger_post` (one round trip).
 
 Revision ID: 0003
 Revises: 0002
@@ -13,8 +14,333 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute(
+        r"""
+-- One row per (owner, kind, currency). Totals are maintained per journal (aggregate, then one
+-- UPDATE per touched account), so a hot account is written once per batch, not per transfer.
+-- The flags are enforced here, by CHECK constraints on the totals (see decision 0200).
+CREATE TABLE ledger_accounts (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    owner           text NOT NULL CHECK (owner = 'platform' OR owner LIKE 'mer\_%'),
+    kind            text NOT NULL CHECK (kind IN ('pending', 'available', 'reserve',
+                        'processor_receivable', 'fee_revenue', 'interchange_payable',
+                        'scheme_fee_payable', 'payouts_in_transit', 'rounding')),
+    currency        text NOT NULL CHECK (currency ~ '^[a-z]{3}$'),
+    debit_normal    boolean NOT NULL,
+    debits_must_not_exceed_credits boolean NOT NULL DEFAULT false,
+    credits_must_not_exceed_debits boolean NOT NULL DEFAULT false,
+    debits_posted   bigint NOT NULL DEFAULT 0 CHECK (debits_posted >= 0),
+    credits_posted  bigint NOT NULL DEFAULT 0 CHECK (credits_posted >= 0),
+    debits_pending  bigint NOT NULL DEFAULT 0 CHECK (debits_pending >= 0),
+    credits_pending bigint NOT NULL DEFAULT 0 CHECK (credits_pending >= 0),
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (owner, kind, currency),
+    CONSTRAINT ledger_debits_must_not_exceed_credits CHECK (
+        NOT debits_must_not_exceed_credits OR debits_posted + debits_pending <= credits_posted),
+    CONSTRAINT ledger_credits_must_not_exceed_debits CHECK (
+        NOT credits_must_not_exceed_debits OR credits_posted + credits_pending <= debits_posted),
+    CONSTRAINT ledger_merchant_kinds CHECK (
+        (kind IN ('pending', 'available', 'reserve')) = (owner <> 'platform'))
+);
+
+-- Flags and identity never change once an account is opened.
+CREATE FUNCTION ledger_accounts_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'ledger accounts are never deleted'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF (NEW.owner, NEW.kind, NEW.currency, NEW.debit_normal, NEW.debits_must_not_exceed_credits,
+        NEW.credits_must_not_exceed_debits, NEW.id)
+       IS DISTINCT FROM (OLD.owner, OLD.kind, OLD.currency, OLD.debit_normal,
+        OLD.debits_must_not_exceed_credits, OLD.credits_must_not_exceed_debits, OLD.id) THEN
+        RAISE EXCEPTION 'ledger account identity and flags are immutable'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER ledger_accounts_guard BEFORE UPDATE OR DELETE ON ledger_accounts
+    FOR EACH ROW EXECUTE FUNCTION ledger_accounts_guard();
+
+-- One journal per `ledger_post` call: the linked group.
+CREATE TABLE ledger_journals (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    transfer_count integer NOT NULL CHECK (transfer_count > 0),
+    created_at     timestamptz NOT NULL
+);
+
+-- Immutable. Account ids are validated (under lock) by ledger_post and re-checked by the
+-- journal's deferred check, so no per-row foreign keys on the hot path.
+CREATE TABLE ledger_transfers (
+    id                text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+    txn_id            text NOT NULL UNIQUE,
+    journal_id        bigint NOT NULL,
+    action            text NOT NULL CHECK (action IN ('post', 'pending', 'post_pending',
+                          'void_pending', 'expire_pending')),
+    debit_account_id  bigint NOT NULL,
+    credit_account_id bigint NOT NULL,
+    amount            bigint NOT NULL CHECK (amount > 0),
+    currency          text NOT NULL,
+    code              text NOT NULL CHECK (length(code) BETWEEN 1 AND 32),
+    source            text,
+    pending_id        text,
+    expires_at        timestamptz,
+    created_at        timestamptz NOT NULL,
+    CHECK (debit_account_id <> credit_account_id),
+    CHECK ((action IN ('post', 'pending')) = (pending_id IS NULL)),
+    CHECK (expires_at IS NULL OR action = 'pending')
+);
+-- A hold is resolved (posted, voided or expired) exactly once.
+CREATE UNIQUE INDEX ledger_transfers_resolved_once ON ledger_transfers (pending_id)
+    WHERE pending_id IS NOT NULL;
+CREATE INDEX ledger_transfers_journal ON ledger_transfers USING brin (journal_id);
+CREATE INDEX ledger_transfers_code_created ON ledger_transfers (code, created_at);
+CREATE INDEX ledger_transfers_debit ON ledger_transfers (debit_account_id, txn_id);
+CREATE INDEX ledger_transfers_credit ON ledger_transfers (credit_account_id, txn_id);
+CREATE INDEX ledger_transfers_expiry ON ledger_transfers (expires_at)
+    WHERE action = 'pending' AND expires_at IS NOT NULL;
+
+-- A checkpoint of an account's totals after each journal that touched it: balance as of T is
+-- one index probe (account_id, at <= T). `at` strictly increases per account.
+CREATE TABLE ledger_balances (
+    account_id      bigint NOT NULL,
+    at              timestamptz NOT NULL,
+    journal_id      bigint NOT NULL,
+    debits_posted   bigint NOT NULL,
+    credits_posted  bigint NOT NULL,
+    debits_pending  bigint NOT NULL,
+    credits_pending bigint NOT NULL,
+    PRIMARY KEY (account_id, at)
+);
+
+CREATE TRIGGER ledger_transfers_append_only BEFORE UPDATE OR DELETE ON ledger_transfers
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER ledger_transfers_no_truncate BEFORE TRUNCATE ON ledger_transfers
+    FOR EACH STATEMENT EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER ledger_journals_append_only BEFORE UPDATE OR DELETE ON ledger_journals
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+CREATE TRIGGER ledger_balances_append_only BEFORE UPDATE OR DELETE ON ledger_balances
+    FOR EACH ROW EXECUTE FUNCTION refuse_change();
+
+-- At commit: every journal has all its transfers, each transfer's accounts are in its
+-- currency, and the journal nets to zero per currency.
+CREATE FUNCTION ledger_check_journal() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+    bad text;
+BEGIN
+    SELECT count(*) INTO n FROM ledger_transfers WHERE journal_id = NEW.id;
+    IF n <> NEW.transfer_count THEN
+        RAISE EXCEPTION 'ledger journal % has % transfers, expected %', NEW.id, n,
+            NEW.transfer_count USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT s.currency INTO bad FROM (
+        SELECT d.currency, t.amount AS delta, t.currency AS tcur
+          FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account_id
+         WHERE t.journal_id = NEW.id
+        UNION ALL
+        SELECT c.currency, -t.amount, t.currency
+          FROM ledger_transfers t JOIN ledger_accounts c ON c.id = t.credit_account_id
+         WHERE t.journal_id = NEW.id
+    ) s
+    GROUP BY s.currency
+    HAVING sum(s.delta) <> 0 OR count(*) FILTER (WHERE s.tcur <> s.currency) > 0
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'ledger journal % does not net to zero in %', NEW.id, bad
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER ledger_journal_nets_to_zero AFTER INSERT ON ledger_journals
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_journal();
+
+-- Post one linked group in one call. Accounts named by reference (p_ref_*) are opened on first
+-- use; transfers name accounts by id (p_debit/p_credit) or by 1-based index into the refs.
+-- Returns one row per transfer ('created' | 'exists', txn_id) or a single 'error' row naming
+-- the code and the 0-based index; on error nothing at all is written (inner block rolled back).
+CREATE FUNCTION ledger_post(
+    p_ref_owner text[], p_ref_kind text[], p_ref_cur text[],
+    p_ids text[], p_txn_ids text[], p_actions text[],
+    p_debit bigint[], p_debit_ref integer[], p_credit bigint[], p_credit_ref integer[],
+    p_amounts bigint[], p_currencies text[], p_codes text[], p_sources text[],
+    p_pending_ids text[], p_expires timestamptz[], p_now timestamptz
+) RETURNS TABLE (status text, txn_id text, err_code text, err_index integer, err_account bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ref_ids bigint[];
+    v_debit bigint[];
+    v_credit bigint[];
+    v_at timestamptz;
+    v_clock timestamptz;
+    v_journal bigint;
+    v_new integer;
+    v_err record;
+    v_constraint text;
+    v_n integer := cardinality(p_ids);
+BEGIN
+    BEGIN
+        IF cardinality(p_ref_owner) > 0 THEN
+            INSERT INTO ledger_accounts AS a (owner, kind, currency, debit_normal,
+                debits_must_not_exceed_credits)
+            SELECT r.o, r.k, r.c, r.k IN ('processor_receivable', 'payouts_in_transit'),
+                   r.k IN ('available', 'reserve')
+              FROM unnest(p_ref_owner, p_ref_kind, p_ref_cur) AS r(o, k, c)
+             WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts x
+                                WHERE x.owner = r.o AND x.kind = r.k AND x.currency = r.c)
+             ORDER BY r.o, r.k, r.c
+            ON CONFLICT (owner, kind, currency) DO NOTHING;
+            SELECT array_agg(a.id ORDER BY r.i) INTO v_ref_ids
+              FROM unnest(p_ref_owner, p_ref_kind, p_ref_cur) WITH ORDINALITY AS r(o, k, c, i)
+              JOIN ledger_accounts a ON a.owner = r.o AND a.kind = r.k AND a.currency = r.c;
+        END IF;
+        SELECT array_agg(coalesce(u.d, v_ref_ids[u.dr]) ORDER BY u.i),
+               array_agg(coalesce(u.c, v_ref_ids[u.cr]) ORDER BY u.i)
+          INTO v_debit, v_credit
+          FROM unnest(p_debit, p_debit_ref, p_credit, p_credit_ref) WITH ORDINALITY
+               AS u(d, dr, c, cr, i);
+
+        -- Lock every touched account in id order: concurrent batches cannot deadlock.
+        PERFORM 1 FROM ledger_accounts WHERE id = ANY (v_debit || v_credit)
+          ORDER BY id FOR UPDATE;
+        -- Checkpoint time strictly increases per account (we hold the locks).
+        SELECT greatest(clock_timestamp(), max(updated_at) + interval '1 microsecond')
+          INTO v_at FROM ledger_accounts WHERE id = ANY (v_debit || v_credit);
+        v_at := coalesce(v_at, clock_timestamp());
+        v_clock := coalesce(p_now, v_at);
+
+        SELECT q.i, q.err INTO v_err FROM (
+            SELECT u.i, CASE
+                WHEN e.id IS NOT NULL THEN
+                    CASE WHEN (e.action, e.debit_account_id, e.credit_account_id, e.amount,
+                               e.currency, e.code, e.source, e.pending_id, e.expires_at)
+                              IS NOT DISTINCT FROM (u.act, u.d, u.c, u.amount, u.cur, u.code,
+                               u.src, u.pid, u.exp)
+                         THEN NULL ELSE 'transfer_exists_with_different_fields' END
+                WHEN d.id IS NULL OR c.id IS NULL THEN 'account_not_found'
+                WHEN d.id = c.id THEN 'same_account'
+                WHEN d.currency <> u.cur OR c.currency <> u.cur THEN 'currency_mismatch'
+                WHEN u.act IN ('post', 'pending') THEN NULL
+                WHEN p.id IS NULL THEN 'pending_not_found'
+                WHEN p.action <> 'pending' THEN 'not_pending'
+                WHEN EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = p.id)
+                    THEN 'pending_already_resolved'
+                WHEN p.debit_account_id <> d.id OR p.credit_account_id <> c.id
+                     OR p.currency <> u.cur THEN 'pending_mismatch'
+                WHEN u.act = 'expire_pending'
+                     AND (p.expires_at IS NULL OR p.expires_at > v_clock) THEN 'not_expired'
+                WHEN u.act <> 'expire_pending' AND p.expires_at <= v_clock
+                    THEN 'pending_expired'
+                WHEN u.act = 'post_pending' AND u.amount > p.amount
+                    THEN 'amount_exceeds_pending'
+                WHEN u.act <> 'post_pending' AND u.amount <> p.amount
+                    THEN 'void_amount_mismatch'
+                ELSE NULL END AS err
+              FROM unnest(p_ids, p_actions, v_debit, v_credit, p_amounts, p_currencies,
+                          p_codes, p_sources, p_pending_ids, p_expires) WITH ORDINALITY
+                   AS u(id, act, d, c, amount, cur, code, src, pid, exp, i)
+              LEFT JOIN ledger_transfers e ON e.id = u.id
+              LEFT JOIN ledger_accounts d ON d.id = u.d
+              LEFT JOIN ledger_accounts c ON c.id = u.c
+              LEFT JOIN ledger_transfers p ON p.id = u.pid
+        ) q WHERE q.err IS NOT NULL ORDER BY q.i LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = v_err.err,
+                DETAIL = (v_err.i - 1)::text;
+        END IF;
+
+        SELECT count(*) INTO v_new FROM unnest(p_ids) AS u(id)
+         WHERE NOT EXISTS (SELECT 1 FROM ledger_transfers e WHERE e.id = u.id);
+        IF v_new > 0 THEN
+            INSERT INTO ledger_journals (transfer_count, created_at) VALUES (v_new, v_at)
+                RETURNING id INTO v_journal;
+            WITH ins AS (
+                INSERT INTO ledger_transfers (id, txn_id, journal_id, action, debit_account_id,
+                    credit_account_id, amount, currency, code, source, pending_id, expires_at,
+                    created_at)
+                SELECT u.id, u.txn, v_journal, u.act, u.d, u.c, u.amount, u.cur, u.code, u.src,
+                       u.pid, u.exp, v_at
+                  FROM unnest(p_ids, p_txn_ids, p_actions, v_debit, v_credit, p_amounts,
+                              p_currencies, p_codes, p_sources, p_pending_ids, p_expires)
+                       AS u(id, txn, act, d, c, amount, cur, code, src, pid, exp)
+                 WHERE NOT EXISTS (SELECT 1 FROM ledger_transfers e WHERE e.id = u.id)
+                RETURNING ledger_transfers.action, ledger_transfers.debit_account_id,
+                          ledger_transfers.credit_account_id, ledger_transfers.amount,
+                          ledger_transfers.pending_id
+            ), eff AS (
+                SELECT ins.action,
+                       ins.debit_account_id AS dacc, ins.credit_account_id AS cacc,
+                       CASE WHEN ins.action IN ('post', 'post_pending') THEN ins.amount
+                            ELSE 0 END AS posted,
+                       CASE WHEN ins.action = 'pending' THEN ins.amount
+                            WHEN ins.action = 'post' THEN 0
+                            ELSE -p.amount END AS pend
+                  FROM ins LEFT JOIN ledger_transfers p ON p.id = ins.pending_id
+            ), per_account AS (
+                SELECT acc, sum(dp) AS dp, sum(cp) AS cp, sum(dq) AS dq, sum(cq) AS cq
+                  FROM (SELECT dacc AS acc, posted AS dp, 0 AS cp, pend AS dq, 0 AS cq FROM eff
+                        UNION ALL
+                        SELECT cacc, 0, posted, 0, pend FROM eff) s
+                 GROUP BY acc
+            ), upd AS (
+                UPDATE ledger_accounts a
+                   SET debits_posted = a.debits_posted + pa.dp,
+                       credits_posted = a.credits_posted + pa.cp,
+                       debits_pending = a.debits_pending + pa.dq,
+                       credits_pending = a.credits_pending + pa.cq,
+                       updated_at = v_at
+                  FROM per_account pa WHERE a.id = pa.acc
+                RETURNING a.id, a.debits_posted, a.credits_posted, a.debits_pending,
+                          a.credits_pending
+            )
+            INSERT INTO ledger_balances (account_id, at, journal_id, debits_posted,
+                credits_posted, debits_pending, credits_pending)
+            SELECT upd.id, v_at, v_journal, upd.debits_posted, upd.credits_posted,
+                   upd.debits_pending, upd.credits_pending FROM upd;
+        END IF;
+
+        RETURN QUERY
+            SELECT CASE WHEN t.journal_id = v_journal THEN 'created' ELSE 'exists' END,
+                   t.txn_id, NULL::text, NULL::integer, NULL::bigint
+              FROM unnest(p_ids) WITH ORDINALITY AS u(id, i)
+              JOIN ledger_transfers t ON t.id = u.id
+             ORDER BY u.i;
+    EXCEPTION
+        WHEN SQLSTATE 'LG001' THEN
+            GET STACKED DIAGNOSTICS v_constraint = PG_EXCEPTION_DETAIL;
+            RETURN QUERY SELECT 'error', NULL::text, SQLERRM, v_constraint::integer, NULL::bigint;
+        WHEN check_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            RETURN QUERY SELECT 'error', NULL::text,
+                CASE v_constraint
+                    WHEN 'ledger_debits_must_not_exceed_credits' THEN 'exceeds_credits'
+                    WHEN 'ledger_credits_must_not_exceed_debits' THEN 'exceeds_debits'
+                    ELSE 'constraint_violated' END,
+                NULL::integer, NULL::bigint;
+        WHEN unique_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            RETURN QUERY SELECT 'error', NULL::text,
+                CASE v_constraint
+                    WHEN 'ledger_transfers_resolved_once' THEN 'pending_already_resolved'
+                    ELSE 'transfer_id_conflict' END,
+                NULL::integer, NULL::bigint;
+    END;
+END $$;
+"""
+    )
 
 
 def downgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute(
+        """
+DROP FUNCTION ledger_post(text[], text[], text[], text[], text[], text[], bigint[], integer[],
+    bigint[], integer[], bigint[], text[], text[], text[], text[], timestamptz[], timestamptz);
+DROP TABLE ledger_balances;
+DROP TABLE ledger_transfers;
+DROP TABLE ledger_journals;
+DROP FUNCTION ledger_check_journal();
+DROP TABLE ledger_accounts;
+DROP FUNCTION ledger_accounts_guard();
+"""
+    )
