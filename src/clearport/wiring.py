@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from clearport.adapters.postgres.audit import PgAuditLog
 from clearport.adapters.postgres.database import Database
 from clearport.adapters.postgres.idempotency import PgIdempotencyStore
+from clearport.adapters.postgres.ledger import PgLedgerStore
 from clearport.adapters.postgres.merchants import PgApiKeyRepository, PgMerchantRepository
 from clearport.adapters.postgres.ratelimit import PgRateLimiter
 from clearport.adapters.server_secret import load_or_create_server_secret
@@ -14,6 +15,7 @@ from clearport.app.audit import Auditor, AuditQueries
 from clearport.app.auth import Authenticator
 from clearport.app.clock import SystemClock
 from clearport.app.idempotency import IdempotencyService
+from clearport.app.ledger import LedgerService
 from clearport.app.merchants import MerchantService
 from clearport.app.ports import Clock
 from clearport.config import Settings
@@ -32,6 +34,7 @@ class Container:
     idempotency: IdempotencyService
     # --- vault (issue 3) ---
     # --- ledger (issue 4) ---
+    ledger: LedgerService
     # --- payments (issue 5) ---
     # --- settlement (issue 6) ---
 
@@ -61,11 +64,13 @@ def build_container(
     )
     # --- vault (issue 3): build here ---
     # --- ledger (issue 4): build here ---
+    ledger = LedgerService(uow, PgLedgerStore(), clock)
     # --- payments (issue 5): build here ---
     # --- settlement (issue 6): build here ---
     return Container(
         # --- vault (issue 3): pass here ---
         # --- ledger (issue 4): pass here ---
+        ledger=ledger,
         # --- payments (issue 5): pass here ---
         # --- settlement (issue 6): pass here ---
         settings=settings,

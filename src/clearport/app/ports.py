@@ -6,11 +6,12 @@ write several repositories atomically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
+from clearport.domain import ledger
 from clearport.domain.audit import AuditEvent
 from clearport.domain.merchants import ApiKey, Merchant
 from clearport.domain.pagination import Page, PageRequest
@@ -94,6 +95,31 @@ class IdempotencyStore(Protocol):
 # --- vault (issue 3) ---------------------------------------------------------------------------
 
 # --- ledger (issue 4) --------------------------------------------------------------------------
+
+
+class LedgerStore(Protocol):
+    """Ledger persistence. `post` writes one linked group in one round trip, or nothing."""
+
+    async def post(
+        self,
+        tx: Transaction,
+        transfers: Sequence[ledger.TransferRequest],
+        txn_ids: Sequence[str],
+        *,
+        now: datetime | None = None,
+    ) -> list[ledger.PostResult]: ...
+    async def expire(
+        self, tx: Transaction, now: datetime, txn_ids: Sequence[str]
+    ) -> list[ledger.PostResult]: ...
+    async def accounts(self, tx: Transaction, owner: str) -> list[ledger.Account]: ...
+    async def account(self, tx: Transaction, ref: ledger.AccountRef) -> ledger.Account | None: ...
+    async def account_as_of(
+        self, tx: Transaction, account_id: int, at: datetime
+    ) -> ledger.Account | None: ...
+    async def balance_transactions(
+        self, tx: Transaction, merchant_id: str, page: PageRequest, filters: Mapping[str, Any]
+    ) -> Page[ledger.BalanceTransaction]: ...
+
 
 # --- payments (issue 5) ------------------------------------------------------------------------
 
