@@ -32,10 +32,27 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = 86_400
     # How long an in-progress idempotency claim blocks retries before it is considered abandoned.
     idempotency_lock_timeout_s: int = 60
+    # --- vault (issue 3) ---
+    # Key provider for card data. `local`: a keyring file (CLEARPORT_KEYRING, default
+    # data_dir/keyring/keyring.json, never inside pgdata) sealed by a master key from
+    # CLEARPORT_MASTER_KEY (hex) or master.key beside it. `aws-kms`: KMS key id/ARN/alias.
+    key_provider: Literal["local", "aws-kms"] = "local"
+    keyring_path: Path | None = Field(default=None, validation_alias="CLEARPORT_KEYRING")
+    master_key: SecretStr | None = None
+    kms_key_id: str | None = None
+    kms_region: str | None = None
+    kms_endpoint_url: str | None = None
+    # Unwrapped DEKs kept in memory per process: at most this many, each this long.
+    dek_cache_size: int = 10_000
+    dek_cache_ttl_s: float = 300.0
 
     @cached_property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
+
+    @cached_property
+    def keyring_file(self) -> Path:
+        return self.keyring_path or self.data_dir / "keyring" / "keyring.json"
 
 
 def load_settings() -> Settings:

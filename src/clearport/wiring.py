@@ -18,6 +18,7 @@ from clearport.app.idempotency import IdempotencyService
 from clearport.app.ledger import LedgerService
 from clearport.app.merchants import MerchantService
 from clearport.app.ports import Clock
+from clearport.app.vault import VaultService  # vault (issue 3)
 from clearport.config import Settings
 
 
@@ -33,6 +34,7 @@ class Container:
     audit_queries: AuditQueries
     idempotency: IdempotencyService
     # --- vault (issue 3) ---
+    vault: VaultService
     # --- ledger (issue 4) ---
     ledger: LedgerService
     # --- payments (issue 5) ---
@@ -63,12 +65,34 @@ def build_container(
         db, limit=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
     )
     # --- vault (issue 3): build here ---
+    from clearport.adapters.crypto import AesGcmCipher, TtlDekCache, build_key_provider
+    from clearport.adapters.postgres.vault import PgVaultRepository
+
+    vault = VaultService(
+        uow,
+        PgVaultRepository(),
+        merchants_repo,
+        build_key_provider(
+            settings.key_provider,
+            keyring_path=settings.keyring_file,
+            pgdata_dir=settings.pgdata_dir,
+            master_key_hex=settings.master_key.get_secret_value() if settings.master_key else None,
+            kms_key_id=settings.kms_key_id,
+            kms_region=settings.kms_region,
+            kms_endpoint_url=settings.kms_endpoint_url,
+        ),
+        AesGcmCipher(),
+        TtlDekCache(max_entries=settings.dek_cache_size, ttl_s=settings.dek_cache_ttl_s),
+        auditor,
+        clock,
+    )
     # --- ledger (issue 4): build here ---
     ledger = LedgerService(uow, PgLedgerStore(), clock)
     # --- payments (issue 5): build here ---
     # --- settlement (issue 6): build here ---
     return Container(
         # --- vault (issue 3): pass here ---
+        vault=vault,
         # --- ledger (issue 4): pass here ---
         ledger=ledger,
         # --- payments (issue 5): pass here ---

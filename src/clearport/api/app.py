@@ -48,6 +48,10 @@ def create_app(container: Container) -> FastAPI:
     for module in (health, merchants, operators, audit):
         app.include_router(module.router)
     # --- vault (issue 3): include routers here ---
+    from clearport.api.routers import bank_accounts, tokens
+
+    app.include_router(tokens.router)
+    app.include_router(bank_accounts.router)
     # --- ledger (issue 4): include routers here ---
     # --- payments (issue 5): include routers here ---
     # --- settlement (issue 6): include routers here ---

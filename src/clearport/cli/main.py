@@ -35,6 +35,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(operators_app, name="operators")
 app.add_typer(merchants_app, name="merchants")
 # --- vault (issue 3): register commands here ---
+from clearport.cli.keys import keys_app, shred  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+merchants_app.command("shred")(shred)
 # --- ledger (issue 4): register commands here ---
 # --- payments (issue 5): register commands here ---
 # --- settlement (issue 6): register commands here ---

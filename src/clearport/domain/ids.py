@@ -37,6 +37,7 @@ PREFIXES = frozenset(
         "ba",
         "itm",
         "tr",
+        "rot",
     }
 )
 

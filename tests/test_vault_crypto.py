@@ -1,0 +1,291 @@
+"""Envelope primitives and the key-provider suite, run against the local keyring and against AWS
+KMS (moto's server over HTTP, exactly as boto3 talks to AWS)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+
+from clearport.adapters.crypto import build_key_provider
+from clearport.adapters.crypto.envelope import AesGcmCipher, TtlDekCache
+from clearport.adapters.crypto.kms import AwsKmsKeyProvider
+from clearport.adapters.crypto.local import (
+    LocalKeyProvider,
+    combine_components,
+    master_key_path,
+    parse_component,
+    split_master_key,
+)
+from clearport.domain.vault import KeyMaterialUnavailable, RecordKind, aad_for, dek_context
+from tests.support import free_port
+
+CONTEXT = dek_context("mer_A", 1)
+
+
+# --- moto server -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    port = free_port()
+    binary = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen(
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/moto-api/", timeout=1)
+            break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def kms_client(moto_url: str) -> Any:
+    return boto3.client(
+        "kms",
+        region_name="us-east-1",
+        endpoint_url=moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def new_kms_provider(moto_url: str, keyring: Path) -> tuple[AwsKmsKeyProvider, Any]:
+    client = kms_client(moto_url)
+    key_id = client.create_key(Description="clearport test KEK")["KeyMetadata"]["KeyId"]
+    alias = f"alias/clearport-{os.urandom(4).hex()}"
+    client.create_alias(AliasName=alias, TargetKeyId=key_id)
+    provider = build_key_provider(
+        "aws-kms",
+        keyring_path=keyring,
+        pgdata_dir=keyring.parent / "pgdata",
+        master_key_hex=None,
+        kms_key_id=alias,
+        kms_region="us-east-1",
+        kms_endpoint_url=moto_url,
+    )
+    assert isinstance(provider, AwsKmsKeyProvider)
+    return provider, (client, alias)
+
+
+@pytest.fixture(params=["local", "aws-kms"])
+async def provider(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[Any, Any]]:
+    if request.param == "local":
+        yield LocalKeyProvider(tmp_path / "keyring" / "keyring.json"), None
+    else:
+        moto_url = request.getfixturevalue("moto_url")
+        yield new_kms_provider(moto_url, tmp_path / "keyring" / "kms.json")
+
+
+async def rotate(provider: Any, extra: Any) -> str:
+    """A new KEK: the local keyring makes one; with KMS the alias moves to a new key."""
+    if extra is not None:
+        client, alias = extra
+        new_key = client.create_key(Description="next KEK")["KeyMetadata"]["KeyId"]
+        client.update_alias(AliasName=alias, TargetKeyId=new_key)
+    return str(await provider.rotate_kek())
+
+
+# --- the provider suite ------------------------------------------------------------------------
+
+
+async def test_generate_unwrap_round_trip(provider: tuple[Any, Any]) -> None:
+    p, _ = provider
+    plaintext, wrapped, kek_id = await p.generate_data_key(CONTEXT)
+    assert len(plaintext) == 32
+    assert plaintext not in wrapped
+    assert kek_id == await p.current_kek_id()
+    assert await p.unwrap(wrapped, kek_id, CONTEXT) == plaintext
+
+
+async def test_wrong_context_is_refused(provider: tuple[Any, Any]) -> None:
+    p, _ = provider
+    _, wrapped, kek_id = await p.generate_data_key(CONTEXT)
+    with pytest.raises(KeyMaterialUnavailable):
+        await p.unwrap(wrapped, kek_id, dek_context("mer_B", 1))
+    with pytest.raises(KeyMaterialUnavailable):
+        await p.unwrap(wrapped, kek_id, dek_context("mer_A", 2))
+
+
+async def test_rotation_keeps_old_wraps_readable(provider: tuple[Any, Any]) -> None:
+    p, extra = provider
+    plaintext, wrapped, old_kek = await p.generate_data_key(CONTEXT)
+    new_kek = await rotate(p, extra)
+    assert new_kek != old_kek
+    assert await p.current_kek_id() == new_kek
+    assert await p.unwrap(wrapped, old_kek, CONTEXT) == plaintext
+    rewrapped, kek_id = await p.wrap(plaintext, CONTEXT)
+    assert kek_id == new_kek
+    assert await p.unwrap(rewrapped, kek_id, CONTEXT) == plaintext
+    assert new_kek in await p.kek_ids()
+
+
+async def test_fingerprint_key_is_stable_and_outside_the_database(
+    provider: tuple[Any, Any], tmp_path: Path
+) -> None:
+    p, extra = provider
+    key = await p.fingerprint_key()
+    assert len(key) == 32
+    assert await p.fingerprint_key() == key
+    # A second process with the same configuration gets the same key.
+    if extra is None:
+        again: Any = LocalKeyProvider(tmp_path / "keyring" / "keyring.json")
+    else:
+        client, alias = extra
+        again = AwsKmsKeyProvider(
+            alias, region="us-east-1", keyring_path=tmp_path / "keyring" / "kms.json", client=client
+        )
+    assert await again.fingerprint_key() == key
+
+
+# --- local keyring specifics -------------------------------------------------------------------
+
+
+async def test_keyring_file_is_private_and_sealed(tmp_path: Path) -> None:
+    path = tmp_path / "kr" / "keyring.json"
+    provider = LocalKeyProvider(path)
+    await provider.generate_data_key(CONTEXT)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(master_key_path(path).stat().st_mode) == 0o600
+    text = path.read_text()
+    fp_key = await provider.fingerprint_key()
+    assert fp_key.hex() not in text and fp_key not in path.read_bytes()
+    # Without the master key the keyring does not open.
+    master_key_path(path).unlink()
+    with pytest.raises(KeyMaterialUnavailable):
+        await LocalKeyProvider(path).current_kek_id()
+
+
+async def test_retired_kek_material_is_destroyed(tmp_path: Path) -> None:
+    provider = LocalKeyProvider(tmp_path / "keyring.json")
+    _, wrapped, old = await provider.generate_data_key(CONTEXT)
+    new = await provider.rotate_kek()
+    assert not await provider.retire_kek(new)  # the current KEK is never retired
+    assert await provider.retire_kek(old)
+    assert old not in await provider.kek_ids()
+    with pytest.raises(KeyMaterialUnavailable):
+        await provider.unwrap(wrapped, old, CONTEXT)
+
+
+async def test_other_process_sees_rotation(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    api = LocalKeyProvider(path)
+    cli = LocalKeyProvider(path)
+    first = await api.current_kek_id()
+    second = await cli.rotate_kek()
+    assert second != first
+    plaintext, wrapped, kek = await cli.generate_data_key(CONTEXT)
+    assert await api.unwrap(wrapped, kek, CONTEXT) == plaintext
+
+
+async def test_dual_control_split_and_combine(tmp_path: Path) -> None:
+    path = tmp_path / "keyring.json"
+    provider = LocalKeyProvider(path)
+    plaintext, wrapped, kek = await provider.generate_data_key(CONTEXT)
+    master = provider.master_key()
+    components = split_master_key(master, 3)
+    assert len({c.split("-")[0] for c in components}) == 3
+    assert all(master.hex() not in c for c in components)
+    parsed = [parse_component(c) for c in components]
+    assert combine_components(parsed) == master
+    assert combine_components(parsed[:2]) != master  # any two of three reveal nothing useful
+    with pytest.raises(ValueError):
+        parse_component(components[0][:-1] + ("0" if components[0][-1] != "0" else "1"))
+    master_key_path(path).unlink()
+    locked = LocalKeyProvider(path)
+    with pytest.raises(ValueError):
+        locked.install_master_key(combine_components(parsed[:2]))
+    locked.install_master_key(combine_components(parsed))
+    assert await LocalKeyProvider(path).unwrap(wrapped, kek, CONTEXT) == plaintext
+
+
+def test_keyring_refused_inside_pgdata(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="database directory"):
+        build_key_provider(
+            "local",
+            keyring_path=tmp_path / "pgdata" / "keyring.json",
+            pgdata_dir=tmp_path / "pgdata",
+            master_key_hex=None,
+            kms_key_id=None,
+            kms_region=None,
+            kms_endpoint_url=None,
+        )
+
+
+# --- AES-GCM and the DEK cache -----------------------------------------------------------------
+
+
+def test_aad_binds_merchant_kind_record_and_version() -> None:
+    cipher = AesGcmCipher()
+    key = os.urandom(32)
+    aad = aad_for("mer_A", RecordKind.CARD, "tok_1", 1)
+    nonce, ct = cipher.encrypt(key, b"4242424242424242", aad)
+    assert cipher.decrypt(key, nonce, ct, aad) == b"4242424242424242"
+    for other in (
+        aad_for("mer_B", RecordKind.CARD, "tok_1", 1),
+        aad_for("mer_A", RecordKind.BANK_ACCOUNT, "tok_1", 1),
+        aad_for("mer_A", RecordKind.CARD, "tok_2", 1),
+        aad_for("mer_A", RecordKind.CARD, "tok_1", 2),
+    ):
+        with pytest.raises(ValueError):
+            cipher.decrypt(key, nonce, ct, other)
+    tampered = bytes([ct[0] ^ 1]) + ct[1:]
+    with pytest.raises(ValueError):
+        cipher.decrypt(key, nonce, tampered, aad)
+
+
+def test_no_key_nonce_pair_repeats_across_100k_encryptions() -> None:
+    cipher = AesGcmCipher()
+    keys = [os.urandom(32) for _ in range(4)]
+    seen: set[tuple[bytes, bytes]] = set()
+    for i in range(100_000):
+        key = keys[i % len(keys)]
+        nonce, _ = cipher.encrypt(key, b"x", b"aad")
+        assert len(nonce) == 12
+        seen.add((key, nonce))
+    assert len(seen) == 100_000
+
+
+def test_dek_cache_is_bounded_and_expires() -> None:
+    now = [0.0]
+    cache = TtlDekCache(max_entries=2, ttl_s=10, clock=lambda: now[0])
+    cache.put("mer_A", 1, b"w1", b"k1")
+    cache.put("mer_B", 1, b"w2", b"k2")
+    assert cache.get("mer_A", 1, b"w1") == b"k1"  # A is now most recent
+    cache.put("mer_C", 1, b"w3", b"k3")
+    assert len(cache) == 2
+    assert cache.get("mer_B", 1, b"w2") is None  # least recently used went
+    assert cache.get("mer_A", 1, b"other-wrap") is None  # a different row never hits
+    now[0] = 10.0
+    assert cache.get("mer_A", 1, b"w1") is None
+    cache.put("mer_D", 1, b"w", b"k")
+    cache.evict_merchant("mer_D")
+    assert cache.get("mer_D", 1, b"w") is None
