@@ -45,6 +45,23 @@ class Settings(BaseSettings):
     # Unwrapped DEKs kept in memory per process: at most this many, each this long.
     dek_cache_size: int = 10_000
     dek_cache_ttl_s: float = 300.0
+    # --- payments (issue 5) ---
+    # Largest amount one payment may carry, in minor units of any currency.
+    payment_max_amount_minor: int = 100_000_000
+    # Authorizations not captured within this window are voided and marked `expired`.
+    authorization_window_s: int = 7 * 86_400
+    # Bound on every connector call; no answer in time leaves the attempt `pending`.
+    connector_timeout_s: float = 10.0
+    # The simulator connector's artificial latency per call.
+    simulator_latency_s: float = 0.0
+    # Attempts still `pending` after this long are resolved by the janitor.
+    janitor_grace_s: int = 60
+    # Seconds between worker passes; rows per batch for each job.
+    worker_interval_s: float = 1.0
+    worker_batch_size: int = 500
+    # Rows younger than this may still be joined by rows of older, slower transactions, so the
+    # sealer re-scans them for late arrivals (see docs/decisions/0302).
+    seal_lookback_s: int = 60
 
     @cached_property
     def pgdata_dir(self) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from clearport.adapters.connectors.simulator import SimulatorConnector  # payments (issue 5)
 from clearport.adapters.postgres.audit import PgAuditLog
 from clearport.adapters.postgres.database import Database
 from clearport.adapters.postgres.idempotency import PgIdempotencyStore
@@ -17,7 +18,13 @@ from clearport.app.clock import SystemClock
 from clearport.app.idempotency import IdempotencyService
 from clearport.app.ledger import LedgerService
 from clearport.app.merchants import MerchantService
-from clearport.app.ports import Clock
+from clearport.app.payments import PaymentService  # payments (issue 5)
+from clearport.app.ports import (
+    Clock,
+    IdempotencyStore,  # payments (issue 5)
+)
+from clearport.app.settlement import SettlementService  # settlement (issue 6)
+from clearport.app.txlog import ChainService  # payments (issue 5)
 from clearport.app.vault import VaultService  # vault (issue 3)
 from clearport.config import Settings
 
@@ -38,7 +45,12 @@ class Container:
     # --- ledger (issue 4) ---
     ledger: LedgerService
     # --- payments (issue 5) ---
+    payments: PaymentService
+    chains: ChainService
+    simulator: SimulatorConnector
+    idempotency_store: IdempotencyStore
     # --- settlement (issue 6) ---
+    settlement: SettlementService
 
     async def start(self) -> None:
         await self.db.open()
@@ -89,14 +101,88 @@ def build_container(
     # --- ledger (issue 4): build here ---
     ledger = LedgerService(uow, PgLedgerStore(), clock)
     # --- payments (issue 5): build here ---
+    import hashlib
+    import hmac
+
+    from clearport.adapters.checkpoints import FileCheckpointStore
+    from clearport.adapters.postgres.chains import PgChainStore
+    from clearport.adapters.postgres.payments import PgPaymentStore
+
+    simulator = SimulatorConnector(latency_s=settings.simulator_latency_s)
+    idempotency_store = PgIdempotencyStore(db)
+    idempotency = IdempotencyService(
+        idempotency_store,
+        secret,
+        ttl_s=settings.idempotency_ttl_s,
+        lock_timeout_s=settings.idempotency_lock_timeout_s,
+    )
+    payments = PaymentService(
+        uow,
+        PgPaymentStore(),
+        merchants_repo,
+        vault,
+        ledger,
+        idempotency,
+        {simulator.name: simulator},
+        clock,
+        max_amount_minor=settings.payment_max_amount_minor,
+        connector_timeout_s=settings.connector_timeout_s,
+        authorization_window_s=settings.authorization_window_s,
+        janitor_grace_s=settings.janitor_grace_s,
+    )
+    checkpoint_key = hmac.new(secret, b"clearport-chain-checkpoint-v1", hashlib.sha256).digest()
+    chains = ChainService(
+        uow,
+        PgChainStore(db),
+        FileCheckpointStore(settings.data_dir / "checkpoints"),
+        checkpoint_key,
+        lookback_s=settings.seal_lookback_s,
+    )
     # --- settlement (issue 6): build here ---
+    from clearport.adapters.interchange_tables import table_for
+    from clearport.adapters.payout_destinations import VaultPayoutDestinations
+    from clearport.adapters.payout_files import NachaOriginator, SepaDebtor
+    from clearport.adapters.payout_files.renderer import PayoutFiles
+    from clearport.adapters.postgres.settlement import PgSettlementStore
+    from clearport.adapters.reports.settlement import ReportSink
+    from clearport.adapters.storage.local import LocalDirectoryStorage
+    from clearport.settlement_config import load_settlement_settings
+
+    stl_cfg = load_settlement_settings()
+    storage = LocalDirectoryStorage(stl_cfg.files_dir or settings.data_dir / "settlement-files")
+    settlement = SettlementService(
+        uow,
+        PgSettlementStore(),
+        ledger,
+        storage,
+        lambda prefix: ReportSink(storage, prefix, storage.scratch_dir()),
+        PayoutFiles(
+            NachaOriginator(
+                stl_cfg.nacha_odfi_routing,
+                stl_cfg.nacha_company_id,
+                stl_cfg.nacha_company_name,
+                stl_cfg.nacha_destination_name,
+            ),
+            SepaDebtor(stl_cfg.sepa_debtor_name, stl_cfg.sepa_debtor_iban, stl_cfg.sepa_debtor_bic),
+        ),
+        VaultPayoutDestinations(vault),
+        auditor,
+        clock,
+        table_for,
+        stl_cfg.options(),
+    )
     return Container(
         # --- vault (issue 3): pass here ---
         vault=vault,
         # --- ledger (issue 4): pass here ---
         ledger=ledger,
         # --- payments (issue 5): pass here ---
+        payments=payments,
+        chains=chains,
+        simulator=simulator,
+        idempotency_store=idempotency_store,
         # --- settlement (issue 6): pass here ---
+        settlement=settlement,
         settings=settings,
         db=db,
         clock=clock,
@@ -107,10 +193,5 @@ def build_container(
             uow, merchants_repo, keys, auditor, clock, secret, settings.environment
         ),
         audit_queries=AuditQueries(uow, audit_log),
-        idempotency=IdempotencyService(
-            PgIdempotencyStore(db),
-            secret,
-            ttl_s=settings.idempotency_ttl_s,
-            lock_timeout_s=settings.idempotency_lock_timeout_s,
-        ),
+        idempotency=idempotency,
     )

@@ -54,5 +54,8 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(bank_accounts.router)
     # --- ledger (issue 4): include routers here ---
     # --- payments (issue 5): include routers here ---
+    from clearport.api.routers import payments as payments_router
+
+    app.include_router(payments_router.router)
     # --- settlement (issue 6): include routers here ---
     return app

@@ -6,15 +6,25 @@ write several repositories atomically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
 from clearport.domain import ledger
 from clearport.domain.audit import AuditEvent
+from clearport.domain.chain import Checkpoint, SealedRow
 from clearport.domain.merchants import ApiKey, Merchant
 from clearport.domain.pagination import Page, PageRequest
+from clearport.domain.payments import (
+    Attempt,
+    ConnectorCard,
+    ConnectorResult,
+    Event,
+    Payment,
+    Refund,
+    TxlogEntry,
+)
 
 # --- foundation -------------------------------------------------------------------------------
 
@@ -244,6 +254,124 @@ class LedgerStore(Protocol):
 
 
 # --- payments (issue 5) ------------------------------------------------------------------------
+
+
+class Connector(Protocol):
+    """An acquirer or processor. Every call carries our reference (the attempt id) so `status`
+    can find out afterwards what happened to a call whose answer never arrived. Callers bound
+    every call with a timeout; a timeout means "unknown", never "declined"."""
+
+    name: str
+
+    async def authorize(
+        self,
+        reference: str,
+        amount_minor: int,
+        currency: str,
+        card: ConnectorCard,
+        *,
+        capture: bool,
+    ) -> ConnectorResult: ...
+    async def capture(
+        self, reference: str, authorization: str, amount_minor: int, currency: str
+    ) -> ConnectorResult: ...
+    async def void(self, reference: str, authorization: str) -> ConnectorResult: ...
+    async def refund(
+        self, reference: str, capture_reference: str, amount_minor: int, currency: str
+    ) -> ConnectorResult: ...
+    async def status(self, reference: str) -> ConnectorResult: ...
+
+
+class PaymentStore(Protocol):
+    """Payments, refunds, attempts, the transaction log and the outbox, in the caller's tx."""
+
+    async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool: ...
+    async def set_require_cvc(self, tx: Transaction, merchant_id: str, value: bool) -> None: ...
+    async def insert_payment(self, tx: Transaction, payment: Payment) -> None: ...
+    async def update_payment(self, tx: Transaction, payment: Payment) -> None: ...
+    async def get_payment(
+        self,
+        tx: Transaction,
+        payment_id: str,
+        *,
+        merchant_id: str | None = None,
+        for_update: bool = False,
+    ) -> Payment | None: ...
+    async def list_payments(
+        self,
+        tx: Transaction,
+        merchant_id: str | None,
+        page: PageRequest,
+        filters: Mapping[str, Any],
+    ) -> Page[Payment]: ...
+    async def insert_refund(self, tx: Transaction, refund: Refund) -> None: ...
+    async def update_refund(self, tx: Transaction, refund: Refund) -> None: ...
+    async def get_refund(
+        self,
+        tx: Transaction,
+        refund_id: str,
+        *,
+        merchant_id: str | None = None,
+        for_update: bool = False,
+    ) -> Refund | None: ...
+    async def list_refunds(
+        self,
+        tx: Transaction,
+        merchant_id: str | None,
+        page: PageRequest,
+        filters: Mapping[str, Any],
+    ) -> Page[Refund]: ...
+    async def insert_attempt(self, tx: Transaction, attempt: Attempt) -> None: ...
+    async def complete_attempt(self, tx: Transaction, attempt: Attempt) -> bool:
+        """Write the result only if the attempt is still pending; False if someone else did."""
+        ...
+
+    async def claim_pending_attempts(
+        self, tx: Transaction, older_than: datetime, limit: int
+    ) -> list[Attempt]:
+        """Pending attempts, locked (SKIP LOCKED) so concurrent janitors split the work."""
+        ...
+
+    async def claim_expirable(
+        self, tx: Transaction, authorized_before: datetime, limit: int
+    ) -> list[Payment]: ...
+    async def append_txlog(self, tx: Transaction, entries: Sequence[TxlogEntry]) -> None: ...
+    async def insert_events(self, tx: Transaction, events: Sequence[Event]) -> None: ...
+    async def get_event(
+        self, tx: Transaction, event_id: str, *, merchant_id: str | None = None
+    ) -> Event | None: ...
+    async def list_events(
+        self,
+        tx: Transaction,
+        merchant_id: str | None,
+        page: PageRequest,
+        filters: Mapping[str, Any],
+    ) -> Page[Event]: ...
+
+
+class ChainStore(Protocol):
+    """The rows of an append-only table and the hash chain sealing them."""
+
+    async def try_lock(self, tx: Transaction, chain: str) -> bool: ...
+    async def head(self, tx: Transaction, chain: str) -> tuple[int, bytes]: ...
+    async def unsealed(
+        self, tx: Transaction, chain: str, lookback_s: int, limit: int
+    ) -> list[tuple[int, str]]:
+        """(source_seq, canonical row) of rows not yet sealed, in source order."""
+        ...
+
+    async def insert_seals(
+        self, tx: Transaction, chain: str, seals: Sequence[tuple[int, int, bytes]]
+    ) -> None: ...
+    def walk(self, chain: str) -> AsyncIterator[SealedRow]: ...
+
+
+class CheckpointStore(Protocol):
+    """Signed chain heads kept outside the database."""
+
+    def append(self, checkpoint: Checkpoint) -> None: ...
+    def read(self, chain: str) -> list[Checkpoint]: ...
+
 
 # --- settlement (issue 6) ----------------------------------------------------------------------
 

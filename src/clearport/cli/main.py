@@ -41,6 +41,10 @@ app.add_typer(keys_app, name="keys")
 merchants_app.command("shred")(shred)
 # --- ledger (issue 4): register commands here ---
 # --- payments (issue 5): register commands here ---
+from clearport.cli.payments import register as register_payments  # noqa: E402
+from clearport.cli.payments import worker_subprocess  # noqa: E402
+
+register_payments(app)
 # --- settlement (issue 6): register commands here ---
 
 console = Console(stderr=True)
@@ -163,7 +167,8 @@ def run(
             f'-H "Authorization: Bearer {created["operator_key"]}"'
         )
         sys.stdout.flush()
-        _serve(settings, url, host, port, 1)
+        with worker_subprocess(url):  # payments (issue 5): janitor, sealer, purges
+            _serve(settings, url, host, port, 1)
 
 
 @operators_app.command("create")

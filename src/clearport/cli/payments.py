@@ -1,0 +1,208 @@
+"""`clearport worker`, `clearport janitor`, `clearport txlog seal|verify|export`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from clearport.adapters.logging import configure_logging
+from clearport.adapters.postgres import migrate
+from clearport.adapters.postgres.embedded import database_url_for
+from clearport.app.txlog import CHAINS
+from clearport.config import load_settings
+from clearport.domain.chain import SealedRow, Verdict
+from clearport.wiring import Container, build_container
+from clearport.worker.jobs import run_forever, run_once
+
+txlog_app = typer.Typer(help="The hash-chained transaction and audit logs.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _run(work: object) -> object:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def main() -> object:
+        with database_url_for(settings.database_url, settings.pgdata_dir) as url:
+            if not migrate.is_migrated(url):
+                console.print(
+                    "[red]The database is not migrated: run `clearport db upgrade`.[/red]"
+                )
+                raise typer.Exit(2)
+            container = build_container(settings, url)
+            await container.start()
+            try:
+                return await work(container)  # type: ignore[operator]
+            finally:
+                await container.stop()
+
+    return asyncio.run(main())
+
+
+def worker(
+    once: bool = typer.Option(False, "--once", help="Run one pass of every job and exit."),
+) -> None:
+    """Janitor (pending attempts, expiring authorizations), txlog sealer, idempotency purge."""
+
+    async def work(container: Container) -> None:
+        if once:
+            report = await run_once(container)
+            print(json.dumps(report.__dict__))
+            return
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_forever(container, stop)
+
+    _run(work)
+
+
+def janitor(
+    grace_s: int | None = typer.Option(
+        None, "--grace", help="Resolve attempts pending longer than this (seconds)."
+    ),
+) -> None:
+    """Resolve pending attempts and expire stale authorizations once, then exit."""
+
+    async def work(container: Container) -> None:
+        if grace_s is not None:
+            container.payments.janitor_grace_s = grace_s
+        resolved = 0
+        while True:
+            batch = await container.payments.resolve_pending(container.settings.worker_batch_size)
+            resolved += batch
+            if batch == 0:
+                break
+        expired = await container.payments.expire_authorizations(
+            container.settings.worker_batch_size
+        )
+        print(json.dumps({"resolved": resolved, "expired": expired}))
+
+    _run(work)
+
+
+def _report(verdict: Verdict) -> bool:
+    if verdict.ok:
+        Console().print(
+            f"{verdict.chain}: OK, {verdict.length} entries, {verdict.checkpoints} checkpoints"
+        )
+        return True
+    Console().print(
+        f"{verdict.chain}: TAMPERED, first bad sequence number {verdict.first_bad_seq}: "
+        f"{verdict.reason}"
+    )
+    return False
+
+
+@txlog_app.command("seal")
+def txlog_seal() -> None:
+    """Seal every unsealed row now and write checkpoints."""
+
+    async def work(container: Container) -> None:
+        for chain in CHAINS:
+            total = 0
+            while True:
+                result = await container.chains.seal(chain, 10_000)
+                total += result.sealed
+                if result.sealed == 0:
+                    break
+            Console().print(f"{chain}: sealed {total}")
+
+    _run(work)
+
+
+@txlog_app.command("verify")
+def txlog_verify(
+    chain: str = typer.Option("all", help="txlog | audit | all"),
+    file: Path | None = typer.Option(None, "--file", help="Verify an exported file instead."),
+) -> None:
+    """Check the chain against its hashes and the signed checkpoints; name the first bad seq."""
+    chains = CHAINS if chain == "all" else (chain,)
+
+    async def work(container: Container) -> bool:
+        ok = True
+        for name in chains:
+            if file is not None:
+                rows = _read_export(file, name)
+                verdict = container.chains.verify_rows(name, rows)
+            else:
+                verdict = await container.chains.verify(name)
+            ok = _report(verdict) and ok
+        return ok
+
+    if not _run(work):
+        raise typer.Exit(1)
+
+
+@txlog_app.command("export")
+def txlog_export(out: Path = typer.Option(..., "--out", help="JSON-lines file to write.")) -> None:
+    """Export both chains (rows as sealed, with their hashes) for offline verification."""
+
+    async def work(container: Container) -> None:
+        with out.open("w") as handle:
+            for name in CHAINS:
+                for row in await container.chains.export(name):
+                    handle.write(
+                        json.dumps(
+                            {
+                                "chain": name,
+                                "seq": row.seq,
+                                "source_seq": row.source_seq,
+                                "hash": row.stored_hash.hex(),
+                                "row": row.row_text,
+                            }
+                        )
+                        + "\n"
+                    )
+
+    _run(work)
+
+
+def _read_export(path: Path, chain: str) -> list[SealedRow]:
+    rows: list[SealedRow] = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if item["chain"] != chain:
+            continue
+        rows.append(
+            SealedRow(
+                int(item["seq"]), int(item["source_seq"]), bytes.fromhex(item["hash"]), item["row"]
+            )
+        )
+    return rows
+
+
+@contextmanager
+def worker_subprocess(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`clearport run` runs the worker as its own process, as production would."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from clearport.cli.main import app; app()", "worker"], env=env
+    )
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(worker)
+    app.command()(janitor)
+    app.add_typer(txlog_app, name="txlog")

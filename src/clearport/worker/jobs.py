@@ -1,0 +1,64 @@
+"""The worker loop: janitor (pending attempts, expiring authorizations), sealer, purges.
+
+Every job is safe to run in several workers at once: attempts and payments are claimed with
+`FOR UPDATE SKIP LOCKED`, each chain is sealed under an advisory lock, and the idempotency purge is
+a plain DELETE (two purges of the same rows delete each row once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+
+from clearport.app.txlog import CHAINS
+from clearport.wiring import Container
+
+log = structlog.get_logger("clearport.worker")
+
+
+@dataclass
+class PassReport:
+    resolved: int = 0
+    expired: int = 0
+    sealed: dict[str, int] = field(default_factory=dict)
+    purged: int = 0
+
+
+async def run_once(container: Container) -> PassReport:
+    """One pass of every job; each job is bounded by the batch size."""
+    settings = container.settings
+    batch = settings.worker_batch_size
+    report = PassReport()
+    report.resolved = await container.payments.resolve_pending(batch)
+    report.expired = await container.payments.expire_authorizations(batch)
+    for chain in CHAINS:
+        result = await container.chains.seal(chain, batch * 10)
+        report.sealed[chain] = result.sealed
+    report.purged = await container.idempotency_store.purge_expired(
+        container.clock.now() - timedelta(seconds=settings.idempotency_ttl_s)
+    )
+    return report
+
+
+async def run_forever(container: Container, stop: asyncio.Event) -> None:
+    """Run passes until `stop` is set; a failing pass is logged and retried next interval."""
+    interval = container.settings.worker_interval_s
+    while not stop.is_set():
+        try:
+            report = await run_once(container)
+            if report.resolved or report.expired or any(report.sealed.values()):
+                log.info(
+                    "worker_pass",
+                    resolved=report.resolved,
+                    expired=report.expired,
+                    sealed=report.sealed,
+                    purged=report.purged,
+                )
+        except Exception as exc:  # keep the loop alive; the next pass retries
+            log.error("worker_pass_failed", error=type(exc).__name__, message=str(exc)[:200])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,167 @@
+"""Crash test: a real `clearport serve` killed with SIGKILL mid-burst, restarted, janitor run.
+
+Every 201 the client received must exist exactly once, no attempt may stay pending, and the
+ledger must balance (and agree with the payments' captured and refunded amounts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.support import TEST_SERVER_SECRET, Api, free_port, pg
+
+CLI = str(Path(sys.executable).parent / "clearport")
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+
+
+def _env(api: Api, data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": api.database_url,
+        "CLEARPORT_DATA_DIR": str(data_dir),
+        "CLEARPORT_SECRET_KEY": TEST_SERVER_SECRET,
+        "CLEARPORT_SIMULATOR_LATENCY_S": "0.01",
+        "CLEARPORT_RATE_LIMIT_REQUESTS": "100000",
+        "CLEARPORT_LOG_LEVEL": "WARNING",
+    }
+
+
+def _start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def test_kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path) -> None:
+    merchant_id, key = api.merchant()
+    env = _env(api, tmp_path)
+    port = free_port()
+    proc = _start(env, port)
+    base = f"http://127.0.0.1:{port}"
+    created: list[dict[str, Any]] = []
+    captured: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=base, timeout=5) as http:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())}
+                body = {
+                    "amount": 100 + i,
+                    "currency": "usd",
+                    "source": {"card": CARD},
+                    "capture": (i + n) % 3 == 0,
+                }
+                try:
+                    r = http.post("/v1/payments", json=body, headers=headers)
+                    if r.status_code == 201:
+                        with lock:
+                            created.append(r.json())
+                        if r.json()["status"] == "authorized" and i % 2 == 0:
+                            headers["Idempotency-Key"] = str(uuid.uuid4())
+                            c = http.post(f"/v1/payments/{r.json()['id']}/capture", headers=headers)
+                            if c.status_code == 200:
+                                with lock:
+                                    captured.append(r.json()["id"])
+                except httpx.HTTPError:
+                    return
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while len(created) < 150 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-burst: requests are in flight
+    proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert len(created) >= 150
+
+    with pg(api.database_url) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM payment_attempts WHERE status = 'pending'"
+        ).fetchone()
+    assert left is not None
+    proc = _start(env, port)
+    try:
+        janitor = subprocess.run(
+            [CLI, "janitor", "--grace", "0"], env=env, capture_output=True, timeout=120
+        )
+        assert janitor.returncode == 0, janitor.stderr.decode()[-2000:]
+        # It resolved exactly what the crash left pending (how many varies from run to run).
+        assert json.loads(janitor.stdout)["resolved"] == left[0]
+        assert (
+            httpx.get(
+                f"{base}/v1/payments?limit=1", headers={"Authorization": f"Bearer {key}"}
+            ).status_code
+            == 200
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    with pg(api.database_url) as conn:
+        ids = [p["id"] for p in created]
+        rows = dict(
+            conn.execute("SELECT id, status FROM payments WHERE id = ANY(%s)", (ids,)).fetchall()
+        )
+        pending = conn.execute(
+            "SELECT count(*) FROM payment_attempts WHERE status = 'pending'"
+        ).fetchone()
+        in_flight = conn.execute(
+            "SELECT count(*) FROM payments "
+            "WHERE status = 'pending' OR pending_operation IS NOT NULL"
+        ).fetchone()
+        totals = conn.execute(
+            "SELECT sum(debits_posted), sum(credits_posted) FROM ledger_accounts"
+        ).fetchone()
+        merchant_pending = conn.execute(
+            "SELECT coalesce(sum(credits_posted - debits_posted), 0) FROM ledger_accounts "
+            "WHERE owner = %s AND kind = 'pending'",
+            (merchant_id,),
+        ).fetchone()
+        expected = conn.execute(
+            "SELECT coalesce(sum(amount_captured - amount_refunded), 0) FROM payments "
+            "WHERE merchant_id = %s",
+            (merchant_id,),
+        ).fetchone()
+        dupes = conn.execute(
+            "SELECT count(*) FROM (SELECT id FROM payments GROUP BY id HAVING count(*) > 1) d"
+        ).fetchone()
+    assert len(ids) == len(set(ids))
+    assert set(rows) == set(ids), "every 201 exists"
+    assert dupes == (0,)
+    for pid in captured:
+        assert rows[pid] == "captured"
+    assert pending == (0,)
+    assert in_flight == (0,)
+    assert totals is not None and totals[0] == totals[1]
+    assert merchant_pending == expected

@@ -1,0 +1,261 @@
+"""The janitor (pending attempts, expiry), several workers at once, and the sealed logs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clearport.app.payments import InlineCard, NewPayment
+from clearport.config import Settings
+from clearport.domain.cards import CardInput, SensitiveStr
+from clearport.domain.payments import PaymentStatus
+from clearport.wiring import Container
+from clearport.worker.jobs import run_once
+from tests.payments_support import (
+    LostAnswerSimulator,
+    ShiftedClock,
+    merchant_principal,
+    with_container,
+)
+from tests.support import Api, pg
+
+
+def new_payment(amount: int = 1000, capture: bool = False) -> NewPayment:
+    card = CardInput(SensitiveStr("4242424242424242"), 12, 2030)
+    return NewPayment(amount, "usd", InlineCard(card, SensitiveStr("123")), capture, None, {})
+
+
+def scalar(api: Api, query: str, *args: Any) -> Any:
+    with pg(api.database_url) as conn:
+        row = conn.execute(query, args).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_janitor_finishes_an_approval_whose_answer_was_lost(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    merchant_id, _ = api.merchant()
+
+    async def work(c: Container) -> None:
+        lost = LostAnswerSimulator()
+        c.payments._connectors["simulator"] = lost
+        pending = await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
+        assert pending.status is PaymentStatus.PENDING
+        # A second payment whose authorization never reached the processor at all.
+        c.payments._connectors["simulator"] = LostAnswerSimulator()
+        unknown = await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
+        c.payments._connectors["simulator"] = lost
+        lost._records.pop(unknown.auth_attempt_id, None)
+        c.payments.janitor_grace_s = 0
+        assert await c.payments.resolve_pending(100) == 2
+        done = await c.payments.get(merchant_principal(merchant_id), pending.id)
+        assert done.status is PaymentStatus.AUTHORIZED
+        assert done.auth_code is not None
+        failed = await c.payments.get(merchant_principal(merchant_id), unknown.id)
+        assert failed.status is PaymentStatus.FAILED
+        assert lost.calls["void"] == 1  # the unknown one is released at the processor
+        assert await c.payments.resolve_pending(100) == 0
+
+    with_container(settings, database_url, tmp_path, work, connector_timeout_s=0.05)
+    assert scalar(api, "SELECT count(*) FROM payment_attempts WHERE status = 'pending'") == 0
+    types = scalar(api, "SELECT array_agg(type ORDER BY seq) FROM events")
+    assert sorted(types) == ["payment.authorized", "payment.failed"]
+
+
+def test_expiry_voids_and_emits_once_with_two_workers(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    merchant_id, _ = api.merchant()
+    clock = ShiftedClock()
+
+    async def work(c: Container) -> None:
+        ids = [
+            (await c.payments.create(merchant_principal(merchant_id), new_payment(), None)).id
+            for _ in range(6)
+        ]
+        captured = await c.payments.create(
+            merchant_principal(merchant_id), new_payment(capture=True), None
+        )
+        assert await c.payments.expire_authorizations(100) == 0  # not yet 7 days old
+        clock.offset = timedelta(days=7, seconds=5)
+        # Two janitors at once split the work: each payment expires exactly once.
+        other = with_container_async(settings, database_url, tmp_path, clock)
+        counts = await asyncio.gather(c.payments.expire_authorizations(100), other)
+        assert sum(counts) == 6
+        for pid in ids:
+            p = await c.payments.get(merchant_principal(merchant_id), pid)
+            assert p.status is PaymentStatus.EXPIRED
+        still = await c.payments.get(merchant_principal(merchant_id), captured.id)
+        assert still.status is PaymentStatus.CAPTURED
+
+    with_container(settings, database_url, tmp_path, work, clock=clock)
+    assert scalar(api, "SELECT count(*) FROM events WHERE type = 'payment.expired'") == 6
+    assert scalar(api, "SELECT count(*) FROM txlog WHERE to_status = 'expired'") == 6
+
+
+async def with_container_async(
+    settings: Settings, database_url: str, data_dir: Path, clock: Any
+) -> int:
+    from clearport.wiring import build_container
+
+    local = settings.model_copy(update={"data_dir": data_dir})
+    c = build_container(local, database_url, clock=clock)
+    await c.start()
+    try:
+        return await c.payments.expire_authorizations(100)
+    finally:
+        await c.stop()
+
+
+def test_worker_pass_seals_and_purges(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    merchant_id, _ = api.merchant()
+
+    async def work(c: Container) -> None:
+        for _ in range(3):
+            await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
+        first, second = await asyncio.gather(run_once(c), run_once(c))
+        # Two passes at once: every row sealed exactly once.
+        assert first.sealed["txlog"] + second.sealed["txlog"] == 6
+        verdict = await c.chains.verify("txlog")
+        assert verdict.ok and verdict.length == 6
+        assert (await c.chains.verify("audit")).ok
+
+    with_container(settings, database_url, tmp_path, work)
+    assert scalar(api, "SELECT count(*) FROM chain_seals WHERE chain = 'txlog'") == 6
+    assert (tmp_path / "checkpoints" / "txlog.checkpoints.jsonl").exists()
+
+
+# --- tamper ----------------------------------------------------------------------------------
+
+
+def _tamper(api: Api, *statements: str) -> None:
+    with pg(api.database_url) as conn:
+        conn.execute("SET session_replication_role = replica")  # bypass append-only triggers
+        for statement in statements:
+            conn.execute(statement)  # type: ignore[arg-type]
+
+
+def _setup_chain(
+    api: Api, settings: Settings, database_url: str, data_dir: Path, batches: int = 3
+) -> int:
+    merchant_id, _ = api.merchant()
+
+    async def work(c: Container) -> int:
+        for _ in range(batches):
+            for _ in range(2):
+                await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
+            await c.chains.seal("txlog", 1000)  # one checkpoint per batch
+        verdict = await c.chains.verify("txlog")
+        assert verdict.ok
+        return verdict.length
+
+    return with_container(settings, database_url, data_dir, work)
+
+
+def _verify(
+    settings: Settings, database_url: str, data_dir: Path, chain: str = "txlog"
+) -> tuple[int | None, str | None]:
+    async def work(c: Container) -> tuple[int | None, str | None]:
+        v = await c.chains.verify(chain)
+        return v.first_bad_seq, v.reason
+
+    return with_container(settings, database_url, data_dir, work)
+
+
+def _source_of(api: Api, seq: int) -> int:
+    return int(
+        scalar(api, "SELECT source_seq FROM chain_seals WHERE chain = 'txlog' AND seq = %s", seq)
+    )
+
+
+@pytest.mark.parametrize("kind", ["flip", "delete", "swap"])
+def test_tamper_with_rows_is_found_by_the_hashes(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path, kind: str
+) -> None:
+    length = _setup_chain(api, settings, database_url, tmp_path)
+    assert length == 12
+    target = _source_of(api, 5)
+    other = _source_of(api, 9)
+    if kind == "flip":
+        _tamper(api, f"UPDATE txlog SET amount = amount + 1 WHERE seq = {target}")
+    elif kind == "delete":
+        _tamper(api, f"DELETE FROM txlog WHERE seq = {target}")
+    else:
+        # Exchange the whole contents of two rows (each keeps its own seq).
+        cols = (
+            "object_type, object_id, payment_id, merchant_id, from_status, to_status, amount, "
+            "currency, actor, connector_result, occurred_at"
+        )
+        _tamper(
+            api,
+            f"UPDATE txlog t SET ({cols}) = (SELECT {cols} FROM txlog o WHERE o.seq = "
+            f"CASE t.seq WHEN {target} THEN {other} ELSE {target} END) "
+            f"WHERE t.seq IN ({target}, {other})",
+        )
+    bad, reason = _verify(settings, database_url, tmp_path)
+    assert bad == 5, reason
+
+
+def test_truncating_the_tail_is_found_only_with_checkpoints(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    _setup_chain(api, settings, database_url, tmp_path)
+    sources = [_source_of(api, s) for s in (11, 12)]
+    _tamper(
+        api,
+        f"DELETE FROM txlog WHERE seq IN ({sources[0]}, {sources[1]})",
+        "DELETE FROM chain_seals WHERE chain = 'txlog' AND seq > 10",
+    )
+    # Without the checkpoints the shortened chain is self-consistent ...
+    empty = tmp_path / "no-checkpoints"
+    assert _verify(settings, database_url, empty) == (None, None)
+    # ... with them, the cut is found right after the last surviving position.
+    bad, reason = _verify(settings, database_url, tmp_path)
+    assert bad == 11, reason
+
+
+def test_rewriting_the_whole_chain_is_found_only_with_checkpoints(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    _setup_chain(api, settings, database_url, tmp_path)
+    target = _source_of(api, 7)
+    _tamper(
+        api,
+        f"UPDATE txlog SET amount = 1 WHERE seq = {target}",
+        "DELETE FROM chain_seals WHERE chain = 'txlog'",
+    )
+    attacker = tmp_path / "attacker"
+
+    async def reseal(c: Container) -> None:
+        await c.chains.seal("txlog", 1000)
+
+    with_container(settings, database_url, attacker, reseal)
+    assert _verify(settings, database_url, attacker) == (None, None)
+    bad, reason = _verify(settings, database_url, tmp_path)
+    # Checkpoints were taken at 4, 8 and 12: the rewrite is located between 5 and 8.
+    assert bad == 5, reason
+
+
+def test_audit_chain_is_sealed_without_updating_audit_events(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    api.merchant()
+    api.merchant()
+
+    async def seal(c: Container) -> int:
+        return (await c.chains.seal("audit", 1000)).sealed
+
+    sealed = with_container(settings, database_url, tmp_path, seal)
+    assert sealed >= 2
+    assert _verify(settings, database_url, tmp_path, "audit") == (None, None)
+    first = scalar(api, "SELECT source_seq FROM chain_seals WHERE chain = 'audit' AND seq = 2")
+    _tamper(api, f"UPDATE audit_events SET actor = 'someone-else' WHERE seq = {first}")
+    bad, reason = _verify(settings, database_url, tmp_path, "audit")
+    assert bad == 2, reason
