@@ -166,12 +166,20 @@ def test_netting_and_legs_balance(
     legs = settlement_legs("mer_x", fee_totals, netting)
     # Every leg debits one account and credits another: zero-sum by construction; the merchant's
     # side moves exactly as the formula says.
-    assert net_effect(legs, "mer_x", PENDING) == -(gross - refunds)
-    assert net_effect(legs, "mer_x", AVAILABLE) == gross - refunds - fees - held + released
+    assert netting.net_minor == gross - refunds - fees - held + released
+    assert net_effect(legs, "mer_x", PENDING) == (
+        -(gross - refunds) - carried + netting.carried_out_minor
+    )
+    assert net_effect(legs, "mer_x", AVAILABLE) == netting.payout_minor
     assert net_effect(legs, "mer_x", RESERVE) == held - released
     assert netting.payout_minor >= 0 and netting.carried_out_minor <= 0
     assert netting.payout_minor + netting.carried_out_minor == netting.net_minor + carried
     assert netting.payout_minor * netting.carried_out_minor == 0
+    # An available balance never goes negative within the settlement's legs, in order.
+    available = 0
+    for leg in legs:
+        available += net_effect([leg], "mer_x", AVAILABLE)
+        assert available >= 0
 
 
 def test_negative_residual_flips_the_rounding_leg() -> None:

@@ -5,9 +5,12 @@ Kept beside config.py rather than in it so the settlement area owns its own knob
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clearport.app.settlement import SettlementOptions
 
 
 class SettlementSettings(BaseSettings):
@@ -16,7 +19,12 @@ class SettlementSettings(BaseSettings):
     # A business date D covers everything created before D + cutoff in `timezone`.
     cutoff: str = "00:00"  # HH:MM local time of the day after the business date
     timezone: str = "UTC"
-    # Items per SQL chunk; bounds memory and transaction size.
+    # Merchants are hashed into this many partitions; each is settled in one transaction and
+    # can run on any worker.
+    partitions: int = 8
+    # Sources older than cutoff - lookback are not looked at (bounds the nightly scan).
+    lookback_days: int = 7
+    # Items per report chunk; bounds memory.
     chunk_size: int = 50_000
     # Object storage root for payout files and reports (local directory adapter).
     files_dir: Path | None = None  # default: <data_dir>/settlement-files
@@ -28,6 +36,16 @@ class SettlementSettings(BaseSettings):
     sepa_debtor_name: str = "Clearport Payouts"
     sepa_debtor_iban: str = "DE89370400440532013000"
     sepa_debtor_bic: str = "COBADEFFXXX"
+
+    def options(self) -> SettlementOptions:
+        hours, minutes = (int(part) for part in self.cutoff.split(":"))
+        return SettlementOptions(
+            cutoff=time(hours, minutes),
+            timezone=self.timezone,
+            partitions=self.partitions,
+            lookback_days=self.lookback_days,
+            chunk_size=self.chunk_size,
+        )
 
 
 def load_settlement_settings() -> SettlementSettings:

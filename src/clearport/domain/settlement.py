@@ -12,19 +12,20 @@ Ledger legs (merchant accounts are credit-normal; see domain/ledger.py):
 
     fees      pending   -> interchange_payable / scheme_fee_payable / fee_revenue (+ rounding)
     reserve   pending   -> reserve                      (reserve_held)
-    settle    pending   -> available                    (gross - refunds - fees - reserve_held)
     release   reserve   -> available                    (reserve_released)
-    payout    available -> payouts_in_transit           (payout, when a payout is created)
+    settle    pending   -> available                    (payout - reserve_released; may flip)
+    payout    available -> payouts_in_transit           (when the payout file is written)
 
-so the merchant's pending balance moves by exactly -(gross - refunds): what the captures and
-refunds of the settled items put there.
+`available` rises by exactly the payout, and a negative total stays in `pending` as the carried
+amount: pending moves by -(gross - refunds) - carried_in + carried_out. The ledger itself holds
+the carry forward; the settlements table records it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 
 from clearport.domain.errors import invariant
@@ -121,13 +122,20 @@ class Netting:
         invariant(self.carried_in_minor <= 0, "only a negative total is carried forward")
 
     @property
-    def settled_minor(self) -> int:
-        """pending -> available (may be negative: then available -> pending)."""
-        return self.gross_minor - self.refunds_minor - self.fees_minor - self.reserve_held_minor
+    def net_minor(self) -> int:
+        return (
+            self.gross_minor
+            - self.refunds_minor
+            - self.fees_minor
+            - self.reserve_held_minor
+            + self.reserve_released_minor
+        )
 
     @property
-    def net_minor(self) -> int:
-        return self.settled_minor + self.reserve_released_minor
+    def settled_minor(self) -> int:
+        """pending -> available, so that available rises by exactly the payout (negative: the
+        release that a carried deficit absorbs goes back from available to pending)."""
+        return self.payout_minor - self.reserve_released_minor
 
     @property
     def total_minor(self) -> int:
@@ -182,7 +190,6 @@ def settlement_legs(merchant_id: str, fees: FeeTotals, netting: Netting) -> list
     legs += _leg(
         "reserve_hold", pending, (merchant_id, RESERVE), netting.reserve_held_minor, "reserve_hold"
     )
-    legs += _leg("settle", pending, (merchant_id, AVAILABLE), netting.settled_minor, "settle")
     legs += _leg(
         "reserve_release",
         (merchant_id, RESERVE),
@@ -190,6 +197,9 @@ def settlement_legs(merchant_id: str, fees: FeeTotals, netting: Netting) -> list
         netting.reserve_released_minor,
         "reserve_release",
     )
+    # After the release: a negative settle leg debits available, which the flag
+    # "debits must not exceed credits" checks at the end of the journal.
+    legs += _leg("settle", pending, (merchant_id, AVAILABLE), netting.settled_minor, "settle")
     return legs
 
 
@@ -248,12 +258,20 @@ def check_settlement(
         "rounding residuals close the fee totals",
     )
     invariant(
-        net_effect(legs, merchant_id, PENDING) == -(netting.gross_minor - netting.refunds_minor),
-        "settlement empties exactly the items' pending amounts",
+        net_effect(legs, merchant_id, PENDING)
+        == -(netting.gross_minor - netting.refunds_minor)
+        - netting.carried_in_minor
+        + netting.carried_out_minor,
+        "settlement empties the items' pending amounts, keeping only the carried deficit",
     )
     invariant(
-        net_effect(legs, merchant_id, AVAILABLE) == netting.net_minor,
-        "available receives the net",
+        net_effect(legs, merchant_id, AVAILABLE) == netting.payout_minor,
+        "available receives exactly the payout",
+    )
+    invariant(
+        net_effect(legs, merchant_id, RESERVE)
+        == netting.reserve_held_minor - netting.reserve_released_minor,
+        "reserve moves by held - released",
     )
     invariant(
         netting.net_minor + netting.carried_in_minor
@@ -336,3 +354,71 @@ class ReportSummary:
         self.commission_minor += line.commission_minor
         self.net_minor += line.net_minor
         self.flagged += 1 if line.flags else 0
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRun:
+    id: str
+    business_date: date
+    cutoff_at: datetime
+    lookback_from: datetime
+    partitions: int
+    status: str  # running | completed | failed
+    error: str | None
+    stats: dict[str, object]
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    id: str
+    run_id: str
+    business_date: date
+    merchant_id: str
+    currency: str
+    count: int
+    gross: int
+    refunds: int
+    fees: int
+    interchange: int
+    scheme_fees: int
+    markup: int
+    rounding: int
+    reserve_held: int
+    reserve_released: int
+    net: int
+    carried_in: int
+    carried_out: int
+    payout: int
+    payout_id: str | None
+    flagged_items: int
+    report: dict[str, object] | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Payout:
+    id: str
+    merchant_id: str
+    settlement_id: str
+    amount: int
+    currency: str
+    status: str  # pending | in_transit | paid | failed
+    arrival_date: date
+    payout_file_id: str | None
+    flag: str | None
+    failure_code: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+PAYOUT_TRANSITIONS = {
+    "pending": frozenset({"in_transit"}),
+    "in_transit": frozenset({"paid", "failed"}),
+    "paid": frozenset({"failed"}),  # an ACH return can arrive after the payout was marked paid
+    "failed": frozenset(),
+}
