@@ -224,7 +224,9 @@ def test_balance_as_of_uses_checkpoints(database_url: str) -> None:
                 await ledger.post(tx, [capture(f"pay_{i}", 100 * (i + 1))])
                 stamps.append(
                     await conn_of(tx).fetchval(
-                        "SELECT created_at FROM ledger_transfers WHERE id = $1", f"pay_{i}:capture"
+                        "SELECT j.posted_at FROM ledger_transfers t "
+                        "JOIN ledger_journals j ON j.id = t.journal_id WHERE t.id = $1",
+                        f"pay_{i}:capture",
                     )
                 )
         async with db.transaction() as tx:
@@ -378,8 +380,8 @@ def test_database_refuses_mutation_and_unbalanced_journals(database_url: str) ->
         ).fetchone()
         assert recv is not None
         j = conn.execute(
-            "INSERT INTO ledger_journals (transfer_count, created_at) "
-            "VALUES (1, now()) RETURNING id"
+            "INSERT INTO ledger_journals (transfer_count, created_at, posted_at) "
+            "VALUES (1, now(), now()) RETURNING id"
         ).fetchone()
         assert j is not None
         conn.execute(

@@ -12,7 +12,6 @@ from typing import Any
 
 from clearport.app.ports import Clock, LedgerStore, Transaction, UnitOfWork
 from clearport.domain.errors import InvalidRequest, NotFound
-from clearport.domain.ids import new_id
 from clearport.domain.ledger import (
     BALANCE_TRANSACTION_TYPES,
     MAX_BATCH,
@@ -22,6 +21,7 @@ from clearport.domain.ledger import (
     BalanceTransaction,
     PostResult,
     TransferRequest,
+    new_txn_ids,
     validate_batch,
 )
 from clearport.domain.pagination import Page, PageRequest
@@ -38,7 +38,7 @@ class LedgerService:
     async def post(self, tx: Transaction, transfers: Sequence[TransferRequest]) -> list[PostResult]:
         """Post one linked group: all transfers are written or none (a specific error)."""
         validate_batch(transfers)
-        txn_ids = [new_id("txn") for _ in transfers]
+        txn_ids = new_txn_ids(len(transfers))
         return await self._store.post(tx, transfers, txn_ids)
 
     async def expire(
@@ -47,7 +47,7 @@ class LedgerService:
         """Release holds whose `expires_at` has passed; returns how many were expired."""
         limit = max(1, min(limit, MAX_BATCH))
         at = now or self._clock.now()
-        results = await self._store.expire(tx, at, [new_id("txn") for _ in range(limit)])
+        results = await self._store.expire(tx, at, new_txn_ids(limit))
         return sum(1 for r in results if r.status == "created")
 
     async def balances(self, tx: Transaction, owner: str) -> dict[AccountKind, dict[str, int]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -28,6 +28,8 @@ from clearport.domain.ledger import (
     merchant_view,
 )
 from clearport.domain.pagination import Page, PageRequest
+
+T = TypeVar("T")
 
 _POST_SQL = (
     "SELECT status, txn_id, err_code, err_index FROM ledger_post("
@@ -52,6 +54,11 @@ def _account(row: asyncpg.Record) -> Account:
         debits_pending=row["debits_pending"],
         credits_pending=row["credits_pending"],
     )
+
+
+def _or_null(values: list[T]) -> list[T] | None:
+    """An all-NULL column is sent as one NULL: `unnest(a, b, ...)` pads it back to length."""
+    return None if all(v is None for v in values) else values
 
 
 def raise_for(code: str, index: int | None) -> None:
@@ -113,20 +120,25 @@ class PgLedgerStore:
             [t.id for t in transfers],
             list(txn_ids),
             [str(a) for a in actions],
-            debit_ids,
-            debit_refs,
-            credit_ids,
-            credit_refs,
+            _or_null(debit_ids),
+            _or_null(debit_refs),
+            _or_null(credit_ids),
+            _or_null(credit_refs),
             [t.amount_minor for t in transfers],
             [t.currency for t in transfers],
             [t.code for t in transfers],
-            [t.source for t in transfers],
-            [t.pending_id for t in transfers],
-            [t.expires_at for t in transfers],
+            _or_null([t.source for t in transfers]),
+            _or_null([t.pending_id for t in transfers]),
+            _or_null([t.expires_at for t in transfers]),
             now,
         )
         if rows and rows[0]["status"] == "error":
             raise_for(rows[0]["err_code"], rows[0]["err_index"])
+        if rows and rows[0]["status"] == "all_created":
+            return [
+                PostResult(id=t.id, status="created", txn_id=txn)
+                for t, txn in zip(transfers, txn_ids, strict=True)
+            ]
         invariant(len(rows) == len(transfers), "ledger_post answers every transfer")
         return [
             PostResult(id=t.id, status=row["status"], txn_id=row["txn_id"])
@@ -234,11 +246,7 @@ class PgLedgerStore:
                   JOIN ledger_accounts d ON d.id = t.debit_account_id
                   JOIN ledger_accounts c ON c.id = t.credit_account_id
                   LEFT JOIN merchants m ON m.id = $1
-                 WHERE t.action IN ('post', 'post_pending')
-                   AND (t.debit_account_id = ANY (ARRAY(
-                            SELECT id FROM ledger_accounts WHERE owner = $1))
-                     OR t.credit_account_id = ANY (ARRAY(
-                            SELECT id FROM ledger_accounts WHERE owner = $1)))
+                 WHERE t.merchant_id = $1 AND t.action IN ('post', 'post_pending')
                    AND {" AND ".join(where)}
             ) t"""
 

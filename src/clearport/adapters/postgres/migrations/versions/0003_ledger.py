@@ -67,7 +67,8 @@ CREATE TRIGGER ledger_accounts_guard BEFORE UPDATE OR DELETE ON ledger_accounts
 CREATE TABLE ledger_journals (
     id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     transfer_count integer NOT NULL CHECK (transfer_count > 0),
-    created_at     timestamptz NOT NULL
+    created_at     timestamptz NOT NULL,  -- the transfers' created_at
+    posted_at      timestamptz NOT NULL   -- when applied to the balances (under the locks)
 );
 
 -- Immutable. Account ids are validated (under lock) by ledger_post and re-checked by the
@@ -86,6 +87,7 @@ CREATE TABLE ledger_transfers (
     source            text,
     pending_id        text,
     expires_at        timestamptz,
+    merchant_id       text,
     created_at        timestamptz NOT NULL,
     CHECK (debit_account_id <> credit_account_id),
     CHECK ((action IN ('post', 'pending')) = (pending_id IS NULL)),
@@ -96,8 +98,10 @@ CREATE UNIQUE INDEX ledger_transfers_resolved_once ON ledger_transfers (pending_
     WHERE pending_id IS NOT NULL;
 CREATE INDEX ledger_transfers_journal ON ledger_transfers USING brin (journal_id);
 CREATE INDEX ledger_transfers_code_created ON ledger_transfers (code, created_at);
-CREATE INDEX ledger_transfers_debit ON ledger_transfers (debit_account_id, txn_id);
-CREATE INDEX ledger_transfers_credit ON ledger_transfers (credit_account_id, txn_id);
+-- A merchant's balance transactions (merchant_id: the merchant whose account the transfer
+-- touches, credit side first; NULL for platform-only transfers).
+CREATE INDEX ledger_transfers_merchant ON ledger_transfers (merchant_id, txn_id)
+    WHERE merchant_id IS NOT NULL;
 CREATE INDEX ledger_transfers_expiry ON ledger_transfers (expires_at)
     WHERE action = 'pending' AND expires_at IS NOT NULL;
 
@@ -130,24 +134,23 @@ DECLARE
     n integer;
     bad text;
 BEGIN
-    SELECT count(*) INTO n FROM ledger_transfers WHERE journal_id = NEW.id;
+    SELECT coalesce(sum(g.cnt), 0) / 2, string_agg(g.cur, ',') FILTER (WHERE g.bad)
+      INTO n, bad
+      FROM (SELECT coalesce(v.cur, '?') AS cur, count(*) AS cnt,
+                   sum(v.delta) <> 0 OR bool_or(v.cur IS DISTINCT FROM v.tcur) AS bad
+              FROM ledger_transfers t
+              LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id
+              LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id
+             CROSS JOIN LATERAL (VALUES (d.currency, t.amount, t.currency),
+                                        (c.currency, -t.amount, t.currency)) AS v(cur, delta, tcur)
+             WHERE t.journal_id = NEW.id
+             GROUP BY coalesce(v.cur, '?')) g;
     IF n <> NEW.transfer_count THEN
         RAISE EXCEPTION 'ledger journal % has % transfers, expected %', NEW.id, n,
             NEW.transfer_count USING ERRCODE = 'check_violation';
     END IF;
-    SELECT s.currency INTO bad FROM (
-        SELECT d.currency, t.amount AS delta, t.currency AS tcur
-          FROM ledger_transfers t JOIN ledger_accounts d ON d.id = t.debit_account_id
-         WHERE t.journal_id = NEW.id
-        UNION ALL
-        SELECT c.currency, -t.amount, t.currency
-          FROM ledger_transfers t JOIN ledger_accounts c ON c.id = t.credit_account_id
-         WHERE t.journal_id = NEW.id
-    ) s
-    GROUP BY s.currency
-    HAVING sum(s.delta) <> 0 OR count(*) FILTER (WHERE s.tcur <> s.currency) > 0
-    LIMIT 1;
-    IF FOUND THEN
+    -- Postings per account currency: +amount on the debit account, -amount on the credit one.
+    IF bad IS NOT NULL THEN
         RAISE EXCEPTION 'ledger journal % does not net to zero in %', NEW.id, bad
             USING ERRCODE = 'check_violation';
     END IF;
@@ -158,26 +161,37 @@ CREATE CONSTRAINT TRIGGER ledger_journal_nets_to_zero AFTER INSERT ON ledger_jou
 
 -- Post one linked group in one call. Accounts named by reference (p_ref_*) are opened on first
 -- use; transfers name accounts by id (p_debit/p_credit) or by 1-based index into the refs.
--- Returns one row per transfer ('created' | 'exists', txn_id) or a single 'error' row naming
--- the code and the 0-based index; on error nothing at all is written (inner block rolled back).
+-- Returns a single 'all_created' row when every transfer is new (the caller knows the txn ids
+-- it passed), else one row per transfer, in order ('created' | 'exists', txn_id), or a single
+-- 'error' row naming the code and the 0-based index. On error nothing at all is written (the
+-- inner block's sub-transaction is rolled back) and the caller's transaction stays usable.
 CREATE FUNCTION ledger_post(
     p_ref_owner text[], p_ref_kind text[], p_ref_cur text[],
     p_ids text[], p_txn_ids text[], p_actions text[],
     p_debit bigint[], p_debit_ref integer[], p_credit bigint[], p_credit_ref integer[],
     p_amounts bigint[], p_currencies text[], p_codes text[], p_sources text[],
     p_pending_ids text[], p_expires timestamptz[], p_now timestamptz
-) RETURNS TABLE (status text, txn_id text, err_code text, err_index integer, err_account bigint)
+) RETURNS TABLE (status text, txn_id text, err_code text, err_index integer)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_ref_ids bigint[];
     v_debit bigint[];
     v_credit bigint[];
+    v_accounts bigint[];
+    v_currency jsonb;
+    v_eff_acc bigint[];
+    v_eff_dp bigint[];
+    v_eff_cp bigint[];
+    v_eff_dq bigint[];
+    v_eff_cq bigint[];
+    v_owner jsonb;
     v_at timestamptz;
+    v_created_at timestamptz;
     v_clock timestamptz;
     v_journal bigint;
-    v_new integer;
+    v_created integer;
     v_err record;
-    v_constraint text;
+    v_detail text;
     v_n integer := cardinality(p_ids);
 BEGIN
     BEGIN
@@ -200,97 +214,122 @@ BEGIN
           INTO v_debit, v_credit
           FROM unnest(p_debit, p_debit_ref, p_credit, p_credit_ref) WITH ORDINALITY
                AS u(d, dr, c, cr, i);
+        SELECT array_agg(DISTINCT x ORDER BY x) INTO v_accounts
+          FROM unnest(v_debit || v_credit) AS x WHERE x IS NOT NULL;
 
-        -- Lock every touched account in id order: concurrent batches cannot deadlock.
-        PERFORM 1 FROM ledger_accounts WHERE id = ANY (v_debit || v_credit)
-          ORDER BY id FOR UPDATE;
-        -- Checkpoint time strictly increases per account (we hold the locks).
-        SELECT greatest(clock_timestamp(), max(updated_at) + interval '1 microsecond')
-          INTO v_at FROM ledger_accounts WHERE id = ANY (v_debit || v_credit);
-        v_at := coalesce(v_at, clock_timestamp());
-        v_clock := coalesce(p_now, v_at);
-
+        -- 1. accounts exist, differ and are in the transfer's currency
+        -- small maps id -> currency / owner (a hash lookup per transfer, no join plan to pick)
+        SELECT jsonb_object_agg(id::text, currency), jsonb_object_agg(id::text, owner)
+          INTO v_currency, v_owner FROM ledger_accounts WHERE id = ANY (v_accounts);
         SELECT q.i, q.err INTO v_err FROM (
             SELECT u.i, CASE
-                WHEN e.id IS NOT NULL THEN
-                    CASE WHEN (e.action, e.debit_account_id, e.credit_account_id, e.amount,
-                               e.currency, e.code, e.source, e.pending_id, e.expires_at)
-                              IS NOT DISTINCT FROM (u.act, u.d, u.c, u.amount, u.cur, u.code,
-                               u.src, u.pid, u.exp)
-                         THEN NULL ELSE 'transfer_exists_with_different_fields' END
-                WHEN d.id IS NULL OR c.id IS NULL THEN 'account_not_found'
-                WHEN d.id = c.id THEN 'same_account'
-                WHEN d.currency <> u.cur OR c.currency <> u.cur THEN 'currency_mismatch'
-                WHEN u.act IN ('post', 'pending') THEN NULL
-                WHEN p.id IS NULL THEN 'pending_not_found'
-                WHEN p.action <> 'pending' THEN 'not_pending'
-                WHEN EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = p.id)
-                    THEN 'pending_already_resolved'
-                WHEN p.debit_account_id <> d.id OR p.credit_account_id <> c.id
-                     OR p.currency <> u.cur THEN 'pending_mismatch'
-                WHEN u.act = 'expire_pending'
-                     AND (p.expires_at IS NULL OR p.expires_at > v_clock) THEN 'not_expired'
-                WHEN u.act <> 'expire_pending' AND p.expires_at <= v_clock
-                    THEN 'pending_expired'
-                WHEN u.act = 'post_pending' AND u.amount > p.amount
-                    THEN 'amount_exceeds_pending'
-                WHEN u.act <> 'post_pending' AND u.amount <> p.amount
-                    THEN 'void_amount_mismatch'
-                ELSE NULL END AS err
-              FROM unnest(p_ids, p_actions, v_debit, v_credit, p_amounts, p_currencies,
-                          p_codes, p_sources, p_pending_ids, p_expires) WITH ORDINALITY
-                   AS u(id, act, d, c, amount, cur, code, src, pid, exp, i)
-              LEFT JOIN ledger_transfers e ON e.id = u.id
-              LEFT JOIN ledger_accounts d ON d.id = u.d
-              LEFT JOIN ledger_accounts c ON c.id = u.c
-              LEFT JOIN ledger_transfers p ON p.id = u.pid
+                WHEN u.d IS NULL OR u.c IS NULL OR NOT v_currency ? u.d::text
+                     OR NOT v_currency ? u.c::text THEN 'account_not_found'
+                WHEN u.d = u.c THEN 'same_account'
+                WHEN v_currency ->> u.d::text <> u.cur OR v_currency ->> u.c::text <> u.cur
+                    THEN 'currency_mismatch'
+                END AS err
+              FROM unnest(v_debit, v_credit, p_currencies) WITH ORDINALITY AS u(d, c, cur, i)
         ) q WHERE q.err IS NOT NULL ORDER BY q.i LIMIT 1;
         IF FOUND THEN
             RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = v_err.err,
                 DETAIL = (v_err.i - 1)::text;
         END IF;
 
-        SELECT count(*) INTO v_new FROM unnest(p_ids) AS u(id)
-         WHERE NOT EXISTS (SELECT 1 FROM ledger_transfers e WHERE e.id = u.id);
-        IF v_new > 0 THEN
-            INSERT INTO ledger_journals (transfer_count, created_at) VALUES (v_new, v_at)
-                RETURNING id INTO v_journal;
-            WITH ins AS (
-                INSERT INTO ledger_transfers (id, txn_id, journal_id, action, debit_account_id,
-                    credit_account_id, amount, currency, code, source, pending_id, expires_at,
-                    created_at)
-                SELECT u.id, u.txn, v_journal, u.act, u.d, u.c, u.amount, u.cur, u.code, u.src,
-                       u.pid, u.exp, v_at
-                  FROM unnest(p_ids, p_txn_ids, p_actions, v_debit, v_credit, p_amounts,
-                              p_currencies, p_codes, p_sources, p_pending_ids, p_expires)
-                       AS u(id, txn, act, d, c, amount, cur, code, src, pid, exp)
-                 WHERE NOT EXISTS (SELECT 1 FROM ledger_transfers e WHERE e.id = u.id)
-                RETURNING ledger_transfers.action, ledger_transfers.debit_account_id,
-                          ledger_transfers.credit_account_id, ledger_transfers.amount,
-                          ledger_transfers.pending_id
-            ), eff AS (
-                SELECT ins.action,
-                       ins.debit_account_id AS dacc, ins.credit_account_id AS cacc,
-                       CASE WHEN ins.action IN ('post', 'post_pending') THEN ins.amount
-                            ELSE 0 END AS posted,
-                       CASE WHEN ins.action = 'pending' THEN ins.amount
-                            WHEN ins.action = 'post' THEN 0
-                            ELSE -p.amount END AS pend
-                  FROM ins LEFT JOIN ledger_transfers p ON p.id = ins.pending_id
-            ), per_account AS (
-                SELECT acc, sum(dp) AS dp, sum(cp) AS cp, sum(dq) AS dq, sum(cq) AS cq
-                  FROM (SELECT dacc AS acc, posted AS dp, 0 AS cp, pend AS dq, 0 AS cq FROM eff
-                        UNION ALL
-                        SELECT cacc, 0, posted, 0, pend FROM eff) s
-                 GROUP BY acc
-            ), upd AS (
+        v_created_at := clock_timestamp();
+        v_clock := coalesce(p_now, v_created_at);  -- "now" for hold expiry
+        -- 2. holds being resolved (rows not already recorded under their id)
+        IF EXISTS (SELECT 1 FROM unnest(p_pending_ids) AS x WHERE x IS NOT NULL) THEN
+            SELECT q.i, q.err INTO v_err FROM (
+                SELECT u.i, CASE
+                    WHEN p.id IS NULL THEN 'pending_not_found'
+                    WHEN p.action <> 'pending' THEN 'not_pending'
+                    WHEN EXISTS (SELECT 1 FROM ledger_transfers r WHERE r.pending_id = p.id)
+                        THEN 'pending_already_resolved'
+                    WHEN p.debit_account_id <> u.d OR p.credit_account_id <> u.c
+                         OR p.currency <> u.cur THEN 'pending_mismatch'
+                    WHEN u.act = 'expire_pending'
+                         AND (p.expires_at IS NULL OR p.expires_at > v_clock) THEN 'not_expired'
+                    WHEN u.act <> 'expire_pending' AND p.expires_at <= v_clock
+                        THEN 'pending_expired'
+                    WHEN u.act = 'post_pending' AND u.amount > p.amount
+                        THEN 'amount_exceeds_pending'
+                    WHEN u.act <> 'post_pending' AND u.amount <> p.amount
+                        THEN 'void_amount_mismatch'
+                    END AS err
+                  FROM unnest(p_ids, p_actions, v_debit, v_credit, p_amounts, p_currencies,
+                              p_pending_ids) WITH ORDINALITY
+                       AS u(id, act, d, c, amount, cur, pid, i)
+                  LEFT JOIN ledger_transfers p ON p.id = u.pid
+                 WHERE u.pid IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM ledger_transfers e WHERE e.id = u.id)
+            ) q WHERE q.err IS NOT NULL ORDER BY q.i LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = v_err.err,
+                    DETAIL = (v_err.i - 1)::text;
+            END IF;
+        END IF;
+
+        -- 3. insert the transfers (ids already recorded are skipped) and aggregate their effect
+        --    per account. This runs before the account locks, so batches insert in parallel.
+        v_journal := nextval(pg_get_serial_sequence('ledger_journals', 'id'));
+        WITH ins AS (
+            INSERT INTO ledger_transfers (id, txn_id, journal_id, action, debit_account_id,
+                credit_account_id, amount, currency, code, source, pending_id, expires_at,
+                merchant_id, created_at)
+            SELECT u.id, u.txn, v_journal, u.act, u.d, u.c, u.amount, u.cur, u.code, u.src,
+                   u.pid, u.exp,
+                   CASE WHEN v_owner ->> u.c::text <> 'platform' THEN v_owner ->> u.c::text
+                        WHEN v_owner ->> u.d::text <> 'platform' THEN v_owner ->> u.d::text
+                   END,
+                   v_created_at
+              FROM unnest(p_ids, p_txn_ids, p_actions, v_debit, v_credit, p_amounts,
+                          p_currencies, p_codes, p_sources, p_pending_ids, p_expires)
+                   AS u(id, txn, act, d, c, amount, cur, code, src, pid, exp)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING ledger_transfers.action, ledger_transfers.debit_account_id,
+                      ledger_transfers.credit_account_id, ledger_transfers.amount,
+                      ledger_transfers.pending_id
+        ), eff AS (
+            SELECT ins.debit_account_id AS dacc, ins.credit_account_id AS cacc,
+                   CASE WHEN ins.action IN ('post', 'post_pending') THEN ins.amount
+                        ELSE 0 END AS posted,
+                   CASE WHEN ins.action = 'pending' THEN ins.amount
+                        WHEN ins.action = 'post' THEN 0
+                        ELSE -p.amount END AS pend
+              FROM ins LEFT JOIN ledger_transfers p ON p.id = ins.pending_id
+        ), per_account AS (
+            SELECT acc, sum(dp) AS dp, sum(cp) AS cp, sum(dq) AS dq, sum(cq) AS cq,
+                   sum(n) AS n
+              FROM (SELECT dacc AS acc, posted AS dp, 0 AS cp, pend AS dq, 0 AS cq, 1 AS n
+                      FROM eff
+                    UNION ALL
+                    SELECT cacc, 0, posted, 0, pend, 0 FROM eff) s
+             GROUP BY acc
+        )
+        SELECT array_agg(acc ORDER BY acc), array_agg(dp ORDER BY acc),
+               array_agg(cp ORDER BY acc), array_agg(dq ORDER BY acc),
+               array_agg(cq ORDER BY acc), coalesce(sum(n), 0)
+          INTO v_eff_acc, v_eff_dp, v_eff_cp, v_eff_dq, v_eff_cq, v_created
+          FROM per_account;
+
+        IF v_created > 0 THEN
+            -- 4. lock the touched accounts in id order (concurrent batches cannot deadlock),
+            --    then one UPDATE per account with the batch's aggregate, and one checkpoint
+            --    per account. The journal's time strictly increases per account.
+            PERFORM 1 FROM ledger_accounts WHERE id = ANY (v_eff_acc) ORDER BY id FOR UPDATE;
+            SELECT greatest(clock_timestamp(), max(updated_at) + interval '1 microsecond')
+              INTO v_at FROM ledger_accounts WHERE id = ANY (v_eff_acc);
+            WITH upd AS (
                 UPDATE ledger_accounts a
                    SET debits_posted = a.debits_posted + pa.dp,
                        credits_posted = a.credits_posted + pa.cp,
                        debits_pending = a.debits_pending + pa.dq,
                        credits_pending = a.credits_pending + pa.cq,
                        updated_at = v_at
-                  FROM per_account pa WHERE a.id = pa.acc
+                  FROM unnest(v_eff_acc, v_eff_dp, v_eff_cp, v_eff_dq, v_eff_cq)
+                       AS pa(acc, dp, cp, dq, cq)
+                 WHERE a.id = pa.acc
                 RETURNING a.id, a.debits_posted, a.credits_posted, a.debits_pending,
                           a.credits_pending
             )
@@ -298,33 +337,58 @@ BEGIN
                 credits_posted, debits_pending, credits_pending)
             SELECT upd.id, v_at, v_journal, upd.debits_posted, upd.credits_posted,
                    upd.debits_pending, upd.credits_pending FROM upd;
+            INSERT INTO ledger_journals (id, transfer_count, created_at, posted_at)
+                OVERRIDING SYSTEM VALUE VALUES (v_journal, v_created, v_created_at, v_at);
         END IF;
 
+        IF v_created = v_n THEN
+            RETURN QUERY SELECT 'all_created', NULL::text, NULL::text, NULL::integer;
+            RETURN;
+        END IF;
+        -- 5. ids already recorded: same fields -> 'exists', different fields -> error
+        SELECT u.i INTO v_err
+          FROM unnest(p_ids, p_actions, v_debit, v_credit, p_amounts, p_currencies, p_codes,
+                      p_sources, p_pending_ids, p_expires) WITH ORDINALITY
+               AS u(id, act, d, c, amount, cur, code, src, pid, exp, i)
+          JOIN ledger_transfers e ON e.id = u.id
+         WHERE e.journal_id <> v_journal
+           AND (e.action, e.debit_account_id, e.credit_account_id, e.amount, e.currency, e.code,
+                e.source, e.pending_id, e.expires_at)
+               IS DISTINCT FROM (u.act, u.d, u.c, u.amount, u.cur, u.code, u.src, u.pid, u.exp)
+         ORDER BY u.i LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'LG001',
+                MESSAGE = 'transfer_exists_with_different_fields', DETAIL = (v_err.i - 1)::text;
+        END IF;
         RETURN QUERY
             SELECT CASE WHEN t.journal_id = v_journal THEN 'created' ELSE 'exists' END,
-                   t.txn_id, NULL::text, NULL::integer, NULL::bigint
+                   t.txn_id, NULL::text, NULL::integer
               FROM unnest(p_ids) WITH ORDINALITY AS u(id, i)
               JOIN ledger_transfers t ON t.id = u.id
              ORDER BY u.i;
     EXCEPTION
         WHEN SQLSTATE 'LG001' THEN
-            GET STACKED DIAGNOSTICS v_constraint = PG_EXCEPTION_DETAIL;
-            RETURN QUERY SELECT 'error', NULL::text, SQLERRM, v_constraint::integer, NULL::bigint;
+            GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL;
+            RETURN QUERY SELECT 'error', NULL::text, SQLERRM, v_detail::integer;
         WHEN check_violation THEN
-            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            GET STACKED DIAGNOSTICS v_detail = CONSTRAINT_NAME;
             RETURN QUERY SELECT 'error', NULL::text,
-                CASE v_constraint
+                CASE v_detail
                     WHEN 'ledger_debits_must_not_exceed_credits' THEN 'exceeds_credits'
                     WHEN 'ledger_credits_must_not_exceed_debits' THEN 'exceeds_debits'
                     ELSE 'constraint_violated' END,
-                NULL::integer, NULL::bigint;
+                NULL::integer;
         WHEN unique_violation THEN
-            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            GET STACKED DIAGNOSTICS v_detail = CONSTRAINT_NAME;
             RETURN QUERY SELECT 'error', NULL::text,
-                CASE v_constraint
+                CASE v_detail
                     WHEN 'ledger_transfers_resolved_once' THEN 'pending_already_resolved'
                     ELSE 'transfer_id_conflict' END,
-                NULL::integer, NULL::bigint;
+                NULL::integer;
+        WHEN deadlock_detected THEN
+            -- only possible when the caller's transaction already holds ledger locks from an
+            -- earlier post and races a concurrent post of the same ids: retry the transaction
+            RETURN QUERY SELECT 'error', NULL::text, 'transfer_id_conflict', NULL::integer;
     END;
 END $$;
 """

@@ -1,0 +1,1 @@
+"""Ledger benchmark: hot-account batch posting vs pgbench TPC-B on the same server."""
