@@ -58,4 +58,7 @@ def create_app(container: Container) -> FastAPI:
 
     app.include_router(payments_router.router)
     # --- settlement (issue 6): include routers here ---
+    from clearport.api.routers import settlements
+
+    app.include_router(settlements.router)
     return app

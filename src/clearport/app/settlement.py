@@ -534,6 +534,25 @@ class SettlementService:
         assert finished is not None
         return finished
 
+    async def complete(self, run_id: str, progress: Progress | None = None) -> SettlementRun:
+        """Work through the run's pending partitions in this process, then finalize it."""
+        async with self._uow.transaction() as tx:
+            run = await self._store.get_run(tx, run_id)
+        if run is None:
+            raise NotFound("No such settlement run.")
+        if run.status != "running":
+            return run
+        todo = await self.pending_partitions(run.id)
+        done = run.partitions - len(todo)
+        if progress:
+            progress("partitions", done, run.partitions)
+        for partition in todo:
+            await self.run_partition(run.id, partition)
+            done += 1
+            if progress:
+                progress("partitions", done, run.partitions)
+        return await self.finalize(run.id)
+
     async def settle(
         self,
         actor: Principal,
@@ -545,19 +564,7 @@ class SettlementService:
     ) -> SettlementRun:
         """Start (or join) the run and work through its partitions in this process."""
         run, _ = await self.start(actor, origin, business_date, cutoff_at=cutoff_at)
-        if run.status != "running":
-            return run
-        todo = await self.pending_partitions(run.id)
-        total = run.partitions
-        done = total - len(todo)
-        if progress:
-            progress("partitions", done, total)
-        for partition in todo:
-            await self.run_partition(run.id, partition)
-            done += 1
-            if progress:
-                progress("partitions", done, total)
-        return await self.finalize(run.id)
+        return await self.complete(run.id, progress)
 
     # --- payouts ---------------------------------------------------------------------------------
 

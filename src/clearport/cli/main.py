@@ -46,6 +46,9 @@ from clearport.cli.payments import worker_subprocess  # noqa: E402
 
 register_payments(app)
 # --- settlement (issue 6): register commands here ---
+from clearport.cli.settle import register as register_settlement  # noqa: E402
+
+register_settlement(app)
 
 console = Console(stderr=True)
 T = TypeVar("T")

@@ -1,0 +1,135 @@
+"""`clearport settle --date YYYY-MM-DD [--cutoff now]` and `clearport payouts mark`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from clearport.adapters.logging import configure_logging
+from clearport.api.routers.settlements import payout_json, run_json
+from clearport.app.audit import Origin
+from clearport.config import load_settings
+from clearport.domain.errors import ClearportError
+from clearport.domain.principals import SYSTEM_CLI
+from clearport.wiring import Container
+
+CLI_ORIGIN = Origin("local")
+payouts_app = typer.Typer(help="Payouts.", no_args_is_help=True)
+
+
+def _parse_date(value: str, today: date) -> date:
+    if value == "today":
+        return today
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("use YYYY-MM-DD or 'today'") from None
+
+
+def _parse_cutoff(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    if value == "now":
+        return datetime.now(UTC)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("use 'now' or an ISO 8601 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def settle(
+    date_: str = typer.Option(..., "--date", help="Business date YYYY-MM-DD, or 'today'."),
+    cutoff: str | None = typer.Option(
+        None, help="'now' or an ISO timestamp; default: the configured cutoff after the date."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
+) -> None:
+    """Settle a business date (joins the date's run if it exists; safe to re-run)."""
+    from clearport.cli import main as cli
+
+    settings = load_settings()
+    configure_logging(settings.log_level, "console")
+    err = Console(stderr=True)
+
+    async def work(container: Container) -> dict[str, Any]:
+        service = container.settlement
+        business_date = _parse_date(date_, service.today())
+        with Progress(
+            TextColumn("[bold]settling {task.fields[day]}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.completed}/{task.total} partitions"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=as_json,
+        ) as bar:
+            task = bar.add_task("settle", total=None, day=business_date.isoformat())
+
+            def progress(_: str, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run = await service.settle(
+                SYSTEM_CLI,
+                CLI_ORIGIN,
+                business_date,
+                cutoff_at=_parse_cutoff(cutoff),
+                progress=progress,
+            )
+        return run_json(run)
+
+    with cli._database(settings) as url:
+        cli._require_migrated(url)
+        try:
+            body = cli._with_container(settings, url, work)
+        except ClearportError as exc:
+            cli._fail(exc)
+            return
+    if as_json:
+        print(json.dumps(body))
+        return
+    out = Console()
+    stats = body["stats"]
+    out.print(
+        f"Run {body['id']} for {body['business_date']}: [bold]{body['status']}[/bold] "
+        f"({stats.get('staged', 0)} items)"
+    )
+    for f in stats.get("payout_files", []):
+        out.print(f"  payout file {f['key']} ({f['format']}, {f['count']} payouts)")
+
+
+@payouts_app.command("mark")
+def mark(
+    payout_id: str = typer.Argument(..., help="po_…"),
+    status: str = typer.Option(..., help="paid | failed"),
+    failure_code: str | None = typer.Option(None, help="e.g. the ACH return code R01"),
+) -> None:
+    """Record a payout's outcome; `failed` returns the money to the merchant's available."""
+    from clearport.cli import main as cli
+
+    settings = load_settings()
+    configure_logging(settings.log_level, "console")
+    with cli._database(settings) as url:
+        cli._require_migrated(url)
+        try:
+            payout = cli._with_container(
+                settings,
+                url,
+                lambda c: c.settlement.mark_payout(
+                    SYSTEM_CLI, CLI_ORIGIN, payout_id, status, failure_code
+                ),
+            )
+        except ClearportError as exc:
+            cli._fail(exc)
+            return
+    print(json.dumps(payout_json(payout)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("settle")(settle)
+    app.add_typer(payouts_app, name="payouts")
