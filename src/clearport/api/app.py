@@ -53,6 +53,9 @@ def create_app(container: Container) -> FastAPI:
     app.include_router(tokens.router)
     app.include_router(bank_accounts.router)
     # --- ledger (issue 4): include routers here ---
+    from clearport.api.routers import balance
+
+    app.include_router(balance.router)
     # --- payments (issue 5): include routers here ---
     from clearport.api.routers import payments as payments_router
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from clearport.app.ports import Clock, LedgerStore, Transaction, UnitOfWork
 from clearport.domain.errors import InvalidRequest, NotFound
+from clearport.domain.ids import parse_id
 from clearport.domain.ledger import (
     BALANCE_TRANSACTION_TYPES,
     MAX_BATCH,
@@ -72,7 +73,10 @@ class LedgerService:
 
     # --- API reads -----------------------------------------------------------------------
 
-    def _merchant_of(self, actor: Principal, merchant: str | None) -> str:
+    async def _merchant_of(self, tx: Transaction, actor: Principal, merchant: str | None) -> str:
+        """Merchants read their own; operators with finance.read name one with `merchant`."""
+        if merchant is not None:
+            parse_id(merchant, "mer", param="merchant")
         if actor.merchant_id is not None:
             if merchant is not None and merchant != actor.merchant_id:
                 raise NotFound("No such merchant.", param="merchant")
@@ -80,13 +84,15 @@ class LedgerService:
         actor.require(Permission.FINANCE_READ)
         if merchant is None:
             raise InvalidRequest("Operators must pass 'merchant'.", param="merchant")
+        if not await self._store.merchant_exists(tx, merchant):
+            raise NotFound("No such merchant.", param="merchant")
         return merchant
 
     async def merchant_balance(
         self, actor: Principal, merchant: str | None
     ) -> dict[AccountKind, dict[str, int]]:
-        merchant_id = self._merchant_of(actor, merchant)
         async with self._uow.transaction() as tx:
+            merchant_id = await self._merchant_of(tx, actor, merchant)
             return await self.balances(tx, merchant_id)
 
     async def list_balance_transactions(
@@ -96,8 +102,8 @@ class LedgerService:
         page: PageRequest,
         filters: Mapping[str, Any],
     ) -> Page[BalanceTransaction]:
-        merchant_id = self._merchant_of(actor, merchant)
         async with self._uow.transaction() as tx:
+            merchant_id = await self._merchant_of(tx, actor, merchant)
             return await self._store.balance_transactions(
                 tx, merchant_id, page, {**filters, "types": BALANCE_TRANSACTION_TYPES}
             )

@@ -251,6 +251,7 @@ class LedgerStore(Protocol):
     async def balance_transactions(
         self, tx: Transaction, merchant_id: str, page: PageRequest, filters: Mapping[str, Any]
     ) -> Page[ledger.BalanceTransaction]: ...
+    async def merchant_exists(self, tx: Transaction, merchant_id: str) -> bool: ...
 
 
 # --- payments (issue 5) ------------------------------------------------------------------------

@@ -221,6 +221,13 @@ class PgLedgerStore:
         )
         return _account(row) if row else None
 
+    async def merchant_exists(self, tx: Transaction, merchant_id: str) -> bool:
+        return bool(
+            await conn_of(tx).fetchval(
+                "SELECT EXISTS (SELECT 1 FROM merchants WHERE id = $1)", merchant_id
+            )
+        )
+
     async def balance_transactions(
         self, tx: Transaction, merchant_id: str, page: PageRequest, filters: Mapping[str, Any]
     ) -> Page[BalanceTransaction]:
