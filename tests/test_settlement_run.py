@@ -448,3 +448,41 @@ def test_invariant_violation_aborts_the_run(env: Env) -> None:
 
     run(scenario())
     assert q(env.url, "SELECT status FROM settlement_runs") == [("failed",)]
+
+
+def test_partitions_as_procrastinate_jobs_two_workers(env: Env) -> None:
+    from clearport.worker.settlement import SettlementJobs
+
+    async def scenario() -> None:
+        merchants = [await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
+                     for _ in range(12)]  # fmt: skip
+        for i, m in enumerate(merchants):
+            await capture(env, m, 6_000 + i, "usd", "visa")
+        cutoff = await db_now(env)
+        run_, _ = await env.service.start(SYSTEM_CLI, ORIGIN, YESTERDAY, cutoff_at=cutoff)
+        other_db = Database(env.url, min_size=1, max_size=2)
+        await other_db.open()
+        try:
+            other = make_service(other_db, env.files, env.destinations)
+            async with (
+                SettlementJobs(env.service, env.url) as a,
+                SettlementJobs(other, env.url) as b,
+            ):
+                assert await a.enqueue(run_) == 4
+                assert await b.enqueue(run_) == 0  # already queued: not twice
+                await asyncio.gather(
+                    a.run_worker(wait=False, concurrency=2),
+                    b.run_worker(wait=False, concurrency=2),
+                )
+                # The finalize job was queued by whichever worker settled the last partition.
+                await a.run_worker(wait=False)
+        finally:
+            await other_db.close()
+
+    run(scenario())
+    assert q(env.url, "SELECT status FROM settlement_runs") == [("completed",)]
+    assert q(env.url, "SELECT count(*), count(DISTINCT source_id) FROM settlement_items") == [
+        (12, 12)
+    ]
+    assert q(env.url, "SELECT count(*) FROM settlement_partitions WHERE status = 'done'") == [(4,)]
+    assert_zero_sum(env.url)

@@ -304,6 +304,10 @@ class SettlementService:
                 )
         return run, created
 
+    async def run_for_date(self, business_date: date) -> SettlementRun | None:
+        async with self._uow.transaction() as tx:
+            return await self._store.get_run_by_date(tx, business_date)
+
     async def pending_partitions(self, run_id: str) -> list[int]:
         async with self._uow.transaction() as tx:
             return await self._store.pending_partitions(tx, run_id)

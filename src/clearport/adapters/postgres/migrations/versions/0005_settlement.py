@@ -6,6 +6,7 @@ Revises: 0004
 """
 
 from alembic import op
+from procrastinate.schema import SchemaManager
 
 revision = "0005"
 down_revision = "0004"
@@ -166,11 +167,31 @@ CREATE INDEX payouts_merchant ON payouts (merchant_id, id);
 CREATE INDEX payouts_due ON payouts (currency, arrival_date) WHERE status = 'pending';
 """
     )
+    # The job queue that spreads a run's partitions over workers (procrastinate's own schema,
+    # pinned with the locked procrastinate version; see docs/decisions/0404).
+    op.execute(SchemaManager.get_schema())
 
 
 def downgrade() -> None:
     op.execute(
         """
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT tablename FROM pg_tables
+              WHERE schemaname = 'public' AND tablename LIKE 'procrastinate%' LOOP
+        EXECUTE format('DROP TABLE %I CASCADE', r.tablename);
+    END LOOP;
+    FOR r IN SELECT p.oid::regprocedure AS sig FROM pg_proc p
+              JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'public' AND p.proname LIKE 'procrastinate%' LOOP
+        EXECUTE format('DROP FUNCTION %s CASCADE', r.sig);
+    END LOOP;
+    FOR r IN SELECT typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+             WHERE n.nspname = 'public' AND typname LIKE 'procrastinate%' AND typtype = 'e' LOOP
+        EXECUTE format('DROP TYPE %I CASCADE', r.typname);
+    END LOOP;
+END $$;
 DROP TABLE payouts, payout_files, reserve_holds, settlement_items, settlements,
     settlement_sources, settlement_partitions, settlement_runs;
 DROP FUNCTION stl_round_half_even(numeric);
