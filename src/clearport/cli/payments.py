@@ -185,12 +185,24 @@ def _read_export(path: Path, chain: str) -> list[SealedRow]:
     return rows
 
 
+def _die_with_parent() -> None:
+    """uvicorn re-raises SIGTERM after its shutdown, so the parent may die before its `finally`
+    runs: on Linux the kernel then sends the worker SIGTERM too (PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @contextmanager
 def worker_subprocess(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
     """`clearport run` runs the worker as its own process, as production would."""
     env = {**os.environ, "DATABASE_URL": database_url}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from clearport.cli.main import app; app()", "worker"], env=env
+        [sys.executable, "-c", "from clearport.cli.main import app; app()", "worker"],
+        env=env,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - called before any thread starts
     )
     try:
         yield proc
