@@ -6,6 +6,7 @@ The ceremony these commands serve is described in docs/key-ceremony.md.
 from __future__ import annotations
 
 import json
+import sys
 
 import typer
 from rich.console import Console
@@ -67,9 +68,10 @@ def split(
         cli._fail(exc)
         return
     out = Console()
-    out.print(f"Key check value (KCV): {provider.kcv()}")
+    # Plain print: a wrapped or styled line would corrupt a component.
+    print(f"Key check value (KCV): {provider.kcv()}")
     for index, component in enumerate(split_master_key(master, parts), start=1):
-        out.print(f"component {index}/{parts}: {component}")
+        print(f"component {index}/{parts}: {component}")
     if remove_master:
         path = master_key_path(provider.path)
         if settings.master_key is None and path.exists():
@@ -86,7 +88,10 @@ def combine(
     provider = _local_provider(settings)
     components = []
     for index in range(1, parts + 1):
-        text = typer.prompt(f"component {index}/{parts}", hide_input=True)
+        if sys.stdin.isatty():
+            text = typer.prompt(f"component {index}/{parts}", hide_input=True)
+        else:  # scripted ceremony: one component per line on stdin, never in argv
+            text = sys.stdin.readline()
         try:
             components.append(parse_component(text))
         except ValueError as exc:
