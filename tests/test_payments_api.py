@@ -112,6 +112,9 @@ def test_void_and_illegal_transitions(api: Api) -> None:
 def test_capture_once_and_not_above_authorized(api: Api) -> None:
     _, key = api.merchant()
     p = pay(api, key, amount=1000)
+    early = post(api, key, f"/v1/payments/{p['id']}/refunds")
+    assert early.status_code == 409
+    assert "'authorized'" in early.json()["error"]["message"]
     over = post(api, key, f"/v1/payments/{p['id']}/capture", {"amount": 1001})
     assert over.status_code == 400
     assert over.json()["error"]["param"] == "amount"

@@ -39,7 +39,7 @@ def scalar(api: Api, query: str, *args: Any) -> Any:
 def test_janitor_finishes_an_approval_whose_answer_was_lost(
     api: Api, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
-    merchant_id, _ = api.merchant()
+    merchant_id, key = api.merchant()
 
     async def work(c: Container) -> None:
         lost = LostAnswerSimulator()
@@ -51,6 +51,13 @@ def test_janitor_finishes_an_approval_whose_answer_was_lost(
         unknown = await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
         c.payments._connectors["simulator"] = lost
         lost._records.pop(unknown.auth_attempt_id, None)
+        # Over HTTP, a pending payment can be read but not captured, voided or refunded.
+        shown = api.call("GET", f"/v1/payments/{pending.id}", key).json()
+        assert shown["status"] == "pending"
+        for action in ("capture", "void", "refunds"):
+            r = api.call("POST", f"/v1/payments/{pending.id}/{action}", key)
+            assert r.status_code == 409
+            assert "'pending'" in r.json()["error"]["message"]
         c.payments.janitor_grace_s = 0
         assert await c.payments.resolve_pending(100) == 2
         done = await c.payments.get(merchant_principal(merchant_id), pending.id)
@@ -70,7 +77,7 @@ def test_janitor_finishes_an_approval_whose_answer_was_lost(
 def test_expiry_voids_and_emits_once_with_two_workers(
     api: Api, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
-    merchant_id, _ = api.merchant()
+    merchant_id, key = api.merchant()
     clock = ShiftedClock()
 
     async def work(c: Container) -> None:
@@ -92,6 +99,12 @@ def test_expiry_voids_and_emits_once_with_two_workers(
             assert p.status is PaymentStatus.EXPIRED
         still = await c.payments.get(merchant_principal(merchant_id), captured.id)
         assert still.status is PaymentStatus.CAPTURED
+        shown = api.call("GET", f"/v1/payments/{ids[0]}", key).json()
+        assert shown["status"] == "expired"
+        for action in ("capture", "void", "refunds"):
+            r = api.call("POST", f"/v1/payments/{ids[0]}/{action}", key)
+            assert r.status_code == 409
+            assert "'expired'" in r.json()["error"]["message"]
 
     with_container(settings, database_url, tmp_path, work, clock=clock)
     assert scalar(api, "SELECT count(*) FROM events WHERE type = 'payment.expired'") == 6

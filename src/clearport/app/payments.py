@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -44,6 +44,7 @@ from clearport.domain.errors import (
 )
 from clearport.domain.ids import new_id
 from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
+from clearport.domain.merchants import MerchantStatus
 from clearport.domain.money import parse_currency
 from clearport.domain.pagination import Page, PageRequest
 from clearport.domain.payments import (
@@ -187,15 +188,15 @@ class PaymentService:
         payment_id = new_id("pay")
         attempt_id = new_id("att")
         async with self._uow.transaction() as tx:
-            merchant = await self._merchants.get(tx, merchant_id)
-            if merchant is None:
+            gate = await self._store.merchant_gate(tx, merchant_id)
+            if gate is None:
                 raise NotFound("No such merchant.")
-            if not merchant.can_transact:
+            merchant_status, require_cvc = gate
+            if MerchantStatus(merchant_status) is not MerchantStatus.ACTIVE:
                 raise PermissionDenied(
-                    f"This merchant is {merchant.status} and cannot create payments.",
+                    f"This merchant is {merchant_status} and cannot create payments.",
                     code="merchant_inactive",
                 )
-            require_cvc = await self._store.require_cvc(tx, merchant_id)
             card_input: CardInput
             stored: StoredCard
             if isinstance(new.source, InlineCard):
@@ -260,9 +261,9 @@ class PaymentService:
                 connector=routing.connector,
                 created_at=now,
             )
-            await self._store.insert_payment(tx, payment)
-            await self._store.insert_attempt(tx, attempt)
-            await self._store.append_txlog(tx, [self._entry(payment, None, principal.actor, None)])
+            await self._store.insert_pending(
+                tx, payment, attempt, self._entry(payment, None, principal.actor, None)
+            )
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
         connector_card = ConnectorCard(
             number=card_input.number,
@@ -300,31 +301,34 @@ class PaymentService:
             return payment
         now = self._clock.now()
         attempt.complete(outcome, result, now)
-        if not await self._store.complete_attempt(tx, attempt):
-            # The janitor resolved it first: answer with what it decided.
+        updated = replace(payment)
+        target = authorization_target(outcome, capture=updated.capture_requested)
+        previous = updated.move_to(target, now)
+        updated.auth_code = result.auth_code
+        updated.network_reference = result.network_reference
+        updated.decline_code = result.decline_code
+        if outcome is Outcome.SUCCEEDED:
+            updated.authorized_at = now
+        if target is PaymentStatus.CAPTURED:
+            updated.amount_captured = updated.amount
+            updated.captured_at = now
+        updated.check()
+        done = await self._store.finish_authorization(
+            tx,
+            attempt,
+            updated,
+            self._entry(updated, previous, actor, result),
+            self._payment_event(updated, now),
+        )
+        if not done:
+            # The janitor (or the request) resolved it first: answer with what it decided.
             current = await self._store.get_payment(tx, payment.id)
             if current is None:
                 raise InternalError("payment vanished")
             return current
-        locked = await self._store.get_payment(tx, payment.id, for_update=True)
-        if locked is None:
-            raise InternalError("payment vanished")
-        target = authorization_target(outcome, capture=locked.capture_requested)
-        previous = locked.move_to(target, now)
-        locked.auth_code = result.auth_code
-        locked.network_reference = result.network_reference
-        locked.decline_code = result.decline_code
-        if outcome is Outcome.SUCCEEDED:
-            locked.authorized_at = now
         if target is PaymentStatus.CAPTURED:
-            locked.amount_captured = locked.amount
-            locked.captured_at = now
-            await self._post_capture(tx, locked)
-        locked.check()
-        await self._store.update_payment(tx, locked)
-        await self._store.append_txlog(tx, [self._entry(locked, previous, actor, result)])
-        await self._store.insert_events(tx, [self._payment_event(locked, now)])
-        return locked
+            await self._post_capture(tx, updated)
+        return updated
 
     # --- capture / void --------------------------------------------------------------------
 

@@ -287,6 +287,24 @@ class PaymentStore(Protocol):
     """Payments, refunds, attempts, the transaction log and the outbox, in the caller's tx."""
 
     async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool: ...
+    async def merchant_gate(self, tx: Transaction, merchant_id: str) -> tuple[str, bool] | None:
+        """(merchant status, require_cvc) in one read; None if no such merchant."""
+        ...
+
+    async def insert_pending(
+        self, tx: Transaction, payment: Payment, attempt: Attempt, entry: TxlogEntry
+    ) -> None: ...
+    async def finish_authorization(
+        self,
+        tx: Transaction,
+        attempt: Attempt,
+        payment: Payment,
+        entry: TxlogEntry,
+        event: Event,
+    ) -> bool:
+        """Complete a pending authorization in one statement; False if it was not pending."""
+        ...
+
     async def set_require_cvc(self, tx: Transaction, merchant_id: str, value: bool) -> None: ...
     async def insert_payment(self, tx: Transaction, payment: Payment) -> None: ...
     async def update_payment(self, tx: Transaction, payment: Payment) -> None: ...

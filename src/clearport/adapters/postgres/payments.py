@@ -120,7 +120,140 @@ def _filters(
     return where, args
 
 
+_TXLOG_COLUMNS = (
+    "object_type, object_id, payment_id, merchant_id, from_status, to_status, amount, currency, "
+    "actor, connector_result, occurred_at"
+)
+_TXLOG_TYPES = (
+    "text", "text", "text", "text", "text", "text", "bigint", "text", "text", "jsonb",
+    "timestamptz",
+)  # fmt: skip
+_EVENT_TYPES = ("text", "text", "text", "text", "jsonb", "timestamptz")
+_PAYMENT_TYPES = (
+    "text", "text", "bigint", "text", "text", "boolean", "bigint", "bigint", "bigint", "text",
+    "text", "text", "text", "integer", "integer", "text", "text", "text", "text", "text", "text",
+    "text", "jsonb", "text", "jsonb", "timestamptz", "timestamptz", "timestamptz", "timestamptz",
+)  # fmt: skip
+_ATTEMPT_TYPES = (
+    "text", "text", "text", "text", "text", "bigint", "text", "text", "text", "text", "text",
+    "text", "text", "timestamptz", "timestamptz",
+)  # fmt: skip
+
+
+def _params(types: Sequence[str], start: int) -> str:
+    return ", ".join(f"${start + i}::{t}" for i, t in enumerate(types))
+
+
+def _txlog_args(e: TxlogEntry) -> tuple[Any, ...]:
+    return (
+        e.object_type,
+        e.object_id,
+        e.payment_id,
+        e.merchant_id,
+        e.from_status,
+        e.to_status,
+        e.amount,
+        e.currency,
+        e.actor,
+        e.connector_result,
+        e.occurred_at,
+    )
+
+
+def _attempt_args(a: Attempt) -> tuple[Any, ...]:
+    return (
+        a.id,
+        a.payment_id,
+        a.merchant_id,
+        str(a.operation),
+        a.refund_id,
+        a.amount,
+        a.currency,
+        a.connector,
+        str(a.status),
+        a.response_code,
+        a.decline_code,
+        a.auth_code,
+        a.network_reference,
+        a.created_at,
+        a.completed_at,
+    )
+
+
+# One round trip each for the two writes of every authorization (see decision 0300).
+_INSERT_PENDING = (
+    f"WITH p AS (INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES ({_params(_PAYMENT_TYPES, 1)}) "
+    "RETURNING id), "
+    f"a AS (INSERT INTO payment_attempts ({_ATTEMPT_COLUMNS}) "
+    f"SELECT {_params(_ATTEMPT_TYPES, 30)} FROM p RETURNING id) "
+    f"INSERT INTO txlog ({_TXLOG_COLUMNS}) SELECT {_params(_TXLOG_TYPES, 45)} FROM a"
+)
+_FINISH_AUTHORIZATION = (
+    "WITH a AS (UPDATE payment_attempts SET status = $2, response_code = $3, decline_code = $4, "
+    "auth_code = $5, network_reference = $6, completed_at = $7 "
+    "WHERE id = $1 AND status = 'pending' RETURNING payment_id), "
+    "p AS (UPDATE payments SET status = $9, amount_captured = $10, auth_code = $11, "
+    "network_reference = $12, decline_code = $13, updated_at = $14, authorized_at = $15, "
+    "captured_at = $16 WHERE id = $8 AND status = 'pending' AND id IN (SELECT payment_id FROM a) "
+    "RETURNING id), "
+    f"t AS (INSERT INTO txlog ({_TXLOG_COLUMNS}) SELECT {_params(_TXLOG_TYPES, 17)} FROM p) "
+    f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_params(_EVENT_TYPES, 28)} FROM p "
+    "RETURNING true"
+)
+
+
 class PgPaymentStore:
+    async def merchant_gate(self, tx: Transaction, merchant_id: str) -> tuple[str, bool] | None:
+        row = await conn_of(tx).fetchrow(
+            "SELECT m.status, coalesce(s.require_cvc, false) AS require_cvc FROM merchants m "
+            "LEFT JOIN merchant_payment_settings s ON s.merchant_id = m.id WHERE m.id = $1",
+            merchant_id,
+        )
+        return None if row is None else (str(row["status"]), bool(row["require_cvc"]))
+
+    async def insert_pending(
+        self, tx: Transaction, payment: Payment, attempt: Attempt, entry: TxlogEntry
+    ) -> None:
+        await conn_of(tx).execute(
+            _INSERT_PENDING, *_payment_args(payment), *_attempt_args(attempt), *_txlog_args(entry)
+        )
+
+    async def finish_authorization(
+        self,
+        tx: Transaction,
+        attempt: Attempt,
+        payment: Payment,
+        entry: TxlogEntry,
+        event: Event,
+    ) -> bool:
+        done = await conn_of(tx).fetchval(
+            _FINISH_AUTHORIZATION,
+            attempt.id,
+            str(attempt.status),
+            attempt.response_code,
+            attempt.decline_code,
+            attempt.auth_code,
+            attempt.network_reference,
+            attempt.completed_at,
+            payment.id,
+            str(payment.status),
+            payment.amount_captured,
+            payment.auth_code,
+            payment.network_reference,
+            payment.decline_code,
+            payment.updated_at,
+            payment.authorized_at,
+            payment.captured_at,
+            *_txlog_args(entry),
+            event.id,
+            event.merchant_id,
+            event.type,
+            event.object_id,
+            event.data,
+            event.created_at,
+        )
+        return bool(done)
+
     async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool:
         value = await conn_of(tx).fetchval(
             "SELECT require_cvc FROM merchant_payment_settings WHERE merchant_id = $1", merchant_id
@@ -318,6 +451,12 @@ class PgPaymentStore:
         return [_payment(r) for r in rows]
 
     async def append_txlog(self, tx: Transaction, entries: Sequence[TxlogEntry]) -> None:
+        if len(entries) == 1:
+            await conn_of(tx).execute(
+                f"INSERT INTO txlog ({_TXLOG_COLUMNS}) VALUES ({_params(_TXLOG_TYPES, 1)})",
+                *_txlog_args(entries[0]),
+            )
+            return
         await conn_of(tx).executemany(
             "INSERT INTO txlog (object_type, object_id, payment_id, merchant_id, from_status, "
             "to_status, amount, currency, actor, connector_result, occurred_at) "
@@ -341,6 +480,18 @@ class PgPaymentStore:
         )
 
     async def insert_events(self, tx: Transaction, events: Sequence[Event]) -> None:
+        if len(events) == 1:
+            e = events[0]
+            await conn_of(tx).execute(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6)",
+                e.id,
+                e.merchant_id,
+                e.type,
+                e.object_id,
+                e.data,
+                e.created_at,
+            )
+            return
         await conn_of(tx).executemany(
             f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6)",
             [(e.id, e.merchant_id, e.type, e.object_id, e.data, e.created_at) for e in events],
