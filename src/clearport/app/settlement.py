@@ -86,7 +86,7 @@ class PayoutFileRenderer(Protocol):
 
 
 class ReportSinkLike(Protocol):
-    def add(self, lines: Sequence[ItemLine]) -> None: ...
+    def add_csv(self, data: bytes) -> None: ...
     def finish(self, extra_summary: dict[str, Any] | None = None) -> Any: ...
     def abort(self) -> None: ...
 
@@ -130,6 +130,7 @@ class SettlementStore(Protocol):
         self,
         tx: Transaction,
         run: SettlementRun,
+        partition: int,
         rows: Sequence[tuple[str, str, str]],
         now: datetime,
     ) -> None: ...
@@ -160,12 +161,15 @@ class SettlementStore(Protocol):
         payouts: Sequence[tuple[str, str, str, int, str, date, str | None]],
         now: datetime,
     ) -> None: ...
-    async def item_lines(
-        self, tx: Transaction, settlement_id: str, after: str, limit: int
-    ) -> list[ItemLine]: ...
-    async def settlements_without_report(self, tx: Transaction, run_id: str) -> list[str]: ...
-    async def set_report(
-        self, tx: Transaction, settlement_id: str, report: dict[str, Any]
+    async def partition_report_csv(
+        self, tx: Transaction, run_id: str, partition: int, output: Callable[[bytes], Any]
+    ) -> None: ...
+    async def partition_report_summary(
+        self, tx: Transaction, run_id: str, partition: int
+    ) -> dict[str, Any]: ...
+    async def partitions_without_report(self, tx: Transaction, run_id: str) -> list[int]: ...
+    async def set_partition_report(
+        self, tx: Transaction, run_id: str, partition: int, report: dict[str, Any]
     ) -> None: ...
     async def due_payouts(self, tx: Transaction, on: date) -> list[Payout]: ...
     async def flag_payouts(self, tx: Transaction, ids: Sequence[str], flag: str) -> None: ...
@@ -324,7 +328,8 @@ class SettlementService:
             await self._store.mark_partition_done(
                 tx, run_id, partition, items, len(settlement_ids), self._clock.now()
             )
-        await self._write_reports(settlement_ids)
+        if settlement_ids:
+            await self._write_partition_report(run, partition)
         return items
 
     async def _settle_partition(
@@ -335,7 +340,9 @@ class SettlementService:
         if not pairs:
             return 0, []
         ids = {pair: new_id("stl") for pair in pairs}
-        await self._store.insert_settlements(tx, run, [(ids[p], p[0], p[1]) for p in pairs], now)
+        await self._store.insert_settlements(
+            tx, run, partition, [(ids[p], p[0], p[1]) for p in pairs], now
+        )
         table = self._tables(run.business_date)
         rates = []
         for brand in BRANDS:
@@ -462,51 +469,41 @@ class SettlementService:
             source=settlement_id,
         )
 
-    async def _write_reports(self, settlement_ids: Sequence[str]) -> None:
-        for stl in settlement_ids:
-            async with self._uow.transaction() as tx:
-                settlement = await self._store.get_settlement(tx, stl)
-                if settlement is None or settlement.report is not None:
-                    continue
-                prefix = f"settlements/{settlement.business_date.isoformat()}/{stl}"
-                sink = self._report_sink(prefix)
-                after = ""
-                try:
-                    while True:
-                        lines = await self._store.item_lines(
-                            tx, stl, after, self.options.chunk_size
-                        )
-                        if not lines:
-                            break
-                        sink.add(lines)
-                        after = lines[-1].source_id
-                    files = sink.finish(
-                        {
-                            "settlement_id": stl,
-                            "merchant_id": settlement.merchant_id,
-                            "currency": settlement.currency,
-                            "business_date": settlement.business_date.isoformat(),
-                        }
-                    )
-                except BaseException:
-                    sink.abort()
-                    raise
+    async def _write_partition_report(self, run: SettlementRun, partition: int) -> None:
+        """The detail report of one partition's settlements: streamed by COPY to CSV, converted
+        to Parquet, with a summary checked against the settlements (decision 0405)."""
+        prefix = f"settlements/{run.business_date.isoformat()}/{run.id}/partition-{partition:04d}"
+        async with self._uow.transaction() as tx:
+            sink = self._report_sink(prefix)
+            try:
+                await self._store.partition_report_csv(tx, run.id, partition, sink.add_csv)
+                summary = await self._store.partition_report_summary(tx, run.id, partition)
                 invariant(
-                    files.summary["count"] == settlement.count
-                    and files.summary["net_minor"] == settlement.gross - settlement.refunds
-                    - settlement.fees,
-                    f"report of {stl} equals the settlement",
-                )  # fmt: skip
-                await self._store.set_report(
-                    tx,
-                    stl,
-                    {
-                        "csv": files.csv_uri,
-                        "parquet": files.parquet_uri,
-                        "summary": files.summary_uri,
-                        "sha256": files.sha256,
-                    },
+                    summary["net_minor"] == summary["settlements_net_minor"],
+                    f"report of {run.id}/{partition} equals its settlements",
                 )
+                files = sink.finish(
+                    summary
+                    | {
+                        "run": run.id,
+                        "partition": partition,
+                        "business_date": run.business_date.isoformat(),
+                    }
+                )
+            except BaseException:
+                sink.abort()
+                raise
+            await self._store.set_partition_report(
+                tx,
+                run.id,
+                partition,
+                {
+                    "csv": files.csv_uri,
+                    "parquet": files.parquet_uri,
+                    "summary": files.summary_uri,
+                    "sha256": files.sha256,
+                },
+            )
 
     async def finalize(self, run_id: str) -> SettlementRun:
         """After every partition: missing reports, payout files, invariants, completion."""
@@ -519,8 +516,9 @@ class SettlementService:
             pending = await self._store.pending_partitions(tx, run_id)
             if pending:
                 raise InvalidState(f"{len(pending)} partitions of {run_id} are not settled yet.")
-            missing = await self._store.settlements_without_report(tx, run_id)
-        await self._write_reports(missing)
+            missing = await self._store.partitions_without_report(tx, run_id)
+        for partition in missing:
+            await self._write_partition_report(run, partition)
         files = await self.write_payout_files(run.business_date, run.cutoff_at)
         async with self._uow.transaction() as tx:
             problems = await self._store.run_invariants(tx, run)

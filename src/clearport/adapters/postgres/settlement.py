@@ -9,7 +9,7 @@ which stream them in keyset-paginated chunks.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -336,13 +336,14 @@ class PgSettlementStore:
         self,
         tx: Transaction,
         run: SettlementRun,
+        partition: int,
         rows: Sequence[tuple[str, str, str]],
         now: datetime,
     ) -> None:
         await conn_of(tx).execute(
-            """INSERT INTO settlements (id, run_id, business_date, merchant_id, currency,
-                   created_at)
-               SELECT u.id, $1, $2, u.m, u.c, $6
+            """INSERT INTO settlements (id, run_id, partition, business_date, merchant_id,
+                   currency, created_at)
+               SELECT u.id, $1, $7, $2, u.m, u.c, $6
                  FROM unnest($3::text[], $4::text[], $5::text[]) AS u(id, m, c)""",
             run.id,
             run.business_date,
@@ -350,6 +351,7 @@ class PgSettlementStore:
             [r[1] for r in rows],
             [r[2] for r in rows],
             now,
+            partition,
         )
 
     async def price_items(
@@ -516,16 +518,69 @@ class PgSettlementStore:
         )
         return [ItemLine(*r) for r in rows]
 
-    async def settlements_without_report(self, tx: Transaction, run_id: str) -> list[str]:
-        rows = await conn_of(tx).fetch(
-            "SELECT id FROM settlements WHERE run_id = $1 AND report IS NULL ORDER BY id", run_id
-        )
-        return [r["id"] for r in rows]
+    async def partition_report_csv(
+        self, tx: Transaction, run_id: str, partition: int, output: Callable[[bytes], Any]
+    ) -> None:
+        """Stream the partition's items as CSV (COPY), ordered by settlement and source."""
 
-    async def set_report(self, tx: Transaction, settlement_id: str, report: dict[str, Any]) -> None:
+        async def sink(data: bytes) -> None:
+            output(data)
+
+        await conn_of(tx).copy_from_query(
+            """SELECT i.settlement_id, i.merchant_id, i.payment_id, i.source_id, i.reference,
+                      i.type, i.brand, i.currency, i.gross, i.interchange, i.scheme_fee,
+                      i.markup, i.commission, i.net, i.flags
+                 FROM settlements s
+                 JOIN settlement_items i ON i.settlement_id = s.id
+                WHERE s.run_id = $1 AND s.partition = $2
+                ORDER BY i.settlement_id, i.source_id""",
+            run_id,
+            partition,
+            output=sink,
+            format="csv",
+        )
+
+    async def partition_report_summary(
+        self, tx: Transaction, run_id: str, partition: int
+    ) -> dict[str, Any]:
+        row = await conn_of(tx).fetchrow(
+            """SELECT count(i.*) AS count,
+                      coalesce(sum(i.gross) FILTER (WHERE i.gross > 0), 0) AS gross_minor,
+                      coalesce(-sum(i.gross) FILTER (WHERE i.gross < 0), 0) AS refunds_minor,
+                      coalesce(sum(i.interchange), 0) AS interchange_minor,
+                      coalesce(sum(i.scheme_fee), 0) AS scheme_fee_minor,
+                      coalesce(sum(i.markup), 0) AS markup_minor,
+                      coalesce(sum(i.commission), 0) AS commission_minor,
+                      coalesce(sum(i.net), 0) AS net_minor,
+                      count(*) FILTER (WHERE i.flags <> '') AS flagged,
+                      (SELECT count(*) FROM settlements x
+                        WHERE x.run_id = $1 AND x.partition = $2) AS settlements,
+                      (SELECT coalesce(sum(x.gross - x.refunds - x.fees), 0) FROM settlements x
+                        WHERE x.run_id = $1 AND x.partition = $2) AS settlements_net_minor
+                 FROM settlements s JOIN settlement_items i ON i.settlement_id = s.id
+                WHERE s.run_id = $1 AND s.partition = $2""",
+            run_id,
+            partition,
+        )
+        if row is None:
+            raise InvariantViolation("aggregates return one row")
+        return {k: int(v) for k, v in row.items()}
+
+    async def partitions_without_report(self, tx: Transaction, run_id: str) -> list[int]:
+        rows = await conn_of(tx).fetch(
+            "SELECT DISTINCT partition FROM settlements WHERE run_id = $1 AND report IS NULL "
+            "ORDER BY partition",
+            run_id,
+        )
+        return [r["partition"] for r in rows]
+
+    async def set_partition_report(
+        self, tx: Transaction, run_id: str, partition: int, report: dict[str, Any]
+    ) -> None:
         await conn_of(tx).execute(
-            "UPDATE settlements SET report = $2::jsonb WHERE id = $1",
-            settlement_id,
+            "UPDATE settlements SET report = $3::jsonb WHERE run_id = $1 AND partition = $2",
+            run_id,
+            partition,
             report,
         )
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import io
 import json
+import operator
 import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from clearport.app.ports import ObjectStorage
@@ -44,6 +47,7 @@ COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 )
 SCHEMA = pa.schema([pa.field(name, typ) for name, typ in COLUMNS])
 _FIELDS = [f.name for f in dataclasses.fields(ItemLine)]
+_ROW = operator.attrgetter(*_FIELDS)
 invariant([name for name, _ in COLUMNS] == _FIELDS, "report columns follow ItemLine")
 
 
@@ -57,7 +61,12 @@ class ReportFiles:
 
 
 class ReportSink:
-    """Streams ItemLines to a CSV and a Parquet file; `finish` publishes them to storage."""
+    """Streams ItemLines (`add`) or raw CSV rows (`add_csv`, e.g. straight from PostgreSQL's
+    COPY) to a CSV file; `finish` writes the Parquet file and publishes both to storage.
+
+    In CSV mode Python never touches individual items: the database writes the CSV and
+    pyarrow's C++ reader converts it to Parquet in bounded blocks.
+    """
 
     def __init__(self, storage: ObjectStorage, prefix: str, scratch_dir: str | None = None):
         self.storage = storage
@@ -66,17 +75,25 @@ class ReportSink:
         self._dir = Path(tempfile.mkdtemp(prefix="report-", dir=scratch_dir))
         self._csv_path = self._dir / "items.csv"
         self._parquet_path = self._dir / "items.parquet"
-        self._csv_file: IO[str] = self._csv_path.open("w", newline="", encoding="utf-8")
+        self._csv_file: io.TextIOWrapper = self._csv_path.open("w", newline="", encoding="utf-8")
         self._csv = csv.writer(self._csv_file, lineterminator="\n")
         self._csv.writerow(_FIELDS)
+        self._csv_mode = False
         self._parquet = pq.ParquetWriter(
             str(self._parquet_path), SCHEMA, compression="zstd", write_statistics=True
         )
 
+    def add_csv(self, data: bytes) -> None:
+        """Append CSV rows (no header) in the column order of COLUMNS."""
+        self._csv_mode = True
+        self._csv_file.flush()
+        self._csv_file.buffer.write(data)
+
     def add(self, lines: Sequence[ItemLine]) -> None:
+        invariant(not self._csv_mode, "one report is fed either rows or CSV")
         if not lines:
             return
-        rows = [dataclasses.astuple(line) for line in lines]
+        rows = [_ROW(line) for line in lines]
         for line in lines:
             self.summary.add(line)
         self._csv.writerows(rows)
@@ -90,6 +107,18 @@ class ReportSink:
 
     def finish(self, extra_summary: dict[str, Any] | None = None) -> ReportFiles:
         self._csv_file.close()
+        if self._csv_mode:
+            reader = pacsv.open_csv(
+                str(self._csv_path),
+                read_options=pacsv.ReadOptions(block_size=8 << 20),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict(COLUMNS),
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            for batch in reader:
+                self._parquet.write_batch(batch)
         self._parquet.close()
         summary = dataclasses.asdict(self.summary) | (extra_summary or {})
         digests = {

@@ -69,6 +69,7 @@ $$;
 CREATE TABLE settlements (
     id               text PRIMARY KEY,
     run_id           text NOT NULL REFERENCES settlement_runs (id),
+    partition        integer NOT NULL,
     business_date    date NOT NULL,
     merchant_id      text NOT NULL REFERENCES merchants (id),
     currency         text NOT NULL,
@@ -95,7 +96,7 @@ CREATE TABLE settlements (
     CHECK (payout = 0 OR carried_out = 0)
 );
 CREATE INDEX settlements_merchant ON settlements (merchant_id, id);
-CREATE INDEX settlements_run ON settlements (run_id, id);
+CREATE INDEX settlements_run ON settlements (run_id, partition, id);
 
 -- Exactly once: the primary key is the source (pay_ for a capture, rfd_ for a refund), so no
 -- item can ever be in two settlements, whatever runs concurrently.
