@@ -101,9 +101,6 @@ def build_container(
     # --- ledger (issue 4): build here ---
     ledger = LedgerService(uow, PgLedgerStore(), clock)
     # --- payments (issue 5): build here ---
-    import hashlib
-    import hmac
-
     from clearport.adapters.checkpoints import FileCheckpointStore
     from clearport.adapters.postgres.chains import PgChainStore
     from clearport.adapters.postgres.payments import PgPaymentStore
@@ -130,12 +127,22 @@ def build_container(
         authorization_window_s=settings.authorization_window_s,
         janitor_grace_s=settings.janitor_grace_s,
     )
-    checkpoint_key = hmac.new(secret, b"clearport-chain-checkpoint-v1", hashlib.sha256).digest()
+    # Checkpoints are signed with a key derived from the key provider's secret material (its
+    # own instance: the vault's is private to it), never from anything in the database.
+    chain_keys = build_key_provider(
+        settings.key_provider,
+        keyring_path=settings.keyring_file,
+        pgdata_dir=settings.pgdata_dir,
+        master_key_hex=settings.master_key.get_secret_value() if settings.master_key else None,
+        kms_key_id=settings.kms_key_id,
+        kms_region=settings.kms_region,
+        kms_endpoint_url=settings.kms_endpoint_url,
+    )
     chains = ChainService(
         uow,
         PgChainStore(db),
         FileCheckpointStore(settings.data_dir / "checkpoints"),
-        checkpoint_key,
+        chain_keys.fingerprint_key,
         lookback_s=settings.seal_lookback_s,
     )
     # --- settlement (issue 6): build here ---

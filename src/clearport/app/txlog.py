@@ -7,6 +7,9 @@ at a time per chain (an advisory lock): several workers never seal the same rows
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from clearport.app.ports import ChainStore, CheckpointStore, UnitOfWork
@@ -28,17 +31,29 @@ class ChainService:
         uow: UnitOfWork,
         store: ChainStore,
         checkpoints: CheckpointStore,
-        key: bytes,
+        key_material: Callable[[], Awaitable[bytes]],
         *,
         lookback_s: int,
     ) -> None:
         self._uow = uow
         self._store = store
         self._checkpoints = checkpoints
-        self._key = key
+        self._key_material = key_material
+        self._key: bytes | None = None
         self._lookback_s = lookback_s
 
+    async def key(self) -> bytes:
+        """The checkpoint MAC key: derived from secret material held by the key provider (the
+        vault's fingerprint key: keyring file or KMS), never stored in the database."""
+        if self._key is None:
+            material = await self._key_material()
+            self._key = hmac.new(
+                material, b"clearport-chain-checkpoint-v1", hashlib.sha256
+            ).digest()
+        return self._key
+
     async def seal(self, chain: str, limit: int) -> SealResult:
+        key = await self.key()
         async with self._uow.transaction() as tx:
             if not await self._store.try_lock(tx, chain):
                 return SealResult(chain, 0, 0)
@@ -54,16 +69,16 @@ class ChainService:
         if seals:
             # After the commit: a checkpoint never names a head the database does not have.
             self._checkpoints.append(
-                Checkpoint(chain, seq, head, checkpoint_mac(self._key, chain, seq, head))
+                Checkpoint(chain, seq, head, checkpoint_mac(key, chain, seq, head))
             )
         return SealResult(chain, len(seals), seq)
 
     async def verify(self, chain: str) -> Verdict:
         rows = [row async for row in self._store.walk(chain)]
-        return verify(chain, rows, self._checkpoints.read(chain), self._key)
+        return verify(chain, rows, self._checkpoints.read(chain), await self.key())
 
-    def verify_rows(self, chain: str, rows: list[SealedRow]) -> Verdict:
-        return verify(chain, rows, self._checkpoints.read(chain), self._key)
+    async def verify_rows(self, chain: str, rows: list[SealedRow]) -> Verdict:
+        return verify(chain, rows, self._checkpoints.read(chain), await self.key())
 
     async def export(self, chain: str) -> list[SealedRow]:
         return [row async for row in self._store.walk(chain)]

@@ -135,7 +135,7 @@ def txlog_verify(
         for name in chains:
             if file is not None:
                 rows = _read_export(file, name)
-                verdict = container.chains.verify_rows(name, rows)
+                verdict = await container.chains.verify_rows(name, rows)
             else:
                 verdict = await container.chains.verify(name)
             ok = _report(verdict) and ok
