@@ -41,12 +41,12 @@ after settlement), and platform accounts carry no flag.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from clearport.domain.errors import InvalidRequest, InvalidState, NotFound
 from clearport.domain.ids import new_id
@@ -72,16 +72,16 @@ BALANCE_TRANSACTION_TYPES = frozenset(
 )
 
 
-_B32_TO_CROCKFORD = str.maketrans(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
+_CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# byte -> one of 32 characters; 256 is a multiple of 32, so each character is equally likely
+_RANDOM_TO_CROCKFORD = bytes(_CROCKFORD[b % 32] for b in range(256))
 
 
 def new_txn_ids(count: int, *, now_ms: int | None = None) -> list[str]:
     """`count` balance transaction ids (`txn_`), same layout as `ids.new_id` (10 characters of
-    milliseconds, 16 random), made in bulk: one clock read and one random draw per batch."""
+    milliseconds, 16 random ones: 80 bits), made in bulk: one clock read, one random draw."""
     head = new_id("txn", now_ms=now_ms)[:14]  # "txn_" + 10 characters of milliseconds
-    body = base64.b32encode(secrets.token_bytes(10 * count)).decode().translate(_B32_TO_CROCKFORD)
+    body = secrets.token_bytes(16 * count).translate(_RANDOM_TO_CROCKFORD).decode()
     return [head + body[i : i + 16] for i in range(0, 16 * count, 16)]
 
 
@@ -192,8 +192,7 @@ class TransferRequest:
         return TransferAction.PENDING if self.pending else TransferAction.POST
 
 
-@dataclass(frozen=True, slots=True)
-class PostResult:
+class PostResult(NamedTuple):
     id: str
     status: str  # "created" | "exists"
     txn_id: str

@@ -61,6 +61,15 @@ def _or_null(values: list[T]) -> list[T] | None:
     return None if all(v is None for v in values) else values
 
 
+def _compact(values: list[T]) -> list[T] | None:
+    """All NULL: one NULL; all equal: a one-element array (`ledger_expand` widens it)."""
+    first = values[0]
+    for v in values:
+        if v != first:
+            return values
+    return None if first is None else [first]
+
+
 def raise_for(code: str, index: int | None) -> None:
     where = f" (transfer {index})" if index is not None else ""
     message = f"Ledger rejected the transfers: {code}{where}."
@@ -102,16 +111,18 @@ class PgLedgerStore:
         credit_ids: list[int | None] = []
         credit_refs: list[int | None] = []
         for t in transfers:
-            for side, ids, idx in (
-                (t.debit, debit_ids, debit_refs),
-                (t.credit, credit_ids, credit_refs),
-            ):
-                if isinstance(side, AccountRef):
-                    ids.append(None)
-                    idx.append(refs.setdefault(side, len(refs) + 1))
-                else:
-                    ids.append(side)
-                    idx.append(None)
+            if isinstance(t.debit, AccountRef):
+                debit_ids.append(None)
+                debit_refs.append(refs.setdefault(t.debit, len(refs) + 1))
+            else:
+                debit_ids.append(t.debit)
+                debit_refs.append(None)
+            if isinstance(t.credit, AccountRef):
+                credit_ids.append(None)
+                credit_refs.append(refs.setdefault(t.credit, len(refs) + 1))
+            else:
+                credit_ids.append(t.credit)
+                credit_refs.append(None)
         rows = await conn_of(tx).fetch(
             _POST_SQL,
             [r.owner for r in refs],
@@ -119,14 +130,14 @@ class PgLedgerStore:
             [r.currency for r in refs],
             [t.id for t in transfers],
             list(txn_ids),
-            [str(a) for a in actions],
-            _or_null(debit_ids),
-            _or_null(debit_refs),
-            _or_null(credit_ids),
-            _or_null(credit_refs),
+            _compact([str(a) for a in actions]),
+            _compact(debit_ids),
+            _compact(debit_refs),
+            _compact(credit_ids),
+            _compact(credit_refs),
             [t.amount_minor for t in transfers],
-            [t.currency for t in transfers],
-            [t.code for t in transfers],
+            _compact([t.currency for t in transfers]),
+            _compact([t.code for t in transfers]),
             _or_null([t.source for t in transfers]),
             _or_null([t.pending_id for t in transfers]),
             _or_null([t.expires_at for t in transfers]),

@@ -159,6 +159,12 @@ END $$;
 CREATE CONSTRAINT TRIGGER ledger_journal_nets_to_zero AFTER INSERT ON ledger_journals
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_journal();
 
+-- A column whose values are all equal may be sent as a one-element array.
+CREATE FUNCTION ledger_expand(a anyarray, n integer) RETURNS anyarray
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN cardinality(a) = 1 AND n > 1 THEN array_fill(a[1], ARRAY[n]) ELSE a END
+$$;
+
 -- Post one linked group in one call. Accounts named by reference (p_ref_*) are opened on first
 -- use; transfers name accounts by id (p_debit/p_credit) or by 1-based index into the refs.
 -- Returns a single 'all_created' row when every transfer is new (the caller knows the txn ids
@@ -194,6 +200,13 @@ DECLARE
     v_detail text;
     v_n integer := cardinality(p_ids);
 BEGIN
+    p_actions := ledger_expand(p_actions, v_n);
+    p_debit := ledger_expand(p_debit, v_n);
+    p_debit_ref := ledger_expand(p_debit_ref, v_n);
+    p_credit := ledger_expand(p_credit, v_n);
+    p_credit_ref := ledger_expand(p_credit_ref, v_n);
+    p_currencies := ledger_expand(p_currencies, v_n);
+    p_codes := ledger_expand(p_codes, v_n);
     BEGIN
         IF cardinality(p_ref_owner) > 0 THEN
             INSERT INTO ledger_accounts AS a (owner, kind, currency, debit_normal,
@@ -404,6 +417,7 @@ DROP TABLE ledger_balances;
 DROP TABLE ledger_transfers;
 DROP TABLE ledger_journals;
 DROP FUNCTION ledger_check_journal();
+DROP FUNCTION ledger_expand(anyarray, integer);
 DROP TABLE ledger_accounts;
 DROP FUNCTION ledger_accounts_guard();
 """
