@@ -26,6 +26,15 @@ from clearport.adapters.crypto.local import (
     parse_component,
     split_master_key,
 )
+from clearport.adapters.postgres.audit import PgAuditLog
+from clearport.adapters.postgres.database import Database
+from clearport.adapters.postgres.merchants import PgMerchantRepository
+from clearport.adapters.postgres.vault import PgVaultRepository
+from clearport.app.audit import Auditor, Origin
+from clearport.app.clock import SystemClock
+from clearport.app.vault import VaultService
+from clearport.domain.cards import CardInput, SensitiveStr
+from clearport.domain.principals import SYSTEM_CLI
 from clearport.domain.vault import KeyMaterialUnavailable, RecordKind, aad_for, dek_context
 from tests.support import free_port
 
@@ -289,3 +298,47 @@ def test_dek_cache_is_bounded_and_expires() -> None:
     cache.put("mer_D", 1, b"w", b"k")
     cache.evict_merchant("mer_D")
     assert cache.get("mer_D", 1, b"w") is None
+
+
+# --- the vault end to end on AWS KMS (moto) ----------------------------------------------------
+
+
+async def test_vault_on_kms_tokenize_reveal_rotate(
+    api: Any, moto_url: str, tmp_path: Path, database_url: str
+) -> None:
+    provider, (client, alias) = new_kms_provider(moto_url, tmp_path / "kms.json")
+    db = Database(database_url, min_size=1, max_size=2)
+    await db.open()
+    clock = SystemClock()
+    vault = VaultService(
+        db,
+        PgVaultRepository(),
+        PgMerchantRepository(),
+        provider,
+        AesGcmCipher(),
+        TtlDekCache(),  # fresh: the rotation's unwraps go to KMS
+        Auditor(PgAuditLog(), clock),
+        clock,
+    )
+    try:
+        merchant_id, _ = api.merchant()
+        async with db.transaction() as tx:
+            stored = await vault.tokenize(
+                tx, merchant_id, CardInput(SensitiveStr("4242424242424242"), 12, 2030)
+            )
+        first_kek = await provider.current_kek_id()
+        assert first_kek.startswith("arn:aws:kms:")
+        new_key = client.create_key(Description="next")["KeyMetadata"]["KeyId"]
+        client.update_alias(AliasName=alias, TargetKeyId=new_key)
+        result = await vault.rotate_kek(SYSTEM_CLI, Origin("test"))
+        assert result.finished and result.target != first_kek
+        assert result.retired == ()  # deleting a KMS key is left to AWS
+        async with db.transaction() as tx:
+            card = await vault.reveal_for_connector(
+                tx, merchant_id, stored.token_id, payment_id="pay_kms", connector="simulator"
+            )
+            kek_ids = await tx.conn.fetch("SELECT DISTINCT kek_id FROM vault_deks")
+        assert card.number.reveal() == "4242424242424242"
+        assert [r["kek_id"] for r in kek_ids] == [result.target]
+    finally:
+        await db.close()
