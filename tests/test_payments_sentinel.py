@@ -12,6 +12,7 @@ from psycopg import sql
 from clearport.config import Settings
 from clearport.wiring import Container
 from tests.payments_support import with_container
+from tests.sentinel import SentinelScan
 from tests.support import Api, pg
 
 PAN = "378282246310005"  # amex test number: 4-digit CVC
@@ -105,5 +106,14 @@ def test_no_pan_or_cvc_anywhere(
     for api_path in ("/v1/events?limit=100", f"/v1/payments/{pid}", "/v1/refunds"):
         assert _leaks(api.call("GET", api_path, key).text) == []
     assert _leaks(log_file.read_text()) == []
+    # The vault's scanner over a full pg_dump (payments, attempts, refunds, events, txlog and its
+    # seals, idempotent responses, audit), the log and the event tables.
+    scan = SentinelScan()
+    scan.add_pan(PAN)
+    scan.add_cvc(CVC, PAN)
+    sources = scan.assert_clean(database_url, log_file)
+    for table in ("COPY public.payments", "COPY public.txlog", "COPY public.events"):
+        assert table in sources["pg_dump"]
+    assert pid in sources["table events"]
     for checkpoint in (tmp_path / "checkpoints").glob("*"):
         assert _leaks(checkpoint.read_text()) == []
