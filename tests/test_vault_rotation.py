@@ -349,3 +349,18 @@ def test_cli_split_and_combine(tmp_path: Path, database_url: str, settings: Sett
     assert right.returncode == 0, right.stderr
     assert (keyring.parent / "master.key").exists()
     assert not any(c.split("-")[0] in right.stdout + right.stderr for c in components)
+
+
+async def test_concurrent_first_tokenizations_share_one_dek(
+    api: Api, vault_container: Container
+) -> None:
+    import asyncio
+
+    merchant_id, _ = api.merchant()
+    tokens = await asyncio.gather(
+        *(tokenize(vault_container, merchant_id, NUMBERS[i % len(NUMBERS)]) for i in range(10))
+    )
+    assert rows(api, "SELECT version FROM vault_deks WHERE merchant_id = %s", merchant_id) == [(1,)]
+    vault_container.vault._cache.clear()  # type: ignore[attr-defined]
+    for i, token in enumerate(tokens):
+        assert await reveal(vault_container, merchant_id, token) == NUMBERS[i % len(NUMBERS)]
