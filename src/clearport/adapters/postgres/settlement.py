@@ -100,47 +100,42 @@ WITH rates AS (
     SELECT * FROM unnest($3::text[], $4::text[], $5::numeric[], $6::bigint[], $7::boolean[],
                          $8::numeric[], $9::bigint[], $10::boolean[])
         AS r(brand, region, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed, sf_flag)
-), src AS (
-    SELECT s.source_id, s.transfer_id, s.type, s.merchant_id, s.currency, s.amount, s.created_at,
-           st.id AS settlement_id,
-           CASE WHEN s.type = 'capture' THEN s.source_id ELSE r.payment_id END AS payment_id
-      FROM settlement_sources s
-      JOIN settlements st ON st.run_id = s.run_id AND st.merchant_id = s.merchant_id
-                         AND st.currency = s.currency
-      LEFT JOIN refunds r ON s.type = 'refund' AND r.id = s.source_id
-     WHERE s.run_id = $1 AND s.partition = $2
-), px AS (
-    SELECT src.*, p.reference, p.card_brand AS brand, m.pricing,
-           m.pricing ->> 'model' AS model,
+), mp AS (
+    -- Each merchant's pricing, parsed once per merchant rather than once per item.
+    SELECT st.id AS settlement_id, st.merchant_id,
+           m.pricing ->> 'model' = 'interchange_plus' AS icpp,
+           coalesce((m.pricing ->> 'percent_bps')::numeric,
+                    (m.pricing ->> 'markup_bps')::numeric) AS bps,
+           coalesce((m.pricing ->> 'fixed_minor')::bigint,
+                    (m.pricing ->> 'markup_fixed_minor')::bigint) AS fixed,
+           nullif(m.pricing -> 'brand_overrides', '{}'::jsonb) AS overrides,
            CASE WHEN m.country = 'US' THEN 'us' WHEN m.country = 'GB' THEN 'uk'
-                WHEN m.country = ANY($11::text[]) THEN 'eea' ELSE 'intl' END AS region
-      FROM src
-      JOIN payments p ON p.id = src.payment_id
-      JOIN merchants m ON m.id = src.merchant_id
+                WHEN m.country = ANY($11::text[]) THEN 'eea' ELSE 'intl' END AS region,
+           st.currency
+      FROM settlements st JOIN merchants m ON m.id = st.merchant_id
+     WHERE st.run_id = $1 AND st.partition = $2
 ), exact AS (
-    SELECT px.*,
-        CASE WHEN px.type <> 'capture' OR px.model <> 'interchange_plus' THEN 0::numeric
-             ELSE px.amount * coalesce(r.ic_bps, $12::numeric) * 0.0001
+    SELECT s.source_id, s.transfer_id, s.type, s.merchant_id, s.currency, s.amount,
+           s.created_at, s.payment_id, s.reference, s.brand, mp.settlement_id,
+        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
+             ELSE s.amount * coalesce(r.ic_bps, $12::numeric) * 0.0001
                   + coalesce(r.ic_fixed, $13::bigint) END AS ic_x,
-        CASE WHEN px.type <> 'capture' OR px.model <> 'interchange_plus' THEN 0::numeric
-             ELSE px.amount * coalesce(r.sf_bps, $14::numeric) * 0.0001
+        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
+             ELSE s.amount * coalesce(r.sf_bps, $14::numeric) * 0.0001
                   + coalesce(r.sf_fixed, $15::bigint) END AS sf_x,
-        CASE WHEN px.type <> 'capture' THEN 0::numeric
-             WHEN px.model = 'interchange_plus'
-             THEN px.amount * (px.pricing ->> 'markup_bps')::numeric * 0.0001
-                  + (px.pricing ->> 'markup_fixed_minor')::bigint
-             WHEN px.pricing -> 'brand_overrides' ? px.brand
-             THEN px.amount
-                  * (px.pricing -> 'brand_overrides' -> px.brand ->> 'percent_bps')::numeric
-                  * 0.0001
-                  + (px.pricing -> 'brand_overrides' -> px.brand ->> 'fixed_minor')::bigint
-             ELSE px.amount * (px.pricing ->> 'percent_bps')::numeric * 0.0001
-                  + (px.pricing ->> 'fixed_minor')::bigint END AS mk_x,
-        CASE WHEN px.type <> 'capture' OR px.model <> 'interchange_plus' THEN ''
+        CASE WHEN s.type <> 'capture' THEN 0::numeric
+             WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? s.brand
+             THEN s.amount * (mp.overrides -> s.brand ->> 'percent_bps')::numeric * 0.0001
+                  + (mp.overrides -> s.brand ->> 'fixed_minor')::bigint
+             ELSE s.amount * mp.bps * 0.0001 + mp.fixed END AS mk_x,
+        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN ''
              ELSE concat_ws(',',
                  CASE WHEN coalesce(r.ic_flag, true) THEN 'interchange_fallback' END,
                  CASE WHEN coalesce(r.sf_flag, true) THEN 'scheme_fee_fallback' END) END AS flags
-      FROM px LEFT JOIN rates r ON r.brand = px.brand AND r.region = px.region
+      FROM settlement_sources s
+      JOIN mp ON mp.merchant_id = s.merchant_id AND mp.currency = s.currency
+      LEFT JOIN rates r ON r.brand = s.brand AND r.region = mp.region
+     WHERE s.run_id = $1 AND s.partition = $2
 ), priced AS (
     SELECT exact.*,
            stl_round_half_even(ic_x) AS ic, stl_round_half_even(sf_x) AS sf,
@@ -223,12 +218,15 @@ class PgSettlementStore:
         part = PARTITION_SQL.format(col="a.owner", parts="$4")
         staged = await conn.execute(
             f"""INSERT INTO settlement_sources (run_id, partition, source_id, transfer_id, type,
-                    merchant_id, currency, amount, created_at)
+                    merchant_id, currency, amount, created_at, payment_id, brand, reference)
                 SELECT $1, {part}, t.source, t.id, t.code, a.owner, t.currency, t.amount,
-                       t.created_at
+                       t.created_at, p.id, p.card_brand, p.reference
                   FROM ledger_transfers t
                   JOIN ledger_accounts a ON a.id = CASE WHEN t.code = 'capture'
                        THEN t.credit_account_id ELSE t.debit_account_id END
+                  LEFT JOIN refunds r ON t.code = 'refund' AND r.id = t.source
+                  LEFT JOIN payments p
+                         ON p.id = CASE WHEN t.code = 'capture' THEN t.source ELSE r.payment_id END
                  WHERE t.code IN ('capture', 'refund') AND t.action = 'post'
                    AND t.created_at >= $2 AND t.created_at < $3
                    AND a.kind = 'pending' AND t.source IS NOT NULL
@@ -239,6 +237,14 @@ class PgSettlementStore:
             cutoff_at,
             partitions,
         )
+        # Fresh statistics, so each partition's statement is planned with hash joins.
+        await conn.execute("ANALYZE settlement_sources")
+        missing = await conn.fetchval(
+            "SELECT count(*) FROM settlement_sources WHERE run_id = $1 AND payment_id IS NULL",
+            run_id,
+        )
+        if missing:
+            raise InvariantViolation(f"{missing} staged sources have no payment")
         await conn.execute(
             "UPDATE settlement_runs SET stats = jsonb_build_object('staged', $2::bigint) "
             "WHERE id = $1",

@@ -1,0 +1,127 @@
+"""Settlement of N captures across M merchants, beside COPY of the same rows into an unindexed
+table on the same server in the same run.
+
+    .venv/bin/python -m bench.settlement --payments 1000000 --merchants 50000
+    .venv/bin/python -m bench.settlement --payments 10000000 --merchants 50000 --partitions 16
+
+Uses DATABASE_URL's server (a fresh database is created and dropped) or an embedded PostgreSQL.
+Reports wall time, items/s, the COPY baseline and the ratio, and the peak RSS of every Clearport
+process (the `clearport settle` subprocess(es) and this process, which seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from clearport.adapters.postgres import migrate
+from clearport.adapters.postgres.settlement_seed import copy_baseline, export_captures_csv, seed
+
+CLI = str(Path(sys.executable).parent / "clearport")
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -> dict[str, Any]:
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        CLEARPORT_DATA_DIR=str(data_dir),
+        CLEARPORT_SETTLEMENT_PARTITIONS=str(partitions),
+        CLEARPORT_LOG_LEVEL="WARNING",
+    )
+    cmd = [CLI, "settle", "--date", day, "--json"]
+    started = time.perf_counter()
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE) for _ in range(workers)]
+    outputs = [p.communicate()[0] for p in procs]
+    wall = time.perf_counter() - started
+    rss = []
+    for p in procs:
+        if p.returncode != 0:
+            raise SystemExit(f"clearport settle failed ({p.returncode})")
+    # ru_maxrss of waited children: the largest child's peak (KiB on Linux).
+    rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    runs = [json.loads(o) for o in outputs if o.strip()]
+    return {"wall_s": wall, "runs": runs, "children_peak_rss_kib": max(rss)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--payments", type=int, default=1_000_000)
+    parser.add_argument("--merchants", type=int, default=50_000)
+    parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="concurrent `clearport settle`")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="clearport-bench-settlement-"))
+    server: Any = None
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        import pgserver  # type: ignore[import-untyped]
+
+        server = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
+        base = server.get_uri("postgres")
+    name = f"clearport_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = _with_database(base, name)
+    try:
+        migrate.upgrade(url)
+        day = (datetime.now(UTC) - timedelta(days=1)).date()
+        t0 = time.perf_counter()
+        counts = seed(url, payments=args.payments, merchants=args.merchants, business_date=day)
+        seed_s = time.perf_counter() - t0
+        csv_path = str(tmp / "captures.csv")
+        rows = export_captures_csv(url, csv_path)
+        t0 = time.perf_counter()
+        copy_baseline(url, csv_path)
+        copy_s = time.perf_counter() - t0
+        os.unlink(csv_path)
+        result = _settle(url, day.isoformat(), tmp / "data", args.partitions, args.workers)
+        items = args.payments + counts["refunds"]
+        report = {
+            "payments": args.payments,
+            "refunds": counts["refunds"],
+            "merchants": args.merchants,
+            "partitions": args.partitions,
+            "workers": args.workers,
+            "seed_s": round(seed_s, 1),
+            "copy_rows": rows,
+            "copy_s": round(copy_s, 2),
+            "settle_s": round(result["wall_s"], 1),
+            "items_per_s": round(items / result["wall_s"]),
+            "ratio_to_copy": round(result["wall_s"] / copy_s, 2),
+            "settle_peak_rss_mib": round(result["children_peak_rss_kib"] / 1024),
+            "bench_process_peak_rss_mib": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            ),
+            "run_status": [r["status"] for r in result["runs"]],
+        }
+        print(json.dumps(report, indent=1))
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        if server is not None:
+            server.cleanup()
+
+
+if __name__ == "__main__":
+    main()
