@@ -115,7 +115,7 @@ def build_container(
     )
     payments = PaymentService(
         uow,
-        PgPaymentStore(),
+        PgPaymentStore(db),
         merchants_repo,
         vault,
         ledger,

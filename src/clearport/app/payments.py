@@ -278,12 +278,66 @@ class PaymentService:
             ),
         )
         del connector_card, cvc
+        fast = await self._finish_authorization_alone(payment, attempt, result, principal, claim)
+        if fast is not None:
+            return fast
         async with self._uow.transaction() as tx:
             current = await self._finish_authorization(
                 tx, payment, attempt, result, principal.actor
             )
             await self._complete(tx, claim, 201, current.to_json())
         return current
+
+    async def _finish_authorization_alone(
+        self,
+        payment: Payment,
+        attempt: Attempt,
+        result: ConnectorResult,
+        principal: Principal,
+        claim: IdempotencyClaim | None,
+    ) -> Payment | None:
+        """The common case in one statement (no BEGIN/COMMIT round trips): an authorization
+        whose outcome is known and that moves no money. None when the general path must run."""
+        outcome = outcome_of(result)
+        if outcome is Outcome.UNKNOWN:
+            return None
+        target = authorization_target(outcome, capture=payment.capture_requested)
+        if target is PaymentStatus.CAPTURED:
+            return None  # a sale posts to the ledger in the same transaction
+        now = self._clock.now()
+        attempt.complete(outcome, result, now)
+        updated = self._authorized(payment, outcome, result, now)
+        response = None
+        if claim is not None:
+            response = (claim.scope, claim.key, 201, _json_bytes(updated.to_json()))
+        done = await self._store.finish_authorization_alone(
+            attempt,
+            updated,
+            self._entry(updated, payment.status, principal.actor, result),
+            self._payment_event(updated, now),
+            response,
+        )
+        if not done:
+            return None  # someone else resolved it: the general path re-reads and answers
+        if claim is not None:
+            claim.completed_in_transaction = True
+        return updated
+
+    def _authorized(
+        self, payment: Payment, outcome: Outcome, result: ConnectorResult, now: datetime
+    ) -> Payment:
+        updated = replace(payment)
+        updated.move_to(authorization_target(outcome, capture=updated.capture_requested), now)
+        updated.auth_code = result.auth_code
+        updated.network_reference = result.network_reference
+        updated.decline_code = result.decline_code
+        if outcome is Outcome.SUCCEEDED:
+            updated.authorized_at = now
+        if updated.status is PaymentStatus.CAPTURED:
+            updated.amount_captured = updated.amount
+            updated.captured_at = now
+        updated.check()
+        return updated
 
     def _today(self) -> date:
         return self._clock.now().date()
@@ -301,23 +355,13 @@ class PaymentService:
             return payment
         now = self._clock.now()
         attempt.complete(outcome, result, now)
-        updated = replace(payment)
-        target = authorization_target(outcome, capture=updated.capture_requested)
-        previous = updated.move_to(target, now)
-        updated.auth_code = result.auth_code
-        updated.network_reference = result.network_reference
-        updated.decline_code = result.decline_code
-        if outcome is Outcome.SUCCEEDED:
-            updated.authorized_at = now
-        if target is PaymentStatus.CAPTURED:
-            updated.amount_captured = updated.amount
-            updated.captured_at = now
-        updated.check()
+        updated = self._authorized(payment, outcome, result, now)
+        target = updated.status
         done = await self._store.finish_authorization(
             tx,
             attempt,
             updated,
-            self._entry(updated, previous, actor, result),
+            self._entry(updated, payment.status, actor, result),
             self._payment_event(updated, now),
         )
         if not done:

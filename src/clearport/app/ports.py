@@ -305,6 +305,18 @@ class PaymentStore(Protocol):
         """Complete a pending authorization in one statement; False if it was not pending."""
         ...
 
+    async def finish_authorization_alone(
+        self,
+        attempt: Attempt,
+        payment: Payment,
+        entry: TxlogEntry,
+        event: Event,
+        response: tuple[str, str, int, bytes] | None,
+    ) -> bool:
+        """The same as one autocommit statement that also stores the idempotent response
+        (scope, key, status, body): used when no other write (ledger) must join it."""
+        ...
+
     async def set_require_cvc(self, tx: Transaction, merchant_id: str, value: bool) -> None: ...
     async def insert_payment(self, tx: Transaction, payment: Payment) -> None: ...
     async def update_payment(self, tx: Transaction, payment: Payment) -> None: ...

@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from clearport.adapters.postgres.database import conn_of
+from clearport.adapters.postgres.database import Database, conn_of
 from clearport.adapters.postgres.pagination import fetch_page
 from clearport.app.ports import Transaction
 from clearport.domain.pagination import Page, PageRequest
@@ -180,6 +180,36 @@ def _attempt_args(a: Attempt) -> tuple[Any, ...]:
     )
 
 
+def _finish_args(
+    attempt: Attempt, payment: Payment, entry: TxlogEntry, event: Event
+) -> tuple[Any, ...]:
+    return (
+        attempt.id,
+        str(attempt.status),
+        attempt.response_code,
+        attempt.decline_code,
+        attempt.auth_code,
+        attempt.network_reference,
+        attempt.completed_at,
+        payment.id,
+        str(payment.status),
+        payment.amount_captured,
+        payment.auth_code,
+        payment.network_reference,
+        payment.decline_code,
+        payment.updated_at,
+        payment.authorized_at,
+        payment.captured_at,
+        *_txlog_args(entry),
+        event.id,
+        event.merchant_id,
+        event.type,
+        event.object_id,
+        event.data,
+        event.created_at,
+    )
+
+
 # One round trip each for the two writes of every authorization (see decision 0300).
 _INSERT_PENDING = (
     f"WITH p AS (INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES ({_params(_PAYMENT_TYPES, 1)}) "
@@ -200,9 +230,43 @@ _FINISH_AUTHORIZATION = (
     f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_params(_EVENT_TYPES, 28)} FROM p "
     "RETURNING true"
 )
+# The same as one autocommit statement that also stores the idempotent response: a single
+# statement is a transaction of its own, so BEGIN, COMMIT and a separate UPDATE are saved.
+_FINISH_AUTHORIZATION_ALONE = _FINISH_AUTHORIZATION.replace(
+    f"FROM p) INSERT INTO events ({_EVENT_COLUMNS})",
+    "FROM p), i AS (UPDATE idempotency_keys SET state = 'completed', "
+    "response_status = $34::integer, response_body = $35::bytea, completed_at = now() "
+    "WHERE principal_id = $36::text AND key = $37::text AND EXISTS (SELECT 1 FROM p)) "
+    f"INSERT INTO events ({_EVENT_COLUMNS})",
+)
+if _FINISH_AUTHORIZATION_ALONE == _FINISH_AUTHORIZATION:  # pragma: no cover - a broken edit
+    raise RuntimeError("the idempotency step was not spliced into the statement")
 
 
 class PgPaymentStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def finish_authorization_alone(
+        self,
+        attempt: Attempt,
+        payment: Payment,
+        entry: TxlogEntry,
+        event: Event,
+        response: tuple[str, str, int, bytes] | None,
+    ) -> bool:
+        scope, key, status, body = response if response is not None else (None, None, None, None)
+        async with self._db.pool.acquire() as conn:
+            done = await conn.fetchval(
+                _FINISH_AUTHORIZATION_ALONE,
+                *_finish_args(attempt, payment, entry, event),
+                status,
+                body,
+                scope,
+                key,
+            )
+        return bool(done)
+
     async def merchant_gate(self, tx: Transaction, merchant_id: str) -> tuple[str, bool] | None:
         row = await conn_of(tx).fetchrow(
             "SELECT m.status, coalesce(s.require_cvc, false) AS require_cvc FROM merchants m "
@@ -227,30 +291,7 @@ class PgPaymentStore:
         event: Event,
     ) -> bool:
         done = await conn_of(tx).fetchval(
-            _FINISH_AUTHORIZATION,
-            attempt.id,
-            str(attempt.status),
-            attempt.response_code,
-            attempt.decline_code,
-            attempt.auth_code,
-            attempt.network_reference,
-            attempt.completed_at,
-            payment.id,
-            str(payment.status),
-            payment.amount_captured,
-            payment.auth_code,
-            payment.network_reference,
-            payment.decline_code,
-            payment.updated_at,
-            payment.authorized_at,
-            payment.captured_at,
-            *_txlog_args(entry),
-            event.id,
-            event.merchant_id,
-            event.type,
-            event.object_id,
-            event.data,
-            event.created_at,
+            _FINISH_AUTHORIZATION, *_finish_args(attempt, payment, entry, event)
         )
         return bool(done)
 
