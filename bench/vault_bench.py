@@ -51,6 +51,15 @@ request = function()
 end
 """
 
+# Baseline in the same run: the same authentication and rate limiting, one read, no write.
+LUA_GET = """
+local headers = {["Authorization"] = "Bearer " .. os.getenv("CP_KEY")}
+local path = "/v1/tokens/" .. os.getenv("CP_TOKEN")
+request = function()
+  return wrk.format("GET", path, headers)
+end
+"""
+
 
 def _rate(fn: Callable[[], object], seconds: float) -> float:
     """Calls per second of `fn` over about `seconds` (checked every 1,000 calls)."""
@@ -163,6 +172,8 @@ def over_http(duration: int, workers: int, connections: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="clearport-vault-bench-"))
     script = tmp / "tokens.lua"
     script.write_text(LUA)
+    get_script = tmp / "get_token.lua"
+    get_script.write_text(LUA_GET)
     with _database(tmp) as url:
         migrate.upgrade(url)
         env = {
@@ -202,8 +213,12 @@ def over_http(duration: int, workers: int, connections: int) -> dict[str, Any]:
             _wrk(target, script, 2, connections, wenv)  # warm-up: DEK created and cached
             result = _wrk(target, script, duration, connections, wenv)
             with psycopg.connect(url) as conn:
-                row = conn.execute("SELECT count(*) FROM card_tokens").fetchone()
-            result["tokens_stored"] = row[0] if row else 0
+                row = conn.execute("SELECT count(*), max(id) FROM card_tokens").fetchone()
+            assert row is not None
+            result["tokens_stored"] = row[0]
+            baseline = _wrk(target, get_script, duration, connections, {**wenv, "CP_TOKEN": row[1]})
+            result["baseline_get_token_per_s"] = baseline["tokenizations_per_s"]
+            result["baseline_get_token_p50"] = baseline["p50"]
             result["workers"] = workers
             result["connections"] = connections
         finally:
