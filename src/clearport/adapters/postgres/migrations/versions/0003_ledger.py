@@ -96,7 +96,7 @@ CREATE TABLE ledger_transfers (
 -- A hold is resolved (posted, voided or expired) exactly once.
 CREATE UNIQUE INDEX ledger_transfers_resolved_once ON ledger_transfers (pending_id)
     WHERE pending_id IS NOT NULL;
-CREATE INDEX ledger_transfers_journal ON ledger_transfers USING brin (journal_id);
+CREATE INDEX ledger_transfers_journal ON ledger_transfers (journal_id);
 CREATE INDEX ledger_transfers_code_created ON ledger_transfers (code, created_at);
 -- A merchant's balance transactions (merchant_id: the merchant whose account the transfer
 -- touches, credit side first; NULL for platform-only transfers).
@@ -134,17 +134,21 @@ DECLARE
     n integer;
     bad text;
 BEGIN
-    SELECT coalesce(sum(g.cnt), 0) / 2, string_agg(g.cur, ',') FILTER (WHERE g.bad)
-      INTO n, bad
-      FROM (SELECT coalesce(v.cur, '?') AS cur, count(*) AS cnt,
-                   sum(v.delta) <> 0 OR bool_or(v.cur IS DISTINCT FROM v.tcur) AS bad
-              FROM ledger_transfers t
-              LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id
-              LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id
-             CROSS JOIN LATERAL (VALUES (d.currency, t.amount, t.currency),
-                                        (c.currency, -t.amount, t.currency)) AS v(cur, delta, tcur)
-             WHERE t.journal_id = NEW.id
-             GROUP BY coalesce(v.cur, '?')) g;
+    -- EXECUTE plans afresh each time: a plan cached while the table was empty (a seq scan)
+    -- would otherwise be kept by the session as the table grows.
+    EXECUTE $q$
+        SELECT coalesce(sum(g.cnt), 0) / 2, string_agg(g.cur, ',') FILTER (WHERE g.bad)
+          FROM (SELECT coalesce(v.cur, '?') AS cur, count(*) AS cnt,
+                       sum(v.delta) <> 0 OR bool_or(v.cur IS DISTINCT FROM v.tcur) AS bad
+                  FROM ledger_transfers t
+                  LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id
+                  LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id
+                 CROSS JOIN LATERAL (VALUES (d.currency, t.amount, t.currency),
+                                            (c.currency, -t.amount, t.currency))
+                       AS v(cur, delta, tcur)
+                 WHERE t.journal_id = $1
+                 GROUP BY coalesce(v.cur, '?')) g
+    $q$ INTO n, bad USING NEW.id;
     IF n <> NEW.transfer_count THEN
         RAISE EXCEPTION 'ledger journal % has % transfers, expected %', NEW.id, n,
             NEW.transfer_count USING ERRCODE = 'check_violation';
