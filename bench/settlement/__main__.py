@@ -46,6 +46,7 @@ def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -
         CLEARPORT_SETTLEMENT_PARTITIONS=str(partitions),
         CLEARPORT_LOG_LEVEL="WARNING",
     )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure settling, not recompiling imports
     cmd = [CLI, "settle", "--date", day, "--json"]
     started = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE) for _ in range(workers)]

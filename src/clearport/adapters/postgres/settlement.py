@@ -100,7 +100,7 @@ WITH rates AS (
     SELECT * FROM unnest($3::text[], $4::text[], $5::numeric[], $6::bigint[], $7::boolean[],
                          $8::numeric[], $9::bigint[], $10::boolean[])
         AS r(brand, region, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed, sf_flag)
-), mp AS (
+), mp AS MATERIALIZED (
     -- Each merchant's pricing, parsed once per merchant rather than once per item.
     SELECT st.id AS settlement_id, st.merchant_id,
            m.pricing ->> 'model' = 'interchange_plus' AS icpp,
@@ -216,6 +216,8 @@ class PgSettlementStore:
             partitions,
         )
         part = PARTITION_SQL.format(col="a.owner", parts="$4")
+        # Room for the big hash joins of a night's volume (the default 4 MB spills to disk).
+        await conn.execute("SET LOCAL work_mem = '256MB'")
         staged = await conn.execute(
             f"""INSERT INTO settlement_sources (run_id, partition, source_id, transfer_id, type,
                     merchant_id, currency, amount, created_at, payment_id, brand, reference)
@@ -373,6 +375,7 @@ class PgSettlementStore:
         def dec(f: Fraction) -> Decimal:
             return Decimal(f.numerator) / Decimal(f.denominator)
 
+        await conn_of(tx).execute("SET LOCAL work_mem = '256MB'")
         rows = await conn_of(tx).fetch(
             _PRICE_ITEMS,
             run.id,
