@@ -282,10 +282,12 @@ class PaymentService:
         if fast is not None:
             return fast
         async with self._uow.transaction() as tx:
+            postings: list[TransferRequest] = []
             current = await self._finish_authorization(
-                tx, payment, attempt, result, principal.actor
+                tx, payment, attempt, result, principal.actor, postings
             )
             await self._complete(tx, claim, 201, current.to_json())
+            await self._post(tx, postings)
         return current
 
     async def _finish_authorization_alone(
@@ -349,6 +351,7 @@ class PaymentService:
         attempt: Attempt,
         result: ConnectorResult,
         actor: str,
+        postings: list[TransferRequest],
     ) -> Payment:
         outcome = outcome_of(result)
         if outcome is Outcome.UNKNOWN:
@@ -371,7 +374,7 @@ class PaymentService:
                 raise InternalError("payment vanished")
             return current
         if target is PaymentStatus.CAPTURED:
-            await self._post_capture(tx, updated)
+            postings.append(self._capture_transfer(updated))
         return updated
 
     # --- capture / void --------------------------------------------------------------------
@@ -457,15 +460,22 @@ class PaymentService:
                 code="connector_timeout",
             )
         async with self._uow.transaction() as tx:
-            payment = await self._finish_operation(tx, attempt, result, actor)
+            postings: list[TransferRequest] = []
+            payment = await self._finish_operation(tx, attempt, result, actor, postings)
             if outcome is Outcome.SUCCEEDED:
                 await self._complete(tx, claim, 200, payment.to_json())
+            await self._post(tx, postings)
         if outcome is not Outcome.SUCCEEDED:
             raise ConnectorFailed(f"The connector refused the {attempt.operation}.")
         return payment
 
     async def _finish_operation(
-        self, tx: Transaction, attempt: Attempt, result: ConnectorResult, actor: str
+        self,
+        tx: Transaction,
+        attempt: Attempt,
+        result: ConnectorResult,
+        actor: str,
+        postings: list[TransferRequest],
     ) -> Payment:
         """Apply a capture/void/expire answer (request path or janitor)."""
         outcome = outcome_of(result)
@@ -487,7 +497,7 @@ class PaymentService:
                 previous = payment.move_to(PaymentStatus.CAPTURED, now)
                 payment.amount_captured = attempt.amount
                 payment.captured_at = now
-                await self._post_capture(tx, payment)
+                postings.append(self._capture_transfer(payment))
             case Operation.VOID:
                 previous = payment.move_to(PaymentStatus.VOIDED, now)
             case Operation.EXPIRE:
@@ -563,15 +573,22 @@ class PaymentService:
             ),
         )
         async with self._uow.transaction() as tx:
+            postings: list[TransferRequest] = []
             if outcome_of(result) is Outcome.UNKNOWN:
                 current = refund
             else:
-                current = await self._finish_refund(tx, attempt, result, principal.actor)
+                current = await self._finish_refund(tx, attempt, result, principal.actor, postings)
             await self._complete(tx, claim, 201, current.to_json())
+            await self._post(tx, postings)
         return current
 
     async def _finish_refund(
-        self, tx: Transaction, attempt: Attempt, result: ConnectorResult, actor: str
+        self,
+        tx: Transaction,
+        attempt: Attempt,
+        result: ConnectorResult,
+        actor: str,
+        postings: list[TransferRequest],
     ) -> Refund:
         outcome = outcome_of(result)
         now = self._clock.now()
@@ -600,7 +617,7 @@ class PaymentService:
         ]
         if target is RefundStatus.SUCCEEDED:
             payment.amount_refunded += refund.amount
-            await self._post_refund(tx, payment, refund)
+            postings.append(self._refund_transfer(payment, refund))
             if payment.amount_refunded == payment.amount_captured:
                 previous = payment.move_to(PaymentStatus.REFUNDED, now)
                 entries.append(self._entry(payment, previous, actor, None))
@@ -614,38 +631,34 @@ class PaymentService:
 
     # --- ledger ----------------------------------------------------------------------------
 
-    async def _post_capture(self, tx: Transaction, payment: Payment) -> None:
+    async def _post(self, tx: Transaction, postings: list[TransferRequest]) -> None:
+        """Post last, just before COMMIT: the platform's processor-receivable account is hot,
+        and its row stays locked from the post to the commit (docs/decisions/0301)."""
+        if postings:
+            await self._ledger.post(tx, postings)
+
+    def _capture_transfer(self, payment: Payment) -> TransferRequest:
         cur = payment.currency
-        await self._ledger.post(
-            tx,
-            [
-                TransferRequest(
-                    id=f"{payment.id}:capture",
-                    debit=AccountRef("platform", AccountKind.PROCESSOR_RECEIVABLE, cur),
-                    credit=AccountRef(payment.merchant_id, AccountKind.PENDING, cur),
-                    amount_minor=payment.amount_captured,
-                    currency=cur,
-                    code="capture",
-                    source=payment.id,
-                )
-            ],
+        return TransferRequest(
+            id=f"{payment.id}:capture",
+            debit=AccountRef("platform", AccountKind.PROCESSOR_RECEIVABLE, cur),
+            credit=AccountRef(payment.merchant_id, AccountKind.PENDING, cur),
+            amount_minor=payment.amount_captured,
+            currency=cur,
+            code="capture",
+            source=payment.id,
         )
 
-    async def _post_refund(self, tx: Transaction, payment: Payment, refund: Refund) -> None:
+    def _refund_transfer(self, payment: Payment, refund: Refund) -> TransferRequest:
         cur = payment.currency
-        await self._ledger.post(
-            tx,
-            [
-                TransferRequest(
-                    id=f"{refund.id}:refund",
-                    debit=AccountRef(payment.merchant_id, AccountKind.PENDING, cur),
-                    credit=AccountRef("platform", AccountKind.PROCESSOR_RECEIVABLE, cur),
-                    amount_minor=refund.amount,
-                    currency=cur,
-                    code="refund",
-                    source=refund.id,
-                )
-            ],
+        return TransferRequest(
+            id=f"{refund.id}:refund",
+            debit=AccountRef(payment.merchant_id, AccountKind.PENDING, cur),
+            credit=AccountRef("platform", AccountKind.PROCESSOR_RECEIVABLE, cur),
+            amount_minor=refund.amount,
+            currency=cur,
+            code="refund",
+            source=refund.id,
         )
 
     # --- log and outbox --------------------------------------------------------------------
@@ -801,6 +814,7 @@ class PaymentService:
         self, tx: Transaction, connector: Connector, attempt: Attempt, result: ConnectorResult
     ) -> None:
         approved = result.status is ConnectorStatus.APPROVED
+        postings: list[TransferRequest] = []
         match attempt.operation:
             case Operation.AUTHORIZE:
                 if approved or result.status is ConnectorStatus.DECLINED:
@@ -815,13 +829,16 @@ class PaymentService:
                     )
                 payment = await self._store.get_payment(tx, attempt.payment_id, for_update=True)
                 if payment is not None:
-                    await self._finish_authorization(tx, payment, attempt, answer, JANITOR)
+                    await self._finish_authorization(
+                        tx, payment, attempt, answer, JANITOR, postings
+                    )
             case Operation.CAPTURE | Operation.VOID | Operation.EXPIRE:
                 answer = result if approved else ConnectorResult(status=ConnectorStatus.ERROR)
-                await self._finish_operation(tx, attempt, answer, JANITOR)
+                await self._finish_operation(tx, attempt, answer, JANITOR, postings)
             case Operation.REFUND:
                 answer = result if approved else ConnectorResult(status=ConnectorStatus.ERROR)
-                await self._finish_refund(tx, attempt, answer, JANITOR)
+                await self._finish_refund(tx, attempt, answer, JANITOR, postings)
+        await self._post(tx, postings)
 
     async def expire_authorizations(self, limit: int) -> int:
         """Void authorizations older than the window at the connector and mark them expired."""
@@ -846,10 +863,9 @@ class PaymentService:
                     self.connector(payment.connector).void(attempt.id, payment.auth_attempt_id),
                 )
                 if outcome_of(result) is Outcome.SUCCEEDED:
-                    await self._finish_operation(tx, attempt, result, JANITOR)
+                    await self._finish_operation(tx, attempt, result, JANITOR, [])
                     expired += 1
                 else:
-                    await self._finish_operation(
-                        tx, attempt, ConnectorResult(status=ConnectorStatus.ERROR), JANITOR
-                    )
+                    failed = ConnectorResult(status=ConnectorStatus.ERROR)
+                    await self._finish_operation(tx, attempt, failed, JANITOR, [])
         return expired
