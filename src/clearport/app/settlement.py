@@ -15,6 +15,7 @@ Partitions can be run by any number of workers (`run_partition`), e.g. as procra
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ from clearport.domain.settlement import (
 
 BRANDS = ("visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "maestro")
 FLAG_NO_BANK_ACCOUNT = "no_bank_account"
+WAIT_S = 0.5
+MAX_WAIT_ROUNDS = 7_200  # one hour of waiting for other workers' partitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,12 +551,19 @@ class SettlementService:
         done = run.partitions - len(todo)
         if progress:
             progress("partitions", done, run.partitions)
-        for partition in todo:
-            await self.run_partition(run.id, partition)
-            done += 1
+        # Other processes may be settling some partitions of the same run: take what is free,
+        # then wait for theirs (a crashed worker's lock goes with its connection, so its
+        # partition becomes free again and is taken here).
+        for _ in range(MAX_WAIT_ROUNDS):
+            for partition in todo:
+                await self.run_partition(run.id, partition)
+            todo = await self.pending_partitions(run.id)
             if progress:
-                progress("partitions", done, run.partitions)
-        return await self.finalize(run.id)
+                progress("partitions", run.partitions - len(todo), run.partitions)
+            if not todo:
+                return await self.finalize(run.id)
+            await asyncio.sleep(WAIT_S)
+        raise InvalidState(f"{len(todo)} partitions of {run.id} are still being settled.")
 
     async def settle(
         self,

@@ -277,10 +277,11 @@ class PgSettlementStore:
         return [r["partition"] for r in rows]
 
     async def claim_partition(self, tx: Transaction, run_id: str, partition: int) -> bool:
-        """Lock the partition row for this transaction; False if another worker finished it."""
+        """Lock the partition row for this transaction; False if another worker has it or
+        finished it (SKIP LOCKED: workers never queue behind each other)."""
         status = await conn_of(tx).fetchval(
             "SELECT status FROM settlement_partitions WHERE run_id = $1 AND partition = $2 "
-            "FOR UPDATE",
+            "FOR UPDATE SKIP LOCKED",
             run_id,
             partition,
         )

@@ -7,6 +7,7 @@ the same rows, so the ledger's invariants (journal nets to zero, totals = transf
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 from collections.abc import Callable, Iterator
@@ -27,8 +28,17 @@ def _b32(value: int, length: int) -> str:
     return "".join(reversed(out))
 
 
+_TO_CROCKFORD = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET
+)  # RFC 4648 base32 digit i -> Crockford digit i: same values, same order
+
+
 def _id(prefix: str, ms: int, n: int, salt: int) -> str:
-    return f"{prefix}_{_b32(ms, 10)}{_b32(salt, 6)}{_b32(n, 10)}"
+    """prefix + 10 chars of ms + 6 of salt + 10 of n (130 bits), like domain/ids.new_id."""
+    value = ((ms << 80) | (salt << 50) | n) << 6  # 136 bits = 17 bytes
+    return f"{prefix}_" + base64.b32encode(value.to_bytes(17, "big"))[:26].decode().translate(
+        _TO_CROCKFORD
+    )
 
 
 def _chunks(rows: Iterator[str], size: int = CHUNK_ROWS) -> Iterator[bytes]:
