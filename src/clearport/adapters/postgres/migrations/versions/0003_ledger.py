@@ -169,6 +169,22 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN cardinality(a) = 1 AND n > 1 THEN array_fill(a[1], ARRAY[n]) ELSE a END
 $$;
 
+-- Per-transfer account ids from ids (p_ids, may be NULL or one element) or 1-based indexes
+-- into the resolved references (p_refs, may be NULL or one element).
+CREATE FUNCTION ledger_account_ids(p_ids bigint[], p_refs integer[], p_ref_ids bigint[],
+                                   n integer) RETURNS bigint[]
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF p_ids IS NULL AND cardinality(p_refs) = 1 THEN
+        RETURN array_fill(p_ref_ids[p_refs[1]], ARRAY[n]);
+    END IF;
+    RETURN ARRAY(
+        SELECT coalesce(u.d, p_ref_ids[u.r])
+          FROM unnest(ledger_expand(p_ids, n), ledger_expand(p_refs, n)) WITH ORDINALITY
+               AS u(d, r, i)
+         ORDER BY u.i);
+END $$;
+
 -- Post one linked group in one call. Accounts named by reference (p_ref_*) are opened on first
 -- use; transfers name accounts by id (p_debit/p_credit) or by 1-based index into the refs.
 -- Returns a single 'all_created' row when every transfer is new (the caller knows the txn ids
@@ -205,10 +221,6 @@ DECLARE
     v_n integer := cardinality(p_ids);
 BEGIN
     p_actions := ledger_expand(p_actions, v_n);
-    p_debit := ledger_expand(p_debit, v_n);
-    p_debit_ref := ledger_expand(p_debit_ref, v_n);
-    p_credit := ledger_expand(p_credit, v_n);
-    p_credit_ref := ledger_expand(p_credit_ref, v_n);
     p_currencies := ledger_expand(p_currencies, v_n);
     p_codes := ledger_expand(p_codes, v_n);
     BEGIN
@@ -226,31 +238,36 @@ BEGIN
               FROM unnest(p_ref_owner, p_ref_kind, p_ref_cur) WITH ORDINALITY AS r(o, k, c, i)
               JOIN ledger_accounts a ON a.owner = r.o AND a.kind = r.k AND a.currency = r.c;
         END IF;
-        SELECT array_agg(coalesce(u.d, v_ref_ids[u.dr]) ORDER BY u.i),
-               array_agg(coalesce(u.c, v_ref_ids[u.cr]) ORDER BY u.i)
-          INTO v_debit, v_credit
-          FROM unnest(p_debit, p_debit_ref, p_credit, p_credit_ref) WITH ORDINALITY
-               AS u(d, dr, c, cr, i);
+        v_debit := ledger_account_ids(p_debit, p_debit_ref, v_ref_ids, v_n);
+        v_credit := ledger_account_ids(p_credit, p_credit_ref, v_ref_ids, v_n);
         SELECT array_agg(DISTINCT x ORDER BY x) INTO v_accounts
-          FROM unnest(v_debit || v_credit) AS x WHERE x IS NOT NULL;
+          FROM (SELECT unnest(v_ref_ids) UNION ALL SELECT unnest(p_debit)
+                UNION ALL SELECT unnest(p_credit)) AS s(x)
+         WHERE x IS NOT NULL;
+        SELECT jsonb_object_agg(id::text, owner) INTO v_owner
+          FROM ledger_accounts WHERE id = ANY (v_accounts);
 
-        -- 1. accounts exist, differ and are in the transfer's currency
-        -- small maps id -> currency / owner (a hash lookup per transfer, no join plan to pick)
-        SELECT jsonb_object_agg(id::text, currency), jsonb_object_agg(id::text, owner)
-          INTO v_currency, v_owner FROM ledger_accounts WHERE id = ANY (v_accounts);
-        SELECT q.i, q.err INTO v_err FROM (
-            SELECT u.i, CASE
-                WHEN u.d IS NULL OR u.c IS NULL OR NOT v_currency ? u.d::text
-                     OR NOT v_currency ? u.c::text THEN 'account_not_found'
-                WHEN u.d = u.c THEN 'same_account'
-                WHEN v_currency ->> u.d::text <> u.cur OR v_currency ->> u.c::text <> u.cur
-                    THEN 'currency_mismatch'
-                END AS err
-              FROM unnest(v_debit, v_credit, p_currencies) WITH ORDINALITY AS u(d, c, cur, i)
-        ) q WHERE q.err IS NOT NULL ORDER BY q.i LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = v_err.err,
-                DETAIL = (v_err.i - 1)::text;
+        -- 1. accounts named by id exist, differ and are in the transfer's currency (accounts
+        --    named by reference were checked by the domain and opened above; the journal check
+        --    at commit re-checks every currency)
+        IF p_debit IS NOT NULL OR p_credit IS NOT NULL THEN
+            SELECT jsonb_object_agg(id::text, currency) INTO v_currency
+              FROM ledger_accounts WHERE id = ANY (v_accounts);
+            SELECT q.i, q.err INTO v_err FROM (
+                SELECT u.i, CASE
+                    WHEN u.d IS NULL OR u.c IS NULL OR NOT v_currency ? u.d::text
+                         OR NOT v_currency ? u.c::text THEN 'account_not_found'
+                    WHEN u.d = u.c THEN 'same_account'
+                    WHEN v_currency ->> u.d::text <> u.cur
+                         OR v_currency ->> u.c::text <> u.cur THEN 'currency_mismatch'
+                    END AS err
+                  FROM unnest(v_debit, v_credit, p_currencies) WITH ORDINALITY
+                       AS u(d, c, cur, i)
+            ) q WHERE q.err IS NOT NULL ORDER BY q.i LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION USING ERRCODE = 'LG001', MESSAGE = v_err.err,
+                    DETAIL = (v_err.i - 1)::text;
+            END IF;
         END IF;
 
         v_created_at := clock_timestamp();
@@ -421,6 +438,7 @@ DROP TABLE ledger_balances;
 DROP TABLE ledger_transfers;
 DROP TABLE ledger_journals;
 DROP FUNCTION ledger_check_journal();
+DROP FUNCTION ledger_account_ids(bigint[], integer[], bigint[], integer);
 DROP FUNCTION ledger_expand(anyarray, integer);
 DROP TABLE ledger_accounts;
 DROP FUNCTION ledger_accounts_guard();
