@@ -3,6 +3,7 @@ crypto-shredding, undecryptable records, and the CLI commands that drive them.""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -300,6 +301,12 @@ async def test_cli_rotate_and_shred(
     kek = run_cli(["keys", "rotate-kek", "--json"], api.database_url, settings)
     assert kek.returncode == 0, kek.stderr
     assert '"finished": true' in kek.stdout
+    status = run_cli(["keys", "status"], api.database_url, settings)
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert state["current_kek"] == json.loads(kek.stdout)["target"]
+    assert state["deks_per_kek"] == {state["current_kek"]: 1}
+    assert state["running_rotations"] == []
     dek = run_cli(
         ["keys", "rotate-dek", "--merchant", merchant_id, "--json"], api.database_url, settings
     )

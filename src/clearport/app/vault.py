@@ -610,6 +610,29 @@ class VaultService:
             )
         return RotationResult(rotation_id, "dek", str(target), resumed, processed, True)
 
+    async def status(self, actor: Principal) -> dict[str, Any]:
+        """For `clearport keys status`: current KEK, DEKs per KEK, rotations still running."""
+        actor.require(Permission.KEYS_MANAGE)
+        async with self._uow.transaction() as tx:
+            references = await self._repo.kek_references(tx)
+            running = await self._repo.running_rotations(tx)
+        return {
+            "provider": self._provider.name,
+            "current_kek": await self._provider.current_kek_id(),
+            "keks": await self._provider.kek_ids(),
+            "deks_per_kek": references,
+            "running_rotations": [
+                {
+                    "id": r["id"],
+                    "kind": r["kind"],
+                    "merchant": r["merchant_id"],
+                    "target": r["target"],
+                    "done": int(r["done_count"]),
+                }
+                for r in running
+            ],
+        }
+
     # --- crypto-shredding --------------------------------------------------------------------
 
     async def shred(self, actor: Principal, origin: Origin, merchant_id: str) -> int:

@@ -183,6 +183,21 @@ def rotate_dek(
     _report(result, as_json)
 
 
+@keys_app.command("status")
+def status() -> None:
+    """Current KEK, DEKs per KEK and rotations still running (JSON)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, "console")
+    with cli._database(settings) as url:
+        cli._require_migrated(url)
+        try:
+            body = cli._with_container(settings, url, lambda c: c.vault.status(SYSTEM_CLI))
+        except ClearportError as exc:
+            cli._fail(exc)
+            return
+    print(json.dumps(body, indent=2))
+
+
 def shred(
     merchant_id: str = typer.Argument(..., help="mer_… id of a closed merchant."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),

@@ -263,3 +263,10 @@ class PgVaultRepository:
             "UPDATE vault_rotations SET status = 'done', finished_at = now() WHERE id = $1",
             rotation_id,
         )
+
+    async def running_rotations(self, tx: Transaction) -> list[Any]:
+        return list(
+            await conn_of(tx).fetch(
+                "SELECT * FROM vault_rotations WHERE status = 'running' ORDER BY started_at"
+            )
+        )
