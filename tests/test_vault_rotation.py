@@ -371,3 +371,18 @@ async def test_concurrent_first_tokenizations_share_one_dek(
     vault_container.vault._cache.clear()  # type: ignore[attr-defined]
     for i, token in enumerate(tokens):
         assert await reveal(vault_container, merchant_id, token) == NUMBERS[i % len(NUMBERS)]
+
+
+async def test_concurrent_rotate_kek_makes_one_kek(api: Api, vault_container: Container) -> None:
+    import asyncio
+
+    merchant_id, _ = api.merchant()
+    token = await tokenize(vault_container, merchant_id, NUMBERS[0])
+    before = set(await vault_container.vault.provider.kek_ids())
+    results = await asyncio.gather(
+        vault_container.vault.rotate_kek(SYSTEM_CLI, ORIGIN),
+        vault_container.vault.rotate_kek(SYSTEM_CLI, ORIGIN),
+    )
+    assert results[0].target == results[1].target
+    assert len(set(await vault_container.vault.provider.kek_ids()) - before) == 1
+    assert await reveal(vault_container, merchant_id, token) == NUMBERS[0]

@@ -450,6 +450,7 @@ class VaultService:
         actor.require(Permission.KEYS_MANAGE)
         batch_size = max(1, min(batch_size, MAX_BATCH))
         async with self._uow.transaction() as tx:
+            await self._repo.lock_rotation_start(tx, "kek")
             open_row = await self._repo.open_rotation(tx, "kek", None)
             if open_row is not None:
                 rotation_id, target, resumed = open_row["id"], str(open_row["target"]), True

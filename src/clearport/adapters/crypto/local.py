@@ -303,6 +303,8 @@ class LocalKeyProvider:
             doc = self._load(force=True)
             if version == int(doc["current"]) or str(version) not in doc["keks"]:
                 return False
+            if doc["keks"][str(version)]["sealed"] is None:
+                return False  # already retired
             entry = doc["keks"][str(version)]
             entry["status"] = "retired"
             entry["sealed"] = None  # key material destroyed

@@ -270,3 +270,10 @@ class PgVaultRepository:
                 "SELECT * FROM vault_rotations WHERE status = 'running' ORDER BY started_at"
             )
         )
+
+    async def lock_rotation_start(self, tx: Transaction, kind: str) -> None:
+        """Serialize "is a rotation running? else start one" across processes (advisory lock,
+        released at commit), so two operators cannot create two new KEKs at once."""
+        await conn_of(tx).execute(
+            "SELECT pg_advisory_xact_lock(hashtext('clearport.vault.rotation.' || $1))", kind
+        )
