@@ -40,7 +40,7 @@ class Authenticator:
         if not secret.startswith(_KEY_PREFIXES) or len(secret) > _MAX_KEY_LEN:
             await self._fail(origin, "malformed_key", "Invalid API key provided.")
         digest = hash_secret(self._server_secret, secret)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             found = await self._keys.find_by_hash(tx, digest)
         # The lookup is by an index on the HMAC; the final match is a constant-time comparison
         # of the stored and computed digests.

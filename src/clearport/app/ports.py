@@ -40,6 +40,10 @@ class Transaction(Protocol):
 class UnitOfWork(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Transaction]: ...
 
+    def autocommit(self) -> AbstractAsyncContextManager[Transaction]:
+        """Statements commit one by one: for a single read or a single-statement write."""
+        ...
+
 
 class MerchantRepository(Protocol):
     async def insert(self, tx: Transaction, merchant: Merchant) -> None: ...

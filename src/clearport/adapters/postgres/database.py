@@ -25,6 +25,16 @@ def conn_of(tx: Transaction) -> asyncpg.Connection:
     return cast(PgTransaction, tx).conn
 
 
+async def _keep_connection(conn: asyncpg.Connection) -> None:
+    """Pool release hook: nothing beyond asyncpg's own rollback of an open transaction.
+
+    asyncpg's default reset sends `RESET ALL; UNLISTEN *; pg_advisory_unlock_all() …` on every
+    release: one extra round trip per request per acquisition. Clearport keeps no session state
+    (advisory locks are transaction-scoped, settings are `SET LOCAL`, nothing LISTENs on pooled
+    connections), so there is nothing to reset.
+    """
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
@@ -65,6 +75,13 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self.pool.acquire() as conn, conn.transaction():
+            yield PgTransaction(cast(asyncpg.Connection, conn))
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[Transaction]:
+        """A connection without BEGIN/COMMIT: each statement commits on its own. For single
+        reads and single-statement writes, it saves two round trips."""
+        async with self.pool.acquire() as conn:
             yield PgTransaction(cast(asyncpg.Connection, conn))
 
     async def fetchval(self, query: str, *args: Any) -> Any:
