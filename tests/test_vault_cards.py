@@ -209,3 +209,17 @@ def test_luhn_matches_reference_implementation(number: str) -> None:
 @given(st.text(min_size=1, max_size=20).filter(lambda s: not (s.isascii() and s.isdigit())))
 def test_luhn_rejects_non_digits(text: str) -> None:
     assert not luhn_valid(text)
+
+
+def test_fingerprint_is_stable_per_merchant_and_survives_the_redactor() -> None:
+    from clearport.domain.redaction import redact
+    from clearport.domain.vault import fingerprint
+
+    key = bytes(32)
+    first = fingerprint(key, "mer_A", "4242424242424242")
+    assert first == fingerprint(key, "mer_A", "4242424242424242")
+    assert first != fingerprint(key, "mer_B", "4242424242424242")
+    assert len(first) == 26
+    for i in range(2_000):
+        value = fingerprint(key, "mer_A", str(4_000_000_000_000_000 + i))
+        assert redact(value) == value
