@@ -68,6 +68,11 @@ def main() -> None:
     parser.add_argument("--merchants", type=int, default=50_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="concurrent `clearport settle`")
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="ALTER SYSTEM max_wal_size=8GB, checkpoint_timeout=30min (reloadable) first",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="clearport-bench-settlement-"))
@@ -82,6 +87,11 @@ def main() -> None:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_database(base, name)
+    if args.tune:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute("ALTER SYSTEM SET max_wal_size = '8GB'")
+            conn.execute("ALTER SYSTEM SET checkpoint_timeout = '30min'")
+            conn.execute("SELECT pg_reload_conf()")
     try:
         migrate.upgrade(url)
         day = (datetime.now(UTC) - timedelta(days=1)).date()
@@ -102,6 +112,7 @@ def main() -> None:
             "merchants": args.merchants,
             "partitions": args.partitions,
             "workers": args.workers,
+            "tuned": args.tune,
             "seed_s": round(seed_s, 1),
             "copy_rows": rows,
             "copy_s": round(copy_s, 2),
