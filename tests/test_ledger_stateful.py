@@ -306,8 +306,8 @@ class LedgerMachine(RuleBasedStateMachine):
 def test_ledger_agrees_with_model(database_url: str) -> None:
     LedgerMachine.database_url = database_url
     LedgerMachine.TestCase.settings = settings(
-        max_examples=12,
-        stateful_step_count=12,
+        max_examples=15,
+        stateful_step_count=15,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
