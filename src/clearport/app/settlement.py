@@ -522,20 +522,26 @@ class SettlementService:
             missing = await self._store.partitions_without_report(tx, run_id)
         for partition in missing:
             await self._write_partition_report(run, partition)
-        files = await self.write_payout_files(run.business_date, run.cutoff_at)
+        # Invariants first: a violation aborts the run before any payout file is written.
         async with self._uow.transaction() as tx:
             problems = await self._store.run_invariants(tx, run)
-            status = "failed" if problems else "completed"
+            if problems:
+                await self._store.finish_run(
+                    tx, run_id, "failed", {"violations": problems}, "; ".join(problems),
+                    self._clock.now(),
+                )  # fmt: skip
+        invariant(not problems, f"settlement run {run_id} violated: {'; '.join(problems)}")
+        files = await self.write_payout_files(run.business_date, run.cutoff_at)
+        async with self._uow.transaction() as tx:
             await self._store.finish_run(
                 tx,
                 run_id,
-                status,
-                {"payout_files": files, "violations": problems},
-                "; ".join(problems) or None,
+                "completed",
+                {"payout_files": files, "violations": []},
+                None,
                 self._clock.now(),
             )
             finished = await self._store.get_run(tx, run_id)
-        invariant(not problems, f"settlement run {run_id} violated: {'; '.join(problems)}")
         assert finished is not None
         return finished
 
