@@ -58,6 +58,7 @@ class Database:
                 min_size=self._min_size,
                 max_size=self._max_size,
                 init=_init_connection,
+                reset=_keep_connection,
                 command_timeout=60,
             )
 
