@@ -96,3 +96,15 @@ def test_fifty_concurrent_posts_create_exactly_one_merchant(api: Api) -> None:
         assert conflict.json()["error"]["type"] == "idempotency_error"
     with pg(api.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM merchants").fetchone() == (1,)
+
+
+def test_replay_keeps_long_numbers_intact(api: Api) -> None:
+    """Only secrets are masked in stored responses; a Luhn-valid number in a field survives."""
+    admin = api.operator()
+    luhn_valid_reference = "4111111111111111"  # e.g. a processor's numeric reference
+    body = {**MERCHANT, "metadata": {"ref": luhn_valid_reference}}
+    first = api.call("POST", "/v1/merchants", admin, json=body, idempotency_key="num")
+    replay = api.call("POST", "/v1/merchants", admin, json=body, idempotency_key="num")
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+    assert replay.json()["metadata"]["ref"] == luhn_valid_reference

@@ -19,7 +19,7 @@ from clearport.api.errors import error_response_for
 from clearport.app.audit import Origin
 from clearport.app.idempotency import IdempotencyClaim, Replay
 from clearport.domain.principals import Principal
-from clearport.domain.redaction import redact
+from clearport.domain.redaction import redact_secrets
 from clearport.wiring import Container
 
 
@@ -81,9 +81,11 @@ async def _handle(request: Request, endpoint: Callable[[Request], Awaitable[Resp
     except BaseException:
         await service.abandon(outcome)
         raise
-    # Stored bodies pass through the same redactor as logs: a response that carried a secret
-    # (a new API key) is replayed with the secret masked, never kept in clear.
-    stored = redact(bytes(response.body).decode()).encode()
+    # A response that carried a secret (a new API key) is stored, and replayed, with the secret
+    # masked: secrets never rest in the idempotency store. Card numbers are not masked here:
+    # responses never hold one (the sentinel scan proves it), while masking Luhn-valid digit
+    # runs would corrupt legitimate fields such as network references on replay.
+    stored = redact_secrets(bytes(response.body).decode()).encode()
     await service.finish(outcome, response.status_code, stored)
     return response
 

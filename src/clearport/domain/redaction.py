@@ -22,8 +22,13 @@ def _mask_pan(match: re.Match[str]) -> str:
     return PAN_MASK if luhn_valid(digits) else text
 
 
+def redact_secrets(text: str) -> str:
+    """Mask secret keys only: for texts that legitimately hold long numbers (API responses,
+    where a Luhn-valid network reference must survive) but must never keep a key."""
+    return _SECRET.sub(lambda m: m.group(1) + "[REDACTED]", text)
+
+
 def redact(text: str) -> str:
     if not text:
         return text
-    text = _SECRET.sub(lambda m: m.group(1) + "[REDACTED]", text)
-    return _PAN_CANDIDATE.sub(_mask_pan, text)
+    return _PAN_CANDIDATE.sub(_mask_pan, redact_secrets(text))
