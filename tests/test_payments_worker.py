@@ -12,6 +12,7 @@ import pytest
 from clearport.app.payments import InlineCard, NewPayment
 from clearport.config import Settings
 from clearport.domain.cards import CardInput, SensitiveStr
+from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
 from clearport.domain.payments import PaymentStatus
 from clearport.wiring import Container
 from clearport.worker.jobs import run_once
@@ -272,3 +273,51 @@ def test_audit_chain_is_sealed_without_updating_audit_events(
     _tamper(api, f"UPDATE audit_events SET actor = 'someone-else' WHERE seq = {first}")
     bad, reason = _verify(settings, database_url, tmp_path, "audit")
     assert bad == 2, reason
+
+
+def test_worker_pass_expires_lapsed_ledger_holds(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """A ledger hold past its `expires_at` is released by the worker, once."""
+    merchant_id, _ = api.merchant()
+    receivable = AccountRef("platform", AccountKind.PROCESSOR_RECEIVABLE, "usd")
+    pending = AccountRef(merchant_id, AccountKind.PENDING, "usd")
+
+    async def work(c: Container) -> None:
+        now = c.clock.now()
+        async with c.db.transaction() as tx:
+            await c.ledger.post(
+                tx,
+                [
+                    TransferRequest(
+                        id="hold:lapsed",
+                        debit=receivable,
+                        credit=pending,
+                        amount_minor=700,
+                        currency="usd",
+                        code="adjustment",
+                        pending=True,
+                        expires_at=now - timedelta(seconds=1),
+                    ),
+                    TransferRequest(
+                        id="hold:live",
+                        debit=receivable,
+                        credit=pending,
+                        amount_minor=300,
+                        currency="usd",
+                        code="adjustment",
+                        pending=True,
+                        expires_at=now + timedelta(days=1),
+                    ),
+                ],
+            )
+        first = await run_once(c)
+        second = await run_once(c)
+        assert (first.holds_expired, second.holds_expired) == (1, 0)
+
+    with_container(settings, database_url, tmp_path, work)
+    resolutions = scalar(
+        api,
+        "SELECT count(*) FROM ledger_transfers WHERE pending_id IS NOT NULL",
+    )
+    assert resolutions == 1

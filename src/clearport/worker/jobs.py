@@ -1,4 +1,5 @@
-"""The worker loop: janitor (pending attempts, expiring authorizations), sealer, purges.
+"""The worker loop: janitor (pending attempts, expiring authorizations), ledger hold expiry,
+sealer, purges.
 
 Every job is safe to run in several workers at once: attempts and payments are claimed with
 `FOR UPDATE SKIP LOCKED`, each chain is sealed under an advisory lock, and the idempotency purge is
@@ -26,6 +27,7 @@ class PassReport:
     expired: int = 0
     sealed: dict[str, int] = field(default_factory=dict)
     purged: int = 0
+    holds_expired: int = 0
 
 
 async def run_once(container: Container) -> PassReport:
@@ -38,6 +40,8 @@ async def run_once(container: Container) -> PassReport:
     for chain in CHAINS:
         result = await container.chains.seal(chain, batch * 10)
         report.sealed[chain] = result.sealed
+    async with container.db.transaction() as tx:
+        report.holds_expired = await container.ledger.expire(tx, limit=batch)
     report.purged = await container.idempotency_store.purge_expired(
         container.clock.now() - timedelta(seconds=settings.idempotency_ttl_s)
     )
@@ -50,13 +54,19 @@ async def run_forever(container: Container, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
             report = await run_once(container)
-            if report.resolved or report.expired or any(report.sealed.values()):
+            if (
+                report.resolved
+                or report.expired
+                or report.holds_expired
+                or any(report.sealed.values())
+            ):
                 log.info(
                     "worker_pass",
                     resolved=report.resolved,
                     expired=report.expired,
                     sealed=report.sealed,
                     purged=report.purged,
+                    holds_expired=report.holds_expired,
                 )
         except Exception as exc:  # keep the loop alive; the next pass retries
             log.error("worker_pass_failed", error=type(exc).__name__, message=str(exc)[:200])
