@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test check fmt install bench-ledger clean
+.PHONY: run test check fmt install bench-ledger bench-authorize bench-vault bench-settlement clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearport needs Python 3.11 or newer")'
@@ -35,6 +35,19 @@ check: install
 fmt: install
 	$(VENV)/bin/ruff check --fix src tests bench
 	$(VENV)/bin/ruff format src tests bench
+
+# Benchmarks (bench/README.md): run on demand, each prints its figure beside a same-run baseline.
+bench-ledger: install
+	$(VENV)/bin/python -m bench.ledger
+
+bench-authorize: install
+	$(VENV)/bin/python -m bench.authorize
+
+bench-vault: install
+	$(VENV)/bin/python -m bench.vault_bench
+
+bench-settlement: install
+	$(VENV)/bin/python -m bench.settlement
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

@@ -148,7 +148,14 @@ def run(
             merchant = await container.merchants.create(
                 SYSTEM_CLI,
                 CLI_ORIGIN,
-                NewMerchant(name="Demo Coffee", country="US", mcc="5814", default_currency="usd"),
+                # Paid out the day it settles, so the walkthrough shows a payout file.
+                NewMerchant(
+                    name="Demo Coffee",
+                    country="US",
+                    mcc="5814",
+                    default_currency="usd",
+                    payout_delay_days=0,
+                ),
             )
             key = await container.merchants.create_key(SYSTEM_CLI, CLI_ORIGIN, merchant.id, None)
             return {
@@ -165,9 +172,11 @@ def run(
         out.print(f"  operator key   {created['operator_key']}  (role: admin)")
         out.print(f"  merchant       {created['merchant']}")
         out.print(f"  merchant key   {created['merchant_key']}")
+        out.print("For the README walkthrough, in another terminal:")
         out.print(
-            f"  try: curl -s {base}/v1/merchants/{created['merchant']} "
-            f'-H "Authorization: Bearer {created["operator_key"]}"'
+            f"  export OK={created['operator_key']} SK={created['merchant_key']} "
+            f"MER={created['merchant']}",
+            soft_wrap=True,
         )
         sys.stdout.flush()
         with worker_subprocess(url):  # payments (issue 5): janitor, sealer, purges
