@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -94,6 +95,10 @@ def db_upgrade() -> None:
         console.print(f"Database at schema {migrate.head_revision()}.")
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
     os.environ["DATABASE_URL"] = url
     if workers > 1:
@@ -103,6 +108,10 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
+    # uvicorn re-raises the signal that stopped it once it has shut down. SIGTERM's default
+    # action would end the process on the spot, skipping our `finally` blocks (the worker
+    # subprocess, the embedded PostgreSQL); as an exception they unwind normally.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "clearport.api.asgi:create",
         factory=True,
