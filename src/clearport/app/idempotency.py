@@ -30,11 +30,18 @@ class Replay:
 
 @dataclass(slots=True)
 class IdempotencyClaim:
-    """A claimed key; the handler may complete it inside its own transaction."""
+    """A claimed key; the handler may complete it inside its own transaction.
+
+    `recovered_resource` is the object an earlier, abandoned attempt of the same request created
+    (bound with `bind_resource`): the handler must answer with it instead of creating another.
+    `keep_open` leaves the key in progress (the recovered object is not final yet).
+    """
 
     scope: str
     key: str
+    recovered_resource: str | None = None
     completed_in_transaction: bool = False
+    keep_open: bool = False
 
 
 class IdempotencyService:
@@ -60,11 +67,11 @@ class IdempotencyService:
                 f"'Idempotency-Key' must be 1-{MAX_KEY_LENGTH} printable characters.",
                 param="Idempotency-Key",
             )
-        outcome, status, body, stored_hash = await self._store.claim(
+        outcome, status, body, stored_hash, resource_id = await self._store.claim(
             scope, key, request_hash, self._lock_timeout_s, self._ttl_s
         )
         if outcome == "claimed":
-            return IdempotencyClaim(scope, key)
+            return IdempotencyClaim(scope, key, recovered_resource=resource_id)
         if not hmac.compare_digest(stored_hash, request_hash):
             raise IdempotencyMismatch(
                 "This Idempotency-Key was already used with a different request."
@@ -76,6 +83,12 @@ class IdempotencyService:
         assert status is not None and body is not None
         return Replay(status, body)
 
+    async def bind_resource(
+        self, tx: Transaction, claim: IdempotencyClaim, resource_id: str
+    ) -> None:
+        """Record, in the transaction that creates it, which object this request created."""
+        await self._store.bind_resource(tx, claim.scope, claim.key, resource_id)
+
     async def complete_in(
         self, tx: Transaction, claim: IdempotencyClaim, status: int, body: bytes
     ) -> None:
@@ -84,7 +97,7 @@ class IdempotencyService:
         claim.completed_in_transaction = True
 
     async def finish(self, claim: IdempotencyClaim, status: int, body: bytes) -> None:
-        if claim.completed_in_transaction:
+        if claim.completed_in_transaction or claim.keep_open:
             return
         if is_storable(status):
             await self._store.complete(claim.scope, claim.key, status, body)
@@ -92,5 +105,5 @@ class IdempotencyService:
             await self._store.release(claim.scope, claim.key)
 
     async def abandon(self, claim: IdempotencyClaim) -> None:
-        if not claim.completed_in_transaction:
+        if not claim.completed_in_transaction and not claim.keep_open:
             await self._store.release(claim.scope, claim.key)

@@ -36,6 +36,7 @@ from clearport.app.ports import (
 from clearport.app.vault import StoredCard, VaultService
 from clearport.domain.cards import CardInput, SensitiveStr, validate_card, validate_cvc
 from clearport.domain.errors import (
+    IdempotencyInProgress,
     InternalError,
     InvalidRequest,
     InvalidState,
@@ -177,6 +178,8 @@ class PaymentService:
         self, principal: Principal, new: NewPayment, claim: IdempotencyClaim | None
     ) -> Payment:
         merchant_id = principal.require_merchant()
+        if claim is not None and claim.recovered_resource is not None:
+            return await self._recover_payment(merchant_id, claim, claim.recovered_resource)
         validate_amount(new.amount, max_amount_minor=self.max_amount_minor)
         parse_currency(new.currency)
         if isinstance(new.source, InlineCard):
@@ -264,6 +267,8 @@ class PaymentService:
             await self._store.insert_pending(
                 tx, payment, attempt, self._entry(payment, None, principal.actor, None)
             )
+            if claim is not None:
+                await self._idempotency.bind_resource(tx, claim, payment_id)
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
         connector_card = ConnectorCard(
             number=card_input.number,
@@ -340,6 +345,23 @@ class PaymentService:
             updated.captured_at = now
         updated.check()
         return updated
+
+    async def _recover_payment(
+        self, merchant_id: str, claim: IdempotencyClaim, payment_id: str
+    ) -> Payment:
+        """A retry of a request whose first attempt died after creating its payment: answer
+        with that payment, never authorize a second time (docs/decisions/0003)."""
+        async with self._uow.transaction() as tx:
+            payment = await self._store.get_payment(tx, payment_id, merchant_id=merchant_id)
+            if payment is None:
+                raise InternalError("an idempotency key is bound to a missing payment")
+            if payment.status is PaymentStatus.PENDING:
+                claim.keep_open = True  # the janitor resolves it; a later retry recovers it
+                raise IdempotencyInProgress(
+                    "The first attempt of this request is still being resolved; retry later."
+                )
+            await self._complete(tx, claim, 201, payment.to_json())
+        return payment
 
     def _today(self) -> date:
         return self._clock.now().date()
@@ -521,6 +543,8 @@ class PaymentService:
         claim: IdempotencyClaim | None,
     ) -> Refund:
         merchant_id = principal.require_merchant()
+        if claim is not None and claim.recovered_resource is not None:
+            return await self._recover_refund(merchant_id, claim, claim.recovered_resource)
         async with self._uow.transaction() as tx:
             payment = await self._store.get_payment(
                 tx, payment_id, merchant_id=merchant_id, for_update=True
@@ -561,6 +585,8 @@ class PaymentService:
             payment.updated_at = now
             payment.check()
             await self._store.insert_refund(tx, refund)
+            if claim is not None:
+                await self._idempotency.bind_resource(tx, claim, refund.id)
             await self._store.insert_attempt(tx, attempt)
             await self._store.update_payment(tx, payment)
             await self._store.append_txlog(
@@ -581,6 +607,22 @@ class PaymentService:
             await self._complete(tx, claim, 201, current.to_json())
             await self._post(tx, postings)
         return current
+
+    async def _recover_refund(
+        self, merchant_id: str, claim: IdempotencyClaim, refund_id: str
+    ) -> Refund:
+        """As `_recover_payment`, for a refund: a retry never refunds twice."""
+        async with self._uow.transaction() as tx:
+            refund = await self._store.get_refund(tx, refund_id)
+            if refund is None or refund.merchant_id != merchant_id:
+                raise InternalError("an idempotency key is bound to a missing refund")
+            if refund.status is RefundStatus.PENDING:
+                claim.keep_open = True
+                raise IdempotencyInProgress(
+                    "The first attempt of this request is still being resolved; retry later."
+                )
+            await self._complete(tx, claim, 201, refund.to_json())
+        return refund
 
     async def _finish_refund(
         self,

@@ -89,10 +89,15 @@ class IdempotencyStore(Protocol):
         request_hash: bytes,
         lock_timeout_s: int,
         ttl_s: int,
-    ) -> tuple[str, int | None, bytes | None, bytes]:
-        """Claim a key. Returns (outcome, status, body, stored_hash) where outcome is
-        'claimed' (run the request), 'completed' (replay or mismatch) or 'in_progress'."""
+    ) -> tuple[str, int | None, bytes | None, bytes, str | None]:
+        """Claim a key. Returns (outcome, status, body, stored_hash, resource_id) where
+        outcome is 'claimed' (run the request; resource_id is what an abandoned earlier attempt
+        created, if anything), 'completed' (replay or mismatch) or 'in_progress'."""
         ...
+
+    async def bind_resource(
+        self, tx: Transaction, principal_id: str, key: str, resource_id: str
+    ) -> None: ...
 
     async def complete(
         self,

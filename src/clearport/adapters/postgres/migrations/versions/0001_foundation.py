@@ -81,6 +81,9 @@ CREATE TABLE idempotency_keys (
     state           text NOT NULL CHECK (state IN ('in_progress', 'completed')),
     response_status integer,
     response_body   bytea,
+    -- The object the first attempt created (pay_, rfd_), written in the same transaction that
+    -- created it: a retry after a crash recovers that object instead of creating another.
+    resource_id     text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     locked_at       timestamptz NOT NULL DEFAULT now(),
     completed_at    timestamptz,
