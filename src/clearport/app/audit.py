@@ -60,5 +60,5 @@ class AuditQueries:
         self, actor: Principal, page: PageRequest, filters: dict[str, Any]
     ) -> Page[AuditEvent]:
         actor.require(Permission.AUDIT_READ)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             return await self._log.list(tx, page, filters)

@@ -113,7 +113,7 @@ class MerchantService:
     async def get(self, actor: Principal, merchant_id: str) -> Merchant:
         actor.require(Permission.MERCHANTS_READ)
         parse_id(merchant_id, "mer", param="id")
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             merchant = await self._merchants.get(tx, merchant_id)
         if merchant is None:
             raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
@@ -121,7 +121,7 @@ class MerchantService:
 
     async def list(self, actor: Principal, page: PageRequest) -> Page[Merchant]:
         actor.require(Permission.MERCHANTS_READ)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             return await self._merchants.list(tx, page)
 
     async def update(
@@ -230,7 +230,7 @@ class MerchantService:
     ) -> Page[ApiKey]:
         actor.require(Permission.KEYS_MANAGE)
         await self.get(actor, merchant_id)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             return await self._keys.list_for_merchant(tx, merchant_id, page)
 
     async def revoke_key(

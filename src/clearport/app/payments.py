@@ -780,7 +780,7 @@ class PaymentService:
 
     async def get(self, principal: Principal, payment_id: str) -> Payment:
         scope = self._scope(principal)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             payment = await self._store.get_payment(tx, payment_id, merchant_id=scope)
         if payment is None:
             raise NotFound(f"No such payment: '{payment_id}'.", param="id")
@@ -790,12 +790,12 @@ class PaymentService:
         self, principal: Principal, page: PageRequest, filters: Mapping[str, Any]
     ) -> Page[Payment]:
         scope = self._scope(principal)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             return await self._store.list_payments(tx, scope, page, filters)
 
     async def get_refund(self, principal: Principal, refund_id: str) -> Refund:
         scope = self._scope(principal)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             refund = await self._store.get_refund(tx, refund_id, merchant_id=scope)
         if refund is None:
             raise NotFound(f"No such refund: '{refund_id}'.", param="id")
@@ -805,12 +805,12 @@ class PaymentService:
         self, principal: Principal, page: PageRequest, filters: Mapping[str, Any]
     ) -> Page[Refund]:
         scope = self._scope(principal)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             return await self._store.list_refunds(tx, scope, page, filters)
 
     async def get_event(self, principal: Principal, event_id: str) -> Event:
         scope = self._scope(principal)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             event = await self._store.get_event(tx, event_id, merchant_id=scope)
         if event is None:
             raise NotFound(f"No such event: '{event_id}'.", param="id")
@@ -820,7 +820,7 @@ class PaymentService:
         self, principal: Principal, page: PageRequest, filters: Mapping[str, Any]
     ) -> Page[Event]:
         scope = self._scope(principal)
-        async with self._uow.transaction() as tx:
+        async with self._uow.autocommit() as tx:
             return await self._store.list_events(tx, scope, page, filters)
 
     async def set_require_cvc(self, principal: Principal, merchant_id: str, value: bool) -> None:
