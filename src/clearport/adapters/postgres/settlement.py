@@ -26,6 +26,9 @@ from clearport.domain.pricing import EEA_COUNTRIES
 from clearport.domain.settlement import ItemLine, Payout, Settlement, SettlementRun
 
 PARTITION_SQL = "(abs(hashtext({col})::bigint) % {parts})"
+# The pool's command timeout (60 s) suits requests; a night's statements over millions of rows
+# (staging, pricing a partition, its report) get this bound instead.
+LONG_S = 3_600.0
 
 
 def _run(row: asyncpg.Record) -> SettlementRun:
@@ -238,12 +241,14 @@ class PgSettlementStore:
             lookback_from,
             cutoff_at,
             partitions,
+            timeout=LONG_S,
         )
         # Fresh statistics, so each partition's statement is planned with hash joins.
-        await conn.execute("ANALYZE settlement_sources")
+        await conn.execute("ANALYZE settlement_sources", timeout=LONG_S)
         missing = await conn.fetchval(
             "SELECT count(*) FROM settlement_sources WHERE run_id = $1 AND payment_id IS NULL",
             run_id,
+            timeout=LONG_S,
         )
         if missing:
             raise InvariantViolation(f"{missing} staged sources have no payment")
@@ -394,6 +399,7 @@ class PgSettlementStore:
             fallback[1],
             dec(fallback[2]),
             fallback[3],
+            timeout=LONG_S,
         )
         return {
             r["settlement_id"]: {
@@ -548,6 +554,7 @@ class PgSettlementStore:
             partition,
             output=sink,
             format="csv",
+            timeout=LONG_S,
         )
 
     async def partition_report_summary(
@@ -571,6 +578,7 @@ class PgSettlementStore:
                 WHERE s.run_id = $1 AND s.partition = $2""",
             run_id,
             partition,
+            timeout=LONG_S,
         )
         if row is None:
             raise InvariantViolation("aggregates return one row")
@@ -749,12 +757,14 @@ class PgSettlementStore:
                         AS total
                  FROM settlement_sources WHERE run_id = $1""",
             run.id,
+            timeout=LONG_S,
         )
         items = await conn.fetchrow(
             """SELECT count(*) AS n, coalesce(sum(i.gross), 0) AS total
                  FROM settlement_items i JOIN settlements s ON s.id = i.settlement_id
                 WHERE s.run_id = $1""",
             run.id,
+            timeout=LONG_S,
         )
         if staged is None or items is None:
             raise InvariantViolation("aggregates return one row")
@@ -775,13 +785,15 @@ class PgSettlementStore:
                   AND (coalesce(i.n, 0), coalesce(i.g, 0), coalesce(i.r, 0), coalesce(i.f, 0))
                       IS DISTINCT FROM (s.count, s.gross, s.refunds, s.fees)""",
             run.id,
+            timeout=LONG_S,
         )
         if mismatch:
             problems.append(f"{mismatch} settlements differ from the sum of their items")
         unbalanced = await conn.fetch(
             """SELECT currency, sum(debits_posted) - sum(credits_posted) AS diff
                  FROM ledger_accounts GROUP BY currency
-               HAVING sum(debits_posted) <> sum(credits_posted)"""
+               HAVING sum(debits_posted) <> sum(credits_posted)""",
+            timeout=LONG_S,
         )
         for row in unbalanced:
             problems.append(f"ledger not zero-sum in {row['currency']}: {row['diff']}")
@@ -789,6 +801,7 @@ class PgSettlementStore:
             """SELECT count(*) FROM settlements s LEFT JOIN payouts p ON p.settlement_id = s.id
                 WHERE s.run_id = $1 AND coalesce(p.amount, 0) <> s.payout""",
             run.id,
+            timeout=LONG_S,
         )
         if payout_mismatch:
             problems.append(f"{payout_mismatch} settlements whose payout differs")
