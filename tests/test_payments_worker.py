@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from clearport.domain.cards import CardInput, SensitiveStr
 from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
 from clearport.domain.payments import PaymentStatus
 from clearport.wiring import Container
-from clearport.worker.jobs import run_once
+from clearport.worker.jobs import run_forever, run_once
 from tests.payments_support import (
     LostAnswerSimulator,
     ShiftedClock,
@@ -321,3 +321,38 @@ def test_worker_pass_expires_lapsed_ledger_holds(
         "SELECT count(*) FROM ledger_transfers WHERE pending_id IS NOT NULL",
     )
     assert resolutions == 1
+
+
+def test_worker_settles_yesterday_on_its_own(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """`clearport worker`'s loop starts yesterday's run after the cutoff and its procrastinate
+    worker runs the partitions and the finalize job; later passes join the same run."""
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+
+    async def work(c: Container) -> str:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(run_forever(c, stop))
+        try:
+            for _ in range(600):  # waits for completion; asserts nothing about speed
+                status = scalar_or_none(
+                    api, "SELECT status FROM settlement_runs WHERE business_date = %s", yesterday
+                )
+                if status not in (None, "running"):
+                    return str(status)
+                await asyncio.sleep(0.1)
+            return "still running"
+        finally:
+            stop.set()
+            await loop
+
+    status = with_container(settings, database_url, tmp_path, work, worker_interval_s=0.2)
+    assert status == "completed"
+    runs = scalar(api, "SELECT count(*) FROM settlement_runs WHERE business_date = %s", yesterday)
+    assert runs == 1
+
+
+def scalar_or_none(api: Api, query: str, *args: Any) -> Any:
+    with pg(api.database_url) as conn:
+        row = conn.execute(query, args).fetchone()
+    return None if row is None else row[0]

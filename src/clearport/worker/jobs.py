@@ -1,5 +1,5 @@
 """The worker loop: janitor (pending attempts, expiring authorizations), ledger hold expiry,
-sealer, purges.
+sealer, purges, and the nightly settlement schedule with its partition jobs.
 
 Every job is safe to run in several workers at once: attempts and payments are claimed with
 `FOR UPDATE SKIP LOCKED`, each chain is sealed under an advisory lock, and the idempotency purge is
@@ -16,6 +16,7 @@ from datetime import timedelta
 import structlog
 
 from clearport.app.txlog import CHAINS
+from clearport.worker.settlement import SettlementJobs, settlement_pass
 from clearport.wiring import Container
 
 log = structlog.get_logger("clearport.worker")
@@ -49,9 +50,29 @@ async def run_once(container: Container) -> PassReport:
 
 
 async def run_forever(container: Container, stop: asyncio.Event) -> None:
-    """Run passes until `stop` is set; a failing pass is logged and retried next interval."""
+    """Run passes until `stop` is set; a failing pass is logged and retried next interval.
+
+    Settlement runs beside the passes: each pass starts (or joins) yesterday's run once its
+    cutoff has passed and queues its partitions; a procrastinate worker in this process takes
+    partition jobs, shared with every other worker on every machine.
+    """
+    async with SettlementJobs(container.settlement, container.db.url) as jobs:
+        job_worker = asyncio.create_task(jobs.run_worker(), name="settlement-jobs")
+        try:
+            await _passes(container, stop, jobs)
+        finally:
+            job_worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job_worker
+
+
+async def _passes(container: Container, stop: asyncio.Event, jobs: SettlementJobs) -> None:
     interval = container.settings.worker_interval_s
     while not stop.is_set():
+        try:
+            await settlement_pass(container, jobs)
+        except Exception as exc:  # the other jobs go on; the next pass retries
+            log.error("settlement_pass_failed", error=type(exc).__name__, message=str(exc)[:200])
         try:
             report = await run_once(container)
             if (
