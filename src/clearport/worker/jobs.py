@@ -16,8 +16,8 @@ from datetime import timedelta
 import structlog
 
 from clearport.app.txlog import CHAINS
-from clearport.worker.settlement import SettlementJobs, settlement_pass
 from clearport.wiring import Container
+from clearport.worker.settlement import SettlementJobs, settlement_pass
 
 log = structlog.get_logger("clearport.worker")
 
