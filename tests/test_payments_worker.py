@@ -23,6 +23,7 @@ from tests.payments_support import (
     with_container,
 )
 from tests.support import Api, pg
+from tests.test_payments_api import pay
 
 
 def new_payment(amount: int = 1000, capture: bool = False) -> NewPayment:
@@ -327,17 +328,21 @@ def test_worker_settles_yesterday_on_its_own(
     api: Api, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     """`clearport worker`'s loop starts yesterday's run after the cutoff and its procrastinate
-    worker runs the partitions and the finalize job; later passes join the same run."""
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).date()
+    worker runs the partitions and the finalize job; later passes join the same run. The clock
+    is a day ahead, so "yesterday" is today and today's capture is settled."""
+    _, key = api.merchant()
+    pay(api, key, amount=1_000, capture=True)
+    clock = ShiftedClock()
+    clock.offset = timedelta(days=1)
+    business_date = datetime.now(UTC).date()
+    query = "SELECT status FROM settlement_runs WHERE business_date = %s"
 
     async def work(c: Container) -> str:
         stop = asyncio.Event()
         loop = asyncio.create_task(run_forever(c, stop))
         try:
             for _ in range(600):  # waits for completion; asserts nothing about speed
-                status = scalar_or_none(
-                    api, "SELECT status FROM settlement_runs WHERE business_date = %s", yesterday
-                )
+                status = scalar_or_none(api, query, business_date)
                 if status not in (None, "running"):
                     return str(status)
                 await asyncio.sleep(0.1)
@@ -346,10 +351,35 @@ def test_worker_settles_yesterday_on_its_own(
             stop.set()
             await loop
 
-    status = with_container(settings, database_url, tmp_path, work, worker_interval_s=0.2)
+    status = with_container(
+        settings, database_url, tmp_path, work, clock=clock, worker_interval_s=0.2
+    )
     assert status == "completed"
-    runs = scalar(api, "SELECT count(*) FROM settlement_runs WHERE business_date = %s", yesterday)
-    assert runs == 1
+    assert scalar(api, "SELECT count(*) FROM settlement_runs") == 1
+    assert scalar(api, "SELECT count(*) FROM settlement_items") == 1
+
+
+def test_worker_does_not_settle_before_the_first_transaction(
+    api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    async def work(c: Container) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.create_task(run_forever(c, stop))
+        await asyncio.sleep(1.0)  # several passes at 0.2 s
+        stop.set()
+        await loop
+
+    with_container(settings, database_url, tmp_path, work, worker_interval_s=0.2)
+    assert scalar(api, "SELECT count(*) FROM settlement_runs") == 0
+    _, key = api.merchant()
+    pay(api, key, amount=1_000, capture=True)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    refused = api.call(
+        "POST", "/v1/settlement_runs", api.operator("finance"), json={"business_date": yesterday}
+    )
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert (error["param"], error["code"]) == ("business_date", "date_before_first_transaction")
 
 
 def scalar_or_none(api: Api, query: str, *args: Any) -> Any:

@@ -108,6 +108,9 @@ class SettlementStore(Protocol):
         now: datetime,
     ) -> tuple[SettlementRun, bool]: ...
     async def get_run(self, tx: Transaction, run_id: str) -> SettlementRun | None: ...
+    async def first_source_at(self, tx: Transaction) -> datetime | None:
+        """When the first capture or refund was posted, if any."""
+        ...
     async def get_run_by_date(
         self, tx: Transaction, business_date: date
     ) -> SettlementRun | None: ...
@@ -290,6 +293,15 @@ class SettlementService:
             )
         self._tables(business_date)  # refuse early if no pricing table is in effect
         async with self._uow.transaction() as tx:
+            if await self._store.get_run_by_date(tx, business_date) is None:
+                first = await self._store.first_source_at(tx)
+                if first is None or cutoff <= first:
+                    raise InvalidRequest(
+                        f"'business_date' {business_date.isoformat()} is before the first "
+                        "transaction: there is nothing it could settle.",
+                        param="business_date",
+                        code="date_before_first_transaction",
+                    )
             run, created = await self._store.start_run(
                 tx,
                 run_id=new_id("sr"),

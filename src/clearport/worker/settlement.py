@@ -20,6 +20,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from clearport.app.audit import Origin
 from clearport.app.settlement import SettlementService
+from clearport.domain.errors import InvalidRequest
 from clearport.domain.principals import Principal, PrincipalKind
 from clearport.domain.settlement import SettlementRun
 from clearport.wiring import Container
@@ -94,7 +95,12 @@ async def settlement_pass(container: Container, jobs: SettlementJobs) -> Settlem
         return None
     run = await service.run_for_date(business_date)
     if run is None:
-        run, _ = await service.start(SYSTEM_WORKER, _WORKER_ORIGIN, business_date)
+        try:
+            run, _ = await service.start(SYSTEM_WORKER, _WORKER_ORIGIN, business_date)
+        except InvalidRequest as exc:
+            if exc.code == "date_before_first_transaction":
+                return None  # a new platform: nothing to settle yet
+            raise
         log.info("settlement_run_started", run=run.id, business_date=str(business_date))
     if run.status == "running":
         await jobs.enqueue(run)

@@ -267,6 +267,15 @@ class PgSettlementStore:
         row = await conn_of(tx).fetchrow("SELECT * FROM settlement_runs WHERE id = $1", run_id)
         return None if row is None else _run(row)
 
+    async def first_source_at(self, tx: Transaction) -> datetime | None:
+        # Two probes of the (code, created_at) index rather than one scan.
+        value: datetime | None = await conn_of(tx).fetchval(
+            "SELECT least("
+            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'capture'), "
+            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'refund'))"
+        )
+        return value
+
     async def get_run_by_date(self, tx: Transaction, business_date: date) -> SettlementRun | None:
         row = await conn_of(tx).fetchrow(
             "SELECT * FROM settlement_runs WHERE business_date = $1", business_date
