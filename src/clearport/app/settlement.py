@@ -111,6 +111,7 @@ class SettlementStore(Protocol):
     async def first_source_at(self, tx: Transaction) -> datetime | None:
         """When the first capture or refund was posted, if any."""
         ...
+
     async def get_run_by_date(
         self, tx: Transaction, business_date: date
     ) -> SettlementRun | None: ...
