@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from clearport.adapters.postgres.database import conn_of
-from clearport.adapters.postgres.pagination import fetch_page
+from clearport.adapters.postgres.pagination import add_filters, fetch_page
 from clearport.app.ports import Transaction
 from clearport.domain.audit import AuditEvent, Outcome
 from clearport.domain.pagination import Page, PageRequest
@@ -48,16 +48,10 @@ class PgAuditLog:
     ) -> Page[AuditEvent]:
         where: list[str] = []
         args: list[Any] = []
-        for column in ("event_type", "resource", "actor", "outcome"):
-            if filters.get(column) is not None:
-                args.append(filters[column])
-                where.append(f"{column} = ${len(args)}")
-        if filters.get("created_gte") is not None:
-            args.append(filters["created_gte"])
-            where.append(f"occurred_at >= ${len(args)}")
-        if filters.get("created_lt") is not None:
-            args.append(filters["created_lt"])
-            where.append(f"occurred_at < ${len(args)}")
+        columns = ("event_type", "resource", "actor", "outcome")
+        add_filters(
+            where, args, filters, equal={c: c for c in columns}, created_column="occurred_at"
+        )
         return await fetch_page(
             conn_of(tx),
             select=f"SELECT {_COLUMNS} FROM audit_events",

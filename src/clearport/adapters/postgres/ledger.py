@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from clearport.adapters.postgres.database import conn_of
-from clearport.adapters.postgres.pagination import fetch_page
+from clearport.adapters.postgres.pagination import add_filters, fetch_page
 from clearport.app.ports import Transaction
 from clearport.domain.errors import invariant
 from clearport.domain.ledger import (
@@ -246,15 +246,7 @@ class PgLedgerStore:
         # (holds and their resolutions other than a post are not balance transactions).
         args: list[Any] = [merchant_id, sorted(filters["types"])]
         where = ["t.code = ANY($2::text[])"]
-        if filters.get("type") is not None:
-            args.append(filters["type"])
-            where.append(f"t.code = ${len(args)}")
-        if filters.get("created_gte") is not None:
-            args.append(filters["created_gte"])
-            where.append(f"t.created_at >= ${len(args)}")
-        if filters.get("created_lt") is not None:
-            args.append(filters["created_lt"])
-            where.append(f"t.created_at < ${len(args)}")
+        add_filters(where, args, filters, equal={"type": "t.code"}, created_column="t.created_at")
         select = f"""
             SELECT * FROM (
                 SELECT t.txn_id AS id, t.code, t.amount, t.currency, t.source, t.created_at,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import asyncpg
@@ -10,6 +10,28 @@ import asyncpg
 from clearport.domain.pagination import Page, PageRequest
 
 T = TypeVar("T")
+
+
+def add_filters(
+    where: list[str],
+    args: list[Any],
+    filters: Mapping[str, Any],
+    *,
+    equal: Mapping[str, str],
+    created_column: str = "created_at",
+) -> None:
+    """Append list filters as `$n` clauses: `column = value` for each filter named in `equal`
+    (filter name -> column) that is set, and the `created[gte]` / `created[lt]` bounds."""
+    for name, column in equal.items():
+        if filters.get(name) is not None:
+            args.append(filters[name])
+            where.append(f"{column} = ${len(args)}")
+    if filters.get("created_gte") is not None:
+        args.append(filters["created_gte"])
+        where.append(f"{created_column} >= ${len(args)}")
+    if filters.get("created_lt") is not None:
+        args.append(filters["created_lt"])
+        where.append(f"{created_column} < ${len(args)}")
 
 
 async def fetch_page(

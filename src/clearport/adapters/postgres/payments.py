@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from clearport.adapters.postgres.database import Database, conn_of
-from clearport.adapters.postgres.pagination import fetch_page
+from clearport.adapters.postgres.pagination import add_filters, fetch_page
 from clearport.app.ports import Transaction
 from clearport.domain.pagination import Page, PageRequest
 from clearport.domain.payments import (
@@ -107,16 +107,7 @@ def _filters(
     if merchant_id is not None:
         args.append(merchant_id)
         where.append(f"merchant_id = ${len(args)}")
-    for column in columns:
-        if filters.get(column) is not None:
-            args.append(filters[column])
-            where.append(f"{column} = ${len(args)}")
-    if filters.get("created_gte") is not None:
-        args.append(filters["created_gte"])
-        where.append(f"created_at >= ${len(args)}")
-    if filters.get("created_lt") is not None:
-        args.append(filters["created_lt"])
-        where.append(f"created_at < ${len(args)}")
+    add_filters(where, args, filters, equal={column: column for column in columns})
     return where, args
 
 
