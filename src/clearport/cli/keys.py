@@ -25,6 +25,7 @@ from clearport.app.vault import RotationResult
 # `clearport.cli.main` imports this module to register it: reach its helpers through the
 # module object, resolved at call time, so the circular import is harmless.
 from clearport.cli import main as cli
+from clearport.cli.context import CLI_ORIGIN
 from clearport.config import Settings, load_settings
 from clearport.domain.errors import ClearportError
 from clearport.domain.principals import SYSTEM_CLI
@@ -144,7 +145,7 @@ def rotate_kek(
                 settings,
                 url,
                 lambda c: c.vault.rotate_kek(
-                    SYSTEM_CLI, cli.CLI_ORIGIN, batch_size=batch_size, max_batches=max_batches
+                    SYSTEM_CLI, CLI_ORIGIN, batch_size=batch_size, max_batches=max_batches
                 ),
             )
         except ClearportError as exc:
@@ -171,7 +172,7 @@ def rotate_dek(
                 url,
                 lambda c: c.vault.rotate_dek(
                     SYSTEM_CLI,
-                    cli.CLI_ORIGIN,
+                    CLI_ORIGIN,
                     merchant,
                     batch_size=batch_size,
                     max_batches=max_batches,
@@ -213,7 +214,7 @@ def shred(
         cli._require_migrated(url)
         try:
             destroyed = cli._with_container(
-                settings, url, lambda c: c.vault.shred(SYSTEM_CLI, cli.CLI_ORIGIN, merchant_id)
+                settings, url, lambda c: c.vault.shred(SYSTEM_CLI, CLI_ORIGIN, merchant_id)
             )
         except ClearportError as exc:
             cli._fail(exc)

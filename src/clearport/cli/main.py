@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 import uvicorn
@@ -18,15 +15,20 @@ from rich.console import Console
 
 from clearport.adapters.logging import configure_logging
 from clearport.adapters.postgres import migrate
-from clearport.adapters.postgres.embedded import database_url_for
 from clearport.api.schemas import key_json, merchant_json
-from clearport.app.audit import Origin
 from clearport.app.merchants import NewMerchant
+from clearport.cli.context import (
+    CLI_ORIGIN,
+    console,
+    database,
+    require_migrated,
+    with_container,
+)
 from clearport.config import Settings, load_settings
 from clearport.domain.errors import ClearportError
 from clearport.domain.principals import SYSTEM_CLI
 from clearport.domain.roles import Role
-from clearport.wiring import Container, build_container
+from clearport.wiring import Container
 
 app = typer.Typer(help="Clearport: merchant services platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -51,33 +53,11 @@ from clearport.cli.settle import register as register_settlement  # noqa: E402
 
 register_settlement(app)
 
-console = Console(stderr=True)
-T = TypeVar("T")
-CLI_ORIGIN = Origin("local")
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[str]:
-    with database_url_for(settings.database_url, settings.pgdata_dir) as url:
-        yield url
-
-
-def _with_container(settings: Settings, url: str, work: Callable[[Container], Awaitable[T]]) -> T:
-    async def main() -> T:
-        container = build_container(settings, url)
-        await container.start()
-        try:
-            return await work(container)
-        finally:
-            await container.stop()
-
-    return asyncio.run(main())
-
-
-def _require_migrated(url: str) -> None:
-    if not migrate.is_migrated(url):
-        console.print("[red]The database is not migrated: run `clearport db upgrade`.[/red]")
-        raise typer.Exit(2)
+# The shared start-up of database commands (cli/context.py), under the names the other CLI
+# modules use.
+_database = database
+_with_container = with_container
+_require_migrated = require_migrated
 
 
 def _fail(exc: ClearportError) -> None:

@@ -8,51 +8,38 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 from rich.console import Console
 
 from clearport.adapters.logging import configure_logging
-from clearport.adapters.postgres import migrate
-from clearport.adapters.postgres.embedded import database_url_for
 from clearport.app.txlog import CHAINS
+from clearport.cli.context import in_migrated_container
 from clearport.config import load_settings
 from clearport.domain.chain import SealedRow, Verdict
-from clearport.wiring import Container, build_container
+from clearport.wiring import Container
 from clearport.worker.jobs import run_forever, run_once
 
 txlog_app = typer.Typer(help="The hash-chained transaction and audit logs.", no_args_is_help=True)
 console = Console(stderr=True)
+T = TypeVar("T")
 
 
-def _run(work: object) -> object:
+def _run(work: Callable[[Container], Awaitable[T]]) -> T:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-
-    async def main() -> object:
-        with database_url_for(settings.database_url, settings.pgdata_dir) as url:
-            if not migrate.is_migrated(url):
-                console.print(
-                    "[red]The database is not migrated: run `clearport db upgrade`.[/red]"
-                )
-                raise typer.Exit(2)
-            container = build_container(settings, url)
-            await container.start()
-            try:
-                return await work(container)  # type: ignore[operator]
-            finally:
-                await container.stop()
-
-    return asyncio.run(main())
+    return in_migrated_container(settings, work)
 
 
 def worker(
     once: bool = typer.Option(False, "--once", help="Run one pass of every job and exit."),
 ) -> None:
-    """Janitor (pending attempts, expiring authorizations), txlog sealer, idempotency purge."""
+    """Janitor (pending attempts, expiring authorizations, ledger holds), txlog sealer,
+    idempotency purge, and the nightly settlement schedule with its partition jobs."""
 
     async def work(container: Container) -> None:
         if once:

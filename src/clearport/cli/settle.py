@@ -12,13 +12,12 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from clearport.adapters.logging import configure_logging
 from clearport.api.routers.settlements import payout_json, run_json
-from clearport.app.audit import Origin
+from clearport.cli.context import CLI_ORIGIN
 from clearport.config import load_settings
 from clearport.domain.errors import ClearportError
 from clearport.domain.principals import SYSTEM_CLI
 from clearport.wiring import Container
 
-CLI_ORIGIN = Origin("local")
 payouts_app = typer.Typer(help="Payouts.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmark data.", no_args_is_help=True)
 
