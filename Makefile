@@ -27,14 +27,15 @@ test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 check: install
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench tools
+	$(VENV)/bin/ruff format --check src tests bench tools
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python tools/check_migrations.py
 
 fmt: install
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench tools
+	$(VENV)/bin/ruff format src tests bench tools
 
 # Benchmarks (bench/README.md): run on demand, each prints its figure beside a same-run baseline.
 bench-ledger: install

@@ -35,10 +35,10 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from clearport.adapters.crypto.envelope import AesGcmCipher
-from clearport.adapters.crypto.local import LocalKeyProvider
-from clearport.adapters.postgres import migrate
-from clearport.domain.vault import RecordKind, aad_for, dek_context, fingerprint
+from clearport.db import migrate
+from clearport.vault.domain import RecordKind, aad_for, dek_context, fingerprint
+from clearport.vault.envelope import AesGcmCipher
+from clearport.vault.keyring import LocalKeyProvider
 
 CLI = str(Path(sys.executable).parent / "clearport")
 

@@ -20,10 +20,10 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from clearport.adapters.logging import configure_logging
-from clearport.adapters.postgres import migrate
-from clearport.api.app import create_app
 from clearport.config import Settings
+from clearport.db import migrate
+from clearport.http.app import create_app
+from clearport.logs import configure_logging
 from clearport.wiring import build_container
 from tests.support import TEST_SERVER_SECRET, Api, ThreadedServer
 

@@ -7,10 +7,10 @@ from typing import TypeVar
 
 import psycopg
 
-from clearport.adapters.postgres.database import Database
-from clearport.adapters.postgres.ledger import PgLedgerStore
-from clearport.app.clock import SystemClock
-from clearport.app.ledger import LedgerService
+from clearport.core.clock import SystemClock
+from clearport.db.database import Database
+from clearport.ledger.service import LedgerService
+from clearport.ledger.store import PgLedgerStore
 
 T = TypeVar("T")
 

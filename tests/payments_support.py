@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from clearport.adapters.connectors.simulator import SimulatorConnector
-from clearport.app.clock import SystemClock
+from clearport.access.domain import Principal, PrincipalKind
 from clearport.config import Settings
-from clearport.domain.payments import ConnectorCard, ConnectorResult
-from clearport.domain.principals import Principal, PrincipalKind
+from clearport.connectors.domain import ConnectorCard, ConnectorResult
+from clearport.connectors.simulator.connector import SimulatorConnector
+from clearport.core.clock import SystemClock
 from clearport.wiring import Container, build_container
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ import psycopg
 import uvicorn
 from fastapi import FastAPI
 
-from clearport.domain.ids import new_id
+from clearport.core.ids import new_id
 
 TEST_SERVER_SECRET = "test-server-secret-0123456789abcdef"
 

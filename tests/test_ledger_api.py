@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from clearport.adapters.postgres.database import Database
-from clearport.app.ledger import LedgerService
-from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
+from clearport.db.database import Database
+from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
+from clearport.ledger.service import LedgerService
 from tests.ledger_support import assert_zero_sum, with_ledger
 from tests.support import Api
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from clearport.adapters.postgres.database import Database
-from clearport.app.ledger import LedgerService
-from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
+from clearport.db.database import Database
+from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
+from clearport.ledger.service import LedgerService
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum, with_ledger
 

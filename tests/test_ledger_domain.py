@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearport.domain.ids import is_id
-from clearport.domain.ledger import (
+from clearport.core.ids import is_id
+from clearport.ledger.domain import (
     Account,
     AccountKind,
     AccountRef,

@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from clearport.adapters.postgres.database import Database, conn_of
-from clearport.app.ledger import LedgerService
-from clearport.domain.errors import ClearportError, InvalidRequest, InvalidState, NotFound
-from clearport.domain.ledger import (
+from clearport.core.errors import ClearportError, InvalidRequest, InvalidState, NotFound
+from clearport.db.database import Database, conn_of
+from clearport.ledger.domain import (
     AccountKind,
     AccountRef,
     LedgerError,
     LedgerStateError,
     TransferRequest,
 )
+from clearport.ledger.service import LedgerService
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum, with_ledger
 

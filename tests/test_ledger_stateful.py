@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from clearport.adapters.postgres.database import Database
-from clearport.adapters.postgres.ledger import PgLedgerStore
-from clearport.app.clock import SystemClock
-from clearport.app.ledger import LedgerService
-from clearport.domain.errors import ClearportError
-from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
+from clearport.core.clock import SystemClock
+from clearport.core.errors import ClearportError
+from clearport.db.database import Database
+from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
+from clearport.ledger.service import LedgerService
+from clearport.ledger.store import PgLedgerStore
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import structlog
 
-from clearport.adapters.logging import configure_logging
-from clearport.adapters.postgres.database import Database
-from clearport.adapters.postgres.ratelimit import PgRateLimiter
-from clearport.domain.redaction import redact
+from clearport.access.store import PgRateLimiter
+from clearport.core.redaction import redact
+from clearport.db.database import Database
+from clearport.logs import configure_logging
 from tests.support import Api
 
 PAN = "4111111111111111"

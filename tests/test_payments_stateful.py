@@ -18,12 +18,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
-from clearport.adapters.postgres.database import conn_of
-from clearport.app.audit import Origin
-from clearport.app.merchants import NewMerchant
+from clearport.access.domain import SYSTEM_CLI, Origin
 from clearport.config import Settings
-from clearport.domain.errors import InvalidRequest, InvalidState
-from clearport.domain.principals import SYSTEM_CLI
+from clearport.core.errors import InvalidRequest, InvalidState
+from clearport.db.database import conn_of
+from clearport.merchants.service import NewMerchant
 from clearport.wiring import Container, build_container
 from tests.payments_support import ShiftedClock, merchant_principal
 from tests.test_payments_worker import new_payment

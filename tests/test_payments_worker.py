@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from clearport.app.payments import InlineCard, NewPayment
 from clearport.config import Settings
-from clearport.domain.cards import CardInput, SensitiveStr
-from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
-from clearport.domain.payments import PaymentStatus
+from clearport.core.sensitive import SensitiveStr
+from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
+from clearport.payments.domain import PaymentStatus
+from clearport.payments.service import InlineCard, NewPayment
+from clearport.vault.cards import CardInput
 from clearport.wiring import Container
 from clearport.worker.jobs import run_forever, run_once
 from tests.payments_support import (

@@ -15,17 +15,17 @@ import pytest
 import sepaxml  # type: ignore[import-untyped]
 import xmlschema  # type: ignore[import-untyped]
 
-from clearport.adapters.payout_files import (
+from clearport.core.errors import InvalidRequest, InvariantViolation
+from clearport.settlement.domain import ItemLine, PayoutLine
+from clearport.settlement.payout_files import (
     NachaOriginator,
     SepaDebtor,
     render_csv,
     render_nacha,
     render_pain001,
 )
-from clearport.adapters.reports.settlement import ReportSink
-from clearport.adapters.storage.local import LocalDirectoryStorage
-from clearport.domain.errors import InvalidRequest, InvariantViolation
-from clearport.domain.settlement import ItemLine, PayoutLine
+from clearport.settlement.report_files import ReportSink
+from clearport.storage.local import LocalDirectoryStorage
 
 CREATED = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
 EXEC = date(2026, 11, 26)

@@ -9,19 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearport.adapters.interchange_tables import table_for
-from clearport.domain.errors import InvariantViolation
-from clearport.domain.pricing import (
-    FLAG_INTERCHANGE_FALLBACK,
-    BlendedPricing,
-    InterchangePlusPricing,
-    Rate,
-    parse_pricing,
-    price_item,
-    region_for_country,
-    round_half_even,
-)
-from clearport.domain.settlement import (
+from clearport.core.errors import InvariantViolation
+from clearport.settlement.domain import (
     AVAILABLE,
     PENDING,
     PLATFORM,
@@ -35,6 +24,17 @@ from clearport.domain.settlement import (
     reserve_hold_minor,
     settlement_legs,
 )
+from clearport.settlement.fees import (
+    FLAG_INTERCHANGE_FALLBACK,
+    BlendedPricing,
+    InterchangePlusPricing,
+    Rate,
+    parse_pricing,
+    price_item,
+    region_for_country,
+    round_half_even,
+)
+from clearport.settlement.interchange_tables import table_for
 
 TABLE = table_for(date(2026, 6, 1))
 BRANDS = ["visa", "mastercard", "amex", "discover", "maestro", "jcb"]

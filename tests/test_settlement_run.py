@@ -20,29 +20,27 @@ import pytest
 import sepaxml  # type: ignore[import-untyped]
 import xmlschema  # type: ignore[import-untyped]
 
-from clearport.adapters.interchange_tables import table_for
-from clearport.adapters.payout_files import NachaOriginator, SepaDebtor
-from clearport.adapters.payout_files.renderer import PayoutFiles
-from clearport.adapters.postgres.audit import PgAuditLog
-from clearport.adapters.postgres.database import Database, conn_of
-from clearport.adapters.postgres.ledger import PgLedgerStore
-from clearport.adapters.postgres.settlement import PgSettlementStore
-from clearport.adapters.reports.settlement import ReportSink
-from clearport.adapters.storage.local import LocalDirectoryStorage
-from clearport.app.audit import Auditor, Origin
-from clearport.app.clock import SystemClock
-from clearport.app.ledger import LedgerService
-from clearport.app.ports import Transaction
-from clearport.app.settlement import (
-    PayoutDestination,
-    SettlementOptions,
-    SettlementService,
-)
-from clearport.domain.errors import InvalidRequest, InvalidState, InvariantViolation
-from clearport.domain.ids import new_id
-from clearport.domain.ledger import PLATFORM, AccountKind, AccountRef, TransferRequest
-from clearport.domain.pricing import parse_pricing, price_item, region_for_country
-from clearport.domain.principals import SYSTEM_CLI
+from clearport.access.domain import SYSTEM_CLI, Origin
+from clearport.audit.service import Auditor
+from clearport.audit.store import PgAuditLog
+from clearport.core.clock import SystemClock
+from clearport.core.errors import InvalidRequest, InvalidState, InvariantViolation
+from clearport.core.ids import new_id
+from clearport.core.uow import Transaction
+from clearport.db.database import Database, conn_of
+from clearport.ledger.domain import PLATFORM, AccountKind, AccountRef, TransferRequest
+from clearport.ledger.service import LedgerService
+from clearport.ledger.store import PgLedgerStore
+from clearport.settlement.domain import SettlementOptions
+from clearport.settlement.fees import parse_pricing, price_item, region_for_country
+from clearport.settlement.interchange_tables import table_for
+from clearport.settlement.payout_files import NachaOriginator, SepaDebtor
+from clearport.settlement.payout_files.renderer import PayoutFiles
+from clearport.settlement.ports import PayoutDestination
+from clearport.settlement.report_files import ReportSink
+from clearport.settlement.service import SettlementService
+from clearport.settlement.store import PgSettlementStore
+from clearport.storage.local import LocalDirectoryStorage
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum
 from tests.test_payout_files import parse_nacha

@@ -11,16 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clearport.domain.cards import (
-    CardInput,
-    SensitiveStr,
-    bin_of,
-    detect_brand,
-    luhn_valid,
-    validate_card,
-    validate_cvc,
-)
-from clearport.domain.errors import InvalidRequest
+from clearport.core.errors import InvalidRequest
+from clearport.core.sensitive import SensitiveStr, luhn_valid
+from clearport.vault.cards import CardInput, bin_of, detect_brand, validate_card, validate_cvc
 
 TODAY = date(2026, 11, 24)
 
@@ -212,8 +205,8 @@ def test_luhn_rejects_non_digits(text: str) -> None:
 
 
 def test_fingerprint_is_stable_per_merchant_and_survives_the_redactor() -> None:
-    from clearport.domain.redaction import redact
-    from clearport.domain.vault import fingerprint
+    from clearport.core.redaction import redact
+    from clearport.vault.domain import fingerprint
 
     key = bytes(32)
     first = fingerprint(key, "mer_A", "4242424242424242")

@@ -16,26 +16,22 @@ import boto3
 import httpx
 import pytest
 
-from clearport.adapters.crypto import build_key_provider
-from clearport.adapters.crypto.envelope import AesGcmCipher, TtlDekCache
-from clearport.adapters.crypto.kms import AwsKmsKeyProvider
-from clearport.adapters.crypto.local import (
-    LocalKeyProvider,
-    combine_components,
-    master_key_path,
-    parse_component,
-    split_master_key,
-)
-from clearport.adapters.postgres.audit import PgAuditLog
-from clearport.adapters.postgres.database import Database
-from clearport.adapters.postgres.merchants import PgMerchantRepository
-from clearport.adapters.postgres.vault import PgVaultRepository
-from clearport.app.audit import Auditor, Origin
-from clearport.app.clock import SystemClock
-from clearport.app.vault import VaultService
-from clearport.domain.cards import CardInput, SensitiveStr
-from clearport.domain.principals import SYSTEM_CLI
-from clearport.domain.vault import KeyMaterialUnavailable, RecordKind, aad_for, dek_context
+from clearport.access.domain import SYSTEM_CLI, Origin
+from clearport.audit.service import Auditor
+from clearport.audit.store import PgAuditLog
+from clearport.core.clock import SystemClock
+from clearport.core.sensitive import SensitiveStr
+from clearport.db.database import Database
+from clearport.merchants.store import PgMerchantRepository
+from clearport.vault.cards import CardInput
+from clearport.vault.domain import KeyMaterialUnavailable, RecordKind, aad_for, dek_context
+from clearport.vault.envelope import AesGcmCipher, TtlDekCache
+from clearport.vault.custody import combine_components, parse_component, split_master_key
+from clearport.vault.keyring import LocalKeyProvider, master_key_path
+from clearport.vault.kms import AwsKmsKeyProvider
+from clearport.vault.service import VaultService
+from clearport.vault.store import PgVaultRepository
+from clearport.wiring import build_key_provider
 from tests.support import free_port
 
 CONTEXT = dek_context("mer_A", 1)

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from clearport.api.errors import error_response_for
-from clearport.app.audit import Origin
-from clearport.app.merchants import MerchantPatch
+from clearport.access.domain import SYSTEM_CLI, Origin
 from clearport.config import Settings
-from clearport.domain.cards import CardInput, SensitiveStr
-from clearport.domain.errors import InternalError, InvalidState, NotFound
-from clearport.domain.merchants import MerchantStatus
-from clearport.domain.principals import SYSTEM_CLI
-from clearport.domain.vault import BankAccount, CardDataDestroyed, UndecryptableRecord
+from clearport.core.errors import InternalError, InvalidState, NotFound
+from clearport.core.sensitive import SensitiveStr
+from clearport.http.errors import error_response_for
+from clearport.merchants.domain import MerchantStatus
+from clearport.merchants.service import MerchantPatch
+from clearport.vault.cards import CardInput
+from clearport.vault.domain import BankAccount, CardDataDestroyed, UndecryptableRecord
 from clearport.wiring import Container, build_container
 from tests.support import TEST_SERVER_SECRET, Api, pg
 

@@ -30,7 +30,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from clearport.adapters.postgres import migrate
+from clearport.db import migrate
 
 HERE = Path(__file__).parent
 CLI = str(Path(sys.executable).parent / "clearport")

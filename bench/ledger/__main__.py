@@ -26,12 +26,12 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from clearport.adapters.postgres import migrate
-from clearport.adapters.postgres.database import Database
-from clearport.adapters.postgres.ledger import PgLedgerStore
-from clearport.app.clock import SystemClock
-from clearport.app.ledger import LedgerService
-from clearport.domain.ledger import AccountKind, AccountRef, TransferRequest
+from clearport.core.clock import SystemClock
+from clearport.db import migrate
+from clearport.db.database import Database
+from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
+from clearport.ledger.service import LedgerService
+from clearport.ledger.store import PgLedgerStore
 
 
 def _with_database(url: str, name: str) -> str:

@@ -4,6 +4,11 @@ table on the same server in the same run.
     .venv/bin/python -m bench.settlement --payments 1000000 --merchants 50000
     .venv/bin/python -m bench.settlement --payments 10000000 --merchants 50000 --partitions 16
 
+and, to load the same data into the platform's own database (DATABASE_URL or the embedded one)
+for a look with `clearport settle`:
+
+    .venv/bin/python -m bench.settlement seed --payments 100000 --merchants 1000 [--date D]
+
 Uses DATABASE_URL's server (a fresh database is created and dropped) or an embedded PostgreSQL.
 Reports wall time, items/s, the COPY baseline and the ratio, and the peak RSS of every Clearport
 process (the `clearport settle` subprocess(es) and this process, which seeds).
@@ -20,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +33,8 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from clearport.adapters.postgres import migrate
-from clearport.adapters.postgres.settlement_seed import copy_baseline, export_captures_csv, seed
+from bench.settlement.seed import copy_baseline, export_captures_csv, seed
+from clearport.db import migrate
 
 CLI = str(Path(sys.executable).parent / "clearport")
 
@@ -62,7 +67,32 @@ def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -
     return {"wall_s": wall, "runs": runs, "children_peak_rss_kib": max(rss)}
 
 
+def seed_main(argv: list[str]) -> None:
+    """`seed`: COPY-load captured payments (+2% refunds) and their ledger transfers for a date
+    into the configured database (the embedded one when DATABASE_URL is unset)."""
+    from clearport.config import load_settings
+    from clearport.wiring import database_url, is_migrated
+
+    parser = argparse.ArgumentParser(prog="python -m bench.settlement seed")
+    parser.add_argument("--payments", type=int, required=True, help="captured payments to load")
+    parser.add_argument("--merchants", type=int, required=True, help="merchants to spread over")
+    parser.add_argument("--date", default="yesterday", help="business date YYYY-MM-DD")
+    args = parser.parse_args(argv)
+    if args.payments < 1 or args.merchants < 1:
+        parser.error("--payments and --merchants must be at least 1")
+    today = datetime.now(UTC).date()
+    day = today - timedelta(days=1) if args.date == "yesterday" else date.fromisoformat(args.date)
+    with database_url(load_settings()) as url:
+        if not is_migrated(url):
+            raise SystemExit("The database is not migrated: run `clearport db upgrade`.")
+        counts = seed(url, payments=args.payments, merchants=args.merchants, business_date=day)
+    print(json.dumps({"business_date": day.isoformat(), **counts}))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["seed"]:
+        seed_main(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--payments", type=int, default=1_000_000)
     parser.add_argument("--merchants", type=int, default=50_000)

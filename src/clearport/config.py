@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clearport.settlement.settings import SettlementSettings
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEARPORT_", extra="ignore")
@@ -32,7 +34,6 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = 86_400
     # How long an in-progress idempotency claim blocks retries before it is considered abandoned.
     idempotency_lock_timeout_s: int = 60
-    # --- vault (issue 3) ---
     # Key provider for card data. `local`: a keyring file (CLEARPORT_KEYRING, default
     # data_dir/keyring/keyring.json, never inside pgdata) sealed by a master key from
     # CLEARPORT_MASTER_KEY (hex) or master.key beside it. `aws-kms`: KMS key id/ARN/alias.
@@ -45,7 +46,6 @@ class Settings(BaseSettings):
     # Unwrapped DEKs kept in memory per process: at most this many, each this long.
     dek_cache_size: int = 10_000
     dek_cache_ttl_s: float = 300.0
-    # --- payments (issue 5) ---
     # Largest amount one payment may carry, in minor units of any currency.
     payment_max_amount_minor: int = 100_000_000
     # Authorizations not captured within this window are voided and marked `expired`.
@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Rows younger than this may still be joined by rows of older, slower transactions, so the
     # sealer re-scans them for late arrivals (see docs/decisions/0302).
     seal_lookback_s: int = 60
+    # CLEARPORT_SETTLEMENT_*: cutoff, time zone, partitions, payout file originators.
+    settlement: SettlementSettings = Field(default_factory=SettlementSettings)
 
     @cached_property
     def pgdata_dir(self) -> Path:

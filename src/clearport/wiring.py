@@ -1,32 +1,55 @@
-"""The one place that picks concrete adapters and hands them to the use cases."""
+"""The one place that picks concrete adapters and hands them to the use cases.
+
+Entry points (`http`, `worker`, `cli`) get everything from here: the container of services for
+a database, and the few infrastructure steps a command needs before it has one (find or start
+the database, migrate it, the keyring for the key ceremony). They never import a store or an
+adapter themselves.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from clearport.adapters.connectors.simulator import SimulatorConnector  # payments (issue 5)
-from clearport.adapters.postgres.audit import PgAuditLog
-from clearport.adapters.postgres.database import Database
-from clearport.adapters.postgres.idempotency import PgIdempotencyStore
-from clearport.adapters.postgres.ledger import PgLedgerStore
-from clearport.adapters.postgres.merchants import PgApiKeyRepository, PgMerchantRepository
-from clearport.adapters.postgres.ratelimit import PgRateLimiter
-from clearport.adapters.server_secret import load_or_create_server_secret
-from clearport.app.audit import Auditor, AuditQueries
-from clearport.app.auth import Authenticator
-from clearport.app.clock import SystemClock
-from clearport.app.idempotency import IdempotencyService
-from clearport.app.ledger import LedgerService
-from clearport.app.merchants import MerchantService
-from clearport.app.payments import PaymentService  # payments (issue 5)
-from clearport.app.ports import (
-    Clock,
-    IdempotencyStore,  # payments (issue 5)
-)
-from clearport.app.settlement import SettlementService  # settlement (issue 6)
-from clearport.app.txlog import ChainService  # payments (issue 5)
-from clearport.app.vault import VaultService  # vault (issue 3)
+from clearport.access.server_secret import load_or_create_server_secret
+from clearport.access.service import Authenticator
+from clearport.access.store import PgApiKeyRepository, PgRateLimiter
+from clearport.audit.service import Auditor, AuditQueries
+from clearport.audit.store import PgAuditLog
 from clearport.config import Settings
+from clearport.connectors.simulator.connector import SimulatorConnector
+from clearport.core.clock import Clock, SystemClock
+from clearport.db import migrate
+from clearport.db.database import Database
+from clearport.db.embedded import database_url_for
+from clearport.idempotency.ports import IdempotencyStore
+from clearport.idempotency.service import IdempotencyService
+from clearport.idempotency.store import PgIdempotencyStore
+from clearport.ledger.service import LedgerService
+from clearport.ledger.store import PgLedgerStore
+from clearport.merchants.service import MerchantService
+from clearport.merchants.store import PgMerchantRepository
+from clearport.payments.service import PaymentService
+from clearport.payments.store import PgPaymentStore
+from clearport.settlement.destinations import VaultPayoutDestinations
+from clearport.settlement.interchange_tables import table_for
+from clearport.settlement.payout_files import NachaOriginator, SepaDebtor
+from clearport.settlement.payout_files.renderer import PayoutFiles
+from clearport.settlement.report_files import ReportSink
+from clearport.settlement.service import SettlementService
+from clearport.settlement.store import PgSettlementStore
+from clearport.storage.local import LocalDirectoryStorage
+from clearport.txlog.checkpoints import FileCheckpointStore
+from clearport.txlog.service import ChainService
+from clearport.txlog.store import PgChainStore
+from clearport.vault.envelope import AesGcmCipher, TtlDekCache
+from clearport.vault.keyring import LocalKeyProvider
+from clearport.vault.kms import AwsKmsKeyProvider
+from clearport.vault.ports import KeyCustody, KeyProvider
+from clearport.vault.service import VaultService
+from clearport.vault.store import PgVaultRepository
 
 
 @dataclass
@@ -40,17 +63,18 @@ class Container:
     merchants: MerchantService
     audit_queries: AuditQueries
     idempotency: IdempotencyService
-    # --- vault (issue 3) ---
     vault: VaultService
-    # --- ledger (issue 4) ---
     ledger: LedgerService
-    # --- payments (issue 5) ---
     payments: PaymentService
     chains: ChainService
     simulator: SimulatorConnector
     idempotency_store: IdempotencyStore
-    # --- settlement (issue 6) ---
     settlement: SettlementService
+
+    @staticmethod
+    def schema_head() -> str:
+        """The migration this code expects (`/readyz` compares the database's with it)."""
+        return migrate.head_revision()
 
     async def start(self) -> None:
         await self.db.open()
@@ -76,35 +100,17 @@ def build_container(
     rate_limiter = PgRateLimiter(
         db, limit=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
     )
-    # --- vault (issue 3): build here ---
-    from clearport.adapters.crypto import AesGcmCipher, TtlDekCache, build_key_provider
-    from clearport.adapters.postgres.vault import PgVaultRepository
-
     vault = VaultService(
         uow,
         PgVaultRepository(),
         merchants_repo,
-        build_key_provider(
-            settings.key_provider,
-            keyring_path=settings.keyring_file,
-            pgdata_dir=settings.pgdata_dir,
-            master_key_hex=settings.master_key.get_secret_value() if settings.master_key else None,
-            kms_key_id=settings.kms_key_id,
-            kms_region=settings.kms_region,
-            kms_endpoint_url=settings.kms_endpoint_url,
-        ),
+        key_provider_for(settings),
         AesGcmCipher(),
         TtlDekCache(max_entries=settings.dek_cache_size, ttl_s=settings.dek_cache_ttl_s),
         auditor,
         clock,
     )
-    # --- ledger (issue 4): build here ---
     ledger = LedgerService(uow, PgLedgerStore(), clock)
-    # --- payments (issue 5): build here ---
-    from clearport.adapters.checkpoints import FileCheckpointStore
-    from clearport.adapters.postgres.chains import PgChainStore
-    from clearport.adapters.postgres.payments import PgPaymentStore
-
     simulator = SimulatorConnector(latency_s=settings.simulator_latency_s)
     idempotency_store = PgIdempotencyStore(db)
     idempotency = IdempotencyService(
@@ -129,34 +135,15 @@ def build_container(
     )
     # Checkpoints are signed with a key derived from the key provider's secret material (its
     # own instance: the vault's is private to it), never from anything in the database.
-    chain_keys = build_key_provider(
-        settings.key_provider,
-        keyring_path=settings.keyring_file,
-        pgdata_dir=settings.pgdata_dir,
-        master_key_hex=settings.master_key.get_secret_value() if settings.master_key else None,
-        kms_key_id=settings.kms_key_id,
-        kms_region=settings.kms_region,
-        kms_endpoint_url=settings.kms_endpoint_url,
-    )
     chains = ChainService(
         uow,
         PgChainStore(db),
         FileCheckpointStore(settings.data_dir / "checkpoints"),
-        chain_keys.fingerprint_key,
+        key_provider_for(settings).fingerprint_key,
         lookback_s=settings.seal_lookback_s,
     )
-    # --- settlement (issue 6): build here ---
-    from clearport.adapters.interchange_tables import table_for
-    from clearport.adapters.payout_destinations import VaultPayoutDestinations
-    from clearport.adapters.payout_files import NachaOriginator, SepaDebtor
-    from clearport.adapters.payout_files.renderer import PayoutFiles
-    from clearport.adapters.postgres.settlement import PgSettlementStore
-    from clearport.adapters.reports.settlement import ReportSink
-    from clearport.adapters.storage.local import LocalDirectoryStorage
-    from clearport.settlement_config import load_settlement_settings
-
-    stl_cfg = load_settlement_settings()
-    storage = LocalDirectoryStorage(stl_cfg.files_dir or settings.data_dir / "settlement-files")
+    stl = settings.settlement
+    storage = LocalDirectoryStorage(stl.files_dir or settings.data_dir / "settlement-files")
     settlement = SettlementService(
         uow,
         PgSettlementStore(),
@@ -165,31 +152,20 @@ def build_container(
         lambda prefix: ReportSink(storage, prefix, storage.scratch_dir()),
         PayoutFiles(
             NachaOriginator(
-                stl_cfg.nacha_odfi_routing,
-                stl_cfg.nacha_company_id,
-                stl_cfg.nacha_company_name,
-                stl_cfg.nacha_destination_name,
+                stl.nacha_odfi_routing,
+                stl.nacha_company_id,
+                stl.nacha_company_name,
+                stl.nacha_destination_name,
             ),
-            SepaDebtor(stl_cfg.sepa_debtor_name, stl_cfg.sepa_debtor_iban, stl_cfg.sepa_debtor_bic),
+            SepaDebtor(stl.sepa_debtor_name, stl.sepa_debtor_iban, stl.sepa_debtor_bic),
         ),
         VaultPayoutDestinations(vault),
         auditor,
         clock,
         table_for,
-        stl_cfg.options(),
+        stl.options(),
     )
     return Container(
-        # --- vault (issue 3): pass here ---
-        vault=vault,
-        # --- ledger (issue 4): pass here ---
-        ledger=ledger,
-        # --- payments (issue 5): pass here ---
-        payments=payments,
-        chains=chains,
-        simulator=simulator,
-        idempotency_store=idempotency_store,
-        # --- settlement (issue 6): pass here ---
-        settlement=settlement,
         settings=settings,
         db=db,
         clock=clock,
@@ -201,4 +177,88 @@ def build_container(
         ),
         audit_queries=AuditQueries(uow, audit_log),
         idempotency=idempotency,
+        vault=vault,
+        ledger=ledger,
+        payments=payments,
+        chains=chains,
+        simulator=simulator,
+        idempotency_store=idempotency_store,
+        settlement=settlement,
     )
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def build_key_provider(
+    kind: str,
+    *,
+    keyring_path: Path,
+    pgdata_dir: Path,
+    master_key_hex: str | None,
+    kms_key_id: str | None,
+    kms_region: str | None,
+    kms_endpoint_url: str | None,
+) -> KeyProvider:
+    keyring = keyring_path.resolve()
+    if keyring.is_relative_to(pgdata_dir.resolve()):
+        raise ValueError("The keyring must not live inside the database directory.")
+    if kind == "local":
+        master = bytes.fromhex(master_key_hex) if master_key_hex else None
+        if master is not None and len(master) != 32:
+            raise ValueError("CLEARPORT_MASTER_KEY must be 64 hex digits (256 bits).")
+        return LocalKeyProvider(keyring_path, master_key=master)
+    if kind == "aws-kms":
+        if not kms_key_id:
+            raise ValueError("CLEARPORT_KMS_KEY_ID is required with the aws-kms key provider.")
+        return AwsKmsKeyProvider(
+            kms_key_id,
+            region=kms_region,
+            keyring_path=keyring_path,
+            endpoint_url=kms_endpoint_url,
+        )
+    raise ValueError(f"unknown key provider {kind!r}")
+
+
+def key_provider_for(settings: Settings, *, kind: str | None = None) -> KeyProvider:
+    return build_key_provider(
+        kind or settings.key_provider,
+        keyring_path=settings.keyring_file,
+        pgdata_dir=settings.pgdata_dir,
+        master_key_hex=settings.master_key.get_secret_value() if settings.master_key else None,
+        kms_key_id=settings.kms_key_id,
+        kms_region=settings.kms_region,
+        kms_endpoint_url=settings.kms_endpoint_url,
+    )
+
+
+def local_key_custody(settings: Settings) -> KeyCustody | None:
+    """The local keyring's master key for `keys split|combine`; None with another provider."""
+    if settings.key_provider != "local":
+        return None
+    provider = key_provider_for(settings, kind="local")
+    if not isinstance(provider, LocalKeyProvider):  # pragma: no cover - build_key_provider
+        raise TypeError("the local key provider is a LocalKeyProvider")
+    return provider
+
+
+# --- the database, before there is a container -----------------------------------------------
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured database, or the embedded server started (and stopped) around the block."""
+    with database_url_for(settings.database_url, settings.pgdata_dir) as url:
+        yield url
+
+
+def upgrade_database(url: str) -> None:
+    migrate.upgrade(url)
+
+
+def schema_head() -> str:
+    return migrate.head_revision()
+
+
+def is_migrated(url: str) -> bool:
+    return migrate.is_migrated(url)

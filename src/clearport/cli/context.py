@@ -11,11 +11,9 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from clearport.adapters.postgres import migrate
-from clearport.adapters.postgres.embedded import database_url_for
-from clearport.app.audit import Origin
+from clearport.access.domain import Origin
 from clearport.config import Settings
-from clearport.wiring import Container, build_container
+from clearport.wiring import Container, build_container, database_url, is_migrated
 
 T = TypeVar("T")
 CLI_ORIGIN = Origin("local")
@@ -24,7 +22,7 @@ console = Console(stderr=True)
 
 @contextmanager
 def database(settings: Settings) -> Iterator[str]:
-    with database_url_for(settings.database_url, settings.pgdata_dir) as url:
+    with database_url(settings) as url:
         yield url
 
 
@@ -41,7 +39,7 @@ def with_container(settings: Settings, url: str, work: Callable[[Container], Awa
 
 
 def require_migrated(url: str) -> None:
-    if not migrate.is_migrated(url):
+    if not is_migrated(url):
         console.print("[red]The database is not migrated: run `clearport db upgrade`.[/red]")
         raise typer.Exit(2)
 

@@ -11,44 +11,30 @@ import sys
 import typer
 from rich.console import Console
 
-from clearport.adapters.crypto import build_key_provider
-from clearport.adapters.crypto.local import (
-    LocalKeyProvider,
-    combine_components,
-    master_key_path,
-    parse_component,
-    split_master_key,
-)
-from clearport.adapters.logging import configure_logging
-from clearport.app.vault import RotationResult
+from clearport.access.domain import SYSTEM_CLI
 
 # `clearport.cli.main` imports this module to register it: reach its helpers through the
 # module object, resolved at call time, so the circular import is harmless.
 from clearport.cli import main as cli
 from clearport.cli.context import CLI_ORIGIN
 from clearport.config import Settings, load_settings
-from clearport.domain.errors import ClearportError
-from clearport.domain.principals import SYSTEM_CLI
+from clearport.core.errors import ClearportError
+from clearport.logs import configure_logging
+from clearport.vault.custody import combine_components, parse_component, split_master_key
+from clearport.vault.ports import KeyCustody
+from clearport.vault.service import RotationResult
+from clearport.wiring import local_key_custody
 
 keys_app = typer.Typer(help="Card-data keys: dual control, rotation.", no_args_is_help=True)
 console = Console(stderr=True)
 
 
-def _local_provider(settings: Settings) -> LocalKeyProvider:
-    if settings.key_provider != "local":
+def _local_provider(settings: Settings) -> KeyCustody:
+    custody = local_key_custody(settings)
+    if custody is None:
         console.print("[red]split/combine apply to the local keyring only.[/red]")
         raise typer.Exit(2)
-    provider = build_key_provider(
-        "local",
-        keyring_path=settings.keyring_file,
-        pgdata_dir=settings.pgdata_dir,
-        master_key_hex=settings.master_key.get_secret_value() if settings.master_key else None,
-        kms_key_id=None,
-        kms_region=None,
-        kms_endpoint_url=None,
-    )
-    assert isinstance(provider, LocalKeyProvider)
-    return provider
+    return custody
 
 
 @keys_app.command("split")
@@ -74,8 +60,8 @@ def split(
     for index, component in enumerate(split_master_key(master, parts), start=1):
         print(f"component {index}/{parts}: {component}")
     if remove_master:
-        path = master_key_path(provider.path)
-        if settings.master_key is None and path.exists():
+        path = provider.master_key_file
+        if not provider.master_key_configured and path.exists():
             path.unlink()
             out.print(f"Removed {path}: combine {parts} components to unlock the keyring.")
 
@@ -103,7 +89,7 @@ def combine(
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
-    Console().print(f"Master key restored to {master_key_path(provider.path)} (KCV matches).")
+    Console().print(f"Master key restored to {provider.master_key_file} (KCV matches).")
 
 
 def _report(result: RotationResult, as_json: bool) -> None:

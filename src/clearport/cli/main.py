@@ -13,22 +13,14 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from clearport.adapters.logging import configure_logging
-from clearport.adapters.postgres import migrate
-from clearport.api.schemas import key_json, merchant_json
-from clearport.app.merchants import NewMerchant
-from clearport.cli.context import (
-    CLI_ORIGIN,
-    console,
-    database,
-    require_migrated,
-    with_container,
-)
+from clearport.access.domain import SYSTEM_CLI, Role
+from clearport.cli.context import CLI_ORIGIN, console, database, require_migrated, with_container
 from clearport.config import Settings, load_settings
-from clearport.domain.errors import ClearportError
-from clearport.domain.principals import SYSTEM_CLI
-from clearport.domain.roles import Role
-from clearport.wiring import Container
+from clearport.core.errors import ClearportError
+from clearport.http.schemas import key_json, merchant_json
+from clearport.logs import configure_logging
+from clearport.merchants.service import NewMerchant
+from clearport.wiring import Container, schema_head, upgrade_database
 
 app = typer.Typer(help="Clearport: merchant services platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -71,8 +63,8 @@ def db_upgrade() -> None:
     settings = load_settings()
     configure_logging(settings.log_level, "console")
     with _database(settings) as url:
-        migrate.upgrade(url)
-        console.print(f"Database at schema {migrate.head_revision()}.")
+        upgrade_database(url)
+        console.print(f"Database at schema {schema_head()}.")
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -93,7 +85,7 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
     # subprocess, the embedded PostgreSQL); as an exception they unwind normally.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
-        "clearport.api.asgi:create",
+        "clearport.http.asgi:create",
         factory=True,
         host=host,
         port=port,
@@ -128,7 +120,7 @@ def run(
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     with _database(settings) as url:
-        migrate.upgrade(url)
+        upgrade_database(url)
 
         async def demo(container: Container) -> dict[str, Any]:
             operator = await container.merchants.create_operator_key(

@@ -16,11 +16,11 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from clearport.adapters.logging import configure_logging
-from clearport.app.txlog import CHAINS
 from clearport.cli.context import in_migrated_container
 from clearport.config import load_settings
-from clearport.domain.chain import SealedRow, Verdict
+from clearport.logs import configure_logging
+from clearport.txlog.domain import SealedRow, Verdict
+from clearport.txlog.service import CHAINS
 from clearport.wiring import Container
 from clearport.worker.jobs import run_forever, run_once
 

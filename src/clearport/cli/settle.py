@@ -10,16 +10,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from clearport.adapters.logging import configure_logging
-from clearport.api.routers.settlements import payout_json, run_json
+from clearport.access.domain import SYSTEM_CLI
 from clearport.cli.context import CLI_ORIGIN
 from clearport.config import load_settings
-from clearport.domain.errors import ClearportError
-from clearport.domain.principals import SYSTEM_CLI
+from clearport.core.errors import ClearportError
+from clearport.http.routers.settlements import payout_json, run_json
+from clearport.logs import configure_logging
 from clearport.wiring import Container
 
 payouts_app = typer.Typer(help="Payouts.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmark data.", no_args_is_help=True)
 
 
 def _parse_date(value: str, today: date) -> date:
@@ -134,42 +133,6 @@ def mark(
     print(json.dumps(payout_json(payout)))
 
 
-@bench_app.command("seed")
-def bench_seed(
-    payments: int = typer.Option(..., min=1, help="Captured payments to load."),
-    merchants: int = typer.Option(..., min=1, help="Merchants to spread them over."),
-    date_: str = typer.Option("yesterday", "--date", help="Business date (YYYY-MM-DD)."),
-) -> None:
-    """COPY-load captured payments (+2% refunds) and their ledger transfers for a date."""
-    from clearport.adapters.postgres.settlement_seed import seed
-    from clearport.cli import main as cli
-
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
-    today = datetime.now(UTC).date()
-    day = _parse_date(date_, today)
-    err = Console(stderr=True)
-    with cli._database(settings) as url:
-        cli._require_migrated(url)
-        with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-            TimeElapsedColumn(), console=err,
-        ) as bar:  # fmt: skip
-            tasks = {
-                "payments": bar.add_task("payments", total=payments),
-                "transfers": bar.add_task("ledger transfers", total=payments * 102 // 100),
-            }
-            counts = seed(
-                url,
-                payments=payments,
-                merchants=merchants,
-                business_date=day,
-                progress=lambda what, n: bar.update(tasks[what], completed=n),
-            )
-    print(json.dumps({"business_date": day.isoformat(), **counts}))
-
-
 def register(app: typer.Typer) -> None:
     app.command("settle")(settle)
     app.add_typer(payouts_app, name="payouts")
-    app.add_typer(bench_app, name="bench")

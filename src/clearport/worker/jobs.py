@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import structlog
 
-from clearport.app.txlog import CHAINS
+from clearport.txlog.service import CHAINS
 from clearport.wiring import Container
 from clearport.worker.settlement import SettlementJobs, settlement_pass
 

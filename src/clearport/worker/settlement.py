@@ -18,11 +18,10 @@ import procrastinate
 import structlog
 from procrastinate.exceptions import AlreadyEnqueued
 
-from clearport.app.audit import Origin
-from clearport.app.settlement import SettlementService
-from clearport.domain.errors import InvalidRequest
-from clearport.domain.principals import Principal, PrincipalKind
-from clearport.domain.settlement import SettlementRun
+from clearport.access.domain import Origin, Principal, PrincipalKind
+from clearport.core.errors import InvalidRequest
+from clearport.settlement.domain import SettlementRun
+from clearport.settlement.service import SettlementService
 from clearport.wiring import Container
 
 log = structlog.get_logger("clearport.settlement")

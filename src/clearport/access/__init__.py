@@ -1,0 +1,1 @@
+"""Who is calling: principals, roles, API keys, authentication and rate limiting."""

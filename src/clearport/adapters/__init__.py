@@ -1,1 +1,0 @@
-"""I/O adapters: PostgreSQL, crypto, connectors, storage."""

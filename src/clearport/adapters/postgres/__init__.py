@@ -1,1 +1,0 @@
-"""PostgreSQL adapters: pool, embedded server, migrations, repositories."""

@@ -1,1 +1,0 @@
-"""Settlement reports (detail CSV + Parquet + summary JSON)."""

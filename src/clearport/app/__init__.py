@@ -1,1 +1,0 @@
-"""Use cases: load, decide in the domain, write everything in one transaction."""

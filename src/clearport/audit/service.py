@@ -1,0 +1,71 @@
+"""Recording audit events with the six PCI DSS fields always filled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clearport.access.domain import Origin, Permission, Principal
+from clearport.audit.domain import AuditEvent, Outcome
+from clearport.audit.ports import AuditLog
+from clearport.core.clock import Clock
+from clearport.core.ids import new_id
+from clearport.core.pagination import Page, PageRequest
+from clearport.core.uow import Transaction, UnitOfWork
+
+
+class Auditor:
+    def __init__(self, log: AuditLog, clock: Clock) -> None:
+        self._log = log
+        self._clock = clock
+
+    async def record(
+        self,
+        tx: Transaction,
+        *,
+        actor: str,
+        event_type: str,
+        resource: str,
+        origin: Origin,
+        outcome: Outcome = Outcome.SUCCESS,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        await self._log.append(
+            tx,
+            AuditEvent(
+                id=new_id("aud"),
+                actor=actor,
+                event_type=event_type,
+                occurred_at=self._clock.now(),
+                outcome=outcome,
+                origin_ip=origin.ip,
+                resource=resource,
+                details=details or {},
+            ),
+        )
+
+    async def auth_failed(
+        self, tx: Transaction, *, origin: Origin, reason: str, resource: str
+    ) -> None:
+        """A failed authentication (access's `AuthFailureLog` port)."""
+        await self.record(
+            tx,
+            actor="anonymous",
+            event_type="auth.failed",
+            resource=resource,
+            origin=origin,
+            outcome=Outcome.FAILURE,
+            details={"reason": reason},
+        )
+
+
+class AuditQueries:
+    def __init__(self, uow: UnitOfWork, log: AuditLog) -> None:
+        self._uow = uow
+        self._log = log
+
+    async def list(
+        self, actor: Principal, page: PageRequest, filters: dict[str, Any]
+    ) -> Page[AuditEvent]:
+        actor.require(Permission.AUDIT_READ)
+        async with self._uow.autocommit() as tx:
+            return await self._log.list(tx, page, filters)

@@ -1,0 +1,1 @@
+"""The in-process simulator connector (API.md's test cards)."""

@@ -1,0 +1,69 @@
+"""Prefixed, time-ordered identifiers: `mer_01JD3...`.
+
+Layout after the prefix: 10 Crockford base32 characters of milliseconds since the epoch, then 16
+random ones (80 bits). Lexicographic order is creation order, so B-tree inserts stay at the right
+edge and `ORDER BY id DESC` is "newest first" for cursor pagination.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+from clearport.core.errors import InvalidRequest
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_BODY_LEN = 26
+_ID_RE = re.compile(r"^([a-z]{2,5})_([0-9A-HJKMNP-TV-Z]{26})$")
+
+PREFIXES = frozenset(
+    {
+        "mer",
+        "key",
+        "req",
+        "tok",
+        "pay",
+        "rfd",
+        "evt",
+        "stl",
+        "po",
+        "sr",
+        "aud",
+        "att",
+        "txn",
+        "we",
+        "dek",
+        "ba",
+        "itm",
+        "tr",
+        "rot",
+    }
+)
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str, *, now_ms: int | None = None) -> str:
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    return f"{prefix}_{_encode(ms, 10)}{_encode(secrets.randbits(80), 16)}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    m = _ID_RE.match(value)
+    return m is not None and m.group(1) == prefix
+
+
+def parse_id(value: object, prefix: str, *, param: str) -> str:
+    """Return `value` if it is a well-formed id of this kind, else a 400 naming `param`."""
+    if not isinstance(value, str) or not is_id(value, prefix):
+        raise InvalidRequest(f"'{param}' must be an id starting with '{prefix}_'.", param=param)
+    return value

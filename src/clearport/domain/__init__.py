@@ -1,1 +1,0 @@
-"""Pure business logic: standard library only, no I/O."""

@@ -1,0 +1,21 @@
+"""The ASGI entry point uvicorn imports in each API process."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from clearport.config import load_settings
+from clearport.http.app import create_app
+from clearport.logs import configure_logging
+from clearport.wiring import build_container
+
+
+def create() -> FastAPI:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    url = settings.database_url or os.environ.get("DATABASE_URL")
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set; start through `clearport serve`")
+    return create_app(build_container(settings, url))

@@ -1,0 +1,96 @@
+"""Authentication and idempotency around every `/v1` route, as one route class.
+
+`ApiRoute` wraps each endpoint: authenticate the bearer key (and count its rate limit), then for a
+POST with `Idempotency-Key` claim the key, replay a stored response, or run the endpoint and store
+what it answered. Endpoints never implement idempotency themselves; the few that must store the
+response inside their own transaction (payments) call `IdempotencyService.complete_in`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, cast
+
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from clearport.access.domain import Origin, Principal
+from clearport.core.redaction import redact_secrets
+from clearport.http.errors import error_response_for
+from clearport.idempotency.service import IdempotencyClaim, Replay
+from clearport.wiring import Container
+
+
+def container_of(request: Request) -> Container:
+    return cast(Container, request.app.state.container)
+
+
+def origin_of(request: Request) -> Origin:
+    return Origin(ip=request.client.host if request.client else "unknown")
+
+
+def principal_of(request: Request) -> Principal:
+    return cast(Principal, request.state.principal)
+
+
+def claim_of(request: Request) -> IdempotencyClaim | None:
+    return cast(IdempotencyClaim | None, getattr(request.state, "idempotency", None))
+
+
+class ApiRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await _handle(request, endpoint)
+            except Exception as exc:  # mapped here so idempotency sees the final response
+                return error_response_for(request, exc)
+
+        return handler
+
+
+async def _handle(request: Request, endpoint: Callable[[Request], Awaitable[Response]]) -> Response:
+    container = container_of(request)
+    principal = await container.authenticator.authenticate(
+        request.headers.get("authorization"), origin_of(request)
+    )
+    request.state.principal = principal
+    key = request.headers.get("idempotency-key")
+    if request.method != "POST" or key is None:
+        return await _run(request, endpoint)
+    service = container.idempotency
+    body = await request.body()
+    outcome = await service.begin(
+        principal.idempotency_scope,
+        key,
+        service.request_hash(request.method, request.url.path, body),
+    )
+    if isinstance(outcome, Replay):
+        return Response(
+            outcome.body,
+            status_code=outcome.status,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    request.state.idempotency = outcome
+    try:
+        response = await _run(request, endpoint)
+    except BaseException:
+        await service.abandon(outcome)
+        raise
+    # A response that carried a secret (a new API key) is stored, and replayed, with the secret
+    # masked: secrets never rest in the idempotency store. Card numbers are not masked here:
+    # responses never hold one (the sentinel scan proves it), while masking Luhn-valid digit
+    # runs would corrupt legitimate fields such as network references on replay.
+    stored = redact_secrets(bytes(response.body).decode()).encode()
+    await service.finish(outcome, response.status_code, stored)
+    return response
+
+
+async def _run(request: Request, endpoint: Callable[[Request], Awaitable[Response]]) -> Response:
+    try:
+        return await endpoint(request)
+    except Exception as exc:
+        return error_response_for(request, exc)

@@ -1,0 +1,165 @@
+"""Mapping every failure to the documented error shape; never a stack trace, never card data."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from clearport.core.errors import ClearportError, InternalError, RateLimited
+
+log = structlog.get_logger("clearport.api")
+
+# Fields the API sets itself; sending one gets a specific message rather than "unknown".
+READ_ONLY_FIELDS = frozenset(
+    {
+        "id",
+        "object",
+        "created",
+        "status",
+        "amount_captured",
+        "amount_refunded",
+        "fee",
+        "fees",
+        "net",
+        "livemode",
+        "fingerprint",
+        "brand",
+        "last4",
+        "bin",
+        "auth_code",
+        "network_reference",
+        "decline_code",
+        "connector",
+        "routing",
+        "secret",
+        "display",
+    }
+)
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "req_unknown"))
+
+
+def error_body(
+    request_id: str, *, error_type: str, code: str, message: str, param: str | None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"type": error_type, "code": code, "message": message}
+    if param is not None:
+        error["param"] = param
+    error["request_id"] = request_id
+    return {"error": error}
+
+
+def clearport_error_response(request: Request, exc: ClearportError) -> JSONResponse:
+    if isinstance(exc, InternalError) or exc.http_status >= 500:
+        # The detail goes to the (redacted) log; the client gets a generic text.
+        log.error("internal_error", code=exc.code, detail=exc.message)
+        message = "An internal error occurred. Retry later or contact support."
+    else:
+        message = exc.message
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return JSONResponse(
+        error_body(
+            request_id_of(request),
+            error_type=exc.error_type,
+            code=exc.code,
+            message=message,
+            param=exc.param,
+        ),
+        status_code=exc.http_status,
+        headers=headers,
+    )
+
+
+def _param_of(loc: Sequence[int | str]) -> str | None:
+    parts = (
+        [str(p) for p in loc[1:]]
+        if loc and loc[0] in ("body", "query", "path", "header")
+        else [str(p) for p in loc]
+    )
+    if not parts:
+        return None
+    return parts[0] + "".join(f"[{p}]" for p in parts[1:])
+
+
+def validation_error_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    first = exc.errors()[0] if exc.errors() else {"type": "value_error", "loc": (), "msg": ""}
+    kind = str(first.get("type", "value_error"))
+    param = _param_of(first.get("loc", ()))
+    leaf = param.rsplit("[", 1)[-1].rstrip("]") if param else None
+    if kind == "json_invalid":
+        code, message, param = "body_invalid", "The request body is not valid JSON.", None
+    elif kind == "extra_forbidden" and leaf in READ_ONLY_FIELDS:
+        code, message = "parameter_read_only", f"'{param}' is read-only and cannot be set."
+    elif kind == "extra_forbidden":
+        code, message = "parameter_unknown", f"Received unknown parameter: '{param}'."
+    elif param is None:
+        code, message = "body_invalid", "The request body must be a JSON object."
+    elif kind == "missing":
+        code, message = "parameter_missing", f"Missing required parameter: '{param}'."
+    else:
+        # Pydantic's message describes the rule, never echoes the value.
+        code, message = "parameter_invalid", f"Invalid '{param}': {first.get('msg', '')}."
+    return JSONResponse(
+        error_body(
+            request_id_of(request),
+            error_type="invalid_request_error",
+            code=code,
+            message=message,
+            param=param,
+        ),
+        status_code=400,
+    )
+
+
+def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 404:
+        code, message = "resource_missing", "Unrecognized request URL."
+    elif exc.status_code == 405:
+        code, message = "method_not_allowed", "This method is not allowed on this URL."
+    else:
+        code, message = "invalid_request", str(exc.detail)
+    status = exc.status_code if exc.status_code in (404, 405) else 400
+    return JSONResponse(
+        error_body(
+            request_id_of(request),
+            error_type="invalid_request_error",
+            code=code,
+            message=message,
+            param=None,
+        ),
+        status_code=status,
+    )
+
+
+def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", error_class=type(exc).__name__)
+    return JSONResponse(
+        error_body(
+            request_id_of(request),
+            error_type="api_error",
+            code="internal_error",
+            message="An internal error occurred. Retry later or contact support.",
+            param=None,
+        ),
+        status_code=500,
+    )
+
+
+def error_response_for(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, ClearportError):
+        return clearport_error_response(request, exc)
+    if isinstance(exc, RequestValidationError):
+        return validation_error_response(request, exc)
+    if isinstance(exc, StarletteHTTPException):
+        return http_error_response(request, exc)
+    return unexpected_error_response(request, exc)

@@ -1,0 +1,215 @@
+"""Settlement runs (operators), settlements, their items, payouts (merchants see their own)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import Field, StringConstraints
+
+from clearport.core.clock import unix_seconds
+from clearport.core.errors import InvalidRequest
+from clearport.core.pagination import MAX_LIMIT, PageRequest
+from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
+from clearport.http.routers.common import ListQuery
+from clearport.http.schemas import StrictModel, list_json
+from clearport.settlement.domain import ItemLine, Payout, Settlement, SettlementRun
+
+router = APIRouter(route_class=ApiRoute, tags=["settlement"])
+
+# Runs started over HTTP continue in this process; if it dies, `clearport settle --date` or the
+# worker's schedule joins the run and finishes it (partitions are transactional).
+_BACKGROUND: set[asyncio.Task[Any]] = set()
+
+
+class RunCreate(StrictModel):
+    business_date: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    cutoff: int | None = Field(default=None, ge=0, le=253_402_300_799)
+
+
+class PayoutMark(StrictModel):
+    status: Literal["paid", "failed"]
+    failure_code: Annotated[str, StringConstraints(min_length=1, max_length=8)] | None = None
+
+
+def _date_unix(d: date) -> int:
+    return int(datetime.combine(d, time(0), UTC).timestamp())
+
+
+def run_json(run: SettlementRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "object": "settlement_run",
+        "business_date": run.business_date.isoformat(),
+        "cutoff": unix_seconds(run.cutoff_at),
+        "status": run.status,
+        "partitions": run.partitions,
+        "stats": run.stats,
+        "error": run.error,
+        "created": unix_seconds(run.created_at),
+        "completed": unix_seconds(run.completed_at),
+    }
+
+
+def settlement_json(s: Settlement) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "object": "settlement",
+        "merchant": s.merchant_id,
+        "business_date": s.business_date.isoformat(),
+        "currency": s.currency,
+        "count": s.count,
+        "gross": s.gross,
+        "refunds": s.refunds,
+        "fees": s.fees,
+        "fee_details": {
+            "interchange": s.interchange,
+            "scheme_fees": s.scheme_fees,
+            "markup": s.markup,
+            "rounding": s.rounding,
+        },
+        "reserve_held": s.reserve_held,
+        "reserve_released": s.reserve_released,
+        "net": s.net,
+        "carried_in": s.carried_in,
+        "carried_forward": s.carried_out,
+        "payout": s.payout,
+        "payout_id": s.payout_id,
+        "flagged_items": s.flagged_items,
+        "run": s.run_id,
+        "created": unix_seconds(s.created_at),
+    }
+
+
+def item_json(i: ItemLine) -> dict[str, Any]:
+    return {
+        "id": i.source_id,
+        "object": "settlement_item",
+        "settlement": i.settlement_id,
+        "merchant": i.merchant_id,
+        "payment": i.payment_id,
+        "reference": i.reference,
+        "type": i.type,
+        "brand": i.brand,
+        "currency": i.currency,
+        "gross": i.gross_minor,
+        "interchange": i.interchange_minor,
+        "scheme_fee": i.scheme_fee_minor,
+        "markup": i.markup_minor,
+        "commission": i.commission_minor,
+        "net": i.net_minor,
+        "flags": [f for f in i.flags.split(",") if f],
+    }
+
+
+def payout_json(p: Payout) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "object": "payout",
+        "merchant": p.merchant_id,
+        "amount": p.amount,
+        "currency": p.currency,
+        "status": p.status,
+        "arrival_date": _date_unix(p.arrival_date),
+        "settlement": p.settlement_id,
+        "flag": p.flag,
+        "failure_code": p.failure_code,
+        "created": unix_seconds(p.created_at),
+    }
+
+
+@router.post("/v1/settlement_runs", status_code=201)
+async def create_run(request: Request, body: RunCreate) -> JSONResponse:
+    service = container_of(request).settlement
+    try:
+        business_date = date.fromisoformat(body.business_date)
+    except ValueError:
+        raise InvalidRequest("'business_date' is not a date.", param="business_date") from None
+    cutoff = None if body.cutoff is None else datetime.fromtimestamp(body.cutoff, UTC)
+    run, created = await service.start(
+        principal_of(request), origin_of(request), business_date, cutoff_at=cutoff
+    )
+    if run.status == "running":
+        task = asyncio.create_task(service.complete(run.id))
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+    return JSONResponse(run_json(run), status_code=201 if created else 200)
+
+
+@router.get("/v1/settlement_runs/{run_id}")
+async def get_run(request: Request, run_id: str) -> JSONResponse:
+    run = await container_of(request).settlement.get_run(principal_of(request), run_id)
+    return JSONResponse(run_json(run))
+
+
+@router.get("/v1/settlements")
+async def list_settlements(request: Request, q: ListQuery = Depends()) -> JSONResponse:
+    page = await container_of(request).settlement.list_settlements(
+        principal_of(request), q.page("stl")
+    )
+    return JSONResponse(
+        list_json([settlement_json(s) for s in page.data], page.has_more, "/v1/settlements")
+    )
+
+
+@router.get("/v1/settlements/{settlement_id}")
+async def get_settlement(request: Request, settlement_id: str) -> JSONResponse:
+    s = await container_of(request).settlement.get_settlement(principal_of(request), settlement_id)
+    return JSONResponse(settlement_json(s))
+
+
+@router.get("/v1/settlements/{settlement_id}/items")
+async def list_items(
+    request: Request,
+    settlement_id: str,
+    limit: int = Query(10),
+    starting_after: str | None = Query(None, max_length=64),
+    ending_before: str | None = Query(None, max_length=64),
+) -> JSONResponse:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequest(f"'limit' must be between 1 and {MAX_LIMIT}.", param="limit")
+    if starting_after is not None and ending_before is not None:
+        raise InvalidRequest(
+            "Use only one of 'starting_after' and 'ending_before'.", param="ending_before"
+        )
+    page = await container_of(request).settlement.list_items(
+        principal_of(request), settlement_id, PageRequest(limit, starting_after, ending_before)
+    )
+    return JSONResponse(
+        list_json(
+            [item_json(i) for i in page.data],
+            page.has_more,
+            f"/v1/settlements/{settlement_id}/items",
+        )
+    )
+
+
+@router.get("/v1/payouts")
+async def list_payouts(
+    request: Request,
+    q: ListQuery = Depends(),
+    status: Literal["pending", "in_transit", "paid", "failed"] | None = Query(None),
+) -> JSONResponse:
+    page = await container_of(request).settlement.list_payouts(
+        principal_of(request), q.page("po"), status
+    )
+    return JSONResponse(
+        list_json([payout_json(p) for p in page.data], page.has_more, "/v1/payouts")
+    )
+
+
+@router.get("/v1/payouts/{payout_id}")
+async def get_payout(request: Request, payout_id: str) -> JSONResponse:
+    p = await container_of(request).settlement.get_payout(principal_of(request), payout_id)
+    return JSONResponse(payout_json(p))
+
+
+@router.post("/v1/payouts/{payout_id}/mark")
+async def mark_payout(request: Request, payout_id: str, body: PayoutMark) -> JSONResponse:
+    p = await container_of(request).settlement.mark_payout(
+        principal_of(request), origin_of(request), payout_id, body.status, body.failure_code
+    )
+    return JSONResponse(payout_json(p))

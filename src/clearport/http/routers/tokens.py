@@ -1,0 +1,25 @@
+"""Card tokens (merchant keys): POST /v1/tokens, GET /v1/tokens/{id}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from clearport.http.context import ApiRoute, container_of, principal_of
+from clearport.http.schemas_cards import TokenCreate, token_json
+
+router = APIRouter(prefix="/v1/tokens", route_class=ApiRoute, tags=["tokens"])
+
+
+@router.post("", status_code=201)
+async def create_token(request: Request, body: TokenCreate) -> JSONResponse:
+    card = await container_of(request).vault.create_token(
+        principal_of(request), body.card.to_input()
+    )
+    return JSONResponse(token_json(card), status_code=201)
+
+
+@router.get("/{token_id}")
+async def get_token(request: Request, token_id: str) -> JSONResponse:
+    card = await container_of(request).vault.read_token(principal_of(request), token_id)
+    return JSONResponse(token_json(card))

@@ -1,0 +1,131 @@
+"""Request bodies (strict: unknown fields, wrong types and read-only fields are 400s) and the
+JSON representations of the foundation's objects."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from clearport.access.domain import ApiKey
+from clearport.audit.domain import AuditEvent
+from clearport.core.clock import unix_seconds
+from clearport.merchants.domain import Merchant
+
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
+Brand = Literal["visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "maestro"]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class BrandRate(StrictModel):
+    percent_bps: int = Field(ge=0, le=10_000)
+    fixed_minor: int = Field(ge=0, le=1_000_000)
+
+
+class BlendedPricing(StrictModel):
+    model: Literal["blended"]
+    percent_bps: int = Field(ge=0, le=10_000)
+    fixed_minor: int = Field(ge=0, le=1_000_000)
+    brand_overrides: dict[Brand, BrandRate] = Field(default_factory=dict)
+
+
+class InterchangePlusPricing(StrictModel):
+    model: Literal["interchange_plus"]
+    markup_bps: int = Field(ge=0, le=10_000)
+    markup_fixed_minor: int = Field(ge=0, le=1_000_000)
+
+
+Pricing = Annotated[BlendedPricing | InterchangePlusPricing, Field(discriminator="model")]
+
+
+class ReserveTerms(StrictModel):
+    percent_bps: int = Field(ge=0, le=10_000)
+    hold_days: int = Field(ge=0, le=365)
+
+
+class MerchantCreate(StrictModel):
+    name: ShortText
+    country: Annotated[str, StringConstraints(min_length=2, max_length=2)]
+    mcc: Annotated[str, StringConstraints(min_length=4, max_length=4)]
+    default_currency: Annotated[str, StringConstraints(min_length=3, max_length=3)]
+    pricing: Pricing | None = None
+    payout_delay_days: int | None = Field(default=None, ge=0, le=90)
+    reserve: ReserveTerms | None = None
+    metadata: Metadata | None = None
+
+
+class MerchantUpdate(StrictModel):
+    name: ShortText | None = None
+    status: Literal["active", "suspended", "closed"] | None = None
+    pricing: Pricing | None = None
+    payout_delay_days: int | None = Field(default=None, ge=0, le=90)
+    reserve: ReserveTerms | None = None
+    metadata: Metadata | None = None
+
+
+class KeyCreate(StrictModel):
+    expires_at: int | None = Field(default=None, ge=0, le=253_402_300_799)
+
+
+class OperatorKeyCreate(StrictModel):
+    role: Literal["admin", "support", "finance", "security"]
+    expires_at: int | None = Field(default=None, ge=0, le=253_402_300_799)
+
+
+def merchant_json(m: Merchant) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "object": "merchant",
+        "name": m.name,
+        "country": m.country,
+        "mcc": m.mcc,
+        "default_currency": m.default_currency,
+        "status": str(m.status),
+        "pricing": m.pricing,
+        "payout_delay_days": m.payout_delay_days,
+        "reserve": m.reserve,
+        "metadata": m.metadata,
+        "created": unix_seconds(m.created_at),
+    }
+
+
+def key_json(k: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": k.id,
+        "object": "api_key",
+        "type": k.kind,
+        "merchant": k.merchant_id,
+        "role": k.role,
+        "mode": k.mode,
+        "display": k.display,
+        "created": unix_seconds(k.created_at),
+        "expires_at": unix_seconds(k.expires_at),
+        "revoked": k.revoked_at is not None,
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def audit_json(e: AuditEvent) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "object": "audit_event",
+        "actor": e.actor,
+        "type": e.event_type,
+        "created": unix_seconds(e.occurred_at),
+        "outcome": str(e.outcome),
+        "origin_ip": e.origin_ip,
+        "resource": e.resource,
+        "details": e.details,
+    }
+
+
+def list_json(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "url": url, "data": data, "has_more": has_more}

@@ -1,0 +1,97 @@
+"""Card and bank-account request bodies and their JSON: at most BIN + last 4, never a number."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints
+
+from clearport.core.clock import unix_seconds
+from clearport.core.sensitive import SensitiveStr
+from clearport.http.schemas import StrictModel
+from clearport.vault.cards import CardInput
+from clearport.vault.service import BankAccountView, StoredCard
+
+# Generous bounds: the domain validates precisely and names the field; these only stop abuse.
+CardNumber = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+
+
+class CardBody(StrictModel):
+    number: CardNumber
+    exp_month: int
+    exp_year: int
+    holder_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+    def to_input(self) -> CardInput:
+        return CardInput(
+            number=SensitiveStr(self.number),
+            exp_month=self.exp_month,
+            exp_year=self.exp_year,
+            holder_name=self.holder_name,
+        )
+
+    def __repr__(self) -> str:  # pydantic's repr would print the number
+        return "CardBody([REDACTED])"
+
+    __str__ = __repr__
+
+
+class TokenCreate(StrictModel):
+    card: CardBody
+
+
+def card_json(card: StoredCard) -> dict[str, Any]:
+    return {
+        "brand": card.brand,
+        "bin": card.bin,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "fingerprint": card.fingerprint,
+    }
+
+
+def token_json(card: StoredCard) -> dict[str, Any]:
+    return {
+        "id": card.token_id,
+        "object": "token",
+        "card": card_json(card),
+        "created": unix_seconds(card.created_at),
+    }
+
+
+Digits = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+
+
+class BankAccountPut(StrictModel):
+    country: Annotated[str, StringConstraints(min_length=2, max_length=2)]
+    currency: Annotated[str, StringConstraints(min_length=3, max_length=3)]
+    account_holder: Annotated[str, StringConstraints(min_length=1, max_length=140)]
+    routing_number: Digits | None = None
+    account_number: Digits | None = None
+    iban: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = None
+    bic: Annotated[str, StringConstraints(min_length=1, max_length=11)] | None = Field(default=None)
+
+    def __repr__(self) -> str:
+        return "BankAccountPut([REDACTED])"
+
+    __str__ = __repr__
+
+
+def bank_account_json(view: BankAccountView) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": view.id,
+        "object": "bank_account",
+        "merchant": view.merchant_id,
+        "country": view.country,
+        "currency": view.currency,
+        "account_holder": view.account_holder,
+    }
+    if view.scheme == "iban":
+        body["iban"] = view.display.get("iban")
+        body["bic"] = view.bic
+    else:
+        body["routing_number"] = view.display.get("routing_number")
+        body["account_number"] = view.display.get("account_number")
+    body["updated"] = unix_seconds(view.updated_at)
+    return body

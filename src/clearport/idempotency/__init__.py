@@ -1,0 +1,1 @@
+"""One idempotency mechanism for every POST."""

@@ -1,0 +1,38 @@
+"""Where claimed keys and stored responses live."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from clearport.core.uow import Transaction
+
+
+class IdempotencyStore(Protocol):
+    async def claim(
+        self,
+        principal_id: str,
+        key: str,
+        request_hash: bytes,
+        lock_timeout_s: int,
+        ttl_s: int,
+    ) -> tuple[str, int | None, bytes | None, bytes, str | None]:
+        """Claim a key. Returns (outcome, status, body, stored_hash, resource_id) where
+        outcome is 'claimed' (run the request; resource_id is what an abandoned earlier attempt
+        created, if anything), 'completed' (replay or mismatch) or 'in_progress'."""
+        ...
+
+    async def bind_resource(
+        self, tx: Transaction, principal_id: str, key: str, resource_id: str
+    ) -> None: ...
+
+    async def complete(
+        self,
+        principal_id: str,
+        key: str,
+        status: int,
+        body: bytes,
+        tx: Transaction | None = None,
+    ) -> None: ...
+    async def release(self, principal_id: str, key: str) -> None: ...
+    async def purge_expired(self, older_than: datetime) -> int: ...

@@ -1,0 +1,110 @@
+"""One idempotency mechanism for every POST, whatever the endpoint.
+
+The first completed response per (principal, Idempotency-Key) is stored with a keyed hash of the
+request; a retry gets it back, a different request under the same key gets 422, a retry while the
+first is still running gets 409. Responses that say "your request was invalid" (400), "slow down"
+(429) or "we failed" (5xx) are not stored, so the client can fix and retry under the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from clearport.core.errors import IdempotencyInProgress, IdempotencyMismatch, InvalidRequest
+from clearport.core.uow import Transaction
+from clearport.idempotency.ports import IdempotencyStore
+
+MAX_KEY_LENGTH = 255
+
+
+def is_storable(status: int) -> bool:
+    return status not in {400, 429} and status < 500
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    status: int
+    body: bytes
+
+
+@dataclass(slots=True)
+class IdempotencyClaim:
+    """A claimed key; the handler may complete it inside its own transaction.
+
+    `recovered_resource` is the object an earlier, abandoned attempt of the same request created
+    (bound with `bind_resource`): the handler must answer with it instead of creating another.
+    `keep_open` leaves the key in progress (the recovered object is not final yet).
+    """
+
+    scope: str
+    key: str
+    recovered_resource: str | None = None
+    completed_in_transaction: bool = False
+    keep_open: bool = False
+
+
+class IdempotencyService:
+    def __init__(
+        self, store: IdempotencyStore, server_secret: bytes, *, ttl_s: int, lock_timeout_s: int
+    ) -> None:
+        self._store = store
+        self._server_secret = server_secret
+        self._ttl_s = ttl_s
+        self._lock_timeout_s = lock_timeout_s
+
+    def request_hash(self, method: str, path: str, body: bytes) -> bytes:
+        # Keyed, because bodies can hold card numbers and a plain hash of a PAN is guessable.
+        mac = hmac.new(self._server_secret, digestmod=hashlib.sha256)
+        for part in (method.encode(), path.encode(), body):
+            mac.update(len(part).to_bytes(8, "big"))
+            mac.update(part)
+        return mac.digest()
+
+    async def begin(self, scope: str, key: str, request_hash: bytes) -> IdempotencyClaim | Replay:
+        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+            raise InvalidRequest(
+                f"'Idempotency-Key' must be 1-{MAX_KEY_LENGTH} printable characters.",
+                param="Idempotency-Key",
+            )
+        outcome, status, body, stored_hash, resource_id = await self._store.claim(
+            scope, key, request_hash, self._lock_timeout_s, self._ttl_s
+        )
+        if outcome == "claimed":
+            return IdempotencyClaim(scope, key, recovered_resource=resource_id)
+        if not hmac.compare_digest(stored_hash, request_hash):
+            raise IdempotencyMismatch(
+                "This Idempotency-Key was already used with a different request."
+            )
+        if outcome == "in_progress":
+            raise IdempotencyInProgress(
+                "A request with this Idempotency-Key is still being processed; retry later."
+            )
+        assert status is not None and body is not None
+        return Replay(status, body)
+
+    async def bind_resource(
+        self, tx: Transaction, claim: IdempotencyClaim, resource_id: str
+    ) -> None:
+        """Record, in the transaction that creates it, which object this request created."""
+        await self._store.bind_resource(tx, claim.scope, claim.key, resource_id)
+
+    async def complete_in(
+        self, tx: Transaction, claim: IdempotencyClaim, status: int, body: bytes
+    ) -> None:
+        """Store the response in the caller's transaction, atomically with its writes."""
+        await self._store.complete(claim.scope, claim.key, status, body, tx=tx)
+        claim.completed_in_transaction = True
+
+    async def finish(self, claim: IdempotencyClaim, status: int, body: bytes) -> None:
+        if claim.completed_in_transaction or claim.keep_open:
+            return
+        if is_storable(status):
+            await self._store.complete(claim.scope, claim.key, status, body)
+        else:
+            await self._store.release(claim.scope, claim.key)
+
+    async def abandon(self, claim: IdempotencyClaim) -> None:
+        if not claim.completed_in_transaction and not claim.keep_open:
+            await self._store.release(claim.scope, claim.key)

@@ -1,0 +1,101 @@
+"""Idempotency keys in PostgreSQL: claim, complete, release, purge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from clearport.core.uow import Transaction
+from clearport.db.database import Database, conn_of
+
+# A claim succeeds when the key is new, when its entry expired (query-time TTL cut-off), or when
+# an earlier attempt with the same request was abandoned (in progress past the lock timeout).
+_CLAIM = """
+INSERT INTO idempotency_keys (principal_id, key, request_hash, state)
+VALUES ($1, $2, $3, 'in_progress')
+ON CONFLICT (principal_id, key) DO UPDATE
+SET request_hash = EXCLUDED.request_hash, state = 'in_progress', created_at = now(),
+    locked_at = now(), response_status = NULL, response_body = NULL, completed_at = NULL,
+    -- An expired entry starts afresh; an abandoned attempt of the same request keeps what it
+    -- created, so the retry recovers it. (SET reads the old row's created_at.)
+    resource_id = CASE WHEN idempotency_keys.created_at < now() - make_interval(secs => $5)
+                       THEN NULL ELSE idempotency_keys.resource_id END
+WHERE idempotency_keys.created_at < now() - make_interval(secs => $5)
+   OR (idempotency_keys.state = 'in_progress'
+       AND idempotency_keys.locked_at < now() - make_interval(secs => $4)
+       AND idempotency_keys.request_hash = EXCLUDED.request_hash)
+RETURNING resource_id
+"""
+
+
+class PgIdempotencyStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(
+        self,
+        principal_id: str,
+        key: str,
+        request_hash: bytes,
+        lock_timeout_s: int,
+        ttl_s: int,
+    ) -> tuple[str, int | None, bytes | None, bytes, str | None]:
+        async with self._db.pool.acquire() as conn:
+            claimed = await conn.fetchrow(
+                _CLAIM, principal_id, key, request_hash, float(lock_timeout_s), float(ttl_s)
+            )
+            if claimed is not None:
+                return "claimed", None, None, request_hash, claimed["resource_id"]
+            row = await conn.fetchrow(
+                "SELECT state, response_status, response_body, request_hash "
+                "FROM idempotency_keys WHERE principal_id = $1 AND key = $2",
+                principal_id,
+                key,
+            )
+        if row is None:  # released between the two statements: the caller may retry
+            return "in_progress", None, None, request_hash, None
+        body = None if row["response_body"] is None else bytes(row["response_body"])
+        return row["state"], row["response_status"], body, bytes(row["request_hash"]), None
+
+    async def bind_resource(
+        self, tx: Transaction, principal_id: str, key: str, resource_id: str
+    ) -> None:
+        await conn_of(tx).execute(
+            "UPDATE idempotency_keys SET resource_id = $3 WHERE principal_id = $1 AND key = $2",
+            principal_id,
+            key,
+            resource_id,
+        )
+
+    async def complete(
+        self,
+        principal_id: str,
+        key: str,
+        status: int,
+        body: bytes,
+        tx: Transaction | None = None,
+    ) -> None:
+        sql = (
+            "UPDATE idempotency_keys SET state = 'completed', response_status = $3, "
+            "response_body = $4, completed_at = now() WHERE principal_id = $1 AND key = $2"
+        )
+        if tx is not None:
+            await conn_of(tx).execute(sql, principal_id, key, status, body)
+            return
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(sql, principal_id, key, status, body)
+
+    async def release(self, principal_id: str, key: str) -> None:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM idempotency_keys "
+                "WHERE principal_id = $1 AND key = $2 AND state = 'in_progress'",
+                principal_id,
+                key,
+            )
+
+    async def purge_expired(self, older_than: datetime) -> int:
+        async with self._db.pool.acquire() as conn:
+            result = await conn.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < $1", older_than
+            )
+        return int(result.split()[-1])

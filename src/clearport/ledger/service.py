@@ -1,0 +1,110 @@
+"""Ledger use cases: post linked groups of transfers, expire holds, read balances.
+
+`post` runs inside the caller's transaction (a capture writes its payment row and its ledger
+transfers atomically). See `clearport.ledger.domain` for the model and direction convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from clearport.access.domain import Permission, Principal
+from clearport.core.clock import Clock
+from clearport.core.errors import InvalidRequest, NotFound
+from clearport.core.ids import parse_id
+from clearport.core.pagination import Page, PageRequest
+from clearport.core.uow import Transaction, UnitOfWork
+from clearport.ledger.domain import (
+    BALANCE_TRANSACTION_TYPES,
+    MAX_BATCH,
+    Account,
+    AccountKind,
+    AccountRef,
+    BalanceTransaction,
+    PostResult,
+    TransferRequest,
+    new_txn_ids,
+    validate_batch,
+)
+from clearport.ledger.ports import LedgerStore
+
+
+class LedgerService:
+    def __init__(self, uow: UnitOfWork, store: LedgerStore, clock: Clock) -> None:
+        self._uow = uow
+        self._store = store
+        self._clock = clock
+
+    async def post(self, tx: Transaction, transfers: Sequence[TransferRequest]) -> list[PostResult]:
+        """Post one linked group: all transfers are written or none (a specific error)."""
+        validate_batch(transfers)
+        txn_ids = new_txn_ids(len(transfers))
+        return await self._store.post(tx, transfers, txn_ids)
+
+    async def expire(
+        self, tx: Transaction, *, now: datetime | None = None, limit: int = 1000
+    ) -> int:
+        """Release holds whose `expires_at` has passed; returns how many were expired."""
+        limit = max(1, min(limit, MAX_BATCH))
+        at = now or self._clock.now()
+        results = await self._store.expire(tx, at, new_txn_ids(limit))
+        return sum(1 for r in results if r.status == "created")
+
+    async def balances(self, tx: Transaction, owner: str) -> dict[AccountKind, dict[str, int]]:
+        """Posted balance (normal side) per account kind and currency."""
+        out: dict[AccountKind, dict[str, int]] = {}
+        for account in await self._store.accounts(tx, owner):
+            out.setdefault(account.kind, {})[account.currency] = account.balance
+        return out
+
+    async def account(self, tx: Transaction, ref: AccountRef) -> Account | None:
+        return await self._store.account(tx, ref)
+
+    async def account_as_of(self, tx: Transaction, ref: AccountRef, at: datetime) -> Account:
+        """The account's totals after every journal with created_at <= at (one index probe)."""
+        account = await self._store.account(tx, ref)
+        if account is None:
+            raise NotFound("No such ledger account.", code="account_not_found")
+        as_of = await self._store.account_as_of(tx, account.id, at)
+        if as_of is None:
+            raise NotFound("No such ledger account.", code="account_not_found")
+        return as_of
+
+    # --- API reads -----------------------------------------------------------------------
+
+    async def _merchant_of(self, tx: Transaction, actor: Principal, merchant: str | None) -> str:
+        """Merchants read their own; operators with finance.read name one with `merchant`."""
+        if merchant is not None:
+            parse_id(merchant, "mer", param="merchant")
+        if actor.merchant_id is not None:
+            if merchant is not None and merchant != actor.merchant_id:
+                raise NotFound("No such merchant.", param="merchant")
+            return actor.merchant_id
+        actor.require(Permission.FINANCE_READ)
+        if merchant is None:
+            raise InvalidRequest("Operators must pass 'merchant'.", param="merchant")
+        if not await self._store.merchant_exists(tx, merchant):
+            raise NotFound("No such merchant.", param="merchant")
+        return merchant
+
+    async def merchant_balance(
+        self, actor: Principal, merchant: str | None
+    ) -> dict[AccountKind, dict[str, int]]:
+        async with self._uow.transaction() as tx:
+            merchant_id = await self._merchant_of(tx, actor, merchant)
+            return await self.balances(tx, merchant_id)
+
+    async def list_balance_transactions(
+        self,
+        actor: Principal,
+        merchant: str | None,
+        page: PageRequest,
+        filters: Mapping[str, Any],
+    ) -> Page[BalanceTransaction]:
+        async with self._uow.transaction() as tx:
+            merchant_id = await self._merchant_of(tx, actor, merchant)
+            return await self._store.balance_transactions(
+                tx, merchant_id, page, {**filters, "types": BALANCE_TRANSACTION_TYPES}
+            )

@@ -1,0 +1,1 @@
+"""Merchants: onboarding, terms, status and their API keys."""

@@ -1,0 +1,78 @@
+"""Merchant lifecycle and terms validation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from clearport.core.errors import InvalidRequest, InvalidState
+
+
+class MerchantStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    CLOSED = "closed"
+
+
+# Closed is terminal: a closed merchant's data may be crypto-shredded, so it never reopens.
+_TRANSITIONS: dict[MerchantStatus, frozenset[MerchantStatus]] = {
+    MerchantStatus.ACTIVE: frozenset({MerchantStatus.SUSPENDED, MerchantStatus.CLOSED}),
+    MerchantStatus.SUSPENDED: frozenset({MerchantStatus.ACTIVE, MerchantStatus.CLOSED}),
+    MerchantStatus.CLOSED: frozenset(),
+}
+
+
+def check_status_transition(current: MerchantStatus, target: MerchantStatus) -> None:
+    if target == current:
+        return
+    if target not in _TRANSITIONS[current]:
+        raise InvalidState(
+            f"A merchant with status '{current}' cannot become '{target}'.", param="status"
+        )
+
+
+def validate_country(country: str, *, param: str = "country") -> str:
+    if len(country) != 2 or not country.isascii() or not country.isupper():
+        raise InvalidRequest(
+            f"'{param}' must be an upper-case ISO 3166-1 alpha-2 code.", param=param
+        )
+    return country
+
+
+def validate_mcc(mcc: str) -> str:
+    if len(mcc) != 4 or not mcc.isdigit() or not mcc.isascii():
+        raise InvalidRequest("'mcc' must be a 4-digit merchant category code.", param="mcc")
+    return mcc
+
+
+@dataclass(slots=True)
+class Merchant:
+    id: str
+    name: str
+    country: str
+    mcc: str
+    default_currency: str
+    status: MerchantStatus
+    pricing: dict[str, Any]
+    payout_delay_days: int
+    reserve: dict[str, Any]
+    metadata: dict[str, str]
+    created_at: datetime
+
+    @property
+    def can_transact(self) -> bool:
+        return self.status is MerchantStatus.ACTIVE
+
+
+DEFAULT_PRICING: dict[str, Any] = {
+    "model": "blended",
+    "percent_bps": 290,
+    "fixed_minor": 30,
+    "brand_overrides": {},
+}
+
+DEFAULT_RESERVE: dict[str, Any] = {"percent_bps": 0, "hold_days": 0}
+
+DEFAULT_PAYOUT_DELAY_DAYS = 2

@@ -1,0 +1,311 @@
+"""Onboarding merchants, changing their terms and status, and managing API keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from clearport.access.domain import (
+    ApiKey,
+    Origin,
+    Permission,
+    Principal,
+    PrincipalKind,
+    Role,
+    display_of,
+    generate_secret,
+    hash_secret,
+)
+from clearport.access.ports import ApiKeyRepository
+from clearport.audit.service import Auditor
+from clearport.core.clock import Clock
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound
+from clearport.core.ids import new_id, parse_id
+from clearport.core.money import parse_currency
+from clearport.core.pagination import Page, PageRequest
+from clearport.core.uow import UnitOfWork
+from clearport.merchants.domain import (
+    DEFAULT_PAYOUT_DELAY_DAYS,
+    DEFAULT_PRICING,
+    DEFAULT_RESERVE,
+    Merchant,
+    MerchantStatus,
+    check_status_transition,
+    validate_country,
+    validate_mcc,
+)
+from clearport.merchants.ports import MerchantRepository
+
+
+@dataclass(frozen=True, slots=True)
+class NewMerchant:
+    name: str
+    country: str
+    mcc: str
+    default_currency: str
+    pricing: dict[str, Any] | None = None
+    payout_delay_days: int | None = None
+    reserve: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MerchantPatch:
+    name: str | None = None
+    status: MerchantStatus | None = None
+    pricing: dict[str, Any] | None = None
+    payout_delay_days: int | None = None
+    reserve: dict[str, Any] | None = None
+    metadata: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: ApiKey
+    secret: str  # shown exactly once
+
+
+class MerchantService:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        merchants: MerchantRepository,
+        keys: ApiKeyRepository,
+        auditor: Auditor,
+        clock: Clock,
+        server_secret: bytes,
+        mode: str,
+    ) -> None:
+        self._uow = uow
+        self._merchants = merchants
+        self._keys = keys
+        self._auditor = auditor
+        self._clock = clock
+        self._server_secret = server_secret
+        self._mode = mode
+
+    async def create(self, actor: Principal, origin: Origin, new: NewMerchant) -> Merchant:
+        actor.require(Permission.MERCHANTS_CREATE)
+        merchant = Merchant(
+            id=new_id("mer"),
+            name=new.name,
+            country=validate_country(new.country),
+            mcc=validate_mcc(new.mcc),
+            default_currency=parse_currency(new.default_currency, param="default_currency"),
+            status=MerchantStatus.ACTIVE,
+            pricing=new.pricing if new.pricing is not None else dict(DEFAULT_PRICING),
+            payout_delay_days=(
+                new.payout_delay_days
+                if new.payout_delay_days is not None
+                else DEFAULT_PAYOUT_DELAY_DAYS
+            ),
+            reserve=new.reserve if new.reserve is not None else dict(DEFAULT_RESERVE),
+            metadata=new.metadata or {},
+            created_at=self._clock.now(),
+        )
+        async with self._uow.transaction() as tx:
+            await self._merchants.insert(tx, merchant)
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="merchant.created",
+                resource=merchant.id,
+                origin=origin,
+            )
+        return merchant
+
+    async def get(self, actor: Principal, merchant_id: str) -> Merchant:
+        actor.require(Permission.MERCHANTS_READ)
+        parse_id(merchant_id, "mer", param="id")
+        async with self._uow.autocommit() as tx:
+            merchant = await self._merchants.get(tx, merchant_id)
+        if merchant is None:
+            raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+        return merchant
+
+    async def list(self, actor: Principal, page: PageRequest) -> Page[Merchant]:
+        actor.require(Permission.MERCHANTS_READ)
+        async with self._uow.autocommit() as tx:
+            return await self._merchants.list(tx, page)
+
+    async def update(
+        self, actor: Principal, origin: Origin, merchant_id: str, patch: MerchantPatch
+    ) -> Merchant:
+        parse_id(merchant_id, "mer", param="id")
+        if patch.status is not None or patch.name is not None or patch.metadata is not None:
+            actor.require(Permission.MERCHANTS_STATUS)
+        if (
+            patch.pricing is not None
+            or patch.payout_delay_days is not None
+            or (patch.reserve is not None)
+        ):
+            actor.require(Permission.MERCHANTS_TERMS)
+        async with self._uow.transaction() as tx:
+            merchant = await self._merchants.get(tx, merchant_id, for_update=True)
+            if merchant is None:
+                raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+            before_status = merchant.status
+            if patch.status is not None:
+                check_status_transition(merchant.status, patch.status)
+            updated = replace(
+                merchant,
+                name=patch.name if patch.name is not None else merchant.name,
+                status=patch.status if patch.status is not None else merchant.status,
+                pricing=patch.pricing if patch.pricing is not None else merchant.pricing,
+                payout_delay_days=(
+                    patch.payout_delay_days
+                    if patch.payout_delay_days is not None
+                    else merchant.payout_delay_days
+                ),
+                reserve=patch.reserve if patch.reserve is not None else merchant.reserve,
+                metadata=patch.metadata if patch.metadata is not None else merchant.metadata,
+            )
+            await self._merchants.update(tx, updated)
+            changed = sorted(
+                name
+                for name in (
+                    "name",
+                    "status",
+                    "pricing",
+                    "payout_delay_days",
+                    "reserve",
+                    "metadata",
+                )
+                if getattr(patch, name) is not None
+            )
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="merchant.updated",
+                resource=merchant_id,
+                origin=origin,
+                details={"fields": changed},
+            )
+            if updated.status != before_status:
+                await self._auditor.record(
+                    tx,
+                    actor=actor.actor,
+                    event_type="merchant.status_changed",
+                    resource=merchant_id,
+                    origin=origin,
+                    details={"from": str(before_status), "to": str(updated.status)},
+                )
+        return updated
+
+    async def create_key(
+        self, actor: Principal, origin: Origin, merchant_id: str, expires_at: datetime | None
+    ) -> IssuedKey:
+        actor.require(Permission.KEYS_MANAGE)
+        parse_id(merchant_id, "mer", param="id")
+        now = self._clock.now()
+        if expires_at is not None and expires_at <= now:
+            raise InvalidRequest("'expires_at' must be in the future.", param="expires_at")
+        secret = generate_secret(PrincipalKind.MERCHANT, self._mode)
+        key = ApiKey(
+            id=new_id("key"),
+            kind="merchant",
+            merchant_id=merchant_id,
+            role=None,
+            mode=self._mode,
+            display=display_of(secret),
+            created_at=now,
+            expires_at=expires_at,
+            revoked_at=None,
+        )
+        async with self._uow.transaction() as tx:
+            merchant = await self._merchants.get(tx, merchant_id)
+            if merchant is None:
+                raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+            if merchant.status is MerchantStatus.CLOSED:
+                raise InvalidState("A closed merchant cannot get new keys.", param="id")
+            await self._keys.insert(tx, key, hash_secret(self._server_secret, secret), actor.actor)
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="api_key.created",
+                resource=key.id,
+                origin=origin,
+                details={"merchant": merchant_id},
+            )
+        return IssuedKey(key, secret)
+
+    async def list_keys(
+        self, actor: Principal, merchant_id: str, page: PageRequest
+    ) -> Page[ApiKey]:
+        actor.require(Permission.KEYS_MANAGE)
+        await self.get(actor, merchant_id)
+        async with self._uow.autocommit() as tx:
+            return await self._keys.list_for_merchant(tx, merchant_id, page)
+
+    async def revoke_key(
+        self, actor: Principal, origin: Origin, merchant_id: str, key_id: str
+    ) -> ApiKey:
+        actor.require(Permission.KEYS_MANAGE)
+        parse_id(merchant_id, "mer", param="id")
+        parse_id(key_id, "key", param="key_id")
+        async with self._uow.transaction() as tx:
+            key = await self._keys.get(tx, key_id)
+            if key is None or key.merchant_id != merchant_id:
+                raise NotFound(f"No such key: '{key_id}'.", param="key_id")
+            now = self._clock.now()
+            if key.revoked_at is None:
+                await self._keys.revoke(tx, key_id, now)
+                key = replace(key, revoked_at=now)
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="api_key.revoked",
+                resource=key_id,
+                origin=origin,
+                details={"merchant": merchant_id},
+            )
+        return key
+
+    async def create_operator_key(
+        self, actor: Principal, origin: Origin, role: Role, expires_at: datetime | None = None
+    ) -> IssuedKey:
+        actor.require(Permission.KEYS_MANAGE)
+        secret = generate_secret(PrincipalKind.OPERATOR, self._mode)
+        key = ApiKey(
+            id=new_id("key"),
+            kind="operator",
+            merchant_id=None,
+            role=str(role),
+            mode=self._mode,
+            display=display_of(secret),
+            created_at=self._clock.now(),
+            expires_at=expires_at,
+            revoked_at=None,
+        )
+        async with self._uow.transaction() as tx:
+            await self._keys.insert(tx, key, hash_secret(self._server_secret, secret), actor.actor)
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="operator_key.created",
+                resource=key.id,
+                origin=origin,
+                details={"role": str(role)},
+            )
+        return IssuedKey(key, secret)
+
+    async def revoke_operator_key(self, actor: Principal, origin: Origin, key_id: str) -> ApiKey:
+        actor.require(Permission.KEYS_MANAGE)
+        parse_id(key_id, "key", param="key_id")
+        async with self._uow.transaction() as tx:
+            key = await self._keys.get(tx, key_id)
+            if key is None or key.kind != "operator":
+                raise NotFound(f"No such key: '{key_id}'.", param="key_id")
+            now = self._clock.now()
+            if key.revoked_at is None:
+                await self._keys.revoke(tx, key_id, now)
+                key = replace(key, revoked_at=now)
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="operator_key.revoked",
+                resource=key_id,
+                origin=origin,
+            )
+        return key

@@ -1,0 +1,83 @@
+"""Merchants and API keys in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from clearport.core.pagination import Page, PageRequest
+from clearport.core.uow import Transaction
+from clearport.db.database import conn_of
+from clearport.db.pagination import fetch_page
+from clearport.merchants.domain import Merchant, MerchantStatus
+
+_MERCHANT_COLUMNS = (
+    "id, name, country, mcc, default_currency, status, pricing, payout_delay_days, reserve, "
+    "metadata, created_at"
+)
+
+
+def _merchant(row: asyncpg.Record) -> Merchant:
+    return Merchant(
+        id=row["id"],
+        name=row["name"],
+        country=row["country"],
+        mcc=row["mcc"],
+        default_currency=row["default_currency"],
+        status=MerchantStatus(row["status"]),
+        pricing=row["pricing"],
+        payout_delay_days=row["payout_delay_days"],
+        reserve=row["reserve"],
+        metadata=row["metadata"],
+        created_at=row["created_at"],
+    )
+
+
+class PgMerchantRepository:
+    async def insert(self, tx: Transaction, merchant: Merchant) -> None:
+        await conn_of(tx).execute(
+            f"INSERT INTO merchants ({_MERCHANT_COLUMNS}) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            merchant.id,
+            merchant.name,
+            merchant.country,
+            merchant.mcc,
+            merchant.default_currency,
+            str(merchant.status),
+            merchant.pricing,
+            merchant.payout_delay_days,
+            merchant.reserve,
+            merchant.metadata,
+            merchant.created_at,
+        )
+
+    async def get(
+        self, tx: Transaction, merchant_id: str, *, for_update: bool = False
+    ) -> Merchant | None:
+        lock = " FOR UPDATE" if for_update else ""
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_MERCHANT_COLUMNS} FROM merchants WHERE id = $1{lock}", merchant_id
+        )
+        return None if row is None else _merchant(row)
+
+    async def list(self, tx: Transaction, page: PageRequest) -> Page[Merchant]:
+        return await fetch_page(
+            conn_of(tx),
+            select=f"SELECT {_MERCHANT_COLUMNS} FROM merchants",
+            where=[],
+            args=[],
+            page=page,
+            row_to=_merchant,
+        )
+
+    async def update(self, tx: Transaction, merchant: Merchant) -> None:
+        await conn_of(tx).execute(
+            "UPDATE merchants SET name = $2, status = $3, pricing = $4, payout_delay_days = $5, "
+            "reserve = $6, metadata = $7, updated_at = now() WHERE id = $1",
+            merchant.id,
+            merchant.name,
+            str(merchant.status),
+            merchant.pricing,
+            merchant.payout_delay_days,
+            merchant.reserve,
+            merchant.metadata,
+        )

@@ -1,0 +1,1 @@
+"""Payments: authorize, capture, void, refund and sale through a connector."""

@@ -1,0 +1,363 @@
+"""The payment and refund state machines, and what a connector's answer means for them.
+
+Every legal transition is listed in `_PAYMENT_TRANSITIONS`; anything else raises `InvalidState`
+naming the current status. Connector answers are mapped by an exhaustive `match` ending in
+`assert_never`, so a new connector status is a type error, not a production surprise.
+
+    pending ──approved──> authorized ──capture──> captured ──refund (all)──> refunded
+       │                     │   │                    │
+       ├─declined─> declined │   └─expire─> expired    └─refund (part): stays captured
+       └─error────> failed   └─void──> voided
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, assert_never
+
+from clearport.connectors.domain import ConnectorResult, ConnectorStatus
+from clearport.core.clock import unix_seconds
+from clearport.core.errors import InvalidRequest, InvalidState, invariant
+from clearport.core.money import MAX_AMOUNT_MINOR
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+    EXPIRED = "expired"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+class RefundStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Operation(StrEnum):
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+    EXPIRE = "expire"
+
+
+class AttemptStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+P = PaymentStatus
+
+_PAYMENT_TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    P.PENDING: frozenset({P.AUTHORIZED, P.CAPTURED, P.DECLINED, P.FAILED}),
+    P.AUTHORIZED: frozenset({P.CAPTURED, P.VOIDED, P.EXPIRED}),
+    P.CAPTURED: frozenset({P.REFUNDED}),
+    P.REFUNDED: frozenset(),
+    P.VOIDED: frozenset(),
+    P.EXPIRED: frozenset(),
+    P.DECLINED: frozenset(),
+    P.FAILED: frozenset(),
+}
+
+_REFUND_TRANSITIONS: dict[RefundStatus, frozenset[RefundStatus]] = {
+    RefundStatus.PENDING: frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED}),
+    RefundStatus.SUCCEEDED: frozenset(),
+    RefundStatus.FAILED: frozenset(),
+}
+
+
+def can_transition(current: PaymentStatus, target: PaymentStatus) -> bool:
+    return target in _PAYMENT_TRANSITIONS[current]
+
+
+def check_transition(current: PaymentStatus, target: PaymentStatus) -> None:
+    if not can_transition(current, target):
+        raise InvalidState(f"This payment's status is '{current}'; it cannot become '{target}'.")
+
+
+def check_refund_transition(current: RefundStatus, target: RefundStatus) -> None:
+    if target not in _REFUND_TRANSITIONS[current]:
+        raise InvalidState(f"This refund's status is '{current}'; it cannot become '{target}'.")
+
+
+def require_status(current: PaymentStatus, action: str, allowed: PaymentStatus) -> None:
+    """Reject an operation with 409 `invalid_state`, naming the status."""
+    if current is not allowed:
+        raise InvalidState(
+            f"This payment's status is '{current}'; it can be {action} only when '{allowed}'."
+        )
+
+
+def validate_amount(amount: int, *, max_amount_minor: int, param: str = "amount") -> int:
+    if type(amount) is not int or amount <= 0:
+        raise InvalidRequest(f"'{param}' must be a positive integer in minor units.", param=param)
+    if amount > min(max_amount_minor, MAX_AMOUNT_MINOR):
+        raise InvalidRequest(
+            f"'{param}' exceeds the maximum of {max_amount_minor} minor units.",
+            code="amount_too_large",
+            param=param,
+        )
+    return amount
+
+
+def capture_amount(requested: int | None, authorized: int) -> int:
+    """Capture once, at most the authorized amount; the rest is released."""
+    if requested is None:
+        return authorized
+    if type(requested) is not int or requested <= 0:
+        raise InvalidRequest("'amount' must be a positive integer in minor units.", param="amount")
+    if requested > authorized:
+        raise InvalidRequest(
+            f"'amount' exceeds the authorized amount ({authorized}).",
+            code="amount_too_large",
+            param="amount",
+        )
+    return requested
+
+
+def refund_amount(requested: int | None, captured: int, refunded: int) -> int:
+    remaining = captured - refunded
+    invariant(remaining >= 0, "refunded exceeds captured")
+    if requested is None:
+        if remaining == 0:
+            raise InvalidState("This payment has nothing left to refund.")
+        return remaining
+    if type(requested) is not int or requested <= 0:
+        raise InvalidRequest("'amount' must be a positive integer in minor units.", param="amount")
+    if requested > remaining:
+        raise InvalidRequest(
+            f"'amount' exceeds what is left to refund ({remaining}).",
+            code="amount_too_large",
+            param="amount",
+        )
+    return requested
+
+
+class Outcome(StrEnum):
+    """Our reading of a connector answer."""
+
+    SUCCEEDED = "succeeded"
+    DECLINED = "declined"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+def outcome_of(result: ConnectorResult) -> Outcome:
+    match result.status:
+        case ConnectorStatus.APPROVED:
+            return Outcome.SUCCEEDED
+        case ConnectorStatus.DECLINED:
+            return Outcome.DECLINED
+        case ConnectorStatus.ERROR | ConnectorStatus.NOT_FOUND:
+            return Outcome.FAILED
+        case ConnectorStatus.UNKNOWN:
+            return Outcome.UNKNOWN
+        case _:
+            assert_never(result.status)
+
+
+def authorization_target(outcome: Outcome, *, capture: bool) -> PaymentStatus:
+    """The status a pending payment takes after its authorization's outcome."""
+    match outcome:
+        case Outcome.SUCCEEDED:
+            return PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
+        case Outcome.DECLINED:
+            return PaymentStatus.DECLINED
+        case Outcome.FAILED:
+            return PaymentStatus.FAILED
+        case Outcome.UNKNOWN:
+            return PaymentStatus.PENDING
+        case _:
+            assert_never(outcome)
+
+
+def attempt_status(outcome: Outcome) -> AttemptStatus:
+    match outcome:
+        case Outcome.SUCCEEDED:
+            return AttemptStatus.SUCCEEDED
+        case Outcome.DECLINED:
+            return AttemptStatus.DECLINED
+        case Outcome.FAILED:
+            return AttemptStatus.FAILED
+        case Outcome.UNKNOWN:
+            return AttemptStatus.PENDING
+        case _:
+            assert_never(outcome)
+
+
+EVENT_OF_STATUS: dict[PaymentStatus, str] = {
+    P.AUTHORIZED: "payment.authorized",
+    P.CAPTURED: "payment.captured",
+    P.DECLINED: "payment.declined",
+    P.FAILED: "payment.failed",
+    P.VOIDED: "payment.voided",
+    P.EXPIRED: "payment.expired",
+    P.REFUNDED: "payment.refunded",
+}
+
+EVENT_OF_REFUND: dict[RefundStatus, str] = {
+    RefundStatus.SUCCEEDED: "refund.succeeded",
+    RefundStatus.FAILED: "refund.failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Routing:
+    connector: str
+    rule: str
+    candidates: tuple[str, ...]
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "candidates": list(self.candidates), "reason": self.reason}
+
+
+def route(connectors: tuple[str, ...]) -> Routing:
+    """Routing while one connector exists: the decision is still recorded, never implicit."""
+    invariant(len(connectors) > 0, "no connector configured")
+    return Routing(
+        connector=connectors[0],
+        rule="default",
+        candidates=connectors,
+        reason="first configured connector" if len(connectors) > 1 else "only connector",
+    )
+
+
+@dataclass(slots=True)
+class Payment:
+    id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: PaymentStatus
+    capture_requested: bool
+    card_brand: str
+    card_bin: str
+    card_last4: str
+    card_exp_month: int
+    card_exp_year: int
+    card_fingerprint: str
+    token_id: str
+    auth_attempt_id: str
+    connector: str
+    routing: dict[str, Any]
+    reference: str | None
+    metadata: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    amount_refund_pending: int = 0
+    pending_operation: str | None = None
+    auth_code: str | None = None
+    network_reference: str | None = None
+    decline_code: str | None = None
+    authorized_at: datetime | None = None
+    captured_at: datetime | None = None
+
+    def check(self) -> None:
+        invariant(0 <= self.amount_captured <= self.amount, "amount_captured out of range")
+        invariant(
+            0 <= self.amount_refunded + self.amount_refund_pending <= self.amount_captured,
+            "refunds exceed the captured amount",
+        )
+
+    def move_to(self, target: PaymentStatus, at: datetime) -> PaymentStatus:
+        """Apply a legal transition; return the previous status."""
+        check_transition(self.status, target)
+        previous = self.status
+        self.status = target
+        self.updated_at = at
+        return previous
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "payment",
+            "status": str(self.status),
+            "amount": self.amount,
+            "currency": self.currency,
+            "amount_captured": self.amount_captured,
+            "amount_refunded": self.amount_refunded,
+            "card": {
+                "brand": self.card_brand,
+                "bin": self.card_bin,
+                "last4": self.card_last4,
+                "exp_month": self.card_exp_month,
+                "exp_year": self.card_exp_year,
+                "fingerprint": self.card_fingerprint,
+            },
+            "token": self.token_id,
+            "auth_code": self.auth_code,
+            "network_reference": self.network_reference,
+            "decline_code": self.decline_code,
+            "connector": self.connector,
+            "routing": self.routing,
+            "reference": self.reference,
+            "metadata": self.metadata,
+            "created": unix_seconds(self.created_at),
+            "authorized": unix_seconds(self.authorized_at),
+            "captured": unix_seconds(self.captured_at),
+        }
+
+
+@dataclass(slots=True)
+class Refund:
+    id: str
+    payment_id: str
+    merchant_id: str
+    amount: int
+    currency: str
+    status: RefundStatus
+    reason: str | None
+    attempt_id: str
+    created_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": "refund",
+            "payment": self.payment_id,
+            "amount": self.amount,
+            "currency": self.currency,
+            "status": str(self.status),
+            "reason": self.reason,
+            "created": unix_seconds(self.created_at),
+        }
+
+
+@dataclass(slots=True)
+class Attempt:
+    id: str
+    payment_id: str
+    merchant_id: str
+    operation: Operation
+    amount: int
+    currency: str
+    connector: str
+    created_at: datetime
+    status: AttemptStatus = AttemptStatus.PENDING
+    refund_id: str | None = None
+    response_code: str | None = None
+    decline_code: str | None = None
+    auth_code: str | None = None
+    network_reference: str | None = None
+    completed_at: datetime | None = None
+
+    def complete(self, outcome: Outcome, result: ConnectorResult, at: datetime) -> None:
+        self.status = attempt_status(outcome)
+        self.response_code = result.response_code
+        self.decline_code = result.decline_code
+        self.auth_code = result.auth_code
+        self.network_reference = result.network_reference
+        self.completed_at = at

@@ -1,0 +1,1 @@
+"""Nightly settlement: fees, reserves, netting, payouts, payout files and reports."""

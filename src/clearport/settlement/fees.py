@@ -1,0 +1,239 @@
+"""Pricing: what a merchant pays for one settled item.
+
+Two models, chosen per merchant (the `pricing` JSON of the merchant API):
+
+- blended: `percent_bps` of the amount + `fixed_minor`, with per-brand overrides. The whole fee is
+  the acquirer's markup (no interchange or scheme fee is shown separately).
+- interchange_plus ("interchange++"): interchange (by brand x card type x region, from a versioned
+  table) + scheme fee (by brand x region) + the acquirer's markup (`markup_bps` +
+  `markup_fixed_minor`).
+
+Every component is first computed exactly (a `Fraction` of a minor unit), then rounded half-even
+per item. The difference between the sum of rounded items and the rounded exact sum is posted to
+the platform rounding account by settlement (see `settlement.domain.FeeTotals`), so no fraction of a
+cent is ever lost or invented.
+
+Refunds carry no fee and return none (decision 0401): a refund's fee components are all zero.
+
+A missing interchange row never prices at zero: the documented fallback is the most expensive row
+of the same brand and region (else the table's `fallback` rate), and the item is flagged
+`interchange_fallback` in the settlement detail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from clearport.core.errors import InvalidRequest, invariant
+
+BPS = 10_000
+
+CARD_TYPES = ("consumer_debit", "consumer_credit", "consumer_prepaid", "commercial")
+REGIONS = ("eea", "us", "uk", "intl")
+
+# EEA member states: the EU Interchange Fee Regulation (2015/751) caps apply to consumer cards
+# issued and acquired here.
+# fmt: off
+EEA_COUNTRIES = frozenset({
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+    "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO",
+})
+# fmt: on
+
+FLAG_INTERCHANGE_FALLBACK = "interchange_fallback"
+FLAG_SCHEME_FEE_FALLBACK = "scheme_fee_fallback"
+
+
+def round_half_even(value: Fraction) -> int:
+    """Banker's rounding to a whole minor unit (`round` on a Fraction is exact half-even)."""
+    return round(value)
+
+
+def region_for_country(country: str) -> str:
+    """The interchange region of a merchant, from its country (acquiring region)."""
+    c = country.upper()
+    if c == "US":
+        return "us"
+    if c == "GB":
+        return "uk"
+    if c in EEA_COUNTRIES:
+        return "eea"
+    return "intl"
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """`bps` basis points (may be fractional, e.g. 1.6) of the amount plus `fixed_minor`."""
+
+    bps: Fraction
+    fixed_minor: int = 0
+
+    def exact(self, amount_minor: int) -> Fraction:
+        return Fraction(amount_minor) * self.bps / BPS + self.fixed_minor
+
+    @staticmethod
+    def parse(
+        raw: Mapping[str, Any], *, bps_key: str = "bps", fixed_key: str = "fixed_minor"
+    ) -> Rate:
+        bps = Fraction(str(raw[bps_key]))
+        fixed = raw.get(fixed_key, 0)
+        invariant(bps >= 0 and isinstance(fixed, int) and fixed >= 0, "rates are non-negative")
+        return Rate(bps, fixed)
+
+
+@dataclass(frozen=True, slots=True)
+class BlendedPricing:
+    rate: Rate
+    brand_overrides: Mapping[str, Rate] = field(default_factory=dict)
+
+    def rate_for(self, brand: str) -> Rate:
+        return self.brand_overrides.get(brand, self.rate)
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangePlusPricing:
+    markup: Rate
+
+
+Pricing = BlendedPricing | InterchangePlusPricing
+
+
+def parse_pricing(raw: Mapping[str, Any]) -> Pricing:
+    """The merchant's `pricing` JSON (validated by the API schema) as a domain value."""
+    match raw.get("model"):
+        case "blended":
+            return BlendedPricing(
+                Rate.parse(raw, bps_key="percent_bps"),
+                {
+                    brand: Rate.parse(r, bps_key="percent_bps")
+                    for brand, r in dict(raw.get("brand_overrides") or {}).items()
+                },
+            )
+        case "interchange_plus":
+            return InterchangePlusPricing(
+                Rate.parse(raw, bps_key="markup_bps", fixed_key="markup_fixed_minor")
+            )
+        case _:
+            raise InvalidRequest("'pricing[model]' is not supported.", param="pricing[model]")
+
+
+@dataclass(frozen=True, slots=True)
+class InterchangeTable:
+    """One version of the interchange and scheme-fee tables (see settlement/interchange/)."""
+
+    version: str
+    interchange: Mapping[tuple[str, str, str], Rate]  # (brand, card_type, region)
+    scheme_fees: Mapping[tuple[str, str], Rate]  # (brand, region)
+    fallback_interchange: Rate
+    fallback_scheme_fee: Rate
+
+    @staticmethod
+    def from_json(doc: Mapping[str, Any]) -> InterchangeTable:
+        interchange: dict[tuple[str, str, str], Rate] = {}
+        for row in doc["interchange"]:
+            key = (row["brand"], row["card_type"], row["region"])
+            invariant(key not in interchange, f"duplicate interchange row {key}")
+            invariant(row["card_type"] in CARD_TYPES, f"unknown card type {row['card_type']}")
+            invariant(row["region"] in REGIONS, f"unknown region {row['region']}")
+            interchange[key] = Rate.parse(row)
+        schemes: dict[tuple[str, str], Rate] = {}
+        for row in doc["scheme_fees"]:
+            skey = (row["brand"], row["region"])
+            invariant(skey not in schemes, f"duplicate scheme fee row {skey}")
+            schemes[skey] = Rate.parse(row)
+        return InterchangeTable(
+            version=str(doc["version"]),
+            interchange=interchange,
+            scheme_fees=schemes,
+            fallback_interchange=Rate.parse(doc["fallback"]["interchange"]),
+            fallback_scheme_fee=Rate.parse(doc["fallback"]["scheme_fee"]),
+        )
+
+    def interchange_rate(self, brand: str, card_type: str | None, region: str) -> tuple[Rate, bool]:
+        """(rate, used_fallback). Unknown card type or missing row -> the most expensive row of
+        the brand in the region (priced on a 100.00 reference amount), else the table fallback."""
+        if card_type is not None:
+            rate = self.interchange.get((brand, card_type, region))
+            if rate is not None:
+                return rate, False
+        candidates = [
+            r for (b, _, reg), r in self.interchange.items() if b == brand and reg == region
+        ]
+        if candidates:
+            return max(candidates, key=lambda r: (r.exact(10_000), r.bps)), True
+        return self.fallback_interchange, True
+
+    def scheme_fee_rate(self, brand: str, region: str) -> tuple[Rate, bool]:
+        rate = self.scheme_fees.get((brand, region))
+        if rate is not None:
+            return rate, False
+        return self.fallback_scheme_fee, True
+
+
+@dataclass(frozen=True, slots=True)
+class PricedItem:
+    """Fee components of one item: exact values and their half-even rounding."""
+
+    interchange_exact: Fraction
+    scheme_fee_exact: Fraction
+    markup_exact: Fraction
+    flags: tuple[str, ...] = ()
+
+    @property
+    def interchange_minor(self) -> int:
+        return round_half_even(self.interchange_exact)
+
+    @property
+    def scheme_fee_minor(self) -> int:
+        return round_half_even(self.scheme_fee_exact)
+
+    @property
+    def markup_minor(self) -> int:
+        return round_half_even(self.markup_exact)
+
+    @property
+    def commission_minor(self) -> int:
+        """Everything the merchant pays for the item: interchange + scheme fee + markup."""
+        return self.interchange_minor + self.scheme_fee_minor + self.markup_minor
+
+
+NO_FEE = PricedItem(Fraction(0), Fraction(0), Fraction(0))
+
+
+def price_item(
+    pricing: Pricing,
+    table: InterchangeTable,
+    *,
+    kind: str,
+    amount_minor: int,
+    brand: str,
+    card_type: str | None,
+    region: str,
+) -> PricedItem:
+    """Fees for one capture (refunds and other kinds: no fee). `amount_minor` is positive."""
+    invariant(amount_minor >= 0, "item amounts are positive; the kind carries the sign")
+    if kind != "capture":
+        return NO_FEE
+    match pricing:
+        case BlendedPricing():
+            return PricedItem(Fraction(0), Fraction(0), pricing.rate_for(brand).exact(amount_minor))
+        case InterchangePlusPricing():
+            ic, ic_fallback = table.interchange_rate(brand, card_type, region)
+            sf, sf_fallback = table.scheme_fee_rate(brand, region)
+            flags = tuple(
+                f
+                for f, on in (
+                    (FLAG_INTERCHANGE_FALLBACK, ic_fallback),
+                    (FLAG_SCHEME_FEE_FALLBACK, sf_fallback),
+                )
+                if on
+            )
+            return PricedItem(
+                ic.exact(amount_minor),
+                sf.exact(amount_minor),
+                pricing.markup.exact(amount_minor),
+                flags,
+            )

@@ -1,0 +1,102 @@
+"""The rows of txlog and audit_events and their seals (chain_seals), read for sealing and
+verification. The sealed tables are only ever read here, never updated."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import asyncpg
+
+from clearport.core.uow import Transaction
+from clearport.db.database import Database, conn_of
+from clearport.txlog.domain import GENESIS, SealedRow, canonical
+
+_SOURCES: dict[str, tuple[str, str]] = {
+    "txlog": (
+        "txlog",
+        "seq, object_type, object_id, payment_id, merchant_id, from_status, to_status, amount, "
+        "currency, actor, connector_result, occurred_at",
+    ),
+    "audit": (
+        "audit_events",
+        "seq, id, actor, event_type, occurred_at, outcome, origin_ip, resource, details",
+    ),
+}
+# Advisory lock keys: one sealer per chain at a time.
+_LOCK_KEYS = {"txlog": 0x7C1E_0001, "audit": 0x7C1E_0002}
+# How many seals near the head are considered when finding rows that committed late.
+_LATE_WINDOW = 100_000
+
+
+def _text(row: asyncpg.Record) -> str:
+    return canonical(dict(row))
+
+
+class PgChainStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def try_lock(self, tx: Transaction, chain: str) -> bool:
+        return bool(
+            await conn_of(tx).fetchval("SELECT pg_try_advisory_xact_lock($1)", _LOCK_KEYS[chain])
+        )
+
+    async def head(self, tx: Transaction, chain: str) -> tuple[int, bytes]:
+        row = await conn_of(tx).fetchrow(
+            "SELECT seq, hash FROM chain_seals WHERE chain = $1 ORDER BY seq DESC LIMIT 1", chain
+        )
+        return (0, GENESIS) if row is None else (int(row["seq"]), bytes(row["hash"]))
+
+    async def unsealed(
+        self, tx: Transaction, chain: str, lookback_s: int, limit: int
+    ) -> list[tuple[int, str]]:
+        # Sequence numbers are handed out before commit, so a slow transaction can commit a row
+        # below rows already sealed. Everything above the highest source_seq sealed more than
+        # `lookback_s` ago is therefore re-checked against the seals (decision 0302).
+        table, columns = _SOURCES[chain]
+        conn = conn_of(tx)
+        floor = await conn.fetchval(
+            "SELECT coalesce(max(source_seq), 0) FROM (SELECT source_seq FROM chain_seals "
+            "WHERE chain = $1 AND sealed_at < now() - make_interval(secs => $2) "
+            "ORDER BY seq DESC LIMIT $3) recent",
+            chain,
+            float(lookback_s),
+            _LATE_WINDOW,
+        )
+        rows = await conn.fetch(
+            f"SELECT {columns} FROM {table} t WHERE t.seq > $1 AND NOT EXISTS "
+            "(SELECT 1 FROM chain_seals s WHERE s.chain = $2 AND s.source_seq = t.seq) "
+            "ORDER BY t.seq LIMIT $3",
+            floor,
+            chain,
+            limit,
+        )
+        return [(int(r["seq"]), _text(r)) for r in rows]
+
+    async def insert_seals(
+        self, tx: Transaction, chain: str, seals: Sequence[tuple[int, int, bytes]]
+    ) -> None:
+        await conn_of(tx).executemany(
+            "INSERT INTO chain_seals (chain, seq, source_seq, hash) VALUES ($1, $2, $3, $4)",
+            [(chain, seq, source_seq, digest) for seq, source_seq, digest in seals],
+        )
+
+    async def walk(self, chain: str) -> AsyncIterator[SealedRow]:
+        table, columns = _SOURCES[chain]
+        prefixed = ", ".join(f"t.{c.strip()}" for c in columns.split(","))
+        async with self._db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            cursor: Any = conn.cursor(
+                f"SELECT s.seq AS chain_seq, s.source_seq AS chain_source, s.hash AS chain_hash, "
+                f"{prefixed} FROM chain_seals s LEFT JOIN {table} t ON t.seq = s.source_seq "
+                "WHERE s.chain = $1 ORDER BY s.seq",
+                chain,
+                prefetch=1000,
+            )
+            async for row in cursor:
+                values = dict(row)
+                seq = int(values.pop("chain_seq"))
+                source = int(values.pop("chain_source"))
+                digest = bytes(values.pop("chain_hash"))
+                text = None if values["seq"] is None else canonical(values)
+                yield SealedRow(seq, source, digest, text)

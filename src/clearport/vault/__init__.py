@@ -1,0 +1,1 @@
+"""The card vault: tokens, bank accounts, envelope encryption, rotation, shredding."""

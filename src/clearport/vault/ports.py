@@ -1,0 +1,144 @@
+"""What the vault needs: key providers, the record cipher, the DEK cache and its tables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from clearport.core.uow import Transaction
+
+
+class KeyProvider(Protocol):
+    """Wraps and unwraps data-encryption keys under a key-encryption key (KEK) it never reveals.
+
+    `context` is bound to the wrapped key (KMS EncryptionContext, AES-GCM associated data for
+    the local keyring): unwrapping with another context fails. KEK ids are opaque strings that
+    the vault stores beside each wrapped DEK.
+    """
+
+    name: str
+
+    async def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytes, bytes, str]:
+        """A new 256-bit key: (plaintext, wrapped, kek_id)."""
+        ...
+
+    async def wrap(self, plaintext: bytes, context: Mapping[str, str]) -> tuple[bytes, str]:
+        """(wrapped, kek_id) under the current KEK."""
+        ...
+
+    async def unwrap(self, wrapped: bytes, kek_id: str, context: Mapping[str, str]) -> bytes:
+        """The plaintext DEK; raises KeyMaterialUnavailable when it cannot."""
+        ...
+
+    async def current_kek_id(self) -> str: ...
+
+    async def rotate_kek(self) -> str:
+        """Make a new KEK current (or pick up the one configured) and return its id."""
+        ...
+
+    async def retire_kek(self, kek_id: str) -> bool:
+        """Destroy / stop using a KEK no DEK refers to. False when the provider cannot."""
+        ...
+
+    async def fingerprint_key(self) -> bytes:
+        """The HMAC key for card fingerprints; never stored in the database."""
+        ...
+
+    async def kek_ids(self) -> list[str]:
+        """KEKs whose key material this provider still holds (candidates for retirement)."""
+        ...
+
+
+class RecordCipher(Protocol):
+    """Authenticated encryption of one record under one DEK (AES-256-GCM)."""
+
+    def encrypt(self, key: bytes, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
+        """(nonce, ciphertext) with a fresh random nonce."""
+        ...
+
+    def decrypt(self, key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> bytes:
+        """The plaintext; raises ValueError when authentication fails."""
+        ...
+
+
+class DekCache(Protocol):
+    """Unwrapped DEKs in memory, bounded in size and age."""
+
+    def get(self, merchant_id: str, version: int, wrapped: bytes) -> bytes | None:
+        """The key, only if it was cached from this very wrapped blob: a DEK row from a rolled
+        back transaction, or re-wrapped since, can never serve a stale key."""
+        ...
+
+    def put(self, merchant_id: str, version: int, wrapped: bytes, key: bytes) -> None: ...
+    def evict_merchant(self, merchant_id: str) -> None: ...
+    def clear(self) -> None: ...
+
+
+class VaultRepository(Protocol):
+    """Tables: vault_deks, card_tokens, merchant_bank_accounts, vault_rotations (see 0002)."""
+
+    async def active_dek(self, tx: Transaction, merchant_id: str) -> Any | None: ...
+    async def get_dek(self, tx: Transaction, merchant_id: str, version: int) -> Any | None: ...
+    async def insert_dek(
+        self,
+        tx: Transaction,
+        merchant_id: str,
+        version: int,
+        wrapped: bytes,
+        kek_id: str,
+        provider: str,
+    ) -> bool: ...
+    async def lock_merchant_deks(self, tx: Transaction, merchant_id: str) -> list[Any]: ...
+    async def retire_deks_except(self, tx: Transaction, merchant_id: str, version: int) -> None: ...
+    async def destroy_unreferenced_retired_deks(self, tx: Transaction, merchant_id: str) -> int: ...
+    async def destroy_merchant_deks(self, tx: Transaction, merchant_id: str) -> int: ...
+    async def deks_not_under(self, tx: Transaction, kek_id: str, limit: int) -> list[Any]: ...
+    async def rewrap_dek(
+        self, tx: Transaction, merchant_id: str, version: int, wrapped: bytes, kek_id: str
+    ) -> None: ...
+    async def kek_references(self, tx: Transaction) -> dict[str, int]: ...
+    async def insert_card(self, tx: Transaction, row: Mapping[str, Any]) -> None: ...
+    async def get_card(self, tx: Transaction, token_id: str) -> Any | None: ...
+    async def cards_to_reencrypt(
+        self, tx: Transaction, merchant_id: str, target_version: int, limit: int
+    ) -> list[Any]: ...
+    async def update_card_ciphertext(
+        self, tx: Transaction, token_id: str, version: int, nonce: bytes, ciphertext: bytes
+    ) -> None: ...
+    async def upsert_bank_account(self, tx: Transaction, row: Mapping[str, Any]) -> Any: ...
+    async def get_bank_account(self, tx: Transaction, merchant_id: str) -> Any | None: ...
+    async def bank_account_to_reencrypt(
+        self, tx: Transaction, merchant_id: str, target_version: int
+    ) -> Any | None: ...
+    async def update_bank_account_ciphertext(
+        self, tx: Transaction, merchant_id: str, version: int, nonce: bytes, ciphertext: bytes
+    ) -> None: ...
+    async def open_rotation(
+        self, tx: Transaction, kind: str, merchant_id: str | None
+    ) -> Any | None: ...
+    async def start_rotation(
+        self,
+        tx: Transaction,
+        rotation_id: str,
+        kind: str,
+        merchant_id: str | None,
+        target: str,
+        actor: str,
+    ) -> None: ...
+    async def progress_rotation(self, tx: Transaction, rotation_id: str, done: int) -> None: ...
+    async def finish_rotation(self, tx: Transaction, rotation_id: str) -> None: ...
+    async def running_rotations(self, tx: Transaction) -> list[Any]: ...
+    async def lock_rotation_start(self, tx: Transaction, kind: str) -> None: ...
+
+
+class KeyCustody(Protocol):
+    """The local keyring's master key, for the dual-control ceremony (`keys split|combine`)."""
+
+    @property
+    def master_key_file(self) -> Path: ...
+    @property
+    def master_key_configured(self) -> bool: ...
+    def master_key(self) -> bytes: ...
+    def kcv(self) -> str: ...
+    def install_master_key(self, master: bytes) -> None: ...

@@ -1,0 +1,1 @@
+"""Development tooling run by `make check` (not part of the installed package)."""
