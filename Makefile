@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test check fmt install bench-ledger bench-authorize bench-vault bench-settlement clean
+.PHONY: run test test-fast check fmt install bench-ledger bench-authorize bench-vault bench-settlement clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearport needs Python 3.11 or newer")'
@@ -25,6 +25,10 @@ run: install
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The unit tier: the domain and the services over the shipped in-memory fakes, no PostgreSQL.
+test-fast: install
+	$(VENV)/bin/pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 check: install
 	$(VENV)/bin/ruff check src tests bench tools

@@ -1,4 +1,6 @@
-"""Session fixtures: a fresh PostgreSQL database per run, migrated, and a real server.
+"""Session fixtures for the integration and end-to-end tiers: a fresh PostgreSQL database per
+run, migrated, and a real server. The unit tier asks for none of them, so it starts no database
+and imports none of this (everything heavy is imported inside the fixtures).
 
 DATABASE_URL (a server where we may CREATE DATABASE) is used when set; otherwise an embedded
 PostgreSQL (pgserver) is started in a temporary directory. Each test is isolated by truncating
@@ -10,33 +12,36 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-import psycopg
 import pytest
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
-from clearport.config import Settings
-from clearport.db import migrate
-from clearport.http.app import create_app
-from clearport.logs import configure_logging
-from clearport.wiring import build_container
-from tests.support import TEST_SERVER_SECRET, Api, ThreadedServer
+if TYPE_CHECKING:
+    import httpx
+
+    from clearport.config import Settings
+    from clearport.wiring import Container
+    from tests.support import Api, ThreadedServer
 
 _TMP = Path(tempfile.mkdtemp(prefix="clearport-test-"))
 LOG_FILE = _TMP / "clearport.log"
 
 
 def _with_database(url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    from clearport.wiring import upgrade_database
+
     server: Any = None
     base = os.environ.get("DATABASE_URL")
     if not base:
@@ -48,7 +53,7 @@ def database_url() -> Iterator[str]:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_database(base, name)
-    migrate.upgrade(url)
+    upgrade_database(url)
     yield url
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(
@@ -60,6 +65,9 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
+    from clearport.config import Settings
+    from tests.support import TEST_SERVER_SECRET
+
     return Settings(
         data_dir=_TMP / "data",
         secret_key=TEST_SERVER_SECRET,  # type: ignore[arg-type]
@@ -74,6 +82,11 @@ def log_file() -> Path:
 
 @pytest.fixture(scope="session")
 def server(database_url: str, settings: Settings) -> Iterator[ThreadedServer]:
+    from clearport.http.app import create_app
+    from clearport.logs import configure_logging
+    from clearport.wiring import build_container
+    from tests.support import ThreadedServer
+
     configure_logging("INFO", "json", stream=LOG_FILE.open("a", buffering=1))
     container = build_container(settings, database_url)
     srv = ThreadedServer(create_app(container))
@@ -83,18 +96,36 @@ def server(database_url: str, settings: Settings) -> Iterator[ThreadedServer]:
 
 
 @pytest.fixture(scope="session")
+async def vault_container(database_url: str, settings: Settings) -> AsyncIterator[Container]:
+    """A second process's worth of services sharing the server's database and keyring."""
+    from clearport.wiring import build_container
+
+    container = build_container(settings, database_url)
+    await container.start()
+    yield container
+    await container.stop()
+
+
+@pytest.fixture(scope="session")
 def http() -> Iterator[httpx.Client]:
+    import httpx
+
     with httpx.Client(timeout=30) as client:
         yield client
 
 
 @pytest.fixture
 def api(server: ThreadedServer, database_url: str, http: httpx.Client) -> Iterator[Api]:
+    from tests.support import Api
+
     yield Api(server.url, database_url, http)
     truncate_all(database_url)
 
 
 def truncate_all(database_url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
     with psycopg.connect(database_url, autocommit=True) as conn:
         tables = [
             row[0]

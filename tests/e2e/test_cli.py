@@ -17,6 +17,8 @@ from sqlalchemy.engine import make_url
 
 from tests.support import TEST_SERVER_SECRET, Api
 
+pytestmark = pytest.mark.slow
+
 CLI = [sys.executable, "-m", "clearport.cli"]
 
 

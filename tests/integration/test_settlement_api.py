@@ -7,8 +7,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.integration.test_payments_api import pay, post
 from tests.support import Api
-from tests.test_payments_api import pay, post
 
 US_BANK = {
     "country": "US",

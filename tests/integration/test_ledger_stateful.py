@@ -22,6 +22,8 @@ from clearport.ledger.store import PgLedgerStore
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum
 
+pytestmark = pytest.mark.slow
+
 M = "mer_01JD3ZZZZZZZZZZZZZZZZZZZZZ"
 RECV = AccountRef("platform", AccountKind.PROCESSOR_RECEIVABLE, "usd")
 PEND = AccountRef(M, AccountKind.PENDING, "usd")

@@ -16,6 +16,8 @@ from clearport.ledger.service import LedgerService
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum, with_ledger
 
+pytestmark = pytest.mark.slow
+
 POSTERS = 16
 BATCHES = 8
 PER_BATCH = 50

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.integration.test_payments_api import CARD
 from tests.support import Api, pg
-from tests.test_payments_api import CARD
 
 BODY: dict[str, Any] = {"amount": 1500, "currency": "usd", "source": {"card": dict(CARD)}}
 

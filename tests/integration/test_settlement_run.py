@@ -43,7 +43,7 @@ from clearport.settlement.store import PgSettlementStore
 from clearport.storage.local import LocalDirectoryStorage
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum
-from tests.test_payout_files import parse_nacha
+from tests.unit.test_payout_files import parse_nacha
 
 ORIGIN = Origin("local")
 TODAY = datetime.now(UTC).date()

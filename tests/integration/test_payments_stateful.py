@@ -24,8 +24,10 @@ from clearport.core.errors import InvalidRequest, InvalidState
 from clearport.db.database import conn_of
 from clearport.merchants.service import NewMerchant
 from clearport.wiring import Container, build_container
+from tests.integration.test_payments_worker import new_payment
 from tests.payments_support import ShiftedClock, merchant_principal
-from tests.test_payments_worker import new_payment
+
+pytestmark = pytest.mark.slow
 
 
 @dataclass

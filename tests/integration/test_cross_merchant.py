@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
+from tests.integration.test_payments_api import pay, post
+from tests.integration.test_settlement_api import US_BANK, wait_run
 from tests.support import Api
-from tests.test_payments_api import pay, post
-from tests.test_settlement_api import US_BANK, wait_run
 
 # Paths only operators may call: a merchant key gets 403 whatever the id.
 OPERATOR_ONLY = {

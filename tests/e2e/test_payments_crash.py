@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support import TEST_SERVER_SECRET, Api, free_port, pg
+
+pytestmark = pytest.mark.slow
 
 CLI = str(Path(sys.executable).parent / "clearport")
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}

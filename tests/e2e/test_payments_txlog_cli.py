@@ -9,7 +9,11 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.support import TEST_SERVER_SECRET, Api
+
+pytestmark = pytest.mark.slow
 
 CLI = str(Path(sys.executable).parent / "clearport")
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}

@@ -17,6 +17,7 @@ from clearport.payments.service import InlineCard, NewPayment
 from clearport.vault.cards import CardInput
 from clearport.wiring import Container
 from clearport.worker.jobs import run_forever, run_once
+from tests.integration.test_payments_api import pay
 from tests.payments_support import (
     LostAnswerSimulator,
     ShiftedClock,
@@ -24,7 +25,6 @@ from tests.payments_support import (
     with_container,
 )
 from tests.support import Api, pg
-from tests.test_payments_api import pay
 
 
 def new_payment(amount: int = 1000, capture: bool = False) -> NewPayment:
