@@ -76,26 +76,26 @@ def test_valid_cards_and_brands(number: str, brand: str) -> None:
 def test_invalid_numbers_name_the_param(number: str, code: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         validate_card(card(number), TODAY)
-    assert info.value.param == "card[number]"
+    assert info.value.field == ("card", "number")
     assert info.value.code == code
     assert number not in info.value.message
 
 
 @pytest.mark.parametrize(
-    ("month", "year", "param"),
+    ("month", "year", "field"),
     [
-        (0, 2030, "card[exp_month]"),
-        (13, 2030, "card[exp_month]"),
-        (10, 2026, "card[exp_month]"),  # last month: expired
-        (12, 2025, "card[exp_year]"),
-        (1, 30, "card[exp_year]"),  # two-digit year
-        (1, 2090, "card[exp_year]"),
+        (0, 2030, ("card", "exp_month")),
+        (13, 2030, ("card", "exp_month")),
+        (10, 2026, ("card", "exp_month")),  # last month: expired
+        (12, 2025, ("card", "exp_year")),
+        (1, 30, ("card", "exp_year")),  # two-digit year
+        (1, 2090, ("card", "exp_year")),
     ],
 )
-def test_expiry(month: int, year: int, param: str) -> None:
+def test_expiry(month: int, year: int, field: tuple[str, ...]) -> None:
     with pytest.raises(InvalidRequest) as info:
         validate_card(card("4242424242424242", month, year), TODAY)
-    assert info.value.param == param
+    assert info.value.field == field
 
 
 def test_card_valid_through_end_of_expiry_month() -> None:
@@ -109,13 +109,13 @@ def test_card_valid_through_end_of_expiry_month() -> None:
 def test_holder_name(holder: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         validate_card(card("4242424242424242", holder=holder), TODAY)
-    assert info.value.param == "card[holder_name]"
+    assert info.value.field == ("card", "holder_name")
 
 
-def test_param_prefix_for_payments() -> None:
+def test_field_prefix_for_payments() -> None:
     with pytest.raises(InvalidRequest) as info:
-        validate_card(card("4242424242424241"), TODAY, param_prefix="source[card]")
-    assert info.value.param == "source[card][number]"
+        validate_card(card("4242424242424241"), TODAY, field_prefix=("source", "card"))
+    assert info.value.field == ("source", "card", "number")
 
 
 @pytest.mark.parametrize(
@@ -134,8 +134,8 @@ def test_cvc(cvc: str, brand: str, ok: bool) -> None:
         validate_cvc(SensitiveStr(cvc), brand)
         return
     with pytest.raises(InvalidRequest) as info:
-        validate_cvc(SensitiveStr(cvc), brand, param="source[cvc]")
-    assert info.value.param == "source[cvc]"
+        validate_cvc(SensitiveStr(cvc), brand, field=("source", "cvc"))
+    assert info.value.field == ("source", "cvc")
     assert cvc not in info.value.message
 
 

@@ -12,7 +12,7 @@ from clearport.core.errors import AuthenticationFailed, RateLimited, invariant
 from clearport.core.uow import UnitOfWork
 
 _KEY_PREFIXES = ("sk_test_", "sk_live_", "ok_")
-_MAX_KEY_LEN = 200
+MAX_API_KEY_LEN = 200
 
 
 class Authenticator:
@@ -36,7 +36,7 @@ class Authenticator:
         secret = _bearer(authorization)
         if secret is None:
             await self._fail(origin, "missing_key", "No API key provided.")
-        if not secret.startswith(_KEY_PREFIXES) or len(secret) > _MAX_KEY_LEN:
+        if not secret.startswith(_KEY_PREFIXES) or len(secret) > MAX_API_KEY_LEN:
             await self._fail(origin, "malformed_key", "Invalid API key provided.")
         digest = hash_secret(self._server_secret, secret)
         async with self._uow.autocommit() as tx:

@@ -7,6 +7,7 @@ from datetime import datetime
 import asyncpg
 
 from clearport.access.domain import ApiKey
+from clearport.core.errors import present
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
@@ -104,8 +105,9 @@ class PgRateLimiter:
 
     async def hit(self, key_id: str) -> int | None:
         async with self._db.pool.acquire() as conn:
-            row = await conn.fetchrow(_HIT, key_id, self._window_s)
-        assert row is not None
+            row = present(
+                await conn.fetchrow(_HIT, key_id, self._window_s), "an upsert returns its row"
+            )
         if row["count"] <= self._limit:
             return None
         # Retry-After is whole seconds, rounded up, never 0.

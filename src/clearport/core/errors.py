@@ -1,84 +1,103 @@
-"""The error hierarchy every layer raises and the API maps to HTTP.
+"""The error tree every feature raises. The HTTP layer (`http/errors.py`) maps each class to a
+status code and an error type; nothing below it knows about HTTP.
 
     ClearportError
-    ├── InvalidRequest        400 invalid_request_error (param names the field)
-    ├── AuthenticationFailed  401 authentication_error
-    ├── PermissionDenied      403 permission_error
-    ├── NotFound              404 invalid_request_error / resource_missing
-    ├── InvalidState          409 invalid_request_error / invalid_state
-    ├── IdempotencyInProgress 409 idempotency_error
-    ├── IdempotencyMismatch   422 idempotency_error
-    ├── RateLimited           429 rate_limit_error
-    └── InternalError         500 api_error
+    ├── InvalidRequest         a request field is wrong (`field` names it)
+    ├── AuthenticationFailed   no key, an unknown, revoked or expired key
+    ├── PermissionDenied       the key's role may not do this
+    ├── NotFound               no such object (or not the caller's: the same answer)
+    ├── InvalidState           the object's state forbids this now
+    ├── IdempotencyInProgress  the same Idempotency-Key is still being processed
+    ├── IdempotencyMismatch    the Idempotency-Key was used for a different request
+    ├── RateLimited            too many requests for this key
+    ├── ConnectorFailed        the processor refused or did not answer a capture, void or refund
+    └── InternalError          our fault (InvariantViolation: a broken invariant)
 
-Messages must never contain card data or secrets: callers pass field names and ids, not values.
+A field is a path (`("source", "card", "cvc")`); how it is spelled is the caller's business (the
+API writes `source[card][cvc]`). A message that names a nested field says `{field}` where the
+name goes. Messages never contain card data or secrets: callers pass field names and ids, not
+values.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+Field = tuple[str, ...]
+FIELD_PLACEHOLDER = "{field}"
+
+
+def dotted(field: Field) -> str:
+    """A field as logs and the CLI show it: `source.card.cvc`."""
+    return ".".join(field)
+
 
 class ClearportError(Exception):
-    http_status = 500
-    error_type = "api_error"
     default_code = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, param: str | None = None):
-        super().__init__(message)
-        self.message = message
+    def __init__(
+        self, message: str, *, code: str | None = None, field: Field | str | None = None
+    ) -> None:
+        self.field: Field | None = (field,) if isinstance(field, str) else field
+        self.template = message
         self.code = code or self.default_code
-        self.param = param
+        super().__init__(self.message)
+
+    def message_with(self, render: Callable[[Field], str]) -> str:
+        """The message, with the field (if it names one) spelled by `render`."""
+        if self.field is None or FIELD_PLACEHOLDER not in self.template:
+            return self.template
+        return self.template.replace(FIELD_PLACEHOLDER, render(self.field))
+
+    @property
+    def message(self) -> str:
+        return self.message_with(dotted)
 
 
 class InvalidRequest(ClearportError):
-    http_status = 400
-    error_type = "invalid_request_error"
     default_code = "parameter_invalid"
 
 
 class AuthenticationFailed(ClearportError):
-    http_status = 401
-    error_type = "authentication_error"
     default_code = "invalid_api_key"
 
 
 class PermissionDenied(ClearportError):
-    http_status = 403
-    error_type = "permission_error"
     default_code = "insufficient_permissions"
 
 
 class NotFound(ClearportError):
-    http_status = 404
-    error_type = "invalid_request_error"
     default_code = "resource_missing"
 
 
 class InvalidState(ClearportError):
-    http_status = 409
-    error_type = "invalid_request_error"
     default_code = "invalid_state"
 
 
 class IdempotencyInProgress(ClearportError):
-    http_status = 409
-    error_type = "idempotency_error"
     default_code = "idempotency_key_in_use"
 
 
 class IdempotencyMismatch(ClearportError):
-    http_status = 422
-    error_type = "idempotency_error"
     default_code = "idempotency_key_reused"
 
 
 class RateLimited(ClearportError):
-    http_status = 429
-    error_type = "rate_limit_error"
     default_code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after_s: int):
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ConnectorFailed(ClearportError):
+    """The connector refused or did not answer a capture, void or refund. Not the client's fault
+    and not ours; `code` says which (`connector_error`, `connector_timeout`)."""
+
+    default_code = "connector_error"
 
 
 class InternalError(ClearportError):
@@ -93,3 +112,10 @@ def invariant(condition: bool, message: str) -> None:
     """Crash on a broken invariant; unlike `assert`, this survives `python -O`."""
     if not condition:
         raise InvariantViolation(message)
+
+
+def present(value: T | None, message: str) -> T:
+    """`value`, which cannot be None here; an InvariantViolation naming `message` if it is."""
+    if value is None:
+        raise InvariantViolation(message)
+    return value

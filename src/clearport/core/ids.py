@@ -11,7 +11,7 @@ import re
 import secrets
 import time
 
-from clearport.core.errors import InvalidRequest
+from clearport.core.errors import Field, InvalidRequest
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BODY_LEN = 26
@@ -62,8 +62,8 @@ def is_id(value: str, prefix: str) -> bool:
     return m is not None and m.group(1) == prefix
 
 
-def parse_id(value: object, prefix: str, *, param: str) -> str:
-    """Return `value` if it is a well-formed id of this kind, else a 400 naming `param`."""
+def parse_id(value: object, prefix: str, *, field: Field | str) -> str:
+    """Return `value` if it is a well-formed id of this kind, else a 400 naming `field`."""
     if not isinstance(value, str) or not is_id(value, prefix):
-        raise InvalidRequest(f"'{param}' must be an id starting with '{prefix}_'.", param=param)
+        raise InvalidRequest(f"'{{field}}' must be an id starting with '{prefix}_'.", field=field)
     return value

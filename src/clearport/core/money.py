@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from clearport.core.errors import InvalidRequest
+from clearport.core.errors import Field, InvalidRequest
 
 # ISO 4217 minor-unit exponents for the currencies Clearport accepts.
 CURRENCY_EXPONENTS: dict[str, int] = {
@@ -48,12 +48,12 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 MAX_AMOUNT_MINOR = 10**12
 
 
-def parse_currency(value: str, *, param: str = "currency") -> str:
+def parse_currency(value: str, *, field: Field | str = "currency") -> str:
     if value not in CURRENCY_EXPONENTS:
         raise InvalidRequest(
-            f"'{param}' must be a supported lower-case ISO 4217 code.",
+            "'{field}' must be a supported lower-case ISO 4217 code.",
             code="currency_unsupported",
-            param=param,
+            field=field,
         )
     return value
 

@@ -10,7 +10,7 @@ from clearport.core.ids import parse_id
 
 T = TypeVar("T")
 
-MAX_LIMIT = 100
+MAX_PAGE_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,16 +23,16 @@ class PageRequest:
     def parse(
         cls, prefix: str, limit: int, starting_after: str | None, ending_before: str | None
     ) -> PageRequest:
-        if not 1 <= limit <= MAX_LIMIT:
-            raise InvalidRequest(f"'limit' must be between 1 and {MAX_LIMIT}.", param="limit")
+        if not 1 <= limit <= MAX_PAGE_LIMIT:
+            raise InvalidRequest(f"'limit' must be between 1 and {MAX_PAGE_LIMIT}.", field="limit")
         if starting_after is not None and ending_before is not None:
             raise InvalidRequest(
-                "Use only one of 'starting_after' and 'ending_before'.", param="ending_before"
+                "Use only one of 'starting_after' and 'ending_before'.", field="ending_before"
             )
         if starting_after is not None:
-            parse_id(starting_after, prefix, param="starting_after")
+            parse_id(starting_after, prefix, field="starting_after")
         if ending_before is not None:
-            parse_id(ending_before, prefix, param="ending_before")
+            parse_id(ending_before, prefix, field="ending_before")
         return cls(limit, starting_after, ending_before)
 
 

@@ -11,7 +11,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clearport.core.errors import ClearportError, InternalError, RateLimited
+from clearport.core.errors import (
+    AuthenticationFailed,
+    ClearportError,
+    ConnectorFailed,
+    Field,
+    IdempotencyInProgress,
+    IdempotencyMismatch,
+    InternalError,
+    InvalidRequest,
+    InvalidState,
+    InvariantViolation,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
 
 log = structlog.get_logger("clearport.api")
 
@@ -57,25 +71,55 @@ def error_body(
     return {"error": error}
 
 
+# Each class of the core error tree as HTTP answers it: (status, error type). A subclass answers
+# like the nearest class listed (LedgerStateError is an InvalidState: 409).
+STATUS_OF: dict[type[ClearportError], tuple[int, str]] = {
+    InvalidRequest: (400, "invalid_request_error"),
+    AuthenticationFailed: (401, "authentication_error"),
+    PermissionDenied: (403, "permission_error"),
+    NotFound: (404, "invalid_request_error"),
+    InvalidState: (409, "invalid_request_error"),
+    IdempotencyInProgress: (409, "idempotency_error"),
+    IdempotencyMismatch: (422, "idempotency_error"),
+    RateLimited: (429, "rate_limit_error"),
+    ConnectorFailed: (502, "api_error"),
+    InternalError: (500, "api_error"),
+    ClearportError: (500, "api_error"),
+}
+
+
+def status_of(exc: ClearportError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]
+    raise InvariantViolation("every ClearportError has a status")  # pragma: no cover
+
+
+def param_name(field: Field) -> str:
+    """A field path as the API spells it: ("source", "card", "cvc") -> source[card][cvc]."""
+    return field[0] + "".join(f"[{part}]" for part in field[1:])
+
+
 def clearport_error_response(request: Request, exc: ClearportError) -> JSONResponse:
-    if isinstance(exc, InternalError) or exc.http_status >= 500:
+    status, error_type = status_of(exc)
+    if status >= 500:
         # The detail goes to the (redacted) log; the client gets a generic text.
         log.error("internal_error", code=exc.code, detail=exc.message)
         message = "An internal error occurred. Retry later or contact support."
     else:
-        message = exc.message
+        message = exc.message_with(param_name)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
     return JSONResponse(
         error_body(
             request_id_of(request),
-            error_type=exc.error_type,
+            error_type=error_type,
             code=exc.code,
             message=message,
-            param=exc.param,
+            param=None if exc.field is None else param_name(exc.field),
         ),
-        status_code=exc.http_status,
+        status_code=status,
         headers=headers,
     )
 
@@ -86,9 +130,7 @@ def _param_of(loc: Sequence[int | str]) -> str | None:
         if loc and loc[0] in ("body", "query", "path", "header")
         else [str(p) for p in loc]
     )
-    if not parts:
-        return None
-    return parts[0] + "".join(f"[{p}]" for p in parts[1:])
+    return param_name(tuple(parts)) if parts else None
 
 
 def validation_error_response(request: Request, exc: RequestValidationError) -> JSONResponse:

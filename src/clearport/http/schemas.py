@@ -11,12 +11,12 @@ from clearport.access.domain import ApiKey
 from clearport.audit.domain import AuditEvent
 from clearport.core.clock import unix_seconds
 from clearport.merchants.domain import Merchant
+from clearport.vault.cards import Brand
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
-Brand = Literal["visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "maestro"]
 
 
 class StrictModel(BaseModel):

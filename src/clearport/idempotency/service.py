@@ -12,11 +12,16 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from clearport.core.errors import IdempotencyInProgress, IdempotencyMismatch, InvalidRequest
+from clearport.core.errors import (
+    IdempotencyInProgress,
+    IdempotencyMismatch,
+    InvalidRequest,
+    present,
+)
 from clearport.core.uow import Transaction
 from clearport.idempotency.ports import IdempotencyStore
 
-MAX_KEY_LENGTH = 255
+MAX_IDEMPOTENCY_KEY_LEN = 255
 
 
 def is_storable(status: int) -> bool:
@@ -63,10 +68,10 @@ class IdempotencyService:
         return mac.digest()
 
     async def begin(self, scope: str, key: str, request_hash: bytes) -> IdempotencyClaim | Replay:
-        if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LEN or not key.isprintable():
             raise InvalidRequest(
-                f"'Idempotency-Key' must be 1-{MAX_KEY_LENGTH} printable characters.",
-                param="Idempotency-Key",
+                f"'Idempotency-Key' must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable characters.",
+                field="Idempotency-Key",
             )
         outcome, status, body, stored_hash, resource_id = await self._store.claim(
             scope, key, request_hash, self._lock_timeout_s, self._ttl_s
@@ -81,8 +86,10 @@ class IdempotencyService:
             raise IdempotencyInProgress(
                 "A request with this Idempotency-Key is still being processed; retry later."
             )
-        assert status is not None and body is not None
-        return Replay(status, body)
+        return Replay(
+            present(status, "a completed key has its status"),
+            present(body, "a completed key has its body"),
+        )
 
     async def bind_resource(
         self, tx: Transaction, claim: IdempotencyClaim, resource_id: str

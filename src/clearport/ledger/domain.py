@@ -48,7 +48,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
-from clearport.core.errors import InvalidRequest, InvalidState, NotFound
+from clearport.core.errors import Field, InvalidRequest, InvalidState, NotFound
 from clearport.core.ids import new_id
 from clearport.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 
@@ -123,9 +123,9 @@ class LedgerError(InvalidRequest):
     default_code = "ledger_rejected"
 
     def __init__(
-        self, message: str, *, code: str, index: int | None = None, param: str | None = None
+        self, message: str, *, code: str, index: int | None = None, field: Field | str | None = None
     ):
-        super().__init__(message, code=code, param=param)
+        super().__init__(message, code=code, field=field)
         self.index = index
 
 

@@ -77,16 +77,16 @@ class LedgerService:
     async def _merchant_of(self, tx: Transaction, actor: Principal, merchant: str | None) -> str:
         """Merchants read their own; operators with finance.read name one with `merchant`."""
         if merchant is not None:
-            parse_id(merchant, "mer", param="merchant")
+            parse_id(merchant, "mer", field="merchant")
         if actor.merchant_id is not None:
             if merchant is not None and merchant != actor.merchant_id:
-                raise NotFound("No such merchant.", param="merchant")
+                raise NotFound("No such merchant.", field="merchant")
             return actor.merchant_id
         actor.require(Permission.FINANCE_READ)
         if merchant is None:
-            raise InvalidRequest("Operators must pass 'merchant'.", param="merchant")
+            raise InvalidRequest("Operators must pass 'merchant'.", field="merchant")
         if not await self._store.merchant_exists(tx, merchant):
-            raise NotFound("No such merchant.", param="merchant")
+            raise NotFound("No such merchant.", field="merchant")
         return merchant
 
     async def merchant_balance(

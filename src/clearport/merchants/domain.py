@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from clearport.core.errors import InvalidRequest, InvalidState
+from clearport.core.errors import Field, InvalidRequest, InvalidState
 
 
 class MerchantStatus(StrEnum):
@@ -29,21 +29,21 @@ def check_status_transition(current: MerchantStatus, target: MerchantStatus) -> 
         return
     if target not in _TRANSITIONS[current]:
         raise InvalidState(
-            f"A merchant with status '{current}' cannot become '{target}'.", param="status"
+            f"A merchant with status '{current}' cannot become '{target}'.", field="status"
         )
 
 
-def validate_country(country: str, *, param: str = "country") -> str:
+def validate_country(country: str, *, field: Field | str = "country") -> str:
     if len(country) != 2 or not country.isascii() or not country.isupper():
         raise InvalidRequest(
-            f"'{param}' must be an upper-case ISO 3166-1 alpha-2 code.", param=param
+            "'{field}' must be an upper-case ISO 3166-1 alpha-2 code.", field=field
         )
     return country
 
 
 def validate_mcc(mcc: str) -> str:
     if len(mcc) != 4 or not mcc.isdigit() or not mcc.isascii():
-        raise InvalidRequest("'mcc' must be a 4-digit merchant category code.", param="mcc")
+        raise InvalidRequest("'mcc' must be a 4-digit merchant category code.", field="mcc")
     return mcc
 
 

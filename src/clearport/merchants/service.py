@@ -92,7 +92,7 @@ class MerchantService:
             name=new.name,
             country=validate_country(new.country),
             mcc=validate_mcc(new.mcc),
-            default_currency=parse_currency(new.default_currency, param="default_currency"),
+            default_currency=parse_currency(new.default_currency, field="default_currency"),
             status=MerchantStatus.ACTIVE,
             pricing=new.pricing if new.pricing is not None else dict(DEFAULT_PRICING),
             payout_delay_days=(
@@ -117,11 +117,11 @@ class MerchantService:
 
     async def get(self, actor: Principal, merchant_id: str) -> Merchant:
         actor.require(Permission.MERCHANTS_READ)
-        parse_id(merchant_id, "mer", param="id")
+        parse_id(merchant_id, "mer", field="id")
         async with self._uow.autocommit() as tx:
             merchant = await self._merchants.get(tx, merchant_id)
         if merchant is None:
-            raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+            raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
         return merchant
 
     async def list(self, actor: Principal, page: PageRequest) -> Page[Merchant]:
@@ -132,7 +132,7 @@ class MerchantService:
     async def update(
         self, actor: Principal, origin: Origin, merchant_id: str, patch: MerchantPatch
     ) -> Merchant:
-        parse_id(merchant_id, "mer", param="id")
+        parse_id(merchant_id, "mer", field="id")
         if patch.status is not None or patch.name is not None or patch.metadata is not None:
             actor.require(Permission.MERCHANTS_STATUS)
         if (
@@ -144,7 +144,7 @@ class MerchantService:
         async with self._uow.transaction() as tx:
             merchant = await self._merchants.get(tx, merchant_id, for_update=True)
             if merchant is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
             before_status = merchant.status
             if patch.status is not None:
                 check_status_transition(merchant.status, patch.status)
@@ -197,10 +197,10 @@ class MerchantService:
         self, actor: Principal, origin: Origin, merchant_id: str, expires_at: datetime | None
     ) -> IssuedKey:
         actor.require(Permission.KEYS_MANAGE)
-        parse_id(merchant_id, "mer", param="id")
+        parse_id(merchant_id, "mer", field="id")
         now = self._clock.now()
         if expires_at is not None and expires_at <= now:
-            raise InvalidRequest("'expires_at' must be in the future.", param="expires_at")
+            raise InvalidRequest("'expires_at' must be in the future.", field="expires_at")
         secret = generate_secret(PrincipalKind.MERCHANT, self._mode)
         key = ApiKey(
             id=new_id("key"),
@@ -216,9 +216,9 @@ class MerchantService:
         async with self._uow.transaction() as tx:
             merchant = await self._merchants.get(tx, merchant_id)
             if merchant is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
             if merchant.status is MerchantStatus.CLOSED:
-                raise InvalidState("A closed merchant cannot get new keys.", param="id")
+                raise InvalidState("A closed merchant cannot get new keys.", field="id")
             await self._keys.insert(tx, key, hash_secret(self._server_secret, secret), actor.actor)
             await self._auditor.record(
                 tx,
@@ -242,12 +242,12 @@ class MerchantService:
         self, actor: Principal, origin: Origin, merchant_id: str, key_id: str
     ) -> ApiKey:
         actor.require(Permission.KEYS_MANAGE)
-        parse_id(merchant_id, "mer", param="id")
-        parse_id(key_id, "key", param="key_id")
+        parse_id(merchant_id, "mer", field="id")
+        parse_id(key_id, "key", field="key_id")
         async with self._uow.transaction() as tx:
             key = await self._keys.get(tx, key_id)
             if key is None or key.merchant_id != merchant_id:
-                raise NotFound(f"No such key: '{key_id}'.", param="key_id")
+                raise NotFound(f"No such key: '{key_id}'.", field="key_id")
             now = self._clock.now()
             if key.revoked_at is None:
                 await self._keys.revoke(tx, key_id, now)
@@ -292,11 +292,11 @@ class MerchantService:
 
     async def revoke_operator_key(self, actor: Principal, origin: Origin, key_id: str) -> ApiKey:
         actor.require(Permission.KEYS_MANAGE)
-        parse_id(key_id, "key", param="key_id")
+        parse_id(key_id, "key", field="key_id")
         async with self._uow.transaction() as tx:
             key = await self._keys.get(tx, key_id)
             if key is None or key.kind != "operator":
-                raise NotFound(f"No such key: '{key_id}'.", param="key_id")
+                raise NotFound(f"No such key: '{key_id}'.", field="key_id")
             now = self._clock.now()
             if key.revoked_at is None:
                 await self._keys.revoke(tx, key_id, now)

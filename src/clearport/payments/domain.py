@@ -19,7 +19,7 @@ from typing import Any, assert_never
 
 from clearport.connectors.domain import ConnectorResult, ConnectorStatus
 from clearport.core.clock import unix_seconds
-from clearport.core.errors import InvalidRequest, InvalidState, invariant
+from clearport.core.errors import Field, InvalidRequest, InvalidState, invariant
 from clearport.core.money import MAX_AMOUNT_MINOR
 
 
@@ -97,14 +97,14 @@ def require_status(current: PaymentStatus, action: str, allowed: PaymentStatus) 
         )
 
 
-def validate_amount(amount: int, *, max_amount_minor: int, param: str = "amount") -> int:
+def validate_amount(amount: int, *, max_amount_minor: int, field: Field | str = "amount") -> int:
     if type(amount) is not int or amount <= 0:
-        raise InvalidRequest(f"'{param}' must be a positive integer in minor units.", param=param)
+        raise InvalidRequest("'{field}' must be a positive integer in minor units.", field=field)
     if amount > min(max_amount_minor, MAX_AMOUNT_MINOR):
         raise InvalidRequest(
-            f"'{param}' exceeds the maximum of {max_amount_minor} minor units.",
+            f"'{{field}}' exceeds the maximum of {max_amount_minor} minor units.",
             code="amount_too_large",
-            param=param,
+            field=field,
         )
     return amount
 
@@ -114,12 +114,12 @@ def capture_amount(requested: int | None, authorized: int) -> int:
     if requested is None:
         return authorized
     if type(requested) is not int or requested <= 0:
-        raise InvalidRequest("'amount' must be a positive integer in minor units.", param="amount")
+        raise InvalidRequest("'amount' must be a positive integer in minor units.", field="amount")
     if requested > authorized:
         raise InvalidRequest(
             f"'amount' exceeds the authorized amount ({authorized}).",
             code="amount_too_large",
-            param="amount",
+            field="amount",
         )
     return requested
 
@@ -132,12 +132,12 @@ def refund_amount(requested: int | None, captured: int, refunded: int) -> int:
             raise InvalidState("This payment has nothing left to refund.")
         return remaining
     if type(requested) is not int or requested <= 0:
-        raise InvalidRequest("'amount' must be a positive integer in minor units.", param="amount")
+        raise InvalidRequest("'amount' must be a positive integer in minor units.", field="amount")
     if requested > remaining:
         raise InvalidRequest(
             f"'amount' exceeds what is left to refund ({remaining}).",
             code="amount_too_large",
-            param="amount",
+            field="amount",
         )
     return requested
 

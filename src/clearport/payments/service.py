@@ -28,6 +28,8 @@ from clearport.connectors.domain import ConnectorCard, ConnectorResult, Connecto
 from clearport.connectors.ports import Connector
 from clearport.core.clock import Clock
 from clearport.core.errors import (
+    ConnectorFailed,
+    Field,
     IdempotencyInProgress,
     InternalError,
     InvalidRequest,
@@ -72,13 +74,6 @@ from clearport.vault.service import StoredCard, VaultService
 log = structlog.get_logger("clearport.payments")
 
 JANITOR = "system:janitor"
-
-
-class ConnectorFailed(InternalError):
-    """The connector refused or did not answer a capture, void or refund."""
-
-    http_status = 502
-    default_code = "connector_error"
 
 
 @dataclass(frozen=True)
@@ -178,9 +173,9 @@ class PaymentService:
         validate_amount(new.amount, max_amount_minor=self.max_amount_minor)
         parse_currency(new.currency)
         if isinstance(new.source, InlineCard):
-            brand = validate_card(new.source.card, self._today(), param_prefix="source[card]")
+            brand = validate_card(new.source.card, self._today(), field_prefix=("source", "card"))
             if new.source.cvc is not None:
-                validate_cvc(new.source.cvc, brand, param="source[card][cvc]")
+                validate_cvc(new.source.cvc, brand, field=("source", "card", "cvc"))
         routing = route(tuple(self._connectors))
         now = self._clock.now()
         payment_id = new_id("pay")
@@ -197,29 +192,30 @@ class PaymentService:
                 )
             card_input: CardInput
             stored: StoredCard
+            cvc_field: Field
             if isinstance(new.source, InlineCard):
-                cvc, cvc_param = new.source.cvc, "source[card][cvc]"
+                cvc, cvc_field = new.source.cvc, ("source", "card", "cvc")
                 if cvc is None and require_cvc:
                     raise InvalidRequest(
-                        "This merchant requires 'source[card][cvc]'.",
+                        "This merchant requires '{field}'.",
                         code="parameter_missing",
-                        param=cvc_param,
+                        field=cvc_field,
                     )
                 stored = await self._vault.tokenize(tx, merchant_id, new.source.card)
                 card_input = new.source.card
             else:
-                cvc, cvc_param = new.source.cvc, "source[cvc]"
+                cvc, cvc_field = new.source.cvc, ("source", "cvc")
                 if cvc is None and require_cvc:
                     raise InvalidRequest(
-                        "This merchant requires 'source[cvc]'.",
+                        "This merchant requires '{field}'.",
                         code="parameter_missing",
-                        param=cvc_param,
+                        field=cvc_field,
                     )
                 stored = await self._vault.get_card(
-                    tx, merchant_id, new.source.token, param="source[token]"
+                    tx, merchant_id, new.source.token, field=("source", "token")
                 )
                 if cvc is not None:
-                    validate_cvc(cvc, stored.brand, param=cvc_param)
+                    validate_cvc(cvc, stored.brand, field=cvc_field)
                 card_input = await self._vault.reveal_for_connector(
                     tx,
                     merchant_id,
@@ -409,7 +405,7 @@ class PaymentService:
                 tx, payment_id, merchant_id=merchant_id, for_update=True
             )
             if payment is None:
-                raise NotFound(f"No such payment: '{payment_id}'.", param="id")
+                raise NotFound(f"No such payment: '{payment_id}'.", field="id")
             verb = "captured" if operation is Operation.CAPTURE else "voided"
             require_status(payment.status, verb, PaymentStatus.AUTHORIZED)
             if payment.pending_operation is not None:
@@ -545,7 +541,7 @@ class PaymentService:
                 tx, payment_id, merchant_id=merchant_id, for_update=True
             )
             if payment is None:
-                raise NotFound(f"No such payment: '{payment_id}'.", param="id")
+                raise NotFound(f"No such payment: '{payment_id}'.", field="id")
             require_status(payment.status, "refunded", PaymentStatus.CAPTURED)
             value = refund_amount(
                 amount,
@@ -778,7 +774,7 @@ class PaymentService:
         async with self._uow.autocommit() as tx:
             payment = await self._store.get_payment(tx, payment_id, merchant_id=scope)
         if payment is None:
-            raise NotFound(f"No such payment: '{payment_id}'.", param="id")
+            raise NotFound(f"No such payment: '{payment_id}'.", field="id")
         return payment
 
     async def list(
@@ -793,7 +789,7 @@ class PaymentService:
         async with self._uow.autocommit() as tx:
             refund = await self._store.get_refund(tx, refund_id, merchant_id=scope)
         if refund is None:
-            raise NotFound(f"No such refund: '{refund_id}'.", param="id")
+            raise NotFound(f"No such refund: '{refund_id}'.", field="id")
         return refund
 
     async def list_refunds(
@@ -808,7 +804,7 @@ class PaymentService:
         async with self._uow.autocommit() as tx:
             event = await self._store.get_event(tx, event_id, merchant_id=scope)
         if event is None:
-            raise NotFound(f"No such event: '{event_id}'.", param="id")
+            raise NotFound(f"No such event: '{event_id}'.", field="id")
         return event
 
     async def list_events(
@@ -822,14 +818,14 @@ class PaymentService:
         principal.require(Permission.MERCHANTS_TERMS)
         async with self._uow.transaction() as tx:
             if await self._merchants.get(tx, merchant_id) is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
             await self._store.set_require_cvc(tx, merchant_id, value)
 
     async def require_cvc(self, principal: Principal, merchant_id: str) -> bool:
         principal.require(Permission.MERCHANTS_READ)
         async with self._uow.transaction() as tx:
             if await self._merchants.get(tx, merchant_id) is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
             return await self._store.require_cvc(tx, merchant_id)
 
     # --- janitor ---------------------------------------------------------------------------

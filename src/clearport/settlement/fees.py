@@ -117,7 +117,7 @@ def parse_pricing(raw: Mapping[str, Any]) -> Pricing:
                 Rate.parse(raw, bps_key="markup_bps", fixed_key="markup_fixed_minor")
             )
         case _:
-            raise InvalidRequest("'pricing[model]' is not supported.", param="pricing[model]")
+            raise InvalidRequest("'{field}' is not supported.", field=("pricing", "model"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from clearport.access.domain import Origin, Permission, Principal
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
-from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant, present
 from clearport.core.ids import new_id, parse_id
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction, UnitOfWork
@@ -61,8 +61,7 @@ from clearport.settlement.ports import (
     SettlementStore,
 )
 from clearport.storage.ports import ObjectStorage
-
-BRANDS = ("visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "maestro")
+from clearport.vault.cards import BRANDS
 
 FLAG_NO_BANK_ACCOUNT = "no_bank_account"
 
@@ -129,7 +128,7 @@ class SettlementService:
         now = self._clock.now()
         if business_date > self.today():
             raise InvalidRequest(
-                "'business_date' is in the future.", param="business_date", code="date_in_future"
+                "'business_date' is in the future.", field="business_date", code="date_in_future"
             )
         cutoff = cutoff_at or self.cutoff_for(business_date)
         if cutoff > now:
@@ -146,7 +145,7 @@ class SettlementService:
                     raise InvalidRequest(
                         f"'business_date' {business_date.isoformat()} is before the first "
                         "transaction: there is nothing it could settle.",
-                        param="business_date",
+                        field="business_date",
                         code="date_before_first_transaction",
                     )
             run, created = await self._store.start_run(
@@ -401,8 +400,7 @@ class SettlementService:
                 self._clock.now(),
             )
             finished = await self._store.get_run(tx, run_id)
-        assert finished is not None
-        return finished
+        return present(finished, "a completed run can be read back")
 
     async def complete(self, run_id: str, progress: Progress | None = None) -> SettlementRun:
         """Work through the run's pending partitions in this process, then finalize it."""
@@ -540,13 +538,13 @@ class SettlementService:
     ) -> Payout:
         """Operator: a payout was `paid`, or `failed` (an ACH return): money back to available."""
         actor.require(Permission.FINANCE_WRITE)
-        parse_id(payout_id, "po", param="id")
+        parse_id(payout_id, "po", field="id")
         if status not in ("paid", "failed"):
-            raise InvalidRequest("'status' must be 'paid' or 'failed'.", param="status")
+            raise InvalidRequest("'status' must be 'paid' or 'failed'.", field="status")
         async with self._uow.transaction() as tx:
             payout = await self._store.get_payout(tx, payout_id, for_update=True)
             if payout is None:
-                raise NotFound("No such payout.", param="id")
+                raise NotFound("No such payout.", field="id")
             if status not in PAYOUT_TRANSITIONS[payout.status]:
                 raise InvalidState(f"A payout that is {payout.status} cannot become {status}.")
             if status == "failed":
@@ -580,8 +578,7 @@ class SettlementService:
                 details={"failure_code": failure_code} if failure_code else {},
             )
             updated = await self._store.get_payout(tx, payout.id)
-        assert updated is not None
-        return updated
+        return present(updated, "an updated payout can be read back")
 
     # --- reads -----------------------------------------------------------------------------------
 
@@ -597,7 +594,7 @@ class SettlementService:
         async with self._uow.transaction() as tx:
             run = await self._store.get_run(tx, run_id)
         if run is None:
-            raise NotFound("No such settlement run.", param="id")
+            raise NotFound("No such settlement run.", field="id")
         return run
 
     async def get_settlement(self, actor: Principal, settlement_id: str) -> Settlement:
@@ -605,7 +602,7 @@ class SettlementService:
         async with self._uow.transaction() as tx:
             s = await self._store.get_settlement(tx, settlement_id)
         if s is None or (merchant is not None and s.merchant_id != merchant):
-            raise NotFound("No such settlement.", param="id")
+            raise NotFound("No such settlement.", field="id")
         return s
 
     async def list_settlements(self, actor: Principal, page: PageRequest) -> Page[Settlement]:
@@ -625,7 +622,7 @@ class SettlementService:
         async with self._uow.transaction() as tx:
             p = await self._store.get_payout(tx, payout_id)
         if p is None or (merchant is not None and p.merchant_id != merchant):
-            raise NotFound("No such payout.", param="id")
+            raise NotFound("No such payout.", field="id")
         return p
 
     async def list_payouts(

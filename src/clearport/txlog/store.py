@@ -26,7 +26,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
 # Advisory lock keys: one sealer per chain at a time.
 _LOCK_KEYS = {"txlog": 0x7C1E_0001, "audit": 0x7C1E_0002}
 # How many seals near the head are considered when finding rows that committed late.
-_LATE_WINDOW = 100_000
+MAX_LATE_SEALS = 100_000
 
 
 def _text(row: asyncpg.Record) -> str:
@@ -62,7 +62,7 @@ class PgChainStore:
             "ORDER BY seq DESC LIMIT $3) recent",
             chain,
             float(lookback_s),
-            _LATE_WINDOW,
+            MAX_LATE_SEALS,
         )
         rows = await conn.fetch(
             f"SELECT {columns} FROM {table} t WHERE t.seq > $1 AND NOT EXISTS "

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Literal, get_args
 
-from clearport.core.errors import InvalidRequest
+from clearport.core.errors import Field, InvalidRequest
 from clearport.core.sensitive import SensitiveStr, luhn_valid
 
-BRANDS = ("visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "maestro")
+# The brands we accept: the one list pricing, the API schema and brand detection all use.
+Brand = Literal["visa", "mastercard", "amex", "discover", "jcb", "diners", "unionpay", "maestro"]
+BRANDS: tuple[Brand, ...] = get_args(Brand)
 
-HOLDER_NAME_MAX = 100
+MAX_HOLDER_NAME_LEN = 100
 
 # How far ahead an expiry may be: cards are issued for at most a few years; 50 catches typos.
 MAX_EXPIRY_YEARS_AHEAD = 50
@@ -90,79 +93,77 @@ def last4_of(digits: str) -> str:
     return digits[-4:]
 
 
-def validate_number(number: SensitiveStr, *, param: str) -> tuple[str, str]:
-    """(normalized digits, brand), or a 400 naming `param` (the value is never quoted)."""
+def validate_number(number: SensitiveStr, *, field: Field) -> tuple[str, str]:
+    """(normalized digits, brand), or a 400 naming `field` (the value is never quoted)."""
     digits = normalize_number(number.reveal())
     if not digits.isascii() or not digits.isdigit():
-        raise InvalidRequest(f"'{param}' must contain digits only.", param=param)
+        raise InvalidRequest("'{field}' must contain digits only.", field=field)
     if not 12 <= len(digits) <= 19:
-        raise InvalidRequest(f"'{param}' must have 12 to 19 digits.", param=param)
+        raise InvalidRequest("'{field}' must have 12 to 19 digits.", field=field)
     if not luhn_valid(digits):
         raise InvalidRequest(
-            f"'{param}' is not a valid card number.", param=param, code="incorrect_number"
+            "'{field}' is not a valid card number.", field=field, code="incorrect_number"
         )
     brand = detect_brand(digits)
     if brand is None:
         raise InvalidRequest(
-            f"'{param}' is not a card brand we accept.", param=param, code="card_brand_unsupported"
+            "'{field}' is not a card brand we accept.", field=field, code="card_brand_unsupported"
         )
     if len(digits) not in allowed_lengths(brand):
         raise InvalidRequest(
-            f"'{param}' has the wrong length for a {brand} card.",
-            param=param,
+            f"'{{field}}' has the wrong length for a {brand} card.",
+            field=field,
             code="incorrect_number",
         )
     return digits, brand
 
 
-def validate_expiry(exp_month: int, exp_year: int, today: date, *, param_prefix: str) -> None:
-    month_param, year_param = f"{param_prefix}[exp_month]", f"{param_prefix}[exp_year]"
+def validate_expiry(exp_month: int, exp_year: int, today: date, *, field_prefix: Field) -> None:
+    month_field, year_field = (*field_prefix, "exp_month"), (*field_prefix, "exp_year")
     if isinstance(exp_month, bool) or not isinstance(exp_month, int) or not 1 <= exp_month <= 12:
-        raise InvalidRequest(f"'{month_param}' must be 1 to 12.", param=month_param)
+        raise InvalidRequest("'{field}' must be 1 to 12.", field=month_field)
     if (
         isinstance(exp_year, bool)
         or not isinstance(exp_year, int)
         or not today.year - 100 <= exp_year <= today.year + MAX_EXPIRY_YEARS_AHEAD
     ):
         raise InvalidRequest(
-            f"'{year_param}' must be a four-digit year within {MAX_EXPIRY_YEARS_AHEAD} years.",
-            param=year_param,
+            f"'{{field}}' must be a four-digit year within {MAX_EXPIRY_YEARS_AHEAD} years.",
+            field=year_field,
         )
     # A card is valid through the last day of its expiry month.
     if exp_year < today.year:
-        raise InvalidRequest(
-            f"'{year_param}' is in the past.", param=year_param, code="expired_card"
-        )
+        raise InvalidRequest("'{field}' is in the past.", field=year_field, code="expired_card")
     if exp_year == today.year and exp_month < today.month:
-        raise InvalidRequest(
-            f"'{month_param}' is in the past.", param=month_param, code="expired_card"
-        )
+        raise InvalidRequest("'{field}' is in the past.", field=month_field, code="expired_card")
 
 
-def validate_holder_name(name: str | None, *, param: str) -> None:
+def validate_holder_name(name: str | None, *, field: Field) -> None:
     if name is None:
         return
-    if not isinstance(name, str) or not 1 <= len(name) <= HOLDER_NAME_MAX:
-        raise InvalidRequest(f"'{param}' must be 1 to {HOLDER_NAME_MAX} characters.", param=param)
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_HOLDER_NAME_LEN:
+        raise InvalidRequest(
+            f"'{{field}}' must be 1 to {MAX_HOLDER_NAME_LEN} characters.", field=field
+        )
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        raise InvalidRequest(f"'{param}' must not contain control characters.", param=param)
+        raise InvalidRequest("'{field}' must not contain control characters.", field=field)
 
 
-def validate_card(card: CardInput, today: date, *, param_prefix: str = "card") -> str:
+def validate_card(card: CardInput, today: date, *, field_prefix: Field = ("card",)) -> str:
     """The card's brand, or a 400 naming the first bad field."""
-    _, brand = validate_number(card.number, param=f"{param_prefix}[number]")
-    validate_expiry(card.exp_month, card.exp_year, today, param_prefix=param_prefix)
-    validate_holder_name(card.holder_name, param=f"{param_prefix}[holder_name]")
+    _, brand = validate_number(card.number, field=(*field_prefix, "number"))
+    validate_expiry(card.exp_month, card.exp_year, today, field_prefix=field_prefix)
+    validate_holder_name(card.holder_name, field=(*field_prefix, "holder_name"))
     return brand
 
 
-def validate_cvc(cvc: SensitiveStr, brand: str, *, param: str = "cvc") -> None:
+def validate_cvc(cvc: SensitiveStr, brand: str, *, field: Field | str = "cvc") -> None:
     """3 digits, 4 for American Express."""
     value = cvc.reveal()
     expected = 4 if brand == "amex" else 3
     if len(value) != expected or not value.isascii() or not value.isdigit():
         raise InvalidRequest(
-            f"'{param}' must be {expected} digits for this card.",
-            param=param,
+            f"'{{field}}' must be {expected} digits for this card.",
+            field=field,
             code="incorrect_cvc",
         )

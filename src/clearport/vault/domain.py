@@ -111,43 +111,43 @@ def iban_valid(iban: str) -> bool:
 def validate_bank_account(account: BankAccount) -> BankAccount:
     """Checks the fields and returns the account normalized (IBAN without spaces, upper case)."""
     if len(account.country) != 2 or not account.country.isalpha():
-        raise InvalidRequest("'country' must be an ISO 3166-1 alpha-2 code.", param="country")
+        raise InvalidRequest("'country' must be an ISO 3166-1 alpha-2 code.", field="country")
     if not 1 <= len(account.account_holder) <= 140:
         raise InvalidRequest(
-            "'account_holder' must be 1 to 140 characters.", param="account_holder"
+            "'account_holder' must be 1 to 140 characters.", field="account_holder"
         )
     us = account.routing_number is not None or account.account_number is not None
     sepa = account.iban is not None or account.bic is not None
     if us and sepa:
         raise InvalidRequest(
             "Give either 'routing_number' + 'account_number' or 'iban' + 'bic', not both.",
-            param="iban",
+            field="iban",
         )
     if us:
         if account.routing_number is None:
-            raise InvalidRequest("Missing 'routing_number'.", param="routing_number")
+            raise InvalidRequest("Missing 'routing_number'.", field="routing_number")
         if account.account_number is None:
-            raise InvalidRequest("Missing 'account_number'.", param="account_number")
+            raise InvalidRequest("Missing 'account_number'.", field="account_number")
         if not aba_valid(account.routing_number.reveal()):
             raise InvalidRequest(
-                "'routing_number' is not a valid ABA routing number.", param="routing_number"
+                "'routing_number' is not a valid ABA routing number.", field="routing_number"
             )
         number = account.account_number.reveal()
         if not 4 <= len(number) <= 17 or not number.isascii() or not number.isdigit():
-            raise InvalidRequest("'account_number' must be 4 to 17 digits.", param="account_number")
+            raise InvalidRequest("'account_number' must be 4 to 17 digits.", field="account_number")
         return account
     if account.iban is None:
         raise InvalidRequest(
-            "Give 'routing_number' + 'account_number' or 'iban' + 'bic'.", param="iban"
+            "Give 'routing_number' + 'account_number' or 'iban' + 'bic'.", field="iban"
         )
     if account.bic is None:
-        raise InvalidRequest("Missing 'bic'.", param="bic")
+        raise InvalidRequest("Missing 'bic'.", field="bic")
     iban = account.iban.reveal().replace(" ", "").upper()
     if not iban_valid(iban):
-        raise InvalidRequest("'iban' is not a valid IBAN.", param="iban")
+        raise InvalidRequest("'iban' is not a valid IBAN.", field="iban")
     bic = account.bic.upper()
     if len(bic) not in (8, 11) or not bic.isascii() or not bic.isalnum():
-        raise InvalidRequest("'bic' must be 8 or 11 letters and digits.", param="bic")
+        raise InvalidRequest("'bic' must be 8 or 11 letters and digits.", field="bic")
     return BankAccount(
         country=account.country.upper(),
         currency=account.currency,

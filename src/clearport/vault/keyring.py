@@ -35,6 +35,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from clearport.core.errors import present
 from clearport.vault.domain import KEY_BYTES, KeyMaterialUnavailable
 
 FORMAT = "clearport-keyring/1"
@@ -208,8 +209,7 @@ class LocalKeyProvider:
     def master_key(self) -> bytes:
         """For `keys split` only."""
         self._load()
-        assert self._master is not None
-        return self._master
+        return present(self._master, "a loaded keyring has its master key")
 
     @staticmethod
     def _version_of(kek_id: str) -> int:
@@ -246,15 +246,13 @@ class LocalKeyProvider:
     async def rotate_kek(self) -> str:
         with self._locked():
             doc = self._load(force=True)
-            assert self._master is not None
+            master = present(self._master, "a loaded keyring has its master key")
             version = max(int(v) for v in doc["keks"]) + 1
             kek = secrets.token_bytes(KEY_BYTES)
             doc["keks"][str(version)] = {
                 "status": "active",
                 "created": datetime.now(UTC).isoformat(),
-                "sealed": base64.b64encode(
-                    _seal(self._master, kek, f"kek:{version}".encode())
-                ).decode(),
+                "sealed": base64.b64encode(_seal(master, kek, f"kek:{version}".encode())).decode(),
             }
             previous = doc["keks"][str(doc["current"])]
             previous["status"] = "decrypt_only"
@@ -283,8 +281,7 @@ class LocalKeyProvider:
 
     async def fingerprint_key(self) -> bytes:
         self._load()
-        assert self._fp_key is not None
-        return self._fp_key
+        return present(self._fp_key, "a loaded keyring has its fingerprint key")
 
     def install_master_key(self, master: bytes) -> None:
         """Write a combined master key to `master.key` after checking it opens the keyring."""

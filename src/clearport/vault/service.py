@@ -22,7 +22,7 @@ from typing import Any
 from clearport.access.domain import Origin, Permission, Principal
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
-from clearport.core.errors import InvalidState, NotFound, PermissionDenied
+from clearport.core.errors import Field, InvalidState, NotFound, PermissionDenied, present
 from clearport.core.ids import is_id, new_id, parse_id
 from clearport.core.money import parse_currency
 from clearport.core.sensitive import SensitiveStr
@@ -222,7 +222,7 @@ class VaultService:
     async def _require_usable_merchant(self, tx: Transaction, merchant_id: str) -> None:
         merchant = await self._merchants.get(tx, merchant_id)
         if merchant is None:
-            raise NotFound("No such merchant.", param="merchant")
+            raise NotFound("No such merchant.", field="merchant")
         if merchant.status is not MerchantStatus.ACTIVE:
             raise PermissionDenied(
                 "This merchant is not active and cannot store cards.", code="merchant_inactive"
@@ -278,22 +278,24 @@ class VaultService:
         )
         return stored
 
-    async def _card_row(self, tx: Transaction, merchant_id: str, token_id: str, param: str) -> Any:
+    async def _card_row(
+        self, tx: Transaction, merchant_id: str, token_id: str, field: Field | str
+    ) -> Any:
         row = await self._repo.get_card(tx, token_id) if is_id(token_id, "tok") else None
         if row is None or row["merchant_id"] != merchant_id:
-            raise NotFound(f"No such token: '{token_id}'.", param=param)
+            raise NotFound(f"No such token: '{token_id}'.", field=field)
         return row
 
     async def get_card(
-        self, tx: Transaction, merchant_id: str, token_id: str, *, param: str = "token"
+        self, tx: Transaction, merchant_id: str, token_id: str, *, field: Field | str = "token"
     ) -> StoredCard:
-        return _stored(await self._card_row(tx, merchant_id, token_id, param))
+        return _stored(await self._card_row(tx, merchant_id, token_id, field))
 
     async def read_token(self, actor: Principal, token_id: str) -> StoredCard:
         """GET /v1/tokens/{id}: the display, never the number."""
         merchant_id = actor.require_merchant()
         async with self._uow.transaction() as tx:
-            return await self.get_card(tx, merchant_id, token_id, param="id")
+            return await self.get_card(tx, merchant_id, token_id, field="id")
 
     async def _reveal(self, tx: Transaction, row: Any) -> CardInput:
         merchant_id, version = row["merchant_id"], int(row["dek_version"])
@@ -316,7 +318,7 @@ class VaultService:
         connector: str,
     ) -> CardInput:
         """Detokenize on the way to a connector; audited (which payment, which connector)."""
-        row = await self._card_row(tx, merchant_id, token_id, "source[token]")
+        row = await self._card_row(tx, merchant_id, token_id, ("source", "token"))
         card = await self._reveal(tx, row)
         await self._auditor.record(
             tx,
@@ -334,8 +336,8 @@ class VaultService:
         self, actor: Principal, origin: Origin, merchant_id: str, account: BankAccount
     ) -> BankAccountView:
         actor.require(Permission.FINANCE_WRITE)
-        parse_id(merchant_id, "mer", param="id")
-        currency = parse_currency(account.currency, param="currency")
+        parse_id(merchant_id, "mer", field="id")
+        currency = parse_currency(account.currency, field="currency")
         account = validate_bank_account(
             BankAccount(
                 country=account.country.upper(),
@@ -350,9 +352,9 @@ class VaultService:
         async with self._uow.transaction() as tx:
             merchant = await self._merchants.get(tx, merchant_id, for_update=True)
             if merchant is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", param="id")
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
             if merchant.status is MerchantStatus.CLOSED:
-                raise InvalidState("A closed merchant cannot get a bank account.", param="id")
+                raise InvalidState("A closed merchant cannot get a bank account.", field="id")
             version, key = await self._dek_for_write(tx, merchant_id)
             record_id = new_id("ba")
             nonce, ciphertext = self._cipher.encrypt(
@@ -363,10 +365,11 @@ class VaultService:
             if account.iban is not None:
                 display = {"iban": mask_tail(account.iban.reveal())}
             else:
-                assert account.routing_number is not None and account.account_number is not None
+                routing = present(account.routing_number, "a US account has a routing number")
+                number = present(account.account_number, "a US account has an account number")
                 display = {
-                    "routing_number": account.routing_number.reveal(),
-                    "account_number": mask_tail(account.account_number.reveal()),
+                    "routing_number": routing.reveal(),
+                    "account_number": mask_tail(number.reveal()),
                 }
             row = await self._repo.upsert_bank_account(
                 tx,
@@ -396,11 +399,11 @@ class VaultService:
 
     async def get_bank_account(self, actor: Principal, merchant_id: str) -> BankAccountView:
         actor.require(Permission.MERCHANTS_READ)
-        parse_id(merchant_id, "mer", param="id")
+        parse_id(merchant_id, "mer", field="id")
         async with self._uow.transaction() as tx:
             row = await self._repo.get_bank_account(tx, merchant_id)
         if row is None:
-            raise NotFound("This merchant has no bank account.", param="id")
+            raise NotFound("This merchant has no bank account.", field="id")
         return _bank_view(row)
 
     async def bank_account_for_payout(
@@ -506,11 +509,11 @@ class VaultService:
     ) -> RotationResult:
         """New DEK version for new records; old records re-encrypted under it in batches."""
         actor.require(Permission.KEYS_MANAGE)
-        parse_id(merchant_id, "mer", param="merchant")
+        parse_id(merchant_id, "mer", field="merchant")
         batch_size = max(1, min(batch_size, MAX_BATCH))
         async with self._uow.transaction() as tx:
             if await self._merchants.get(tx, merchant_id) is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", param="merchant")
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="merchant")
             deks = await self._repo.lock_merchant_deks(tx, merchant_id)
             open_row = await self._repo.open_rotation(tx, "dek", merchant_id)
             if open_row is not None:
@@ -628,14 +631,14 @@ class VaultService:
 
         Display columns (brand, BIN, last 4) and all payment history stay."""
         actor.require(Permission.SECURITY_SHRED)
-        parse_id(merchant_id, "mer", param="merchant")
+        parse_id(merchant_id, "mer", field="merchant")
         async with self._uow.transaction() as tx:
             merchant = await self._merchants.get(tx, merchant_id, for_update=True)
             if merchant is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", param="merchant")
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="merchant")
             if merchant.status is not MerchantStatus.CLOSED:
                 raise InvalidState(
-                    "Only a closed merchant can be shredded: close it first.", param="merchant"
+                    "Only a closed merchant can be shredded: close it first.", field="merchant"
                 )
             await self._repo.lock_merchant_deks(tx, merchant_id)
             destroyed = await self._repo.destroy_merchant_deks(tx, merchant_id)

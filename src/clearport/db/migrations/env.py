@@ -5,7 +5,8 @@ from sqlalchemy import create_engine
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url")
-assert url is not None
+if url is None:
+    raise RuntimeError("alembic needs sqlalchemy.url (clearport.db.migrate sets it)")
 engine = create_engine(url)
 with engine.connect() as connection:
     context.configure(connection=connection, transactional_ddl=True)

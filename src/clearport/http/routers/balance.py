@@ -60,7 +60,7 @@ async def list_balance_transactions(
     if type is not None and type not in BALANCE_TRANSACTION_TYPES:
         raise InvalidRequest(
             "'type' must be one of " + ", ".join(sorted(BALANCE_TRANSACTION_TYPES)) + ".",
-            param="type",
+            field="type",
         )
     page = await container_of(request).ledger.list_balance_transactions(
         principal_of(request),

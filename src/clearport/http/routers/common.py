@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import Query
 
-from clearport.core.errors import InvalidRequest
+from clearport.core.errors import Field, InvalidRequest
 from clearport.core.pagination import PageRequest
 
 MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31
@@ -26,16 +26,16 @@ class ListQuery:
         self.limit = limit
         self.starting_after = starting_after
         self.ending_before = ending_before
-        self.created_gte = _timestamp(created_gte, "created[gte]")
-        self.created_lt = _timestamp(created_lt, "created[lt]")
+        self.created_gte = _timestamp(created_gte, ("created", "gte"))
+        self.created_lt = _timestamp(created_lt, ("created", "lt"))
 
     def page(self, prefix: str) -> PageRequest:
         return PageRequest.parse(prefix, self.limit, self.starting_after, self.ending_before)
 
 
-def _timestamp(value: int | None, param: str) -> datetime | None:
+def _timestamp(value: int | None, field: Field) -> datetime | None:
     if value is None:
         return None
     if not 0 <= value <= MAX_TIMESTAMP:
-        raise InvalidRequest(f"'{param}' must be a Unix timestamp in seconds.", param=param)
+        raise InvalidRequest("'{field}' must be a Unix timestamp in seconds.", field=field)
     return datetime.fromtimestamp(value, UTC)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
-from clearport.core.errors import InvalidRequest
+from clearport.core.errors import InvalidRequest, present
 from clearport.core.ids import parse_id
 from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.core.sensitive import SensitiveStr
@@ -80,11 +80,11 @@ class PaymentSettingsBody(StrictModel):
 
 def _source(body: PaymentSource) -> InlineCard | TokenSource:
     if (body.card is None) == (body.token is None):
-        raise InvalidRequest("'source' must hold exactly one of 'card' or 'token'.", param="source")
+        raise InvalidRequest("'source' must hold exactly one of 'card' or 'token'.", field="source")
     if body.card is not None:
         if body.cvc is not None:
             raise InvalidRequest(
-                "With an inline card, give the CVC as 'source[card][cvc]'.", param="source[cvc]"
+                "With an inline card, give the CVC as 'source[card][cvc]'.", field=("source", "cvc")
             )
         card = body.card
         return InlineCard(
@@ -96,8 +96,9 @@ def _source(body: PaymentSource) -> InlineCard | TokenSource:
             ),
             None if card.cvc is None else SensitiveStr(card.cvc),
         )
-    assert body.token is not None
-    token = parse_id(body.token, "tok", param="source[token]")
+    token = parse_id(
+        present(body.token, "a source without a card has a token"), "tok", field=("source", "token")
+    )
     return TokenSource(token, None if body.cvc is None else SensitiveStr(body.cvc))
 
 

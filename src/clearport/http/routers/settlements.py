@@ -12,7 +12,7 @@ from pydantic import Field, StringConstraints
 
 from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
-from clearport.core.pagination import MAX_LIMIT, PageRequest
+from clearport.core.pagination import MAX_PAGE_LIMIT, PageRequest
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.routers.common import ListQuery
 from clearport.http.schemas import StrictModel, list_json
@@ -127,7 +127,7 @@ async def create_run(request: Request, body: RunCreate) -> JSONResponse:
     try:
         business_date = date.fromisoformat(body.business_date)
     except ValueError:
-        raise InvalidRequest("'business_date' is not a date.", param="business_date") from None
+        raise InvalidRequest("'business_date' is not a date.", field="business_date") from None
     cutoff = None if body.cutoff is None else datetime.fromtimestamp(body.cutoff, UTC)
     run, created = await service.start(
         principal_of(request), origin_of(request), business_date, cutoff_at=cutoff
@@ -169,11 +169,11 @@ async def list_items(
     starting_after: str | None = Query(None, max_length=64),
     ending_before: str | None = Query(None, max_length=64),
 ) -> JSONResponse:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidRequest(f"'limit' must be between 1 and {MAX_LIMIT}.", param="limit")
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise InvalidRequest(f"'limit' must be between 1 and {MAX_PAGE_LIMIT}.", field="limit")
     if starting_after is not None and ending_before is not None:
         raise InvalidRequest(
-            "Use only one of 'starting_after' and 'ending_before'.", param="ending_before"
+            "Use only one of 'starting_after' and 'ending_before'.", field="ending_before"
         )
     page = await container_of(request).settlement.list_items(
         principal_of(request), settlement_id, PageRequest(limit, starting_after, ending_before)
