@@ -12,6 +12,15 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_STORED_SQL = Path(__file__).parent / "sql"
+
+
+def stored_sql(name: str) -> str:
+    """A versioned stored-function file from `db/sql` (`ledger_post.v1`), for a migration to load.
+
+    A stored function changes by a new file (`ledger_post.v2.sql`) and a new migration that
+    loads it, so the change reads as a diff and old migrations never change."""
+    return (_STORED_SQL / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def sqlalchemy_url(database_url: str) -> str:

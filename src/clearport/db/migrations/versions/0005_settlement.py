@@ -8,6 +8,8 @@ Revises: 0004
 from alembic import op
 from procrastinate.schema import SchemaManager
 
+from clearport.db.migrate import stored_sql
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -61,14 +63,11 @@ CREATE TABLE settlement_sources (
     reference   text
 );
 CREATE INDEX settlement_sources_partition ON settlement_sources (run_id, partition);
-
--- Half-even rounding of an exact numeric to whole minor units (domain/pricing.round_half_even).
-CREATE FUNCTION stl_round_half_even(x numeric) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN abs(x - trunc(x)) = 0.5 THEN (2 * round(x / 2))::bigint
-                ELSE round(x)::bigint END
-$$;
-
+"""
+    )
+    op.execute(stored_sql("stl_round_half_even.v1"))
+    op.execute(
+        r"""
 CREATE TABLE settlements (
     id               text PRIMARY KEY,
     run_id           text NOT NULL REFERENCES settlement_runs (id),
