@@ -39,6 +39,7 @@ from clearport.settlement.payout_files.renderer import PayoutFiles
 from clearport.settlement.ports import PayoutDestination
 from clearport.settlement.report_files import ReportSink
 from clearport.settlement.service import SettlementService
+from clearport.settlement.service.reports import PartitionReports
 from clearport.settlement.store import PgSettlementStore
 from clearport.storage.local import LocalDirectoryStorage
 from tests.conftest import truncate_all
@@ -72,13 +73,17 @@ class Env:
 
 
 def make_service(
-    db: Database, files: Path, destinations: FakeDestinations, partitions: int = 4
+    db: Database,
+    files: Path,
+    destinations: FakeDestinations,
+    partitions: int = 4,
+    store: PgSettlementStore | None = None,
 ) -> SettlementService:
     clock = SystemClock()
     storage = LocalDirectoryStorage(files)
     return SettlementService(
         db,
-        PgSettlementStore(),
+        store or PgSettlementStore(),
         LedgerService(db, PgLedgerStore(), clock),
         storage,
         lambda prefix: ReportSink(storage, prefix, storage.scratch_dir()),
@@ -317,14 +322,23 @@ def test_rerun_changes_nothing_and_files_are_identical(env: Env) -> None:
         p.unlink()
     q(env.url, "UPDATE settlements SET report = NULL RETURNING id")
     run_ = run(env.service.run_for_date(YESTERDAY))
+    storage = LocalDirectoryStorage(env.files)
+    reports = PartitionReports(
+        env.db, PgSettlementStore(), lambda p: ReportSink(storage, p, storage.scratch_dir())
+    )
     for (partition,) in q(env.url, "SELECT DISTINCT partition FROM settlements"):
-        run(env.service._write_partition_report(run_, partition))
+        run(reports.write(run_, partition))
     assert {p: p.read_bytes() for p in report_files} == report_files
 
 
 def test_crash_mid_run_then_resume_settles_exactly_once(env: Env) -> None:
     class Crash(Exception):
         pass
+
+    class CrashingStore(PgSettlementStore):
+        async def complete_settlements(self, *args: Any, **kwargs: Any) -> None:
+            await super().complete_settlements(*args, **kwargs)
+            raise Crash  # after items, ledger and totals were written: all rolled back
 
     async def scenario() -> None:
         merchants = [await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
@@ -339,17 +353,9 @@ def test_crash_mid_run_then_resume_settles_exactly_once(env: Env) -> None:
                                  "ORDER BY 1")]  # fmt: skip
         assert len(parts) >= 2
         await env.service.run_partition(run_.id, parts[0])
-        store = env.service._store
-        original = store.complete_settlements
-
-        async def crash(*args: Any, **kwargs: Any) -> None:
-            await original(*args, **kwargs)
-            raise Crash  # after items, ledger and totals were written: all rolled back
-
-        store.complete_settlements = crash  # type: ignore[method-assign]
+        crashing = make_service(env.db, env.files, env.destinations, store=CrashingStore())
         with pytest.raises(Crash):
-            await env.service.run_partition(run_.id, parts[1])
-        store.complete_settlements = original  # type: ignore[method-assign]
+            await crashing.run_partition(run_.id, parts[1])
         with pytest.raises(InvalidState):
             await env.service.finalize(run_.id)
         done = await env.service.settle(SYSTEM_CLI, ORIGIN, YESTERDAY)

@@ -10,23 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearport.core.errors import InvariantViolation
-from clearport.settlement.domain import (
-    AVAILABLE,
-    PENDING,
-    PLATFORM,
-    RESERVE,
-    ROUNDING,
-    FeeTotals,
-    ItemTotals,
-    Netting,
-    check_settlement,
-    net_effect,
-    reserve_hold_minor,
-    settlement_legs,
-)
+from clearport.settlement.domain import AVAILABLE, PENDING, PLATFORM, RESERVE, ROUNDING
 from clearport.settlement.fees import (
     FLAG_INTERCHANGE_FALLBACK,
     BlendedPricing,
+    FeeTotals,
     InterchangePlusPricing,
     Rate,
     parse_pricing,
@@ -35,6 +23,14 @@ from clearport.settlement.fees import (
     round_half_even,
 )
 from clearport.settlement.interchange_tables import table_for
+from clearport.settlement.netting import (
+    ItemTotals,
+    Netting,
+    check_settlement,
+    net_effect,
+    reserve_hold_minor,
+    settlement_legs,
+)
 
 TABLE = table_for(date(2026, 6, 1))
 BRANDS = ["visa", "mastercard", "amex", "discover", "maestro", "jcb"]
