@@ -292,6 +292,38 @@ def test_settlement_end_to_end(env: Env) -> None:
     assert_zero_sum(url)
 
 
+def test_pricing_in_sql_uses_the_domains_regions(env: Env) -> None:
+    """Interchange++ merchants of every region: SQL prices each item as price_item does with
+    region_for_country (the country -> region table is written once, in the domain)."""
+    countries = ["US", "GB", "DE", "NO", "IS", "JP", "BR", "CH"]
+
+    async def scenario() -> dict[str, str]:
+        merchants = {}
+        for country in countries:
+            m = await add_merchant(env, country=country, currency="usd", pricing=ICPP)
+            merchants[m] = country
+            for brand in ("visa", "mastercard", "amex", "discover"):
+                await capture(env, m, 12_345, "usd", brand)
+        cutoff = await db_now(env)
+        await env.service.settle(SYSTEM_CLI, ORIGIN, YESTERDAY, cutoff_at=cutoff)
+        return merchants
+
+    merchants = run(scenario())
+    table = table_for(YESTERDAY)
+    rows = q(env.url, "SELECT merchant_id, gross, brand, interchange, scheme_fee, markup, flags "
+             "FROM settlement_items")  # fmt: skip
+    assert len(rows) == 4 * len(countries)
+    regions = set()
+    for mid, gross, brand, ic, sf, mk, flags in rows:
+        region = region_for_country(merchants[mid])
+        regions.add(region)
+        priced = price_item(parse_pricing(ICPP), table, kind="capture", amount_minor=gross,
+                            brand=brand, card_type=None, region=region)  # fmt: skip
+        assert (ic, sf, mk, flags) == (priced.interchange_minor, priced.scheme_fee_minor,
+                                       priced.markup_minor, ",".join(priced.flags))  # fmt: skip
+    assert regions == {"us", "uk", "eea", "intl"}
+
+
 def test_rerun_changes_nothing_and_files_are_identical(env: Env) -> None:
     async def scenario() -> None:
         m = await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
