@@ -4,12 +4,14 @@ Python), what netting needs read, and what netting returned recorded set-based."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
+from clearport.core.errors import invariant
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.statements import Params
@@ -128,19 +130,28 @@ SELECT DISTINCT ON (s.merchant_id, s.currency) s.merchant_id, s.currency, s.carr
  WHERE s.business_date < {_carried("before")}
  ORDER BY s.merchant_id, s.currency, s.business_date DESC"""
 
-# settlements columns the totals fill, in the order of SettlementTotals.
+# settlements column <- SettlementTotals field
 _TOTAL_COLUMNS = (
-    "count", "gross", "refunds", "fees", "interchange", "scheme_fees", "markup", "rounding",
-    "reserve_held", "reserve_released", "net", "carried_in", "carried_out", "payout",
-    "flagged_items",
+    ("count", "count"), ("gross", "gross_minor"), ("refunds", "refunds_minor"),
+    ("fees", "fees_minor"), ("interchange", "interchange_minor"),
+    ("scheme_fees", "scheme_fees_minor"), ("markup", "markup_minor"),
+    ("rounding", "rounding_minor"), ("reserve_held", "reserve_held_minor"),
+    ("reserve_released", "reserve_released_minor"), ("net", "net_minor"),
+    ("carried_in", "carried_in_minor"), ("carried_out", "carried_out_minor"),
+    ("payout", "payout_minor"), ("flagged_items", "flagged_items"),
 )  # fmt: skip
+invariant(
+    sorted(name for _, name in _TOTAL_COLUMNS)
+    == sorted(f.name for f in dataclasses.fields(SettlementTotals) if f.name != "settlement_id"),
+    "every settlement total has its column",
+)
 
 _totals = Params()
 _UPDATE_TOTALS = f"""
-UPDATE settlements s SET {", ".join(f"{c} = u.{c}" for c in _TOTAL_COLUMNS)}
+UPDATE settlements s SET {", ".join(f"{c} = u.{c}" for c, _ in _TOTAL_COLUMNS)}
   FROM unnest({_totals("id", "text[]")},
-              {", ".join(_totals(c, "bigint[]") for c in _TOTAL_COLUMNS)})
-       AS u(id, {", ".join(_TOTAL_COLUMNS)})
+              {", ".join(_totals(c, "bigint[]") for c, _ in _TOTAL_COLUMNS)})
+       AS u(id, {", ".join(c for c, _ in _TOTAL_COLUMNS)})
  WHERE s.id = u.id"""
 
 _holds = Params()
@@ -174,16 +185,6 @@ def _decimal(value: Fraction) -> Decimal:
 
 def _fraction(text: str) -> Fraction:
     return Fraction(Decimal(text))
-
-
-def _total_values(t: SettlementTotals) -> tuple[int, ...]:
-    """A settlement's totals in the order of _TOTAL_COLUMNS."""
-    return (
-        t.count, t.gross_minor, t.refunds_minor, t.fees_minor, t.interchange_minor,
-        t.scheme_fees_minor, t.markup_minor, t.rounding_minor, t.reserve_held_minor,
-        t.reserve_released_minor, t.net_minor, t.carried_in_minor, t.carried_out_minor,
-        t.payout_minor, t.flagged_items,
-    )  # fmt: skip
 
 
 class PgPricingStore:
@@ -342,8 +343,7 @@ class PgPricingStore:
         now: datetime,
     ) -> None:
         conn = conn_of(tx)
-        rows = [_total_values(t) for t in totals]
-        columns = {name: [row[i] for row in rows] for i, name in enumerate(_TOTAL_COLUMNS)}
+        columns = {column: [getattr(t, name) for t in totals] for column, name in _TOTAL_COLUMNS}
         await conn.execute(
             _UPDATE_TOTALS, *_totals.args(columns, id=[t.settlement_id for t in totals])
         )
