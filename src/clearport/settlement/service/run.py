@@ -108,7 +108,7 @@ class SettlementRuns:
                         field="business_date",
                         code="date_before_first_transaction",
                     )
-            created = await self._store.create_run(
+            new_run = await self._store.create_run(
                 tx,
                 run_id=new_id("sr"),
                 business_date=business_date,
@@ -118,10 +118,10 @@ class SettlementRuns:
                 created_by=actor.actor,
                 now=now,
             )
-            if created is None:
+            if new_run is None:  # another start created the date's run first: join it
                 existing = await self._store.get_run_by_date(tx, business_date)
                 return present(existing, "the run of the date exists"), False
-            run = await self._store.stage_sources(tx, created)
+            run = await self._store.stage_sources(tx, new_run)
             await self._auditor.record(
                 tx,
                 actor=actor.actor,
