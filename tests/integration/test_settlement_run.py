@@ -39,6 +39,7 @@ from clearport.settlement.payout_files.renderer import PayoutFiles
 from clearport.settlement.ports import PayoutDestination
 from clearport.settlement.report_files import ReportSink
 from clearport.settlement.service import SettlementService
+from clearport.settlement.service.reports import PartitionReports
 from clearport.settlement.store import PgSettlementStore
 from clearport.storage.local import LocalDirectoryStorage
 from tests.conftest import truncate_all
@@ -72,13 +73,17 @@ class Env:
 
 
 def make_service(
-    db: Database, files: Path, destinations: FakeDestinations, partitions: int = 4
+    db: Database,
+    files: Path,
+    destinations: FakeDestinations,
+    partitions: int = 4,
+    store: PgSettlementStore | None = None,
 ) -> SettlementService:
     clock = SystemClock()
     storage = LocalDirectoryStorage(files)
     return SettlementService(
         db,
-        PgSettlementStore(),
+        store or PgSettlementStore(),
         LedgerService(db, PgLedgerStore(), clock),
         storage,
         lambda prefix: ReportSink(storage, prefix, storage.scratch_dir()),
@@ -287,6 +292,38 @@ def test_settlement_end_to_end(env: Env) -> None:
     assert_zero_sum(url)
 
 
+def test_pricing_in_sql_uses_the_domains_regions(env: Env) -> None:
+    """Interchange++ merchants of every region: SQL prices each item as price_item does with
+    region_for_country (the country -> region table is written once, in the domain)."""
+    countries = ["US", "GB", "DE", "NO", "IS", "JP", "BR", "CH"]
+
+    async def scenario() -> dict[str, str]:
+        merchants = {}
+        for country in countries:
+            m = await add_merchant(env, country=country, currency="usd", pricing=ICPP)
+            merchants[m] = country
+            for brand in ("visa", "mastercard", "amex", "discover"):
+                await capture(env, m, 12_345, "usd", brand)
+        cutoff = await db_now(env)
+        await env.service.settle(SYSTEM_CLI, ORIGIN, YESTERDAY, cutoff_at=cutoff)
+        return merchants
+
+    merchants = run(scenario())
+    table = table_for(YESTERDAY)
+    rows = q(env.url, "SELECT merchant_id, gross, brand, interchange, scheme_fee, markup, flags "
+             "FROM settlement_items")  # fmt: skip
+    assert len(rows) == 4 * len(countries)
+    regions = set()
+    for mid, gross, brand, ic, sf, mk, flags in rows:
+        region = region_for_country(merchants[mid])
+        regions.add(region)
+        priced = price_item(parse_pricing(ICPP), table, kind="capture", amount_minor=gross,
+                            brand=brand, card_type=None, region=region)  # fmt: skip
+        assert (ic, sf, mk, flags) == (priced.interchange_minor, priced.scheme_fee_minor,
+                                       priced.markup_minor, ",".join(priced.flags))  # fmt: skip
+    assert regions == {"us", "uk", "eea", "intl"}
+
+
 def test_rerun_changes_nothing_and_files_are_identical(env: Env) -> None:
     async def scenario() -> None:
         m = await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
@@ -317,14 +354,23 @@ def test_rerun_changes_nothing_and_files_are_identical(env: Env) -> None:
         p.unlink()
     q(env.url, "UPDATE settlements SET report = NULL RETURNING id")
     run_ = run(env.service.run_for_date(YESTERDAY))
+    storage = LocalDirectoryStorage(env.files)
+    reports = PartitionReports(
+        env.db, PgSettlementStore(), lambda p: ReportSink(storage, p, storage.scratch_dir())
+    )
     for (partition,) in q(env.url, "SELECT DISTINCT partition FROM settlements"):
-        run(env.service._write_partition_report(run_, partition))
+        run(reports.write(run_, partition))
     assert {p: p.read_bytes() for p in report_files} == report_files
 
 
 def test_crash_mid_run_then_resume_settles_exactly_once(env: Env) -> None:
     class Crash(Exception):
         pass
+
+    class CrashingStore(PgSettlementStore):
+        async def complete_settlements(self, *args: Any, **kwargs: Any) -> None:
+            await super().complete_settlements(*args, **kwargs)
+            raise Crash  # after items, ledger and totals were written: all rolled back
 
     async def scenario() -> None:
         merchants = [await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
@@ -339,17 +385,9 @@ def test_crash_mid_run_then_resume_settles_exactly_once(env: Env) -> None:
                                  "ORDER BY 1")]  # fmt: skip
         assert len(parts) >= 2
         await env.service.run_partition(run_.id, parts[0])
-        store = env.service._store
-        original = store.complete_settlements
-
-        async def crash(*args: Any, **kwargs: Any) -> None:
-            await original(*args, **kwargs)
-            raise Crash  # after items, ledger and totals were written: all rolled back
-
-        store.complete_settlements = crash  # type: ignore[method-assign]
+        crashing = make_service(env.db, env.files, env.destinations, store=CrashingStore())
         with pytest.raises(Crash):
-            await env.service.run_partition(run_.id, parts[1])
-        store.complete_settlements = original  # type: ignore[method-assign]
+            await crashing.run_partition(run_.id, parts[1])
         with pytest.raises(InvalidState):
             await env.service.finalize(run_.id)
         done = await env.service.settle(SYSTEM_CLI, ORIGIN, YESTERDAY)

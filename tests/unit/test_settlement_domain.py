@@ -10,23 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clearport.core.errors import InvariantViolation
-from clearport.settlement.domain import (
-    AVAILABLE,
-    PENDING,
-    PLATFORM,
-    RESERVE,
-    ROUNDING,
-    FeeTotals,
-    ItemTotals,
-    Netting,
-    check_settlement,
-    net_effect,
-    reserve_hold_minor,
-    settlement_legs,
-)
+from clearport.settlement.domain import AVAILABLE, PENDING, PLATFORM, RESERVE, ROUNDING
 from clearport.settlement.fees import (
+    COUNTRY_REGIONS,
+    DEFAULT_REGION,
+    EEA_COUNTRIES,
     FLAG_INTERCHANGE_FALLBACK,
+    FLAG_SCHEME_FEE_FALLBACK,
+    REGIONS,
     BlendedPricing,
+    FeeTotals,
     InterchangePlusPricing,
     Rate,
     parse_pricing,
@@ -35,6 +28,15 @@ from clearport.settlement.fees import (
     round_half_even,
 )
 from clearport.settlement.interchange_tables import table_for
+from clearport.settlement.netting import (
+    ItemTotals,
+    Netting,
+    check_settlement,
+    net_effect,
+    reserve_hold_minor,
+    settlement_legs,
+)
+from clearport.vault.cards import BRANDS as CARD_BRANDS
 
 TABLE = table_for(date(2026, 6, 1))
 BRANDS = ["visa", "mastercard", "amex", "discover", "maestro", "jcb"]
@@ -206,3 +208,48 @@ def test_check_settlement_catches_a_lost_item() -> None:
         check_settlement("mer_x", items, fees, Netting(1_100, 200, 30, 0, 0), legs)
     with pytest.raises(InvariantViolation):
         check_settlement("mer_x", items, fees, netting, legs[:-1])
+
+
+def test_country_regions_are_the_one_table_of_regions() -> None:
+    assert set(COUNTRY_REGIONS.values()) <= set(REGIONS) and DEFAULT_REGION in REGIONS
+    assert {c for c, r in COUNTRY_REGIONS.items() if r == "eea"} == EEA_COUNTRIES
+    assert [region_for_country(c) for c in ("US", "us", "GB", "gb", "CH", "BR")] == [
+        "us", "us", "uk", "uk", "intl", "intl",
+    ]  # fmt: skip
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.sampled_from([*CARD_BRANDS, "elo"]),
+    st.sampled_from(["eea", "us", "uk", "intl"]),
+    amounts,
+)
+def test_rate_grid_prices_as_price_item(brand: str, region: str, amount: int) -> None:
+    """The grid the pricing statement receives gives an item of unknown card type the fees and
+    flags price_item gives it; a brand outside the grid falls back to the table's rates."""
+    pricing = InterchangePlusPricing(Rate(Fraction(0)))
+    grid = TABLE.rate_grid(CARD_BRANDS)
+    priced = price_item(
+        pricing, TABLE, kind="capture", amount_minor=amount, brand=brand, card_type=None,
+        region=region,
+    )  # fmt: skip
+    rows = [r for r in grid.rates if (r.brand, r.region) == (brand, region)]
+    if rows:
+        (row,) = rows
+        ic, sf, ic_fallback, sf_fallback = (
+            row.interchange, row.scheme_fee, row.interchange_fallback, row.scheme_fee_fallback
+        )  # fmt: skip
+    else:
+        ic, sf, ic_fallback, sf_fallback = (
+            grid.fallback_interchange, grid.fallback_scheme_fee, True, True
+        )  # fmt: skip
+    assert priced.interchange_exact == ic.exact(amount)
+    assert priced.scheme_fee_exact == sf.exact(amount)
+    assert priced.flags == tuple(
+        flag
+        for flag, on in (
+            (FLAG_INTERCHANGE_FALLBACK, ic_fallback),
+            (FLAG_SCHEME_FEE_FALLBACK, sf_fallback),
+        )
+        if on
+    )

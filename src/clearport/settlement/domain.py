@@ -1,169 +1,30 @@
-"""Settlement arithmetic: fee totals and rounding residuals, reserves, netting, ledger legs and
-the invariants a run checks before it commits.
-
-Per merchant x currency x business date (one `stl_` settlement):
-
-    net      = gross - refunds - fees - reserve_held + reserve_released
-    total    = net + carried_in            (carried_in <= 0: a negative total of an earlier day)
-    payout   = max(total, 0)
-    carried  = min(total, 0)               (carried forward to the next settlement, never paid)
-
-Ledger legs (merchant accounts are credit-normal; see ledger/domain.py):
-
-    fees      pending   -> interchange_payable / scheme_fee_payable / fee_revenue (+ rounding)
-    reserve   pending   -> reserve                      (reserve_held)
-    release   reserve   -> available                    (reserve_released)
-    settle    pending   -> available                    (payout - reserve_released; may flip)
-    payout    available -> payouts_in_transit           (when the payout file is written)
-
-`available` rises by exactly the payout, and a negative total stays in `pending` as the carried
-amount: pending moves by -(gross - refunds) - carried_in + carried_out. The ledger itself holds
-the carry forward; the settlements table records it.
+"""Settlement's vocabulary and records: the accounts it posts to, ledger legs, what netting a
+partition reads and returns (settlement/netting.py does the arithmetic), runs, settlements,
+payouts, payout files and report lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from fractions import Fraction
+from datetime import date, datetime, time
+from typing import Any
 
 from clearport.core.errors import invariant
-from clearport.settlement.fees import BPS, PricedItem, round_half_even
-
-PLATFORM = "platform"
-
+from clearport.settlement.fees import FeeTotals
 
 # Account kinds, as the ledger's AccountKind values (kept as strings so the domain of settlement
 # does not depend on the ledger's module layout).
+PLATFORM = "platform"
 PENDING = "pending"
-
-
 AVAILABLE = "available"
-
-
 RESERVE = "reserve"
-
-
 FEE_REVENUE = "fee_revenue"
-
-
 INTERCHANGE_PAYABLE = "interchange_payable"
-
-
 SCHEME_FEE_PAYABLE = "scheme_fee_payable"
-
-
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
-
-
 ROUNDING = "rounding"
 
-
 ITEM_KINDS = ("capture", "refund")
-
-
-@dataclass(slots=True)
-class FeeTotals:
-    """Sum of per-item fees of one merchant x currency, and what each platform account receives.
-
-    The merchant is charged the sum of per-item rounded fees. Each platform account receives the
-    half-even rounding of the exact sum of its component; the difference (the rounding residual,
-    positive or negative) goes to the rounding account. charged == payables + residual, always.
-    """
-
-    interchange_exact: Fraction = Fraction(0)
-    scheme_fee_exact: Fraction = Fraction(0)
-    markup_exact: Fraction = Fraction(0)
-    interchange_charged: int = 0
-    scheme_fee_charged: int = 0
-    markup_charged: int = 0
-
-    def add(self, item: PricedItem) -> None:
-        self.interchange_exact += item.interchange_exact
-        self.scheme_fee_exact += item.scheme_fee_exact
-        self.markup_exact += item.markup_exact
-        self.interchange_charged += item.interchange_minor
-        self.scheme_fee_charged += item.scheme_fee_minor
-        self.markup_charged += item.markup_minor
-
-    @property
-    def charged(self) -> int:
-        return self.interchange_charged + self.scheme_fee_charged + self.markup_charged
-
-    @property
-    def interchange_payable(self) -> int:
-        return round_half_even(self.interchange_exact)
-
-    @property
-    def scheme_fee_payable(self) -> int:
-        return round_half_even(self.scheme_fee_exact)
-
-    @property
-    def markup_revenue(self) -> int:
-        return round_half_even(self.markup_exact)
-
-    @property
-    def rounding_residual(self) -> int:
-        return self.charged - (
-            self.interchange_payable + self.scheme_fee_payable + self.markup_revenue
-        )
-
-
-def reserve_hold_minor(gross_minor: int, percent_bps: int) -> int:
-    """A rolling reserve holds `percent_bps` of the day's gross captures (half-even)."""
-    invariant(gross_minor >= 0 and 0 <= percent_bps <= BPS, "reserve inputs in range")
-    return round_half_even(Fraction(gross_minor * percent_bps, BPS))
-
-
-def reserve_release_date(business_date: date, hold_days: int) -> date:
-    return business_date + timedelta(days=hold_days)
-
-
-@dataclass(frozen=True, slots=True)
-class Netting:
-    gross_minor: int
-    refunds_minor: int
-    fees_minor: int
-    reserve_held_minor: int
-    reserve_released_minor: int
-    carried_in_minor: int = 0
-
-    def __post_init__(self) -> None:
-        invariant(
-            min(self.gross_minor, self.refunds_minor, self.reserve_held_minor) >= 0
-            and self.reserve_released_minor >= 0,
-            "netting inputs are non-negative amounts",
-        )
-        invariant(self.carried_in_minor <= 0, "only a negative total is carried forward")
-
-    @property
-    def net_minor(self) -> int:
-        return (
-            self.gross_minor
-            - self.refunds_minor
-            - self.fees_minor
-            - self.reserve_held_minor
-            + self.reserve_released_minor
-        )
-
-    @property
-    def settled_minor(self) -> int:
-        """pending -> available, so that available rises by exactly the payout (negative: the
-        release that a carried deficit absorbs goes back from available to pending)."""
-        return self.payout_minor - self.reserve_released_minor
-
-    @property
-    def total_minor(self) -> int:
-        return self.net_minor + self.carried_in_minor
-
-    @property
-    def payout_minor(self) -> int:
-        return max(self.total_minor, 0)
-
-    @property
-    def carried_out_minor(self) -> int:
-        return min(self.total_minor, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,122 +40,162 @@ class Leg:
     code: str
 
 
-def _leg(
-    key: str, debit: tuple[str, str], credit: tuple[str, str], amount: int, code: str
-) -> list[Leg]:
-    """A leg of `amount`; a negative amount flips direction; zero writes nothing."""
-    if amount == 0:
-        return []
-    if amount < 0:
-        debit, credit, amount = credit, debit, -amount
-    return [Leg(key, debit[0], debit[1], credit[0], credit[1], amount, code)]
+# --- netting one partition: what the store reads, what netting returns -------------------------
 
 
-def settlement_legs(merchant_id: str, fees: FeeTotals, netting: Netting) -> list[Leg]:
-    """The aggregated ledger legs of one settlement (merchant x currency x date)."""
-    invariant(fees.charged == netting.fees_minor, "fee totals match the netting")
-    pending = (merchant_id, PENDING)
-    legs: list[Leg] = []
-    legs += _leg(
-        "interchange", pending, (PLATFORM, INTERCHANGE_PAYABLE), fees.interchange_payable, "fee"
-    )
-    legs += _leg(
-        "scheme_fee", pending, (PLATFORM, SCHEME_FEE_PAYABLE), fees.scheme_fee_payable, "fee"
-    )
-    legs += _leg("markup", pending, (PLATFORM, FEE_REVENUE), fees.markup_revenue, "fee")
-    legs += _leg("rounding", pending, (PLATFORM, ROUNDING), fees.rounding_residual, "fee")
-    legs += _leg(
-        "reserve_hold", pending, (merchant_id, RESERVE), netting.reserve_held_minor, "reserve_hold"
-    )
-    legs += _leg(
-        "reserve_release",
-        (merchant_id, RESERVE),
-        (merchant_id, AVAILABLE),
-        netting.reserve_released_minor,
-        "reserve_release",
-    )
-    # After the release: a negative settle leg debits available, which the flag
-    # "debits must not exceed credits" checks at the end of the journal.
-    legs += _leg("settle", pending, (merchant_id, AVAILABLE), netting.settled_minor, "settle")
-    return legs
+@dataclass(frozen=True, slots=True)
+class MerchantCurrency:
+    """What one settlement is for, on a business date."""
+
+    merchant_id: str
+    currency: str
 
 
-def net_effect(legs: Iterable[Leg], owner: str, kind: str) -> int:
-    """Credits minus debits of one account over `legs` (the credit-normal balance change)."""
-    total = 0
-    for leg in legs:
-        if (leg.credit_owner, leg.credit_kind) == (owner, kind):
-            total += leg.amount_minor
-        if (leg.debit_owner, leg.debit_kind) == (owner, kind):
-            total -= leg.amount_minor
-    return total
+@dataclass(frozen=True, slots=True)
+class OpenSettlement:
+    """A settlement row opened for a merchant x currency of a partition; totals come later."""
+
+    id: str
+    merchant_id: str
+    currency: str
+
+    @property
+    def pair(self) -> MerchantCurrency:
+        return MerchantCurrency(self.merchant_id, self.currency)
 
 
-@dataclass(slots=True)
-class ItemTotals:
-    """Count and signed sum of items, to compare with the sources they came from."""
+@dataclass(frozen=True, slots=True)
+class ItemAggregates:
+    """One settlement's items, as the pricing statement priced and summed them."""
 
-    count: int = 0
-    gross_minor: int = 0  # captures
-    refunds_minor: int = 0
-    fees_minor: int = 0
-    net_minor: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
+    settlement_id: str
+    count: int
+    gross_minor: int  # captures
+    refunds_minor: int
+    fees: FeeTotals
+    net_minor: int  # the items' own nets: gross - refunds - fees, item by item
+    flagged: int  # items priced with a fallback rate
 
-    def add(self, kind: str, amount_minor: int, fee_minor: int) -> None:
-        invariant(kind in ITEM_KINDS, f"unknown item kind {kind}")
-        self.count += 1
-        signed = amount_minor if kind == "capture" else -amount_minor
-        if kind == "capture":
-            self.gross_minor += amount_minor
-        else:
-            self.refunds_minor += amount_minor
-        self.fees_minor += fee_minor
-        self.net_minor += signed - fee_minor
-        self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+    @staticmethod
+    def empty(settlement_id: str) -> ItemAggregates:
+        """A settlement without items: only a reserve release is due."""
+        return ItemAggregates(settlement_id, 0, 0, 0, FeeTotals(), 0, 0)
 
 
-def check_settlement(
-    merchant_id: str, items: ItemTotals, fees: FeeTotals, netting: Netting, legs: list[Leg]
-) -> None:
-    """The per-settlement invariants; a violation aborts the run (InvariantViolation)."""
-    invariant(items.gross_minor == netting.gross_minor, "items gross = settlement gross")
-    invariant(items.refunds_minor == netting.refunds_minor, "items refunds = settlement refunds")
-    invariant(items.fees_minor == fees.charged == netting.fees_minor, "items fees = fees charged")
-    invariant(
-        items.gross_minor - items.refunds_minor == items.net_minor + items.fees_minor,
-        "gross = net + fees per item",
-    )
-    invariant(
-        fees.interchange_payable
-        + fees.scheme_fee_payable
-        + fees.markup_revenue
-        + fees.rounding_residual
-        == fees.charged,
-        "rounding residuals close the fee totals",
-    )
-    invariant(
-        net_effect(legs, merchant_id, PENDING)
-        == -(netting.gross_minor - netting.refunds_minor)
-        - netting.carried_in_minor
-        + netting.carried_out_minor,
-        "settlement empties the items' pending amounts, keeping only the carried deficit",
-    )
-    invariant(
-        net_effect(legs, merchant_id, AVAILABLE) == netting.payout_minor,
-        "available receives exactly the payout",
-    )
-    invariant(
-        net_effect(legs, merchant_id, RESERVE)
-        == netting.reserve_held_minor - netting.reserve_released_minor,
-        "reserve moves by held - released",
-    )
-    invariant(
-        netting.net_minor + netting.carried_in_minor
-        == netting.payout_minor + netting.carried_out_minor,
-        "net + carried in = payout + carried forward",
-    )
-    invariant(all(leg.amount_minor > 0 for leg in legs), "legs carry positive amounts")
+@dataclass(frozen=True, slots=True)
+class MerchantTerms:
+    """The merchant's terms that settlement applies: its rolling reserve, its payout delay."""
+
+    merchant_id: str
+    reserve_percent_bps: int
+    reserve_hold_days: int
+    payout_delay_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedBalance:
+    """What the pair's latest earlier settlement carried forward (never positive)."""
+
+    merchant_id: str
+    currency: str
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveHoldDue:
+    """A reserve an earlier settlement held, whose release date has come."""
+
+    held_by: str  # the settlement that held it: the hold's key
+    merchant_id: str
+    currency: str
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementInput:
+    """What netting one settlement needs: its items, its merchant's terms, what it carries in
+    and the reserves due back."""
+
+    settlement: OpenSettlement
+    items: ItemAggregates
+    terms: MerchantTerms
+    carried_in_minor: int
+    releases_due: tuple[ReserveHoldDue, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementTotals:
+    """The totals a settlement row records."""
+
+    settlement_id: str
+    count: int
+    gross_minor: int
+    refunds_minor: int
+    fees_minor: int
+    interchange_minor: int
+    scheme_fees_minor: int
+    markup_minor: int
+    rounding_minor: int
+    reserve_held_minor: int
+    reserve_released_minor: int
+    net_minor: int
+    carried_in_minor: int
+    carried_out_minor: int
+    payout_minor: int
+    flagged_items: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveHold:
+    """A reserve a settlement holds until `release_on`."""
+
+    settlement_id: str
+    merchant_id: str
+    currency: str
+    amount_minor: int
+    release_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveRelease:
+    """A hold released by a settlement."""
+
+    held_by: str  # the hold, by the settlement that held it
+    released_by: str  # the settlement that releases it
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutDue:
+    """What a settlement pays out, and when it arrives."""
+
+    settlement_id: str
+    merchant_id: str
+    currency: str
+    amount_minor: int
+    arrival_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class NewPayout:
+    """A payout due, under the id it is inserted with."""
+
+    id: str
+    due: PayoutDue
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementNetting:
+    """One settlement netted: its totals, its ledger legs, and what it pays, holds, releases."""
+
+    settlement: OpenSettlement
+    totals: SettlementTotals
+    legs: tuple[Leg, ...]
+    payout: PayoutDue | None
+    hold: ReserveHold | None
+    releases: tuple[ReserveRelease, ...]
+
+
+# --- payouts, reports, runs ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +217,32 @@ class PayoutLine:
 def payout_file_format(currency: str) -> str:
     """NACHA for USD, ISO 20022 pain.001 (SEPA credit transfer) for EUR, CSV otherwise."""
     return {"usd": "nacha", "eur": "pain001"}.get(currency, "csv")
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutFile:
+    """A payout file in object storage: one per business date and currency."""
+
+    id: str
+    business_date: date
+    currency: str
+    format: str  # nacha | pain001 | csv
+    object_key: str
+    uri: str
+    sha256: str
+    count: int
+    total_minor: int
+    created_at: datetime
+
+    def summary(self) -> dict[str, object]:
+        """The file as the run's stats list it."""
+        return {
+            "id": self.id,
+            "format": self.format,
+            "key": self.object_key,
+            "sha256": self.sha256,
+            "count": self.count,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,7 +299,32 @@ class ReportSummary:
         self.flagged += 1 if line.flags else 0
 
 
-# --- records -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PartitionReportTotals:
+    """A partition's items summed in SQL, beside its settlements' net: the report's summary."""
+
+    count: int
+    gross_minor: int
+    refunds_minor: int
+    interchange_minor: int
+    scheme_fee_minor: int
+    markup_minor: int
+    commission_minor: int
+    net_minor: int
+    flagged: int
+    settlements: int
+    settlements_net_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    """A written report: its files' addresses, its summary and the files' digests."""
+
+    csv_uri: str
+    parquet_uri: str
+    summary_uri: str
+    summary: dict[str, Any]
+    sha256: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

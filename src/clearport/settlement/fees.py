@@ -10,8 +10,8 @@ Two models, chosen per merchant (the `pricing` JSON of the merchant API):
 
 Every component is first computed exactly (a `Fraction` of a minor unit), then rounded half-even
 per item. The difference between the sum of rounded items and the rounded exact sum is posted to
-the platform rounding account by settlement (see `settlement.domain.FeeTotals`), so no fraction of a
-cent is ever lost or invented.
+the platform rounding account by settlement (see `FeeTotals`), so no fraction of a cent is ever lost
+or invented.
 
 Refunds carry no fee and return none (decision 0401): a refund's fee components are all zero.
 
@@ -22,9 +22,10 @@ of the same brand and region (else the table's `fallback` rate), and the item is
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
+from types import MappingProxyType
 from typing import Any
 
 from clearport.core.errors import InvalidRequest, invariant
@@ -43,6 +44,13 @@ EEA_COUNTRIES = frozenset({
 })
 # fmt: on
 
+# The acquiring region of a merchant's country; every other country is DEFAULT_REGION. Written
+# once: the pricing statement receives this table as arrays.
+DEFAULT_REGION = "intl"
+COUNTRY_REGIONS: Mapping[str, str] = MappingProxyType(
+    {"US": "us", "GB": "uk"} | dict.fromkeys(sorted(EEA_COUNTRIES), "eea")
+)
+
 FLAG_INTERCHANGE_FALLBACK = "interchange_fallback"
 FLAG_SCHEME_FEE_FALLBACK = "scheme_fee_fallback"
 
@@ -54,14 +62,7 @@ def round_half_even(value: Fraction) -> int:
 
 def region_for_country(country: str) -> str:
     """The interchange region of a merchant, from its country (acquiring region)."""
-    c = country.upper()
-    if c == "US":
-        return "us"
-    if c == "GB":
-        return "uk"
-    if c in EEA_COUNTRIES:
-        return "eea"
-    return "intl"
+    return COUNTRY_REGIONS.get(country.upper(), DEFAULT_REGION)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,49 @@ class InterchangeTable:
             return rate, False
         return self.fallback_scheme_fee, True
 
+    def rate_grid(self, brands: Iterable[str]) -> RateGrid:
+        """Every brand x region rate of the table with its fallbacks resolved, as the pricing
+        statement applies them to a settlement's items (their card type is not known there)."""
+        rates = []
+        for brand in brands:
+            for region in REGIONS:
+                interchange, interchange_fallback = self.interchange_rate(brand, None, region)
+                scheme_fee, scheme_fee_fallback = self.scheme_fee_rate(brand, region)
+                rates.append(
+                    BrandRegionRates(
+                        brand,
+                        region,
+                        interchange,
+                        interchange_fallback,
+                        scheme_fee,
+                        scheme_fee_fallback,
+                    )
+                )
+        return RateGrid(tuple(rates), self.fallback_interchange, self.fallback_scheme_fee)
+
+
+@dataclass(frozen=True, slots=True)
+class BrandRegionRates:
+    """The interchange and scheme-fee rates of one brand in one region; `*_fallback` says the
+    rate is a fallback (the item gets flagged)."""
+
+    brand: str
+    region: str
+    interchange: Rate
+    interchange_fallback: bool
+    scheme_fee: Rate
+    scheme_fee_fallback: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RateGrid:
+    """A table's rates for pricing in SQL: a brand outside `rates` is priced at the table's
+    fallback rates, flagged."""
+
+    rates: tuple[BrandRegionRates, ...]
+    fallback_interchange: Rate
+    fallback_scheme_fee: Rate
+
 
 @dataclass(frozen=True, slots=True)
 class PricedItem:
@@ -201,6 +245,53 @@ class PricedItem:
 
 
 NO_FEE = PricedItem(Fraction(0), Fraction(0), Fraction(0))
+
+
+@dataclass(slots=True)
+class FeeTotals:
+    """Sum of per-item fees of one merchant x currency, and what each platform account receives.
+
+    The merchant is charged the sum of per-item rounded fees. Each platform account receives the
+    half-even rounding of the exact sum of its component; the difference (the rounding residual,
+    positive or negative) goes to the rounding account. charged == payables + residual, always.
+    """
+
+    interchange_exact: Fraction = Fraction(0)
+    scheme_fee_exact: Fraction = Fraction(0)
+    markup_exact: Fraction = Fraction(0)
+    interchange_charged: int = 0
+    scheme_fee_charged: int = 0
+    markup_charged: int = 0
+
+    def add(self, item: PricedItem) -> None:
+        self.interchange_exact += item.interchange_exact
+        self.scheme_fee_exact += item.scheme_fee_exact
+        self.markup_exact += item.markup_exact
+        self.interchange_charged += item.interchange_minor
+        self.scheme_fee_charged += item.scheme_fee_minor
+        self.markup_charged += item.markup_minor
+
+    @property
+    def charged(self) -> int:
+        return self.interchange_charged + self.scheme_fee_charged + self.markup_charged
+
+    @property
+    def interchange_payable(self) -> int:
+        return round_half_even(self.interchange_exact)
+
+    @property
+    def scheme_fee_payable(self) -> int:
+        return round_half_even(self.scheme_fee_exact)
+
+    @property
+    def markup_revenue(self) -> int:
+        return round_half_even(self.markup_exact)
+
+    @property
+    def rounding_residual(self) -> int:
+        return self.charged - (
+            self.interchange_payable + self.scheme_fee_payable + self.markup_revenue
+        )
 
 
 def price_item(

@@ -1,5 +1,5 @@
-"""What settlement needs from outside: its store, payout destinations, file renderers
-and report sinks."""
+"""What settlement needs from outside: its store (one Protocol per part of the service, the same
+seams as settlement/store/), payout destinations, file renderers and report sinks."""
 
 from __future__ import annotations
 
@@ -11,12 +11,26 @@ from typing import Any, Protocol
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.settlement.domain import (
+    CarriedBalance,
+    ItemAggregates,
     ItemLine,
+    MerchantCurrency,
+    MerchantTerms,
+    NewPayout,
+    OpenSettlement,
+    PartitionReportTotals,
     Payout,
+    PayoutFile,
     PayoutLine,
+    ReportFiles,
+    ReserveHold,
+    ReserveHoldDue,
+    ReserveRelease,
     Settlement,
     SettlementRun,
+    SettlementTotals,
 )
+from clearport.settlement.fees import RateGrid
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +63,14 @@ class PayoutFileRenderer(Protocol):
 
 class ReportSinkLike(Protocol):
     def add_csv(self, data: bytes) -> None: ...
-    def finish(self, extra_summary: dict[str, Any] | None = None) -> Any: ...
+    def finish(self, extra_summary: dict[str, Any] | None = None) -> ReportFiles: ...
     def abort(self) -> None: ...
 
 
-class SettlementStore(Protocol):
-    async def start_run(
+class RunStore(Protocol):
+    """Runs and their partitions: create and stage, claim, finish, check."""
+
+    async def create_run(
         self,
         tx: Transaction,
         *,
@@ -65,15 +81,22 @@ class SettlementStore(Protocol):
         partitions: int,
         created_by: str,
         now: datetime,
-    ) -> tuple[SettlementRun, bool]: ...
+    ) -> SettlementRun | None:
+        """The new run with its pending partitions; None if the date has a run already."""
+        ...
+
+    async def stage_sources(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
+        """Stage the run's eligible captures and refunds; the run with its `staged` count."""
+        ...
+
     async def get_run(self, tx: Transaction, run_id: str) -> SettlementRun | None: ...
+    async def get_run_by_date(
+        self, tx: Transaction, business_date: date
+    ) -> SettlementRun | None: ...
     async def first_source_at(self, tx: Transaction) -> datetime | None:
         """When the first capture or refund was posted, if any."""
         ...
 
-    async def get_run_by_date(
-        self, tx: Transaction, business_date: date
-    ) -> SettlementRun | None: ...
     async def pending_partitions(self, tx: Transaction, run_id: str) -> list[int]: ...
     async def claim_partition(self, tx: Transaction, run_id: str, partition: int) -> bool: ...
     async def mark_partition_done(
@@ -85,75 +108,63 @@ class SettlementStore(Protocol):
         settlements: int,
         now: datetime,
     ) -> None: ...
-    async def finish_run(
-        self, tx: Transaction, run_id: str, status: str, stats: dict[str, Any], error: str | None,
-        now: datetime,
-    ) -> None: ...  # fmt: skip
+    async def partitions_without_report(self, tx: Transaction, run_id: str) -> list[int]: ...
+    async def run_invariants(self, tx: Transaction, run: SettlementRun) -> list[str]: ...
+    async def fail_run(
+        self, tx: Transaction, run_id: str, violations: Sequence[str], now: datetime
+    ) -> None: ...
+    async def complete_run(
+        self, tx: Transaction, run_id: str, payout_files: Sequence[PayoutFile], now: datetime
+    ) -> None: ...
+
+
+class PricingStore(Protocol):
+    """One partition: open its settlements, price their items, read what netting needs, record
+    what it returns."""
+
     async def partition_pairs(
         self, tx: Transaction, run: SettlementRun, partition: int
-    ) -> list[tuple[str, str]]: ...
+    ) -> list[MerchantCurrency]: ...
     async def insert_settlements(
         self,
         tx: Transaction,
         run: SettlementRun,
         partition: int,
-        rows: Sequence[tuple[str, str, str]],
+        settlements: Sequence[OpenSettlement],
         now: datetime,
     ) -> None: ...
     async def price_items(
-        self,
-        tx: Transaction,
-        run: SettlementRun,
-        partition: int,
-        rates: Sequence[tuple[str, str, Any, int, bool, Any, int, bool]],
-        fallback: tuple[Any, int, Any, int],
-    ) -> dict[str, dict[str, Any]]: ...
+        self, tx: Transaction, run: SettlementRun, partition: int, rates: RateGrid
+    ) -> list[ItemAggregates]: ...
     async def staged_count(self, tx: Transaction, run_id: str, partition: int) -> int: ...
     async def merchant_terms(
         self, tx: Transaction, merchant_ids: Sequence[str]
-    ) -> dict[str, tuple[dict[str, Any], int]]: ...
+    ) -> list[MerchantTerms]: ...
     async def carried_in(
-        self, tx: Transaction, pairs: Sequence[tuple[str, str]], before: date
-    ) -> dict[tuple[str, str], int]: ...
+        self, tx: Transaction, pairs: Sequence[MerchantCurrency], before: date
+    ) -> list[CarriedBalance]: ...
     async def releases_due(
         self, tx: Transaction, merchant_ids: Sequence[str], on: date
-    ) -> list[tuple[str, str, str, int]]: ...
+    ) -> list[ReserveHoldDue]: ...
     async def complete_settlements(
         self,
         tx: Transaction,
-        totals: Sequence[dict[str, Any]],
-        holds: Sequence[tuple[str, str, str, int, date]],
-        releases: Sequence[tuple[str, str]],
-        payouts: Sequence[tuple[str, str, str, int, str, date, str | None]],
+        totals: Sequence[SettlementTotals],
+        holds: Sequence[ReserveHold],
+        releases: Sequence[ReserveRelease],
+        payouts: Sequence[NewPayout],
         now: datetime,
     ) -> None: ...
-    async def partition_report_csv(
-        self, tx: Transaction, run_id: str, partition: int, output: Callable[[bytes], Any]
-    ) -> None: ...
-    async def partition_report_summary(
-        self, tx: Transaction, run_id: str, partition: int
-    ) -> dict[str, Any]: ...
-    async def partitions_without_report(self, tx: Transaction, run_id: str) -> list[int]: ...
-    async def set_partition_report(
-        self, tx: Transaction, run_id: str, partition: int, report: dict[str, Any]
-    ) -> None: ...
+
+
+class PayoutStore(Protocol):
     async def due_payouts(self, tx: Transaction, on: date) -> list[Payout]: ...
     async def flag_payouts(self, tx: Transaction, ids: Sequence[str], flag: str) -> None: ...
-    async def payout_file(self, tx: Transaction, business_date: date, currency: str) -> Any: ...
+    async def has_payout_file(
+        self, tx: Transaction, business_date: date, currency: str
+    ) -> bool: ...
     async def record_payout_file(
-        self,
-        tx: Transaction,
-        *,
-        file_id: str,
-        business_date: date,
-        currency: str,
-        fmt: str,
-        key: str,
-        uri: str,
-        sha256: str,
-        payout_ids: Sequence[str],
-        total: int,
-        now: datetime,
+        self, tx: Transaction, file: PayoutFile, payout_ids: Sequence[str]
     ) -> None: ...
     async def get_payout(
         self, tx: Transaction, payout_id: str, *, for_update: bool = False
@@ -161,6 +172,21 @@ class SettlementStore(Protocol):
     async def set_payout_status(
         self, tx: Transaction, payout_id: str, status: str, failure_code: str | None, now: datetime
     ) -> None: ...
+
+
+class ReportStore(Protocol):
+    async def partition_report_csv(
+        self, tx: Transaction, run_id: str, partition: int, output: Callable[[bytes], None]
+    ) -> None: ...
+    async def partition_report_totals(
+        self, tx: Transaction, run_id: str, partition: int
+    ) -> PartitionReportTotals: ...
+    async def set_partition_report(
+        self, tx: Transaction, run_id: str, partition: int, report: ReportFiles
+    ) -> None: ...
+
+
+class QueryStore(Protocol):
     async def get_settlement(self, tx: Transaction, settlement_id: str) -> Settlement | None: ...
     async def list_settlements(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, run_id: str | None
@@ -171,4 +197,7 @@ class SettlementStore(Protocol):
     async def list_payouts(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, status: str | None
     ) -> Page[Payout]: ...
-    async def run_invariants(self, tx: Transaction, run: SettlementRun) -> list[str]: ...
+
+
+class SettlementStore(RunStore, PricingStore, PayoutStore, ReportStore, QueryStore, Protocol):
+    """The whole store, as wiring hands it to the service."""

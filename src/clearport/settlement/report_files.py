@@ -16,7 +16,6 @@ import operator
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from clearport.core.errors import invariant
-from clearport.settlement.domain import ItemLine, ReportSummary
+from clearport.settlement.domain import ItemLine, ReportFiles, ReportSummary
 from clearport.storage.ports import ObjectStorage
 
 COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
@@ -49,15 +48,6 @@ SCHEMA = pa.schema([pa.field(name, typ) for name, typ in COLUMNS])
 _FIELDS = [f.name for f in dataclasses.fields(ItemLine)]
 _ROW = operator.attrgetter(*_FIELDS)
 invariant([name for name, _ in COLUMNS] == _FIELDS, "report columns follow ItemLine")
-
-
-@dataclass(frozen=True, slots=True)
-class ReportFiles:
-    csv_uri: str
-    parquet_uri: str
-    summary_uri: str
-    summary: dict[str, Any]
-    sha256: dict[str, str] = field(default_factory=dict)
 
 
 class ReportSink:

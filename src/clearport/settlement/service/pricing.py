@@ -1,0 +1,106 @@
+"""Settling one partition, inside the transaction that claimed it: open a settlement per merchant
+x currency, price and insert the items in SQL, net each settlement in the domain
+(settlement/netting.py), post the ledger legs, record totals, reserve holds and releases and
+payouts. The service reads, calls the domain and writes; the arithmetic lives there."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from clearport.core.clock import Clock
+from clearport.core.errors import invariant
+from clearport.core.ids import new_id
+from clearport.core.uow import Transaction
+from clearport.ledger.domain import MAX_BATCH, AccountKind, AccountRef, TransferRequest
+from clearport.ledger.service import LedgerService
+from clearport.settlement.domain import NewPayout, OpenSettlement, SettlementNetting, SettlementRun
+from clearport.settlement.fees import InterchangeTable
+from clearport.settlement.netting import net_partition
+from clearport.settlement.ports import PricingStore
+from clearport.vault.cards import BRANDS
+
+
+@dataclass(frozen=True, slots=True)
+class SettledPartition:
+    items: int
+    settlements: int
+
+
+def _transfers(netted: SettlementNetting) -> list[TransferRequest]:
+    stl = netted.settlement
+    return [
+        TransferRequest(
+            id=f"{stl.id}:{leg.key}",
+            debit=AccountRef(leg.debit_owner, AccountKind(leg.debit_kind), stl.currency),
+            credit=AccountRef(leg.credit_owner, AccountKind(leg.credit_kind), stl.currency),
+            amount_minor=leg.amount_minor,
+            currency=stl.currency,
+            code=leg.code,
+            source=stl.id,
+        )
+        for leg in netted.legs
+    ]
+
+
+def _batches(netted: Sequence[SettlementNetting]) -> Iterator[list[TransferRequest]]:
+    """The partition's transfers in ledger batches of at most MAX_BATCH, a settlement's legs
+    never split between two."""
+    batch: list[TransferRequest] = []
+    for settlement in netted:
+        transfers = _transfers(settlement)
+        if len(batch) + len(transfers) > MAX_BATCH:
+            yield batch
+            batch = []
+        batch.extend(transfers)
+    if batch:
+        yield batch
+
+
+class PartitionPricing:
+    def __init__(
+        self,
+        store: PricingStore,
+        ledger: LedgerService,
+        tables: Callable[[date], InterchangeTable],
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._tables = tables
+        self._clock = clock
+
+    async def settle(self, tx: Transaction, run: SettlementRun, partition: int) -> SettledPartition:
+        now = self._clock.now()
+        pairs = await self._store.partition_pairs(tx, run, partition)
+        if not pairs:
+            return SettledPartition(0, 0)
+        opened = [OpenSettlement(new_id("stl"), p.merchant_id, p.currency) for p in pairs]
+        await self._store.insert_settlements(tx, run, partition, opened, now)
+        rates = self._tables(run.business_date).rate_grid(BRANDS)
+        aggregates = await self._store.price_items(tx, run, partition, rates)
+        staged = await self._store.staged_count(tx, run.id, partition)
+        priced = sum(a.count for a in aggregates)
+        invariant(priced == staged, f"partition {partition}: {priced} items for {staged} sources")
+        merchants = sorted({p.merchant_id for p in pairs})
+        netted = net_partition(
+            run.business_date,
+            opened,
+            aggregates=aggregates,
+            terms=await self._store.merchant_terms(tx, merchants),
+            carried_in=await self._store.carried_in(tx, pairs, run.business_date),
+            releases_due=await self._store.releases_due(tx, merchants, run.business_date),
+        )
+        payouts = [NewPayout(new_id("po"), s.payout) for s in netted if s.payout is not None]
+        for batch in _batches(netted):
+            await self._ledger.post(tx, batch)
+        await self._store.complete_settlements(
+            tx,
+            [s.totals for s in netted],
+            [s.hold for s in netted if s.hold is not None],
+            [release for s in netted for release in s.releases],
+            payouts,
+            now,
+        )
+        return SettledPartition(priced, len(opened))

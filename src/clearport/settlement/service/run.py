@@ -1,0 +1,222 @@
+"""The nightly run: start (or join) a business date's run, settle its partitions, finalize it.
+
+A run for business date D settles every capture and refund created in [cutoff - lookback,
+cutoff) and not yet settled. Exactly once rests on the database, not on this process:
+
+- the run is unique per date (a second start joins the first);
+- each partition is settled in ONE transaction that locks its row and marks it done, so a crash
+  (even kill -9) rolls the partition back entirely and a re-run redoes it;
+- `settlement_items.source_id` is the primary key: an item can never be in two settlements;
+- ledger transfer ids derive from the settlement id, so a retried post is idempotent;
+- files are pure functions of committed rows, so re-running writes the same bytes.
+
+Partitions can be run by any number of workers (`run_partition`), e.g. as procrastinate jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from clearport.access.domain import Origin, Permission, Principal
+from clearport.audit.service import Auditor
+from clearport.core.clock import Clock
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant, present
+from clearport.core.ids import new_id
+from clearport.core.uow import UnitOfWork
+from clearport.settlement.domain import SettlementOptions, SettlementRun
+from clearport.settlement.fees import InterchangeTable
+from clearport.settlement.ports import RunStore
+from clearport.settlement.service.payouts import SettlementPayouts
+from clearport.settlement.service.pricing import PartitionPricing
+from clearport.settlement.service.reports import PartitionReports
+
+WAIT_S = 0.5
+
+MAX_WAIT_ROUNDS = 7_200  # one hour of waiting for other workers' partitions
+
+Progress = Callable[[str, int, int], None]
+
+
+class SettlementRuns:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        store: RunStore,
+        pricing: PartitionPricing,
+        reports: PartitionReports,
+        payouts: SettlementPayouts,
+        auditor: Auditor,
+        clock: Clock,
+        tables: Callable[[date], InterchangeTable],
+        options: SettlementOptions,
+    ) -> None:
+        self._uow = uow
+        self._store = store
+        self._pricing = pricing
+        self._reports = reports
+        self._payouts = payouts
+        self._auditor = auditor
+        self._clock = clock
+        self._tables = tables
+        self._options = options
+
+    # --- dates -----------------------------------------------------------------------------------
+
+    def cutoff_for(self, business_date: date) -> datetime:
+        tz = ZoneInfo(self._options.timezone)
+        local = datetime.combine(business_date + timedelta(days=1), self._options.cutoff, tz)
+        return local.astimezone(UTC)
+
+    def today(self) -> date:
+        return self._clock.now().astimezone(ZoneInfo(self._options.timezone)).date()
+
+    # --- the run ---------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        actor: Principal,
+        origin: Origin,
+        business_date: date,
+        *,
+        cutoff_at: datetime | None = None,
+    ) -> tuple[SettlementRun, bool]:
+        """Create the run for `business_date` (or join the one that exists)."""
+        actor.require(Permission.FINANCE_WRITE)
+        now = self._clock.now()
+        if business_date > self.today():
+            raise InvalidRequest(
+                "'business_date' is in the future.", field="business_date", code="date_in_future"
+            )
+        cutoff = cutoff_at or self.cutoff_for(business_date)
+        if cutoff > now:
+            raise InvalidState(
+                f"The cutoff for {business_date.isoformat()} ({cutoff.isoformat()}) has not "
+                "passed yet.",
+                code="cutoff_not_reached",
+            )
+        self._tables(business_date)  # refuse early if no pricing table is in effect
+        async with self._uow.transaction() as tx:
+            if await self._store.get_run_by_date(tx, business_date) is None:
+                first = await self._store.first_source_at(tx)
+                if first is None or cutoff <= first:
+                    raise InvalidRequest(
+                        f"'business_date' {business_date.isoformat()} is before the first "
+                        "transaction: there is nothing it could settle.",
+                        field="business_date",
+                        code="date_before_first_transaction",
+                    )
+            new_run = await self._store.create_run(
+                tx,
+                run_id=new_id("sr"),
+                business_date=business_date,
+                cutoff_at=cutoff,
+                lookback_from=cutoff - timedelta(days=self._options.lookback_days),
+                partitions=self._options.partitions,
+                created_by=actor.actor,
+                now=now,
+            )
+            if new_run is None:  # another start created the date's run first: join it
+                existing = await self._store.get_run_by_date(tx, business_date)
+                return present(existing, "the run of the date exists"), False
+            run = await self._store.stage_sources(tx, new_run)
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="settlement_run.started",
+                resource=run.id,
+                origin=origin,
+                details={"business_date": business_date.isoformat()},
+            )
+        return run, True
+
+    async def run_for_date(self, business_date: date) -> SettlementRun | None:
+        async with self._uow.transaction() as tx:
+            return await self._store.get_run_by_date(tx, business_date)
+
+    async def pending_partitions(self, run_id: str) -> list[int]:
+        async with self._uow.transaction() as tx:
+            return await self._store.pending_partitions(tx, run_id)
+
+    async def run_partition(self, run_id: str, partition: int) -> int:
+        """Settle one partition in one transaction; returns its item count (0 if already done)."""
+        async with self._uow.transaction() as tx:
+            run = await self._store.get_run(tx, run_id)
+            if run is None:
+                raise NotFound("No such settlement run.")
+            if not await self._store.claim_partition(tx, run_id, partition):
+                return 0
+            settled = await self._pricing.settle(tx, run, partition)
+            await self._store.mark_partition_done(
+                tx, run_id, partition, settled.items, settled.settlements, self._clock.now()
+            )
+        if settled.settlements:
+            await self._reports.write(run, partition)
+        return settled.items
+
+    async def finalize(self, run_id: str) -> SettlementRun:
+        """After every partition: missing reports, payout files, invariants, completion."""
+        async with self._uow.transaction() as tx:
+            run = await self._store.get_run(tx, run_id)
+            if run is None:
+                raise NotFound("No such settlement run.")
+            if run.status != "running":
+                return run
+            pending = await self._store.pending_partitions(tx, run_id)
+            if pending:
+                raise InvalidState(f"{len(pending)} partitions of {run_id} are not settled yet.")
+            missing = await self._store.partitions_without_report(tx, run_id)
+        for partition in missing:
+            await self._reports.write(run, partition)
+        # Invariants first: a violation aborts the run before any payout file is written.
+        async with self._uow.transaction() as tx:
+            problems = await self._store.run_invariants(tx, run)
+            if problems:
+                await self._store.fail_run(tx, run_id, problems, self._clock.now())
+        invariant(not problems, f"settlement run {run_id} violated: {'; '.join(problems)}")
+        files = await self._payouts.write_payout_files(run.business_date, run.cutoff_at)
+        async with self._uow.transaction() as tx:
+            await self._store.complete_run(tx, run_id, files, self._clock.now())
+            finished = await self._store.get_run(tx, run_id)
+        return present(finished, "a completed run can be read back")
+
+    async def complete(self, run_id: str, progress: Progress | None = None) -> SettlementRun:
+        """Work through the run's pending partitions in this process, then finalize it."""
+        async with self._uow.transaction() as tx:
+            run = await self._store.get_run(tx, run_id)
+        if run is None:
+            raise NotFound("No such settlement run.")
+        if run.status != "running":
+            return run
+        todo = await self.pending_partitions(run.id)
+        done = run.partitions - len(todo)
+        if progress:
+            progress("partitions", done, run.partitions)
+        # Other processes may be settling some partitions of the same run: take what is free,
+        # then wait for theirs (a crashed worker's lock goes with its connection, so its
+        # partition becomes free again and is taken here).
+        for _ in range(MAX_WAIT_ROUNDS):
+            for partition in todo:
+                await self.run_partition(run.id, partition)
+            todo = await self.pending_partitions(run.id)
+            if progress:
+                progress("partitions", run.partitions - len(todo), run.partitions)
+            if not todo:
+                return await self.finalize(run.id)
+            await asyncio.sleep(WAIT_S)
+        raise InvalidState(f"{len(todo)} partitions of {run.id} are still being settled.")
+
+    async def settle(
+        self,
+        actor: Principal,
+        origin: Origin,
+        business_date: date,
+        *,
+        cutoff_at: datetime | None = None,
+        progress: Progress | None = None,
+    ) -> SettlementRun:
+        """Start (or join) the run and work through its partitions in this process."""
+        run, _ = await self.start(actor, origin, business_date, cutoff_at=cutoff_at)
+        return await self.complete(run.id, progress)

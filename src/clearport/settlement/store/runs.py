@@ -1,0 +1,301 @@
+"""Settlement runs and their partitions in PostgreSQL: one run per date, its sources staged in one
+pass (`settlement_sources`), partitions claimed and marked done, the end-of-run checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from clearport.core.errors import invariant, present
+from clearport.core.uow import Transaction
+from clearport.db.database import conn_of
+from clearport.db.statements import Params
+from clearport.settlement.domain import PayoutFile, SettlementRun
+
+# The pool's command timeout (60 s) suits requests; a night's statements over millions of rows
+# (staging, pricing a partition, its report) get this bound instead.
+LONG_S = 3_600.0
+
+
+def partition_of(merchant_column: str, partitions: str) -> str:
+    """The partition (a hash bucket of merchants) of a merchant id column, in SQL."""
+    return f"(abs(hashtext({merchant_column})::bigint) % {partitions})"
+
+
+def run_from_row(row: asyncpg.Record) -> SettlementRun:
+    return SettlementRun(
+        id=row["id"],
+        business_date=row["business_date"],
+        cutoff_at=row["cutoff_at"],
+        lookback_from=row["lookback_from"],
+        partitions=row["partitions"],
+        status=row["status"],
+        error=row["error"],
+        stats=json.loads(row["stats"]) if isinstance(row["stats"], str) else dict(row["stats"]),
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
+    )
+
+
+_insert_run = Params()
+_INSERT_RUN = f"""
+INSERT INTO settlement_runs (id, business_date, cutoff_at, lookback_from, partitions, status,
+    created_by, created_at)
+VALUES ({_insert_run("id")}, {_insert_run("business_date")}, {_insert_run("cutoff_at")},
+    {_insert_run("lookback_from")}, {_insert_run("partitions")}, 'running',
+    {_insert_run("created_by")}, {_insert_run("created_at")})
+ON CONFLICT (business_date) DO NOTHING RETURNING *"""
+
+_stage = Params()
+_STAGE_SOURCES = f"""
+INSERT INTO settlement_sources (run_id, partition, source_id, transfer_id, type, merchant_id,
+    currency, amount, created_at, payment_id, brand, reference)
+SELECT {_stage("run_id")}, {partition_of("a.owner", _stage("partitions"))}, t.source, t.id, t.code,
+       a.owner, t.currency, t.amount, t.created_at, p.id, p.card_brand, p.reference
+  FROM ledger_transfers t
+  JOIN ledger_accounts a ON a.id = CASE WHEN t.code = 'capture'
+       THEN t.credit_account_id ELSE t.debit_account_id END
+  LEFT JOIN refunds r ON t.code = 'refund' AND r.id = t.source
+  LEFT JOIN payments p
+         ON p.id = CASE WHEN t.code = 'capture' THEN t.source ELSE r.payment_id END
+ WHERE t.code IN ('capture', 'refund') AND t.action = 'post'
+   AND t.created_at >= {_stage("lookback_from")} AND t.created_at < {_stage("cutoff_at")}
+   AND a.kind = 'pending' AND t.source IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM settlement_items i WHERE i.source_id = t.source)"""
+
+_finish = Params()
+_FINISH_RUN = f"""
+UPDATE settlement_runs SET status = {_finish("status")}, stats = stats || {_finish("stats")}::jsonb,
+       error = {_finish("error")}, completed_at = {_finish("completed_at")}
+ WHERE id = {_finish("id")}"""
+
+_done = Params()
+_MARK_PARTITION_DONE = f"""
+UPDATE settlement_partitions SET status = 'done', items = {_done("items")},
+       settlements = {_done("settlements")}, done_at = {_done("done_at")}
+ WHERE run_id = {_done("run_id")} AND partition = {_done("partition")} AND status = 'pending'"""
+
+
+class PgRunStore:
+    async def create_run(
+        self,
+        tx: Transaction,
+        *,
+        run_id: str,
+        business_date: date,
+        cutoff_at: datetime,
+        lookback_from: datetime,
+        partitions: int,
+        created_by: str,
+        now: datetime,
+    ) -> SettlementRun | None:
+        conn = conn_of(tx)
+        row = await conn.fetchrow(
+            _INSERT_RUN,
+            *_insert_run.args(
+                id=run_id,
+                business_date=business_date,
+                cutoff_at=cutoff_at,
+                lookback_from=lookback_from,
+                partitions=partitions,
+                created_by=created_by,
+                created_at=now,
+            ),
+        )
+        if row is None:
+            return None
+        await conn.execute(
+            """INSERT INTO settlement_partitions (run_id, partition, status)
+               SELECT $1, g, 'pending' FROM generate_series(0, $2 - 1) g""",
+            run_id,
+            partitions,
+        )
+        return run_from_row(row)
+
+    async def stage_sources(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
+        conn = conn_of(tx)
+        # Room for the big hash joins of a night's volume (the default 4 MB spills to disk).
+        await conn.execute("SET LOCAL work_mem = '256MB'")
+        staged = await conn.execute(
+            _STAGE_SOURCES,
+            *_stage.args(
+                run_id=run.id,
+                partitions=run.partitions,
+                lookback_from=run.lookback_from,
+                cutoff_at=run.cutoff_at,
+            ),
+            timeout=LONG_S,
+        )
+        # Fresh statistics, so each partition's statement is planned with hash joins.
+        await conn.execute("ANALYZE settlement_sources", timeout=LONG_S)
+        missing = await conn.fetchval(
+            "SELECT count(*) FROM settlement_sources WHERE run_id = $1 AND payment_id IS NULL",
+            run.id,
+            timeout=LONG_S,
+        )
+        invariant(not missing, f"{missing} staged sources have no payment")
+        await conn.execute(
+            "UPDATE settlement_runs SET stats = jsonb_build_object('staged', $2::bigint) "
+            "WHERE id = $1",
+            run.id,
+            int(staged.split()[-1]),
+        )
+        row = await conn.fetchrow("SELECT * FROM settlement_runs WHERE id = $1", run.id)
+        return run_from_row(present(row, "the new run is visible"))
+
+    async def get_run(self, tx: Transaction, run_id: str) -> SettlementRun | None:
+        row = await conn_of(tx).fetchrow("SELECT * FROM settlement_runs WHERE id = $1", run_id)
+        return None if row is None else run_from_row(row)
+
+    async def get_run_by_date(self, tx: Transaction, business_date: date) -> SettlementRun | None:
+        row = await conn_of(tx).fetchrow(
+            "SELECT * FROM settlement_runs WHERE business_date = $1", business_date
+        )
+        return None if row is None else run_from_row(row)
+
+    async def first_source_at(self, tx: Transaction) -> datetime | None:
+        # Two probes of the (code, created_at) index rather than one scan.
+        value: datetime | None = await conn_of(tx).fetchval(
+            "SELECT least("
+            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'capture'), "
+            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'refund'))"
+        )
+        return value
+
+    async def pending_partitions(self, tx: Transaction, run_id: str) -> list[int]:
+        rows = await conn_of(tx).fetch(
+            "SELECT partition FROM settlement_partitions WHERE run_id = $1 AND status = 'pending' "
+            "ORDER BY partition",
+            run_id,
+        )
+        return [r["partition"] for r in rows]
+
+    async def claim_partition(self, tx: Transaction, run_id: str, partition: int) -> bool:
+        """Lock the partition row for this transaction; False if another worker has it or
+        finished it (SKIP LOCKED: workers never queue behind each other)."""
+        status = await conn_of(tx).fetchval(
+            "SELECT status FROM settlement_partitions WHERE run_id = $1 AND partition = $2 "
+            "FOR UPDATE SKIP LOCKED",
+            run_id,
+            partition,
+        )
+        return bool(status == "pending")
+
+    async def mark_partition_done(
+        self,
+        tx: Transaction,
+        run_id: str,
+        partition: int,
+        items: int,
+        settlements: int,
+        now: datetime,
+    ) -> None:
+        await conn_of(tx).execute(
+            _MARK_PARTITION_DONE,
+            *_done.args(
+                run_id=run_id,
+                partition=partition,
+                items=items,
+                settlements=settlements,
+                done_at=now,
+            ),
+        )
+
+    async def partitions_without_report(self, tx: Transaction, run_id: str) -> list[int]:
+        rows = await conn_of(tx).fetch(
+            "SELECT DISTINCT partition FROM settlements WHERE run_id = $1 AND report IS NULL "
+            "ORDER BY partition",
+            run_id,
+        )
+        return [r["partition"] for r in rows]
+
+    async def fail_run(
+        self, tx: Transaction, run_id: str, violations: Sequence[str], now: datetime
+    ) -> None:
+        await self._finish(
+            tx, run_id, "failed", {"violations": list(violations)}, "; ".join(violations), now
+        )
+
+    async def complete_run(
+        self, tx: Transaction, run_id: str, payout_files: Sequence[PayoutFile], now: datetime
+    ) -> None:
+        stats = {"payout_files": [f.summary() for f in payout_files], "violations": []}
+        await self._finish(tx, run_id, "completed", stats, None, now)
+
+    async def _finish(
+        self,
+        tx: Transaction,
+        run_id: str,
+        status: str,
+        stats: dict[str, Any],
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        await conn_of(tx).execute(
+            _FINISH_RUN,
+            *_finish.args(id=run_id, status=status, stats=stats, error=error, completed_at=now),
+        )
+
+    async def run_invariants(self, tx: Transaction, run: SettlementRun) -> list[str]:
+        """End-of-run checks in SQL; returns the violations (empty when all hold)."""
+        conn = conn_of(tx)
+        problems: list[str] = []
+        staged = await conn.fetchrow(
+            """SELECT count(*) AS n,
+                      coalesce(sum(CASE WHEN type = 'capture' THEN amount ELSE -amount END), 0)
+                        AS total
+                 FROM settlement_sources WHERE run_id = $1""",
+            run.id,
+            timeout=LONG_S,
+        )
+        items = await conn.fetchrow(
+            """SELECT count(*) AS n, coalesce(sum(i.gross), 0) AS total
+                 FROM settlement_items i JOIN settlements s ON s.id = i.settlement_id
+                WHERE s.run_id = $1""",
+            run.id,
+            timeout=LONG_S,
+        )
+        staged = present(staged, "aggregates return one row")
+        items = present(items, "aggregates return one row")
+        if (staged["n"], staged["total"]) != (items["n"], items["total"]):
+            problems.append(
+                f"items {items['n']}/{items['total']} != eligible sources "
+                f"{staged['n']}/{staged['total']}"
+            )
+        mismatch = await conn.fetchval(
+            """SELECT count(*) FROM settlements s
+                 LEFT JOIN (SELECT settlement_id, count(*) n,
+                                   coalesce(sum(gross) FILTER (WHERE type = 'capture'), 0) g,
+                                   coalesce(-sum(gross) FILTER (WHERE type = 'refund'), 0) r,
+                                   sum(commission) f, sum(net) net
+                              FROM settlement_items GROUP BY settlement_id) i
+                   ON i.settlement_id = s.id
+                WHERE s.run_id = $1
+                  AND (coalesce(i.n, 0), coalesce(i.g, 0), coalesce(i.r, 0), coalesce(i.f, 0))
+                      IS DISTINCT FROM (s.count, s.gross, s.refunds, s.fees)""",
+            run.id,
+            timeout=LONG_S,
+        )
+        if mismatch:
+            problems.append(f"{mismatch} settlements differ from the sum of their items")
+        unbalanced = await conn.fetch(
+            """SELECT currency, sum(debits_posted) - sum(credits_posted) AS diff
+                 FROM ledger_accounts GROUP BY currency
+               HAVING sum(debits_posted) <> sum(credits_posted)""",
+            timeout=LONG_S,
+        )
+        for row in unbalanced:
+            problems.append(f"ledger not zero-sum in {row['currency']}: {row['diff']}")
+        payout_mismatch = await conn.fetchval(
+            """SELECT count(*) FROM settlements s LEFT JOIN payouts p ON p.settlement_id = s.id
+                WHERE s.run_id = $1 AND coalesce(p.amount, 0) <> s.payout""",
+            run.id,
+            timeout=LONG_S,
+        )
+        if payout_mismatch:
+            problems.append(f"{payout_mismatch} settlements whose payout differs")
+        return problems
