@@ -4,8 +4,8 @@ All of them: load the settings and log in the one format their kind of command u
 0010). Those that touch the database: find it (the configured one or the embedded server),
 refuse an un-migrated one, build the container.
 
-`wiring`, and through it alembic, asyncpg and the adapters, is imported inside these functions,
-never at the top: `clearport --help` and the commands without a database never load it.
+`wiring`, and through it the stores and adapters, is imported inside these functions, never at
+the top, so that `clearport --help` does not load it.
 """
 
 from __future__ import annotations
@@ -32,22 +32,21 @@ console = Console(stderr=True)
 
 def start_command() -> Settings:
     """The settings of a command an operator runs and reads at a terminal: console logs."""
-    from clearport.config import load_settings
-    from clearport.logs import configure_logging
-
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
-    return settings
+    return _start(service=False)
 
 
 def start_service() -> Settings:
     """The settings of a long-running process (`serve`, `run`, `worker`): logs in
     CLEARPORT_LOG_FORMAT, for whatever collects them."""
+    return _start(service=True)
+
+
+def _start(*, service: bool) -> Settings:
     from clearport.config import load_settings
     from clearport.logs import configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format if service else "console")
     return settings
 
 
