@@ -62,5 +62,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json", stream: Any = None
         lib_logger = logging.getLogger(name)
         lib_logger.handlers.clear()
         lib_logger.propagate = True
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # one line per pg_ctl call
+    # Libraries that narrate routine work at INFO: one line per pg_ctl call, per migration
+    # step. Their warnings still show.
+    for name in ("pgserver", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").disabled = True  # we log one line per request ourselves

@@ -46,7 +46,6 @@ from clearport.txlog.service import ChainService
 from clearport.txlog.store import PgChainStore
 from clearport.vault.envelope import AesGcmCipher, TtlDekCache
 from clearport.vault.keyring import LocalKeyProvider
-from clearport.vault.kms import AwsKmsKeyProvider
 from clearport.vault.ports import KeyCustody, KeyProvider
 from clearport.vault.service import VaultService
 from clearport.vault.store import PgVaultRepository
@@ -209,6 +208,10 @@ def build_key_provider(
             raise ValueError("CLEARPORT_MASTER_KEY must be 64 hex digits (256 bits).")
         return LocalKeyProvider(keyring_path, master_key=master)
     if kind == "aws-kms":
+        # Here rather than at the top: boto3 takes longer to import than the rest of the key
+        # ceremony (`clearport keys split`) takes to run, and the local keyring never needs it.
+        from clearport.vault.kms import AwsKmsKeyProvider
+
         if not kms_key_id:
             raise ValueError("CLEARPORT_KMS_KEY_ID is required with the aws-kms key provider.")
         return AwsKmsKeyProvider(

@@ -15,6 +15,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from clearport.wiring import schema_head
 from tests.support import TEST_SERVER_SECRET, Api
 
 pytestmark = pytest.mark.slow
@@ -22,14 +23,20 @@ pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "clearport.cli"]
 
 
-def _run(args: list[str], database_url: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], database_url: str | None, data_dir: Path, log_level: str = "WARNING"
+) -> subprocess.CompletedProcess[str]:
+    """The command as a user runs it; without a database_url, on the embedded server."""
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
         "CLEARPORT_DATA_DIR": str(data_dir),
         "CLEARPORT_SECRET_KEY": TEST_SERVER_SECRET,
-        "CLEARPORT_LOG_LEVEL": "WARNING",
+        "CLEARPORT_LOG_LEVEL": log_level,
     }
+    if database_url is None:
+        env.pop("DATABASE_URL", None)
+    else:
+        env["DATABASE_URL"] = database_url
     return subprocess.run(
         [*CLI, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -56,6 +63,26 @@ def test_serve_refuses_unmigrated_database(empty_database: str, tmp_path: Path) 
     assert upgraded.returncode == 0, upgraded.stderr
     with psycopg.connect(empty_database) as conn:
         assert conn.execute("SELECT count(*) FROM merchants").fetchone() == (0,)
+
+
+def test_db_upgrade_prints_the_schema_and_no_migration_log(
+    empty_database: str, tmp_path: Path
+) -> None:
+    # At the default log level: alembic's INFO lines ("Context impl PostgresqlImpl.", one per
+    # migration) are not for the operator.
+    result = _run(["db", "upgrade"], empty_database, tmp_path, log_level="INFO")
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", f"Database at schema {schema_head()}.\n")
+
+
+def test_db_upgrade_on_the_embedded_server_without_a_runtime_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without XDG_RUNTIME_DIR (containers, cron) platformdirs warns when pgserver is imported.
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    result = _run(["db", "upgrade"], None, tmp_path, log_level="INFO")
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("", f"Database at schema {schema_head()}.\n")
 
 
 def test_operator_and_merchant_creation_print_json(api: Api, tmp_path: Path) -> None:

@@ -1,35 +1,40 @@
-"""`clearport keys ...` (key custody and rotation) and `clearport merchants shred`.
+"""`clearport keys ...`: key custody (split, combine) and rotation.
 
-The ceremony these commands serve is described in docs/key-ceremony.md.
+The ceremony these commands serve is described in docs/key-ceremony.md; `clearport merchants
+shred` is in cli/merchants.py.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from clearport.access.domain import SYSTEM_CLI
-
-# `clearport.cli.main` imports this module to register it: reach its helpers through the
-# module object, resolved at call time, so the circular import is harmless.
-from clearport.cli import main as cli
-from clearport.cli.context import CLI_ORIGIN
-from clearport.config import Settings, load_settings
+from clearport.cli.context import (
+    CLI_ORIGIN,
+    console,
+    fail,
+    in_migrated_container_or_fail,
+    start_command,
+)
 from clearport.core.errors import ClearportError
-from clearport.logs import configure_logging
 from clearport.vault.custody import combine_components, parse_component, split_master_key
-from clearport.vault.ports import KeyCustody
-from clearport.vault.service import RotationResult
-from clearport.wiring import local_key_custody
+
+if TYPE_CHECKING:
+    from clearport.config import Settings
+    from clearport.vault.ports import KeyCustody
+    from clearport.vault.service import RotationResult
 
 keys_app = typer.Typer(help="Card-data keys: dual control, rotation.", no_args_is_help=True)
-console = Console(stderr=True)
 
 
 def _local_provider(settings: Settings) -> KeyCustody:
+    from clearport.wiring import local_key_custody
+
     custody = local_key_custody(settings)
     if custody is None:
         console.print("[red]split/combine apply to the local keyring only.[/red]")
@@ -47,14 +52,11 @@ def split(
     ),
 ) -> None:
     """Split the keyring's master key into N components (XOR), one per custodian."""
-    settings = load_settings()
-    provider = _local_provider(settings)
+    provider = _local_provider(start_command())
     try:
         master = provider.master_key()
     except ClearportError as exc:
-        cli._fail(exc)
-        return
-    out = Console()
+        fail(exc)
     # Plain print: a wrapped or styled line would corrupt a component.
     print(f"Key check value (KCV): {provider.kcv()}")
     for index, component in enumerate(split_master_key(master, parts), start=1):
@@ -63,7 +65,7 @@ def split(
         path = provider.master_key_file
         if not provider.master_key_configured and path.exists():
             path.unlink()
-            out.print(f"Removed {path}: combine {parts} components to unlock the keyring.")
+            Console().print(f"Removed {path}: combine {parts} components to unlock the keyring.")
 
 
 @keys_app.command("combine")
@@ -71,8 +73,7 @@ def combine(
     parts: int = typer.Option(2, "--parts", min=2, max=16, help="Number of components."),
 ) -> None:
     """Custodians type their components in turn; the result unlocks the keyring."""
-    settings = load_settings()
-    provider = _local_provider(settings)
+    provider = _local_provider(start_command())
     components = []
     for index in range(1, parts + 1):
         if sys.stdin.isatty():
@@ -122,21 +123,12 @@ def rotate_kek(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """New KEK version; re-wrap every DEK; retire old KEKs once unreferenced. Resumable."""
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
-    with cli._database(settings) as url:
-        cli._require_migrated(url)
-        try:
-            result = cli._with_container(
-                settings,
-                url,
-                lambda c: c.vault.rotate_kek(
-                    SYSTEM_CLI, CLI_ORIGIN, batch_size=batch_size, max_batches=max_batches
-                ),
-            )
-        except ClearportError as exc:
-            cli._fail(exc)
-            return
+    result = in_migrated_container_or_fail(
+        start_command(),
+        lambda c: c.vault.rotate_kek(
+            SYSTEM_CLI, CLI_ORIGIN, batch_size=batch_size, max_batches=max_batches
+        ),
+    )
     _report(result, as_json)
 
 
@@ -148,61 +140,17 @@ def rotate_dek(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """New DEK version for a merchant; re-encrypt its old records. Resumable."""
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
-    with cli._database(settings) as url:
-        cli._require_migrated(url)
-        try:
-            result = cli._with_container(
-                settings,
-                url,
-                lambda c: c.vault.rotate_dek(
-                    SYSTEM_CLI,
-                    CLI_ORIGIN,
-                    merchant,
-                    batch_size=batch_size,
-                    max_batches=max_batches,
-                ),
-            )
-        except ClearportError as exc:
-            cli._fail(exc)
-            return
+    result = in_migrated_container_or_fail(
+        start_command(),
+        lambda c: c.vault.rotate_dek(
+            SYSTEM_CLI, CLI_ORIGIN, merchant, batch_size=batch_size, max_batches=max_batches
+        ),
+    )
     _report(result, as_json)
 
 
 @keys_app.command("status")
 def status() -> None:
     """Current KEK, DEKs per KEK and rotations still running (JSON)."""
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
-    with cli._database(settings) as url:
-        cli._require_migrated(url)
-        try:
-            body = cli._with_container(settings, url, lambda c: c.vault.status(SYSTEM_CLI))
-        except ClearportError as exc:
-            cli._fail(exc)
-            return
+    body = in_migrated_container_or_fail(start_command(), lambda c: c.vault.status(SYSTEM_CLI))
     print(json.dumps(body, indent=2))
-
-
-def shred(
-    merchant_id: str = typer.Argument(..., help="mer_… id of a closed merchant."),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
-) -> None:
-    """Crypto-shred a closed merchant: destroy its DEKs; its card data becomes unrecoverable."""
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
-    if not yes:
-        typer.confirm(
-            f"Destroy every card-data key of {merchant_id}? This cannot be undone.", abort=True
-        )
-    with cli._database(settings) as url:
-        cli._require_migrated(url)
-        try:
-            destroyed = cli._with_container(
-                settings, url, lambda c: c.vault.shred(SYSTEM_CLI, CLI_ORIGIN, merchant_id)
-            )
-        except ClearportError as exc:
-            cli._fail(exc)
-            return
-    Console().print(f"Merchant {merchant_id} shredded: {destroyed} data key(s) destroyed.")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from clearport.access.domain import SYSTEM_CLI
-from clearport.cli.context import CLI_ORIGIN
-from clearport.config import load_settings
-from clearport.core.errors import ClearportError
-from clearport.http.routers.settlements import payout_json, run_json
-from clearport.logs import configure_logging
-from clearport.wiring import Container
+from clearport.cli.context import CLI_ORIGIN, in_migrated_container_or_fail, start_command
+
+if TYPE_CHECKING:
+    from clearport.wiring import Container
 
 payouts_app = typer.Typer(help="Payouts.", no_args_is_help=True)
 
@@ -54,10 +52,9 @@ def settle(
     as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
 ) -> None:
     """Settle a business date (joins the date's run if it exists; safe to re-run)."""
-    from clearport.cli import main as cli
+    from clearport.http.routers.settlements import run_json
 
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
+    settings = start_command()
     err = Console(stderr=True)
 
     async def work(container: Container) -> dict[str, Any]:
@@ -86,13 +83,7 @@ def settle(
             )
         return run_json(run)
 
-    with cli._database(settings) as url:
-        cli._require_migrated(url)
-        try:
-            body = cli._with_container(settings, url, work)
-        except ClearportError as exc:
-            cli._fail(exc)
-            return
+    body = in_migrated_container_or_fail(settings, work)
     if as_json:
         print(json.dumps(body))
         return
@@ -113,26 +104,10 @@ def mark(
     failure_code: str | None = typer.Option(None, help="e.g. the ACH return code R01"),
 ) -> None:
     """Record a payout's outcome; `failed` returns the money to the merchant's available."""
-    from clearport.cli import main as cli
+    from clearport.http.routers.settlements import payout_json
 
-    settings = load_settings()
-    configure_logging(settings.log_level, "console")
-    with cli._database(settings) as url:
-        cli._require_migrated(url)
-        try:
-            payout = cli._with_container(
-                settings,
-                url,
-                lambda c: c.settlement.mark_payout(
-                    SYSTEM_CLI, CLI_ORIGIN, payout_id, status, failure_code
-                ),
-            )
-        except ClearportError as exc:
-            cli._fail(exc)
-            return
+    payout = in_migrated_container_or_fail(
+        start_command(),
+        lambda c: c.settlement.mark_payout(SYSTEM_CLI, CLI_ORIGIN, payout_id, status, failure_code),
+    )
     print(json.dumps(payout_json(payout)))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("settle")(settle)
-    app.add_typer(payouts_app, name="payouts")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,13 @@ _DB_NAME = "clearport"
 
 def start_embedded(pgdata: Path) -> Any:
     """Start (or join) the embedded server in `pgdata`; returns the pgserver handle."""
-    from pgserver import get_server  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime directory when it is imported; without
+        # XDG_RUNTIME_DIR (containers, cron, ssh without a login session) platformdirs warns
+        # and falls back to a private directory under /tmp, which serves pgserver's lock file
+        # as well. Other runtime-directory warnings still show.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        from pgserver import get_server  # type: ignore[attr-defined]
 
     pgdata.mkdir(parents=True, exist_ok=True)
     # pgserver shares one server among processes using the same directory and stops it when

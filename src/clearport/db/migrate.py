@@ -1,15 +1,16 @@
-"""Alembic, driven from code: `clearport db upgrade` and the "is it migrated?" check."""
+"""Alembic, driven from code: `clearport db upgrade` and the "is it migrated?" check.
+
+Alembic and SQLAlchemy are imported by the functions that use them, so importing `wiring` (as
+`clearport keys split` does) does not load them.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
-from sqlalchemy.engine import make_url
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _STORED_SQL = Path(__file__).parent / "sql"
@@ -24,11 +25,15 @@ def stored_sql(name: str) -> str:
 
 
 def sqlalchemy_url(database_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
     url = make_url(database_url)
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 def _config(database_url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
@@ -36,10 +41,14 @@ def _config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(_config(database_url), revision)
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config("postgresql://localhost/x")).get_current_head()
     if head is None:
         raise RuntimeError("no migrations found")
@@ -47,6 +56,9 @@ def head_revision() -> str:
 
 
 def current_revision(database_url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         with engine.connect() as conn:
