@@ -1,4 +1,10 @@
-"""Payments, refunds, attempts, the transaction log and the outbox in PostgreSQL."""
+"""Payments, refunds and attempts in PostgreSQL.
+
+Statements are built once, with named parameters (`db.statements`). The two writes of an
+authorization are single statements (docs/decisions/0300): a chain of CTE steps, where the
+steps on other features' tables come from the stores that own them (`txlog.store`,
+`events.store`, `idempotency.store`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,13 @@ import asyncpg
 
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
-from clearport.db.database import Database, conn_of
+from clearport.db.database import conn_of
 from clearport.db.pagination import add_filters, fetch_page
+from clearport.db.statements import Params, Table
 from clearport.events.domain import Event
+from clearport.events.store import event_values, insert_event_step
+from clearport.idempotency.domain import StoredResponse
+from clearport.idempotency.store import complete_step, response_values
 from clearport.payments.domain import (
     Attempt,
     AttemptStatus,
@@ -23,255 +33,353 @@ from clearport.payments.domain import (
     RefundStatus,
 )
 from clearport.txlog.domain import TxlogEntry
+from clearport.txlog.store import append_entry_step, entry_values
 
-_PAYMENT_COLUMNS = (
-    "id, merchant_id, amount, currency, status, capture_requested, amount_captured, "
-    "amount_refunded, amount_refund_pending, pending_operation, card_brand, card_bin, card_last4, "
-    "card_exp_month, card_exp_year, card_fingerprint, token_id, auth_attempt_id, auth_code, "
-    "network_reference, decline_code, connector, routing, reference, metadata, created_at, "
-    "updated_at, authorized_at, captured_at"
+PAYMENTS = Table(
+    "payments",
+    (
+        ("id", "text"),
+        ("merchant_id", "text"),
+        ("amount", "bigint"),
+        ("currency", "text"),
+        ("status", "text"),
+        ("capture_requested", "boolean"),
+        ("amount_captured", "bigint"),
+        ("amount_refunded", "bigint"),
+        ("amount_refund_pending", "bigint"),
+        ("pending_operation", "text"),
+        ("card_brand", "text"),
+        ("card_bin", "text"),
+        ("card_last4", "text"),
+        ("card_exp_month", "integer"),
+        ("card_exp_year", "integer"),
+        ("card_fingerprint", "text"),
+        ("token_id", "text"),
+        ("auth_attempt_id", "text"),
+        ("auth_code", "text"),
+        ("network_reference", "text"),
+        ("decline_code", "text"),
+        ("connector", "text"),
+        ("routing", "jsonb"),
+        ("reference", "text"),
+        ("metadata", "jsonb"),
+        ("created_at", "timestamptz"),
+        ("updated_at", "timestamptz"),
+        ("authorized_at", "timestamptz"),
+        ("captured_at", "timestamptz"),
+    ),
 )
-_REFUND_COLUMNS = (
-    "id, payment_id, merchant_id, amount, currency, status, reason, attempt_id, created_at, "
-    "updated_at"
+# What a state change of a payment writes; the other columns are fixed at creation.
+_PAYMENT_CHANGES = (
+    "status",
+    "amount_captured",
+    "amount_refunded",
+    "amount_refund_pending",
+    "pending_operation",
+    "auth_code",
+    "network_reference",
+    "decline_code",
+    "updated_at",
+    "authorized_at",
+    "captured_at",
 )
-_ATTEMPT_COLUMNS = (
-    "id, payment_id, merchant_id, operation, refund_id, amount, currency, connector, status, "
-    "response_code, decline_code, auth_code, network_reference, created_at, completed_at"
+ATTEMPTS = Table(
+    "payment_attempts",
+    (
+        ("id", "text"),
+        ("payment_id", "text"),
+        ("merchant_id", "text"),
+        ("operation", "text"),
+        ("refund_id", "text"),
+        ("amount", "bigint"),
+        ("currency", "text"),
+        ("connector", "text"),
+        ("status", "text"),
+        ("response_code", "text"),
+        ("decline_code", "text"),
+        ("auth_code", "text"),
+        ("network_reference", "text"),
+        ("created_at", "timestamptz"),
+        ("completed_at", "timestamptz"),
+    ),
 )
-_EVENT_COLUMNS = "id, merchant_id, type, object_id, data, created_at"
+# What an attempt's answer writes.
+_ATTEMPT_RESULT = (
+    "status",
+    "response_code",
+    "decline_code",
+    "auth_code",
+    "network_reference",
+    "completed_at",
+)
+REFUNDS = Table(
+    "refunds",
+    (
+        ("id", "text"),
+        ("payment_id", "text"),
+        ("merchant_id", "text"),
+        ("amount", "bigint"),
+        ("currency", "text"),
+        ("status", "text"),
+        ("reason", "text"),
+        ("attempt_id", "text"),
+        ("created_at", "timestamptz"),
+        ("updated_at", "timestamptz"),
+    ),
+)
+
+
+def _payment_row(p: Payment) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "merchant_id": p.merchant_id,
+        "amount": p.amount,
+        "currency": p.currency,
+        "status": str(p.status),
+        "capture_requested": p.capture_requested,
+        "amount_captured": p.amount_captured,
+        "amount_refunded": p.amount_refunded,
+        "amount_refund_pending": p.amount_refund_pending,
+        "pending_operation": p.pending_operation,
+        "card_brand": p.card_brand,
+        "card_bin": p.card_bin,
+        "card_last4": p.card_last4,
+        "card_exp_month": p.card_exp_month,
+        "card_exp_year": p.card_exp_year,
+        "card_fingerprint": p.card_fingerprint,
+        "token_id": p.token_id,
+        "auth_attempt_id": p.auth_attempt_id,
+        "auth_code": p.auth_code,
+        "network_reference": p.network_reference,
+        "decline_code": p.decline_code,
+        "connector": p.connector,
+        "routing": p.routing,
+        "reference": p.reference,
+        "metadata": p.metadata,
+        "created_at": p.created_at,
+        "updated_at": p.updated_at,
+        "authorized_at": p.authorized_at,
+        "captured_at": p.captured_at,
+    }
 
 
 def _payment(row: asyncpg.Record) -> Payment:
-    values = dict(row)
-    values["status"] = PaymentStatus(values["status"])
-    return Payment(**values)
+    return Payment(
+        id=row["id"],
+        merchant_id=row["merchant_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=PaymentStatus(row["status"]),
+        capture_requested=row["capture_requested"],
+        amount_captured=row["amount_captured"],
+        amount_refunded=row["amount_refunded"],
+        amount_refund_pending=row["amount_refund_pending"],
+        pending_operation=row["pending_operation"],
+        card_brand=row["card_brand"],
+        card_bin=row["card_bin"],
+        card_last4=row["card_last4"],
+        card_exp_month=row["card_exp_month"],
+        card_exp_year=row["card_exp_year"],
+        card_fingerprint=row["card_fingerprint"],
+        token_id=row["token_id"],
+        auth_attempt_id=row["auth_attempt_id"],
+        auth_code=row["auth_code"],
+        network_reference=row["network_reference"],
+        decline_code=row["decline_code"],
+        connector=row["connector"],
+        routing=row["routing"],
+        reference=row["reference"],
+        metadata=row["metadata"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        authorized_at=row["authorized_at"],
+        captured_at=row["captured_at"],
+    )
 
 
-def _refund(row: asyncpg.Record) -> Refund:
-    values = dict(row)
-    values["status"] = RefundStatus(values["status"])
-    return Refund(**values)
+def _attempt_row(a: Attempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "payment_id": a.payment_id,
+        "merchant_id": a.merchant_id,
+        "operation": str(a.operation),
+        "refund_id": a.refund_id,
+        "amount": a.amount,
+        "currency": a.currency,
+        "connector": a.connector,
+        "status": str(a.status),
+        "response_code": a.response_code,
+        "decline_code": a.decline_code,
+        "auth_code": a.auth_code,
+        "network_reference": a.network_reference,
+        "created_at": a.created_at,
+        "completed_at": a.completed_at,
+    }
 
 
 def _attempt(row: asyncpg.Record) -> Attempt:
-    values = dict(row)
-    values["status"] = AttemptStatus(values["status"])
-    values["operation"] = Operation(values["operation"])
-    return Attempt(**values)
-
-
-def _event(row: asyncpg.Record) -> Event:
-    return Event(**dict(row))
-
-
-def _payment_args(p: Payment) -> tuple[Any, ...]:
-    return (
-        p.id,
-        p.merchant_id,
-        p.amount,
-        p.currency,
-        str(p.status),
-        p.capture_requested,
-        p.amount_captured,
-        p.amount_refunded,
-        p.amount_refund_pending,
-        p.pending_operation,
-        p.card_brand,
-        p.card_bin,
-        p.card_last4,
-        p.card_exp_month,
-        p.card_exp_year,
-        p.card_fingerprint,
-        p.token_id,
-        p.auth_attempt_id,
-        p.auth_code,
-        p.network_reference,
-        p.decline_code,
-        p.connector,
-        p.routing,
-        p.reference,
-        p.metadata,
-        p.created_at,
-        p.updated_at,
-        p.authorized_at,
-        p.captured_at,
+    return Attempt(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        merchant_id=row["merchant_id"],
+        operation=Operation(row["operation"]),
+        refund_id=row["refund_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        connector=row["connector"],
+        status=AttemptStatus(row["status"]),
+        response_code=row["response_code"],
+        decline_code=row["decline_code"],
+        auth_code=row["auth_code"],
+        network_reference=row["network_reference"],
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
     )
 
 
-def _filters(
-    merchant_id: str | None, filters: Mapping[str, Any], columns: Sequence[str]
-) -> tuple[list[str], list[Any]]:
-    where: list[str] = []
-    args: list[Any] = []
-    if merchant_id is not None:
-        args.append(merchant_id)
-        where.append(f"merchant_id = ${len(args)}")
-    add_filters(where, args, filters, equal={column: column for column in columns})
-    return where, args
+def _refund_row(r: Refund) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "payment_id": r.payment_id,
+        "merchant_id": r.merchant_id,
+        "amount": r.amount,
+        "currency": r.currency,
+        "status": str(r.status),
+        "reason": r.reason,
+        "attempt_id": r.attempt_id,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
 
 
-_TXLOG_COLUMNS = (
-    "object_type, object_id, payment_id, merchant_id, from_status, to_status, amount, currency, "
-    "actor, connector_result, occurred_at"
-)
-_TXLOG_TYPES = (
-    "text", "text", "text", "text", "text", "text", "bigint", "text", "text", "jsonb",
-    "timestamptz",
-)  # fmt: skip
-_EVENT_TYPES = ("text", "text", "text", "text", "jsonb", "timestamptz")
-_PAYMENT_TYPES = (
-    "text", "text", "bigint", "text", "text", "boolean", "bigint", "bigint", "bigint", "text",
-    "text", "text", "text", "integer", "integer", "text", "text", "text", "text", "text", "text",
-    "text", "jsonb", "text", "jsonb", "timestamptz", "timestamptz", "timestamptz", "timestamptz",
-)  # fmt: skip
-_ATTEMPT_TYPES = (
-    "text", "text", "text", "text", "text", "bigint", "text", "text", "text", "text", "text",
-    "text", "text", "timestamptz", "timestamptz",
-)  # fmt: skip
-
-
-def _params(types: Sequence[str], start: int) -> str:
-    return ", ".join(f"${start + i}::{t}" for i, t in enumerate(types))
-
-
-def _txlog_args(e: TxlogEntry) -> tuple[Any, ...]:
-    return (
-        e.object_type,
-        e.object_id,
-        e.payment_id,
-        e.merchant_id,
-        e.from_status,
-        e.to_status,
-        e.amount,
-        e.currency,
-        e.actor,
-        e.connector_result,
-        e.occurred_at,
+def _refund(row: asyncpg.Record) -> Refund:
+    return Refund(
+        id=row["id"],
+        payment_id=row["payment_id"],
+        merchant_id=row["merchant_id"],
+        amount=row["amount"],
+        currency=row["currency"],
+        status=RefundStatus(row["status"]),
+        reason=row["reason"],
+        attempt_id=row["attempt_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
     )
 
 
-def _attempt_args(a: Attempt) -> tuple[Any, ...]:
+def _assign(p: Params, name: str, columns: Sequence[str]) -> str:
+    """`column = $n, ...` with the parameters named `<name>.<column>`."""
+    return ", ".join(f"{column} = {p(f'{name}.{column}')}" for column in columns)
+
+
+def _assigned(name: str, row: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    return {f"{name}.{column}": row[column] for column in columns}
+
+
+def _insert(table: Table) -> tuple[str, Params]:
+    p = Params()
     return (
-        a.id,
-        a.payment_id,
-        a.merchant_id,
-        str(a.operation),
-        a.refund_id,
-        a.amount,
-        a.currency,
-        a.connector,
-        str(a.status),
-        a.response_code,
-        a.decline_code,
-        a.auth_code,
-        a.network_reference,
-        a.created_at,
-        a.completed_at,
+        f"INSERT INTO {table.name} ({table.column_list()}) VALUES ({table.values(p, 'row')})",
+        p,
     )
 
 
-def _finish_args(
-    attempt: Attempt, payment: Payment, entry: TxlogEntry, event: Event
-) -> tuple[Any, ...]:
+def _insert_pending() -> tuple[str, Params]:
+    """The first write of an authorization: payment, attempt and txlog entry."""
+    p = Params()
+    sql = (
+        f"WITH p AS (INSERT INTO {PAYMENTS.name} ({PAYMENTS.column_list()}) "
+        f"VALUES ({PAYMENTS.values(p, 'payment')}) RETURNING id), "
+        f"a AS (INSERT INTO {ATTEMPTS.name} ({ATTEMPTS.column_list()}) "
+        f"SELECT {ATTEMPTS.values(p, 'attempt')} FROM p RETURNING id) "
+        f"{append_entry_step(p, 'entry', once_per_row_of='a')}"
+    )
+    return sql, p
+
+
+def _finish_authorization(*, storing_response: bool) -> tuple[str, Params]:
+    """The second write: attempt and payment, only while both are pending, then the entry, the
+    event and (`storing_response`) the idempotent response, only if they were."""
+    p = Params()
+    steps = [
+        f"a AS (UPDATE {ATTEMPTS.name} SET {_assign(p, 'attempt', _ATTEMPT_RESULT)} "
+        f"WHERE id = {p('attempt.id')} AND status = 'pending' RETURNING payment_id)",
+        f"p AS (UPDATE {PAYMENTS.name} SET {_assign(p, 'payment', _PAYMENT_CHANGES)} "
+        f"WHERE id = {p('payment.id')} AND status = 'pending' "
+        "AND id IN (SELECT payment_id FROM a) RETURNING id)",
+        f"t AS ({append_entry_step(p, 'entry', once_per_row_of='p')})",
+    ]
+    if storing_response:
+        steps.append(f"i AS ({complete_step(p, 'response', if_any_row_in='p')})")
+    last = insert_event_step(p, "event", once_per_row_of="p")
+    return f"WITH {', '.join(steps)} {last} RETURNING true", p
+
+
+def _update(table: Table, columns: Sequence[str]) -> tuple[str, Params]:
+    p = Params()
     return (
-        attempt.id,
-        str(attempt.status),
-        attempt.response_code,
-        attempt.decline_code,
-        attempt.auth_code,
-        attempt.network_reference,
-        attempt.completed_at,
-        payment.id,
-        str(payment.status),
-        payment.amount_captured,
-        payment.auth_code,
-        payment.network_reference,
-        payment.decline_code,
-        payment.updated_at,
-        payment.authorized_at,
-        payment.captured_at,
-        *_txlog_args(entry),
-        event.id,
-        event.merchant_id,
-        event.type,
-        event.object_id,
-        event.data,
-        event.created_at,
+        f"UPDATE {table.name} SET {_assign(p, 'row', columns)} WHERE id = {p('row.id')}",
+        p,
     )
 
 
-# One round trip each for the two writes of every authorization (see decision 0300).
-_INSERT_PENDING = (
-    f"WITH p AS (INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES ({_params(_PAYMENT_TYPES, 1)}) "
-    "RETURNING id), "
-    f"a AS (INSERT INTO payment_attempts ({_ATTEMPT_COLUMNS}) "
-    f"SELECT {_params(_ATTEMPT_TYPES, 30)} FROM p RETURNING id) "
-    f"INSERT INTO txlog ({_TXLOG_COLUMNS}) SELECT {_params(_TXLOG_TYPES, 45)} FROM a"
+def _get(table: Table, *, for_update: bool) -> tuple[str, Params]:
+    """One row by id, of one merchant unless the merchant parameter is NULL."""
+    p = Params()
+    lock = " FOR UPDATE" if for_update else ""
+    return (
+        f"SELECT {table.column_list()} FROM {table.name} WHERE id = {p('id')} "
+        f"AND ({p('merchant_id', 'text')} IS NULL OR merchant_id = {p('merchant_id')}){lock}",
+        p,
+    )
+
+
+_INSERT_PENDING, _INSERT_PENDING_PARAMS = _insert_pending()
+_FINISH_AUTHORIZATION, _FINISH_AUTHORIZATION_PARAMS = _finish_authorization(storing_response=False)
+# Run alone this is a transaction of its own: BEGIN, COMMIT and a separate UPDATE are saved.
+_FINISH_AUTHORIZATION_STORING, _FINISH_AUTHORIZATION_STORING_PARAMS = _finish_authorization(
+    storing_response=True
 )
-_FINISH_AUTHORIZATION = (
-    "WITH a AS (UPDATE payment_attempts SET status = $2, response_code = $3, decline_code = $4, "
-    "auth_code = $5, network_reference = $6, completed_at = $7 "
-    "WHERE id = $1 AND status = 'pending' RETURNING payment_id), "
-    "p AS (UPDATE payments SET status = $9, amount_captured = $10, auth_code = $11, "
-    "network_reference = $12, decline_code = $13, updated_at = $14, authorized_at = $15, "
-    "captured_at = $16 WHERE id = $8 AND status = 'pending' AND id IN (SELECT payment_id FROM a) "
-    "RETURNING id), "
-    f"t AS (INSERT INTO txlog ({_TXLOG_COLUMNS}) SELECT {_params(_TXLOG_TYPES, 17)} FROM p) "
-    f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_params(_EVENT_TYPES, 28)} FROM p "
-    "RETURNING true"
+_UPDATE_PAYMENT, _UPDATE_PAYMENT_PARAMS = _update(PAYMENTS, _PAYMENT_CHANGES)
+_GET_PAYMENT = {lock: _get(PAYMENTS, for_update=lock) for lock in (False, True)}
+_INSERT_REFUND, _INSERT_REFUND_PARAMS = _insert(REFUNDS)
+_UPDATE_REFUND, _UPDATE_REFUND_PARAMS = _update(REFUNDS, ("status", "updated_at"))
+_GET_REFUND = {lock: _get(REFUNDS, for_update=lock) for lock in (False, True)}
+_INSERT_ATTEMPT, _INSERT_ATTEMPT_PARAMS = _insert(ATTEMPTS)
+_COMPLETE_ATTEMPT_PARAMS = Params()
+_COMPLETE_ATTEMPT = (
+    f"UPDATE {ATTEMPTS.name} SET {_assign(_COMPLETE_ATTEMPT_PARAMS, 'row', _ATTEMPT_RESULT)} "
+    f"WHERE id = {_COMPLETE_ATTEMPT_PARAMS('row.id')} AND status = 'pending' RETURNING true"
 )
-# The same as one autocommit statement that also stores the idempotent response: a single
-# statement is a transaction of its own, so BEGIN, COMMIT and a separate UPDATE are saved.
-_FINISH_AUTHORIZATION_ALONE = _FINISH_AUTHORIZATION.replace(
-    f"FROM p) INSERT INTO events ({_EVENT_COLUMNS})",
-    "FROM p), i AS (UPDATE idempotency_keys SET state = 'completed', "
-    "response_status = $34::integer, response_body = $35::bytea, completed_at = now() "
-    "WHERE principal_id = $36::text AND key = $37::text AND EXISTS (SELECT 1 FROM p)) "
-    f"INSERT INTO events ({_EVENT_COLUMNS})",
+_PENDING_ATTEMPTS_PARAMS = Params()
+_PENDING_ATTEMPTS = (
+    f"SELECT {ATTEMPTS.column_list()} FROM {ATTEMPTS.name} WHERE status = 'pending' "
+    f"AND created_at < {_PENDING_ATTEMPTS_PARAMS('older_than')} ORDER BY created_at "
+    f"LIMIT {_PENDING_ATTEMPTS_PARAMS('limit')}"
 )
-if _FINISH_AUTHORIZATION_ALONE == _FINISH_AUTHORIZATION:  # pragma: no cover - a broken edit
-    raise RuntimeError("the idempotency step was not spliced into the statement")
+_CLAIM_EXPIRABLE_PARAMS = Params()
+_CLAIM_EXPIRABLE = (
+    f"SELECT {PAYMENTS.column_list()} FROM {PAYMENTS.name} WHERE status = 'authorized' "
+    f"AND pending_operation IS NULL AND authorized_at < {_CLAIM_EXPIRABLE_PARAMS('before')} "
+    f"ORDER BY authorized_at LIMIT {_CLAIM_EXPIRABLE_PARAMS('limit')} FOR UPDATE SKIP LOCKED"
+)
+
+
+def _scoped(merchant_id: str | None) -> tuple[list[str], list[Any]]:
+    """The WHERE clauses and arguments of a list, starting with its merchant (if any)."""
+    return (["merchant_id = $1"], [merchant_id]) if merchant_id is not None else ([], [])
 
 
 class PgPaymentStore:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def finish_authorization_alone(
-        self,
-        attempt: Attempt,
-        payment: Payment,
-        entry: TxlogEntry,
-        event: Event,
-        response: tuple[str, str, int, bytes] | None,
-    ) -> bool:
-        scope, key, status, body = response if response is not None else (None, None, None, None)
-        async with self._db.pool.acquire() as conn:
-            done = await conn.fetchval(
-                _FINISH_AUTHORIZATION_ALONE,
-                *_finish_args(attempt, payment, entry, event),
-                status,
-                body,
-                scope,
-                key,
-            )
-        return bool(done)
-
-    async def merchant_gate(self, tx: Transaction, merchant_id: str) -> tuple[str, bool] | None:
-        row = await conn_of(tx).fetchrow(
-            "SELECT m.status, coalesce(s.require_cvc, false) AS require_cvc FROM merchants m "
-            "LEFT JOIN merchant_payment_settings s ON s.merchant_id = m.id WHERE m.id = $1",
-            merchant_id,
-        )
-        return None if row is None else (str(row["status"]), bool(row["require_cvc"]))
-
     async def insert_pending(
         self, tx: Transaction, payment: Payment, attempt: Attempt, entry: TxlogEntry
     ) -> None:
-        await conn_of(tx).execute(
-            _INSERT_PENDING, *_payment_args(payment), *_attempt_args(attempt), *_txlog_args(entry)
-        )
+        values = {
+            **PAYMENTS.named("payment", _payment_row(payment)),
+            **ATTEMPTS.named("attempt", _attempt_row(attempt)),
+            **entry_values("entry", entry),
+        }
+        await conn_of(tx).execute(_INSERT_PENDING, *_INSERT_PENDING_PARAMS.args(values))
 
     async def finish_authorization(
         self,
@@ -280,52 +388,25 @@ class PgPaymentStore:
         payment: Payment,
         entry: TxlogEntry,
         event: Event,
+        response: StoredResponse | None = None,
     ) -> bool:
-        done = await conn_of(tx).fetchval(
-            _FINISH_AUTHORIZATION, *_finish_args(attempt, payment, entry, event)
-        )
-        return bool(done)
-
-    async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool:
-        value = await conn_of(tx).fetchval(
-            "SELECT require_cvc FROM merchant_payment_settings WHERE merchant_id = $1", merchant_id
-        )
-        return bool(value)
-
-    async def set_require_cvc(self, tx: Transaction, merchant_id: str, value: bool) -> None:
-        await conn_of(tx).execute(
-            "INSERT INTO merchant_payment_settings (merchant_id, require_cvc) VALUES ($1, $2) "
-            "ON CONFLICT (merchant_id) DO UPDATE SET require_cvc = $2, updated_at = now()",
-            merchant_id,
-            value,
-        )
-
-    async def insert_payment(self, tx: Transaction, payment: Payment) -> None:
-        placeholders = ", ".join(f"${i}" for i in range(1, 30))
-        await conn_of(tx).execute(
-            f"INSERT INTO payments ({_PAYMENT_COLUMNS}) VALUES ({placeholders})",
-            *_payment_args(payment),
-        )
+        values = {
+            **_assigned("attempt", _attempt_row(attempt), ("id", *_ATTEMPT_RESULT)),
+            **_assigned("payment", _payment_row(payment), ("id", *_PAYMENT_CHANGES)),
+            **entry_values("entry", entry),
+            **event_values("event", event),
+        }
+        if response is None:
+            sql, args = _FINISH_AUTHORIZATION, _FINISH_AUTHORIZATION_PARAMS.args(values)
+        else:
+            values.update(response_values("response", response))
+            sql = _FINISH_AUTHORIZATION_STORING
+            args = _FINISH_AUTHORIZATION_STORING_PARAMS.args(values)
+        return bool(await conn_of(tx).fetchval(sql, *args))
 
     async def update_payment(self, tx: Transaction, payment: Payment) -> None:
-        await conn_of(tx).execute(
-            "UPDATE payments SET status = $2, amount_captured = $3, amount_refunded = $4, "
-            "amount_refund_pending = $5, pending_operation = $6, auth_code = $7, "
-            "network_reference = $8, decline_code = $9, updated_at = $10, authorized_at = $11, "
-            "captured_at = $12 WHERE id = $1",
-            payment.id,
-            str(payment.status),
-            payment.amount_captured,
-            payment.amount_refunded,
-            payment.amount_refund_pending,
-            payment.pending_operation,
-            payment.auth_code,
-            payment.network_reference,
-            payment.decline_code,
-            payment.updated_at,
-            payment.authorized_at,
-            payment.captured_at,
-        )
+        values = _assigned("row", _payment_row(payment), ("id", *_PAYMENT_CHANGES))
+        await conn_of(tx).execute(_UPDATE_PAYMENT, *_UPDATE_PAYMENT_PARAMS.args(values))
 
     async def get_payment(
         self,
@@ -335,17 +416,8 @@ class PgPaymentStore:
         merchant_id: str | None = None,
         for_update: bool = False,
     ) -> Payment | None:
-        lock = " FOR UPDATE" if for_update else ""
-        if merchant_id is None:
-            row = await conn_of(tx).fetchrow(
-                f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = $1{lock}", payment_id
-            )
-        else:
-            row = await conn_of(tx).fetchrow(
-                f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE id = $1 AND merchant_id = $2{lock}",
-                payment_id,
-                merchant_id,
-            )
+        sql, p = _GET_PAYMENT[for_update]
+        row = await conn_of(tx).fetchrow(sql, *p.args(id=payment_id, merchant_id=merchant_id))
         return None if row is None else _payment(row)
 
     async def list_payments(
@@ -355,10 +427,11 @@ class PgPaymentStore:
         page: PageRequest,
         filters: Mapping[str, Any],
     ) -> Page[Payment]:
-        where, args = _filters(merchant_id, filters, ("status", "reference"))
+        where, args = _scoped(merchant_id)
+        add_filters(where, args, filters, equal={"status": "status", "reference": "reference"})
         return await fetch_page(
             conn_of(tx),
-            select=f"SELECT {_PAYMENT_COLUMNS} FROM payments",
+            select=f"SELECT {PAYMENTS.column_list()} FROM {PAYMENTS.name}",
             where=where,
             args=args,
             page=page,
@@ -366,27 +439,12 @@ class PgPaymentStore:
         )
 
     async def insert_refund(self, tx: Transaction, refund: Refund) -> None:
-        await conn_of(tx).execute(
-            f"INSERT INTO refunds ({_REFUND_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
-            refund.id,
-            refund.payment_id,
-            refund.merchant_id,
-            refund.amount,
-            refund.currency,
-            str(refund.status),
-            refund.reason,
-            refund.attempt_id,
-            refund.created_at,
-            refund.updated_at,
-        )
+        values = REFUNDS.named("row", _refund_row(refund))
+        await conn_of(tx).execute(_INSERT_REFUND, *_INSERT_REFUND_PARAMS.args(values))
 
     async def update_refund(self, tx: Transaction, refund: Refund) -> None:
-        await conn_of(tx).execute(
-            "UPDATE refunds SET status = $2, updated_at = $3 WHERE id = $1",
-            refund.id,
-            str(refund.status),
-            refund.updated_at,
-        )
+        values = _assigned("row", _refund_row(refund), ("id", "status", "updated_at"))
+        await conn_of(tx).execute(_UPDATE_REFUND, *_UPDATE_REFUND_PARAMS.args(values))
 
     async def get_refund(
         self,
@@ -396,13 +454,8 @@ class PgPaymentStore:
         merchant_id: str | None = None,
         for_update: bool = False,
     ) -> Refund | None:
-        lock = " FOR UPDATE" if for_update else ""
-        row = await conn_of(tx).fetchrow(
-            f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE id = $1 "
-            f"AND ($2::text IS NULL OR merchant_id = $2){lock}",
-            refund_id,
-            merchant_id,
-        )
+        sql, p = _GET_REFUND[for_update]
+        row = await conn_of(tx).fetchrow(sql, *p.args(id=refund_id, merchant_id=merchant_id))
         return None if row is None else _refund(row)
 
     async def list_refunds(
@@ -412,10 +465,11 @@ class PgPaymentStore:
         page: PageRequest,
         filters: Mapping[str, Any],
     ) -> Page[Refund]:
-        where, args = _filters(merchant_id, filters, ("status", "payment_id"))
+        where, args = _scoped(merchant_id)
+        add_filters(where, args, filters, equal={"status": "status", "payment_id": "payment_id"})
         return await fetch_page(
             conn_of(tx),
-            select=f"SELECT {_REFUND_COLUMNS} FROM refunds",
+            select=f"SELECT {REFUNDS.column_list()} FROM {REFUNDS.name}",
             where=where,
             args=args,
             page=page,
@@ -423,50 +477,19 @@ class PgPaymentStore:
         )
 
     async def insert_attempt(self, tx: Transaction, attempt: Attempt) -> None:
-        await conn_of(tx).execute(
-            f"INSERT INTO payment_attempts ({_ATTEMPT_COLUMNS}) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-            attempt.id,
-            attempt.payment_id,
-            attempt.merchant_id,
-            str(attempt.operation),
-            attempt.refund_id,
-            attempt.amount,
-            attempt.currency,
-            attempt.connector,
-            str(attempt.status),
-            attempt.response_code,
-            attempt.decline_code,
-            attempt.auth_code,
-            attempt.network_reference,
-            attempt.created_at,
-            attempt.completed_at,
-        )
+        values = ATTEMPTS.named("row", _attempt_row(attempt))
+        await conn_of(tx).execute(_INSERT_ATTEMPT, *_INSERT_ATTEMPT_PARAMS.args(values))
 
     async def complete_attempt(self, tx: Transaction, attempt: Attempt) -> bool:
-        done = await conn_of(tx).fetchval(
-            "UPDATE payment_attempts SET status = $2, response_code = $3, decline_code = $4, "
-            "auth_code = $5, network_reference = $6, completed_at = $7 "
-            "WHERE id = $1 AND status = 'pending' RETURNING true",
-            attempt.id,
-            str(attempt.status),
-            attempt.response_code,
-            attempt.decline_code,
-            attempt.auth_code,
-            attempt.network_reference,
-            attempt.completed_at,
-        )
+        values = _assigned("row", _attempt_row(attempt), ("id", *_ATTEMPT_RESULT))
+        done = await conn_of(tx).fetchval(_COMPLETE_ATTEMPT, *_COMPLETE_ATTEMPT_PARAMS.args(values))
         return bool(done)
 
-    async def claim_pending_attempts(
+    async def pending_attempts(
         self, tx: Transaction, older_than: datetime, limit: int
     ) -> list[Attempt]:
         rows = await conn_of(tx).fetch(
-            f"SELECT {_ATTEMPT_COLUMNS} FROM payment_attempts "
-            "WHERE status = 'pending' AND created_at < $1 ORDER BY created_at LIMIT $2 "
-            "FOR UPDATE SKIP LOCKED",
-            older_than,
-            limit,
+            _PENDING_ATTEMPTS, *_PENDING_ATTEMPTS_PARAMS.args(older_than=older_than, limit=limit)
         )
         return [_attempt(r) for r in rows]
 
@@ -474,85 +497,6 @@ class PgPaymentStore:
         self, tx: Transaction, authorized_before: datetime, limit: int
     ) -> list[Payment]:
         rows = await conn_of(tx).fetch(
-            f"SELECT {_PAYMENT_COLUMNS} FROM payments WHERE status = 'authorized' "
-            "AND pending_operation IS NULL AND authorized_at < $1 ORDER BY authorized_at "
-            "LIMIT $2 FOR UPDATE SKIP LOCKED",
-            authorized_before,
-            limit,
+            _CLAIM_EXPIRABLE, *_CLAIM_EXPIRABLE_PARAMS.args(before=authorized_before, limit=limit)
         )
         return [_payment(r) for r in rows]
-
-    async def append_txlog(self, tx: Transaction, entries: Sequence[TxlogEntry]) -> None:
-        if len(entries) == 1:
-            await conn_of(tx).execute(
-                f"INSERT INTO txlog ({_TXLOG_COLUMNS}) VALUES ({_params(_TXLOG_TYPES, 1)})",
-                *_txlog_args(entries[0]),
-            )
-            return
-        await conn_of(tx).executemany(
-            "INSERT INTO txlog (object_type, object_id, payment_id, merchant_id, from_status, "
-            "to_status, amount, currency, actor, connector_result, occurred_at) "
-            "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-            [
-                (
-                    e.object_type,
-                    e.object_id,
-                    e.payment_id,
-                    e.merchant_id,
-                    e.from_status,
-                    e.to_status,
-                    e.amount,
-                    e.currency,
-                    e.actor,
-                    e.connector_result,
-                    e.occurred_at,
-                )
-                for e in entries
-            ],
-        )
-
-    async def insert_events(self, tx: Transaction, events: Sequence[Event]) -> None:
-        if len(events) == 1:
-            e = events[0]
-            await conn_of(tx).execute(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6)",
-                e.id,
-                e.merchant_id,
-                e.type,
-                e.object_id,
-                e.data,
-                e.created_at,
-            )
-            return
-        await conn_of(tx).executemany(
-            f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6)",
-            [(e.id, e.merchant_id, e.type, e.object_id, e.data, e.created_at) for e in events],
-        )
-
-    async def get_event(
-        self, tx: Transaction, event_id: str, *, merchant_id: str | None = None
-    ) -> Event | None:
-        row = await conn_of(tx).fetchrow(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE id = $1 "
-            "AND ($2::text IS NULL OR merchant_id = $2)",
-            event_id,
-            merchant_id,
-        )
-        return None if row is None else _event(row)
-
-    async def list_events(
-        self,
-        tx: Transaction,
-        merchant_id: str | None,
-        page: PageRequest,
-        filters: Mapping[str, Any],
-    ) -> Page[Event]:
-        where, args = _filters(merchant_id, filters, ("type", "object_id"))
-        return await fetch_page(
-            conn_of(tx),
-            select=f"SELECT {_EVENT_COLUMNS} FROM events",
-            where=where,
-            args=args,
-            page=page,
-            row_to=_event,
-        )
