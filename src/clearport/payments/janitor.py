@@ -96,8 +96,10 @@ class Janitor:
             postings: list[TransferRequest] = []
             match attempt.operation:
                 case Operation.AUTHORIZE:
-                    payment = await self._store.get_payment(tx, attempt.payment_id, for_update=True)
-                    if payment is None:
+                    # Not locked here: the statement locks the attempt, then the payment, in
+                    # the request path's order. Already decided: nothing left to write.
+                    payment = await self._store.get_payment(tx, attempt.payment_id)
+                    if payment is None or payment.status is not PaymentStatus.PENDING:
                         return False
                     _, written = await self._writer.authorization(
                         tx, payment, attempt, answer, JANITOR, postings
