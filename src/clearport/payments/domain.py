@@ -1,4 +1,6 @@
-"""The payment and refund state machines, and what a connector's answer means for them.
+"""The payment and refund state machines, and what a connector's answer means for them: the
+records (`Payment`, `Refund`, `Attempt`) and the changes an answer makes to them. What a change
+writes elsewhere (txlog entry, event, ledger transfer) is built in `payments.records`.
 
 Every legal transition is listed in `_PAYMENT_TRANSITIONS`; anything else raises `InvalidState`
 naming the current status. Connector answers are mapped by an exhaustive `match` ending in
@@ -192,22 +194,6 @@ def attempt_status(outcome: Outcome) -> AttemptStatus:
             return AttemptStatus.PENDING
         case _:
             assert_never(outcome)
-
-
-EVENT_OF_STATUS: dict[PaymentStatus, str] = {
-    P.AUTHORIZED: "payment.authorized",
-    P.CAPTURED: "payment.captured",
-    P.DECLINED: "payment.declined",
-    P.FAILED: "payment.failed",
-    P.VOIDED: "payment.voided",
-    P.EXPIRED: "payment.expired",
-    P.REFUNDED: "payment.refunded",
-}
-
-EVENT_OF_REFUND: dict[RefundStatus, str] = {
-    RefundStatus.SUCCEEDED: "refund.succeeded",
-    RefundStatus.FAILED: "refund.failed",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,24 @@ from clearport.connectors.domain import ConnectorResult
 from clearport.core.ids import new_id
 from clearport.events.domain import Event
 from clearport.ledger.domain import PLATFORM, AccountKind, AccountRef, TransferRequest
-from clearport.payments.domain import (
-    EVENT_OF_REFUND,
-    EVENT_OF_STATUS,
-    Payment,
-    PaymentStatus,
-    Refund,
-    RefundStatus,
-)
+from clearport.payments.domain import Payment, PaymentStatus, Refund, RefundStatus
 from clearport.txlog.domain import TxlogEntry
+
+# One event type per status a change leads to (a pending payment emits none).
+EVENT_OF_STATUS: dict[PaymentStatus, str] = {
+    PaymentStatus.AUTHORIZED: "payment.authorized",
+    PaymentStatus.CAPTURED: "payment.captured",
+    PaymentStatus.DECLINED: "payment.declined",
+    PaymentStatus.FAILED: "payment.failed",
+    PaymentStatus.VOIDED: "payment.voided",
+    PaymentStatus.EXPIRED: "payment.expired",
+    PaymentStatus.REFUNDED: "payment.refunded",
+}
+
+EVENT_OF_REFUND: dict[RefundStatus, str] = {
+    RefundStatus.SUCCEEDED: "refund.succeeded",
+    RefundStatus.FAILED: "refund.failed",
+}
 
 
 def payment_entry(
