@@ -94,7 +94,7 @@ class Authorizations:
         self._calls = calls
         self._writer = writer
         self._clock = clock
-        self.max_amount_minor = max_amount_minor
+        self._max_amount_minor = max_amount_minor
 
     async def create(
         self, principal: Principal, new: NewPayment, claim: IdempotencyClaim | None
@@ -102,7 +102,7 @@ class Authorizations:
         merchant_id = principal.require_merchant()
         if claim is not None and claim.recovered_resource is not None:
             return await self._recover(merchant_id, claim, claim.recovered_resource)
-        validate_amount(new.amount, max_amount_minor=self.max_amount_minor)
+        validate_amount(new.amount, max_amount_minor=self._max_amount_minor)
         parse_currency(new.currency)
         if isinstance(new.source, InlineCard):
             today = self._clock.now().date()

@@ -50,7 +50,7 @@ class Janitor:
         self._writer = writer
         self._clock = clock
         self.grace_s = grace_s
-        self.authorization_window_s = authorization_window_s
+        self._authorization_window_s = authorization_window_s
 
     async def resolve_pending(self, limit: int) -> int:
         """Ask the connector, by our reference, about attempts pending longer than the grace
@@ -117,7 +117,7 @@ class Janitor:
         """Void authorizations older than the window at the connector and mark them expired.
         Returns how many this janitor expired."""
         now = self._clock.now()
-        before = now - timedelta(seconds=self.authorization_window_s)
+        before = now - timedelta(seconds=self._authorization_window_s)
         claimed: list[tuple[Payment, Attempt]] = []
         async with self._uow.transaction() as tx:
             for payment in await self._store.claim_expirable(tx, before, limit):
