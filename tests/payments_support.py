@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from clearport.access.domain import Principal, PrincipalKind
 from clearport.config import Settings
-from clearport.connectors.domain import ConnectorCard, ConnectorResult
-from clearport.connectors.simulator.connector import SimulatorConnector
+from clearport.connectors.ports import Connector
 from clearport.core.clock import SystemClock
 from clearport.wiring import Container, build_container
 
@@ -29,23 +28,6 @@ class ShiftedClock:
         return self._clock.now() + self.offset
 
 
-class LostAnswerSimulator(SimulatorConnector):
-    """Processes the authorization, then never answers (the reply is lost on the way back)."""
-
-    async def authorize(
-        self,
-        reference: str,
-        amount_minor: int,
-        currency: str,
-        card: ConnectorCard,
-        *,
-        capture: bool,
-    ) -> ConnectorResult:
-        await super().authorize(reference, amount_minor, currency, card, capture=capture)
-        await asyncio.sleep(3600)
-        raise AssertionError("unreachable")
-
-
 def merchant_principal(merchant_id: str) -> Principal:
     return Principal(PrincipalKind.MERCHANT, key_id="key_test", merchant_id=merchant_id)
 
@@ -57,13 +39,15 @@ def with_container(
     work: Callable[[Container], Awaitable[T]],
     *,
     clock: Any = None,
+    connectors: Mapping[str, Connector] | None = None,
     **overrides: Any,
 ) -> T:
-    """Run `work` against a fresh container (own pool, own event loop, own checkpoint dir)."""
+    """Run `work` against a fresh container (own pool, own event loop, own checkpoint dir),
+    paying through `connectors` if given (else the simulator)."""
     local = settings.model_copy(update={"data_dir": data_dir, **overrides})
 
     async def main() -> T:
-        container = build_container(local, database_url, clock=clock)
+        container = build_container(local, database_url, clock=clock, connectors=connectors)
         await container.start()
         try:
             return await work(container)

@@ -8,7 +8,7 @@ adapter themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,18 +19,22 @@ from clearport.access.store import PgApiKeyRepository, PgRateLimiter
 from clearport.audit.service import Auditor, AuditQueries
 from clearport.audit.store import PgAuditLog
 from clearport.config import Settings
+from clearport.connectors.ports import Connector
 from clearport.connectors.simulator.connector import SimulatorConnector
 from clearport.core.clock import Clock, SystemClock
 from clearport.db import migrate
 from clearport.db.database import Database
 from clearport.db.embedded import database_url_for
+from clearport.events.service import EventQueries
+from clearport.events.store import PgEventStore
+from clearport.http.representation import ApiRepresentation
 from clearport.idempotency.ports import IdempotencyStore
 from clearport.idempotency.service import IdempotencyService
 from clearport.idempotency.store import PgIdempotencyStore
 from clearport.ledger.service import LedgerService
 from clearport.ledger.store import PgLedgerStore
 from clearport.merchants.service import MerchantService
-from clearport.merchants.store import PgMerchantRepository
+from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
 from clearport.payments.service import PaymentService
 from clearport.payments.store import PgPaymentStore
 from clearport.settlement.destinations import VaultPayoutDestinations
@@ -43,7 +47,7 @@ from clearport.settlement.store import PgSettlementStore
 from clearport.storage.local import LocalDirectoryStorage
 from clearport.txlog.checkpoints import FileCheckpointStore
 from clearport.txlog.service import ChainService
-from clearport.txlog.store import PgChainStore
+from clearport.txlog.store import PgChainStore, PgTxlogStore
 from clearport.vault.envelope import AesGcmCipher, TtlDekCache
 from clearport.vault.keyring import LocalKeyProvider
 from clearport.vault.ports import KeyCustody, KeyProvider
@@ -65,6 +69,7 @@ class Container:
     vault: VaultService
     ledger: LedgerService
     payments: PaymentService
+    events: EventQueries
     chains: ChainService
     simulator: SimulatorConnector
     idempotency_store: IdempotencyStore
@@ -83,8 +88,14 @@ class Container:
 
 
 def build_container(
-    settings: Settings, database_url: str, *, clock: Clock | None = None
+    settings: Settings,
+    database_url: str,
+    *,
+    clock: Clock | None = None,
+    connectors: Mapping[str, Connector] | None = None,
 ) -> Container:
+    """Every service over `database_url`. Payments go to `connectors` (by name, the first one
+    routed to), by default the built-in simulator."""
     clock = clock or SystemClock()
     secret = load_or_create_server_secret(
         settings.secret_key.get_secret_value() if settings.secret_key else None,
@@ -118,14 +129,20 @@ def build_container(
         ttl_s=settings.idempotency_ttl_s,
         lock_timeout_s=settings.idempotency_lock_timeout_s,
     )
+    payment_settings = PgPaymentSettingsRepository()
+    events = PgEventStore()
     payments = PaymentService(
         uow,
-        PgPaymentStore(db),
-        merchants_repo,
+        PgPaymentStore(),
+        payment_settings,
         vault,
         ledger,
         idempotency,
-        {simulator.name: simulator},
+        events,
+        PgTxlogStore(),
+        # The one place below http that knows how the API shows things (see pyproject.toml).
+        ApiRepresentation(),
+        connectors if connectors is not None else {simulator.name: simulator},
         clock,
         max_amount_minor=settings.payment_max_amount_minor,
         connector_timeout_s=settings.connector_timeout_s,
@@ -172,13 +189,21 @@ def build_container(
         auditor=auditor,
         authenticator=Authenticator(uow, keys, auditor, rate_limiter, clock, secret),
         merchants=MerchantService(
-            uow, merchants_repo, keys, auditor, clock, secret, settings.environment
+            uow,
+            merchants_repo,
+            payment_settings,
+            keys,
+            auditor,
+            clock,
+            secret,
+            settings.environment,
         ),
         audit_queries=AuditQueries(uow, audit_log),
         idempotency=idempotency,
         vault=vault,
         ledger=ledger,
         payments=payments,
+        events=EventQueries(uow, events),
         chains=chains,
         simulator=simulator,
         idempotency_store=idempotency_store,

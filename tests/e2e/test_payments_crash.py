@@ -1,7 +1,10 @@
-"""Crash test: a real `clearport serve` killed with SIGKILL mid-burst, restarted, janitor run.
+"""Crash test: a real `clearport serve` killed with SIGKILL mid-burst, restarted, janitor run,
+then every request retried under its Idempotency-Key.
 
-Every 201 the client received must exist exactly once, no attempt may stay pending, and the
-ledger must balance (and agree with the payments' captured and refunded amounts).
+Every 201 the client received must exist, each Idempotency-Key must stand for exactly one payment
+(a retry answers with it, never creates a second), no attempt may stay pending, every captured
+payment must have exactly one capture posting, and the ledger must balance (and agree with the
+payments' captured and refunded amounts).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ def _env(api: Api, data_dir: Path) -> dict[str, str]:
         "CLEARPORT_SIMULATOR_LATENCY_S": "0.01",
         "CLEARPORT_RATE_LIMIT_REQUESTS": "100000",
         "CLEARPORT_LOG_LEVEL": "WARNING",
+        # A key the crash left in progress may be taken over by its retry at once.
+        "CLEARPORT_IDEMPOTENCY_LOCK_TIMEOUT_S": "0",
     }
 
 
@@ -66,6 +71,8 @@ def test_kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     created: list[dict[str, Any]] = []
     captured: list[str] = []
+    sent: dict[str, dict[str, Any]] = {}  # Idempotency-Key -> body of every payment sent
+    answered: dict[str, str] = {}  # Idempotency-Key -> the payment its 201 named
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -74,18 +81,22 @@ def test_kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path) -> None:
             i = 0
             while not stop.is_set():
                 i += 1
-                headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": str(uuid.uuid4())}
+                idempotency_key = str(uuid.uuid4())
+                headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": idempotency_key}
                 body = {
                     "amount": 100 + i,
                     "currency": "usd",
                     "source": {"card": CARD},
                     "capture": (i + n) % 3 == 0,
                 }
+                with lock:
+                    sent[idempotency_key] = body
                 try:
                     r = http.post("/v1/payments", json=body, headers=headers)
                     if r.status_code == 201:
                         with lock:
                             created.append(r.json())
+                            answered[idempotency_key] = r.json()["id"]
                         if r.json()["status"] == "authorized" and i % 2 == 0:
                             headers["Idempotency-Key"] = str(uuid.uuid4())
                             c = http.post(f"/v1/payments/{r.json()['id']}/capture", headers=headers)
@@ -127,6 +138,15 @@ def test_kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path) -> None:
             ).status_code
             == 200
         )
+        # Every request again, under its key: the ones the crash cut off recover their payment
+        # (or make it, if it never was), the answered ones replay theirs.
+        payment_of_key: dict[str, str] = {}
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for idempotency_key, body in sent.items():
+                headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": idempotency_key}
+                r = http.post("/v1/payments", json=body, headers=headers)
+                assert r.status_code == 201, r.text
+                payment_of_key[idempotency_key] = r.json()["id"]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -156,12 +176,41 @@ def test_kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path) -> None:
             "WHERE merchant_id = %s",
             (merchant_id,),
         ).fetchone()
-        dupes = conn.execute(
-            "SELECT count(*) FROM (SELECT id FROM payments GROUP BY id HAVING count(*) > 1) d"
-        ).fetchone()
+        merchant_payments = {
+            row[0]
+            for row in conn.execute(
+                "SELECT id FROM payments WHERE merchant_id = %s", (merchant_id,)
+            )
+        }
+        bound = dict(
+            conn.execute(
+                "SELECT key, resource_id FROM idempotency_keys "
+                "WHERE principal_id = %s AND state = 'completed' AND key = ANY(%s)",
+                (merchant_id, list(sent)),
+            ).fetchall()
+        )
+        postings = conn.execute(
+            "SELECT p.id, p.status, p.amount_captured, count(t.id), coalesce(sum(t.amount), 0) "
+            "FROM payments p LEFT JOIN ledger_transfers t "
+            "ON t.source = p.id AND t.code = 'capture' "
+            "WHERE p.merchant_id = %s GROUP BY p.id",
+            (merchant_id,),
+        ).fetchall()
     assert len(ids) == len(set(ids))
     assert set(rows) == set(ids), "every 201 exists"
-    assert dupes == (0,)
+    # One payment per Idempotency-Key: a retry answers with the payment its first 201 named,
+    # no two keys share one, and the merchant has no payment beyond those the keys stand for.
+    for idempotency_key, payment_id in answered.items():
+        assert payment_of_key[idempotency_key] == payment_id
+    assert len(set(payment_of_key.values())) == len(sent)
+    assert merchant_payments == set(payment_of_key.values())
+    assert bound == payment_of_key
+    # One capture posting per captured payment, of the captured amount; none for the others.
+    for payment_id, status, amount_captured, count, posted in postings:
+        if status in ("captured", "refunded"):
+            assert (count, posted) == (1, amount_captured), payment_id
+        else:
+            assert (count, amount_captured) == (0, 0), payment_id
     for pid in captured:
         assert rows[pid] == "captured"
     assert pending == (0,)

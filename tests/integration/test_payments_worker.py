@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from clearport.config import Settings
+from clearport.connectors.fake import Answer, FakeConnector
 from clearport.core.sensitive import SensitiveStr
 from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
 from clearport.payments.domain import PaymentStatus
@@ -19,7 +20,6 @@ from clearport.wiring import Container
 from clearport.worker.jobs import run_forever, run_once
 from tests.integration.test_payments_api import pay
 from tests.payments_support import (
-    LostAnswerSimulator,
     ShiftedClock,
     merchant_principal,
     with_container,
@@ -43,17 +43,16 @@ def test_janitor_finishes_an_approval_whose_answer_was_lost(
     api: Api, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     merchant_id, key = api.merchant()
+    # The first authorization is approved but its answer is lost on the way back; the second
+    # never reaches the processor at all.
+    fake = FakeConnector()
+    fake.will("authorize", Answer.LOSE_ANSWER, Answer.TIME_OUT)
 
     async def work(c: Container) -> None:
-        lost = LostAnswerSimulator()
-        c.payments._connectors["simulator"] = lost
         pending = await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
         assert pending.status is PaymentStatus.PENDING
-        # A second payment whose authorization never reached the processor at all.
-        c.payments._connectors["simulator"] = LostAnswerSimulator()
         unknown = await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
-        c.payments._connectors["simulator"] = lost
-        lost._records.pop(unknown.auth_attempt_id, None)
+        assert unknown.status is PaymentStatus.PENDING
         # Over HTTP, a pending payment can be read but not captured, voided or refunded.
         shown = api.call("GET", f"/v1/payments/{pending.id}", key).json()
         assert shown["status"] == "pending"
@@ -68,10 +67,17 @@ def test_janitor_finishes_an_approval_whose_answer_was_lost(
         assert done.auth_code is not None
         failed = await c.payments.get(merchant_principal(merchant_id), unknown.id)
         assert failed.status is PaymentStatus.FAILED
-        assert lost.calls["void"] == 1  # the unknown one is released at the processor
+        assert fake.calls["void"] == 1  # the unknown one is released at the processor
         assert await c.payments.resolve_pending(100) == 0
 
-    with_container(settings, database_url, tmp_path, work, connector_timeout_s=0.05)
+    with_container(
+        settings,
+        database_url,
+        tmp_path,
+        work,
+        connectors={fake.name: fake},
+        connector_timeout_s=0.05,
+    )
     assert scalar(api, "SELECT count(*) FROM payment_attempts WHERE status = 'pending'") == 0
     types = scalar(api, "SELECT array_agg(type ORDER BY seq) FROM events")
     assert sorted(types) == ["payment.authorized", "payment.failed"]

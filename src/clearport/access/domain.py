@@ -87,6 +87,14 @@ class Principal:
             raise PermissionDenied("This operation needs a merchant secret key.")
         return self.merchant_id
 
+    def merchant_scope(self, permission: Permission) -> str | None:
+        """Whose objects this caller reads: a merchant key its own merchant's; an operator, who
+        must hold `permission`, every merchant's (None)."""
+        if self.merchant_id is not None:
+            return self.merchant_id
+        self.require(permission)
+        return None
+
 
 SYSTEM_CLI = Principal(PrincipalKind.SYSTEM, key_id="cli")
 

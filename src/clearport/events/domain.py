@@ -1,12 +1,10 @@
-"""One event, as stored and as the API shows it."""
+"""One event: what happened to one of a merchant's objects, as the outbox stores it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from clearport.core.clock import unix_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,14 +13,5 @@ class Event:
     merchant_id: str
     type: str
     object_id: str
-    data: dict[str, Any]
+    data: dict[str, Any]  # {"object": the object as the API shows it after the change}
     created_at: datetime
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "event",
-            "type": self.type,
-            "created": unix_seconds(self.created_at),
-            "data": self.data,
-        }

@@ -18,6 +18,7 @@ from clearport.http.routers import (
     audit,
     balance,
     bank_accounts,
+    events,
     health,
     merchants,
     operators,
@@ -63,6 +64,7 @@ def create_app(container: Container) -> FastAPI:
         bank_accounts,
         balance,
         payments,
+        events,
         settlements,
     ):
         app.include_router(module.router)

@@ -1,11 +1,44 @@
-"""Idempotency keys in PostgreSQL: claim, complete, release, purge."""
+"""Idempotency keys in PostgreSQL: claim, complete, release, purge; and the step that stores a
+response inside another store's statement (the payment store finishes an authorization and
+stores its idempotent response in one statement, docs/decisions/0300)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
+from clearport.db.statements import Params
+from clearport.idempotency.domain import StoredResponse
+
+
+def _complete(p: Params, name: str) -> str:
+    return (
+        "UPDATE idempotency_keys SET state = 'completed', "
+        f"response_status = {p(f'{name}.status', 'integer')}, "
+        f"response_body = {p(f'{name}.body', 'bytea')}, completed_at = now() "
+        f"WHERE principal_id = {p(f'{name}.scope', 'text')} AND key = {p(f'{name}.key', 'text')}"
+    )
+
+
+def complete_step(p: Params, name: str, *, if_any_row_in: str) -> str:
+    """Store the response named `name` if the enclosing statement's CTE `if_any_row_in` produced
+    a row (the change it answers for happened). Values: `response_values`."""
+    return f"{_complete(p, name)} AND EXISTS (SELECT 1 FROM {if_any_row_in})"
+
+
+def response_values(name: str, response: StoredResponse) -> dict[str, Any]:
+    return {
+        f"{name}.status": response.status,
+        f"{name}.body": response.body,
+        f"{name}.scope": response.scope,
+        f"{name}.key": response.key,
+    }
+
+
+_COMPLETE_PARAMS = Params()
+_COMPLETE = _complete(_COMPLETE_PARAMS, "response")
 
 # A claim succeeds when the key is new, when its entry expired (query-time TTL cut-off), or when
 # an earlier attempt with the same request was abandoned (in progress past the lock timeout).
@@ -74,15 +107,14 @@ class PgIdempotencyStore:
         body: bytes,
         tx: Transaction | None = None,
     ) -> None:
-        sql = (
-            "UPDATE idempotency_keys SET state = 'completed', response_status = $3, "
-            "response_body = $4, completed_at = now() WHERE principal_id = $1 AND key = $2"
+        args = _COMPLETE_PARAMS.args(
+            response_values("response", StoredResponse(principal_id, key, status, body))
         )
         if tx is not None:
-            await conn_of(tx).execute(sql, principal_id, key, status, body)
+            await conn_of(tx).execute(_COMPLETE, *args)
             return
         async with self._db.pool.acquire() as conn:
-            await conn.execute(sql, principal_id, key, status, body)
+            await conn.execute(_COMPLETE, *args)
 
     async def release(self, principal_id: str, key: str) -> None:
         async with self._db.pool.acquire() as conn:

@@ -46,7 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from clearport.core.errors import Field, InvalidRequest, InvalidState, NotFound
 from clearport.core.ids import new_id
@@ -160,6 +160,21 @@ STATE_ERROR_CODES = frozenset(
         "currency_mismatch",
     }
 )
+
+
+def raise_for(code: str, index: int | None) -> NoReturn:
+    """Raise the error class callers see for a code the ledger's store reports."""
+    where = f" (transfer {index})" if index is not None else ""
+    message = f"Ledger rejected the transfers: {code}{where}."
+    if code == "account_not_found":
+        raise AccountNotFound(message, index=index)
+    if code in STATE_ERROR_CODES or code in {
+        "not_expired",
+        "void_amount_mismatch",
+        "transfer_id_conflict",
+    }:
+        raise LedgerStateError(message, code=code, index=index)
+    raise LedgerError(message, code=code, index=index)
 
 
 @dataclass(frozen=True, slots=True)

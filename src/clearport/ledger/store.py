@@ -15,18 +15,15 @@ from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.pagination import add_filters, fetch_page
 from clearport.ledger.domain import (
-    STATE_ERROR_CODES,
     Account,
     AccountKind,
-    AccountNotFound,
     AccountRef,
     BalanceTransaction,
-    LedgerError,
-    LedgerStateError,
     PostResult,
     TransferAction,
     TransferRequest,
     merchant_view,
+    raise_for,
 )
 
 T = TypeVar("T")
@@ -68,20 +65,6 @@ def _compact(values: list[T]) -> list[T] | None:
         if v != first:
             return values
     return None if first is None else [first]
-
-
-def raise_for(code: str, index: int | None) -> None:
-    where = f" (transfer {index})" if index is not None else ""
-    message = f"Ledger rejected the transfers: {code}{where}."
-    if code == "account_not_found":
-        raise AccountNotFound(message, index=index)
-    if code in STATE_ERROR_CODES or code in {
-        "not_expired",
-        "void_amount_mismatch",
-        "transfer_id_conflict",
-    }:
-        raise LedgerStateError(message, code=code, index=index)
-    raise LedgerError(message, code=code, index=index)
 
 
 class PgLedgerStore:

@@ -66,6 +66,14 @@ class Merchant:
         return self.status is MerchantStatus.ACTIVE
 
 
+@dataclass(frozen=True, slots=True)
+class MerchantGate:
+    """What a payment needs to know about its merchant before it starts, read in one go."""
+
+    status: MerchantStatus
+    require_cvc: bool  # the merchant's payment setting: refuse card payments without a CVC
+
+
 DEFAULT_PRICING: dict[str, Any] = {
     "model": "blended",
     "percent_bps": 290,

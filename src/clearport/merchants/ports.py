@@ -1,4 +1,4 @@
-"""Merchant persistence."""
+"""Merchant persistence: the merchants and their payment settings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Protocol
 
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
-from clearport.merchants.domain import Merchant
+from clearport.merchants.domain import Merchant, MerchantGate
 
 
 class MerchantRepository(Protocol):
@@ -16,3 +16,19 @@ class MerchantRepository(Protocol):
     ) -> Merchant | None: ...
     async def list(self, tx: Transaction, page: PageRequest) -> Page[Merchant]: ...
     async def update(self, tx: Transaction, merchant: Merchant) -> None: ...
+
+
+class MerchantGates(Protocol):
+    """What payments asks of merchants before a payment starts."""
+
+    async def merchant_gate(self, tx: Transaction, merchant_id: str) -> MerchantGate | None:
+        """The merchant's status and require_cvc in one read; None if no such merchant."""
+        ...
+
+
+class PaymentSettingsRepository(MerchantGates, Protocol):
+    """Per-merchant payment settings (`merchant_payment_settings`); a merchant without a row
+    has the defaults (require_cvc false)."""
+
+    async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool: ...
+    async def set_require_cvc(self, tx: Transaction, merchant_id: str, value: bool) -> None: ...

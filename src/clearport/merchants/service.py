@@ -1,4 +1,5 @@
-"""Onboarding merchants, changing their terms and status, and managing API keys."""
+"""Onboarding merchants, changing their terms, status and payment settings, and managing API
+keys."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from clearport.merchants.domain import (
     validate_country,
     validate_mcc,
 )
-from clearport.merchants.ports import MerchantRepository
+from clearport.merchants.ports import MerchantRepository, PaymentSettingsRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,7 @@ class MerchantService:
         self,
         uow: UnitOfWork,
         merchants: MerchantRepository,
+        payment_settings: PaymentSettingsRepository,
         keys: ApiKeyRepository,
         auditor: Auditor,
         clock: Clock,
@@ -79,6 +81,7 @@ class MerchantService:
     ) -> None:
         self._uow = uow
         self._merchants = merchants
+        self._payment_settings = payment_settings
         self._keys = keys
         self._auditor = auditor
         self._clock = clock
@@ -192,6 +195,20 @@ class MerchantService:
                     details={"from": str(before_status), "to": str(updated.status)},
                 )
         return updated
+
+    async def require_cvc(self, actor: Principal, merchant_id: str) -> bool:
+        actor.require(Permission.MERCHANTS_READ)
+        async with self._uow.transaction() as tx:
+            if await self._merchants.get(tx, merchant_id) is None:
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
+            return await self._payment_settings.require_cvc(tx, merchant_id)
+
+    async def set_require_cvc(self, actor: Principal, merchant_id: str, value: bool) -> None:
+        actor.require(Permission.MERCHANTS_TERMS)
+        async with self._uow.transaction() as tx:
+            if await self._merchants.get(tx, merchant_id) is None:
+                raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
+            await self._payment_settings.set_require_cvc(tx, merchant_id, value)
 
     async def create_key(
         self, actor: Principal, origin: Origin, merchant_id: str, expires_at: datetime | None

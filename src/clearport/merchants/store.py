@@ -1,4 +1,4 @@
-"""Merchants and API keys in PostgreSQL."""
+"""Merchants and their payment settings in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.pagination import fetch_page
-from clearport.merchants.domain import Merchant, MerchantStatus
+from clearport.merchants.domain import Merchant, MerchantGate, MerchantStatus
 
 _MERCHANT_COLUMNS = (
     "id, name, country, mcc, default_currency, status, pricing, payout_delay_days, reserve, "
@@ -80,4 +80,30 @@ class PgMerchantRepository:
             merchant.payout_delay_days,
             merchant.reserve,
             merchant.metadata,
+        )
+
+
+class PgPaymentSettingsRepository:
+    async def merchant_gate(self, tx: Transaction, merchant_id: str) -> MerchantGate | None:
+        row = await conn_of(tx).fetchrow(
+            "SELECT m.status, coalesce(s.require_cvc, false) AS require_cvc FROM merchants m "
+            "LEFT JOIN merchant_payment_settings s ON s.merchant_id = m.id WHERE m.id = $1",
+            merchant_id,
+        )
+        if row is None:
+            return None
+        return MerchantGate(MerchantStatus(row["status"]), bool(row["require_cvc"]))
+
+    async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool:
+        value = await conn_of(tx).fetchval(
+            "SELECT require_cvc FROM merchant_payment_settings WHERE merchant_id = $1", merchant_id
+        )
+        return bool(value)
+
+    async def set_require_cvc(self, tx: Transaction, merchant_id: str, value: bool) -> None:
+        await conn_of(tx).execute(
+            "INSERT INTO merchant_payment_settings (merchant_id, require_cvc) VALUES ($1, $2) "
+            "ON CONFLICT (merchant_id) DO UPDATE SET require_cvc = $2, updated_at = now()",
+            merchant_id,
+            value,
         )

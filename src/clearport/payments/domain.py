@@ -1,4 +1,6 @@
-"""The payment and refund state machines, and what a connector's answer means for them.
+"""The payment and refund state machines, and what a connector's answer means for them: the
+records (`Payment`, `Refund`, `Attempt`) and the changes an answer makes to them. What a change
+writes elsewhere (txlog entry, event, ledger transfer) is built in `payments.records`.
 
 Every legal transition is listed in `_PAYMENT_TRANSITIONS`; anything else raises `InvalidState`
 naming the current status. Connector answers are mapped by an exhaustive `match` ending in
@@ -12,14 +14,14 @@ naming the current status. Connector answers are mapped by an exhaustive `match`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, assert_never
+from typing import Any, NamedTuple, assert_never
 
 from clearport.connectors.domain import ConnectorResult, ConnectorStatus
-from clearport.core.clock import unix_seconds
-from clearport.core.errors import Field, InvalidRequest, InvalidState, invariant
+from clearport.core.errors import Field, InternalError, InvalidRequest, InvalidState, invariant
+from clearport.core.ids import new_id
 from clearport.core.money import MAX_AMOUNT_MINOR
 
 
@@ -194,22 +196,6 @@ def attempt_status(outcome: Outcome) -> AttemptStatus:
             assert_never(outcome)
 
 
-EVENT_OF_STATUS: dict[PaymentStatus, str] = {
-    P.AUTHORIZED: "payment.authorized",
-    P.CAPTURED: "payment.captured",
-    P.DECLINED: "payment.declined",
-    P.FAILED: "payment.failed",
-    P.VOIDED: "payment.voided",
-    P.EXPIRED: "payment.expired",
-    P.REFUNDED: "payment.refunded",
-}
-
-EVENT_OF_REFUND: dict[RefundStatus, str] = {
-    RefundStatus.SUCCEEDED: "refund.succeeded",
-    RefundStatus.FAILED: "refund.failed",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Routing:
     connector: str
@@ -279,35 +265,64 @@ class Payment:
         self.updated_at = at
         return previous
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "payment",
-            "status": str(self.status),
-            "amount": self.amount,
-            "currency": self.currency,
-            "amount_captured": self.amount_captured,
-            "amount_refunded": self.amount_refunded,
-            "card": {
-                "brand": self.card_brand,
-                "bin": self.card_bin,
-                "last4": self.card_last4,
-                "exp_month": self.card_exp_month,
-                "exp_year": self.card_exp_year,
-                "fingerprint": self.card_fingerprint,
-            },
-            "token": self.token_id,
-            "auth_code": self.auth_code,
-            "network_reference": self.network_reference,
-            "decline_code": self.decline_code,
-            "connector": self.connector,
-            "routing": self.routing,
-            "reference": self.reference,
-            "metadata": self.metadata,
-            "created": unix_seconds(self.created_at),
-            "authorized": unix_seconds(self.authorized_at),
-            "captured": unix_seconds(self.captured_at),
-        }
+    def start_operation(self, operation: Operation, at: datetime) -> None:
+        """Mark a capture, void or expiry as out at the connector: a second one is refused
+        until its answer is written (`finish_operation`)."""
+        if self.pending_operation is not None:
+            raise InvalidState(
+                f"A {self.pending_operation} of this payment is in progress; "
+                "retry when it has finished."
+            )
+        self.pending_operation = str(operation)
+        self.updated_at = at
+
+    def finish_operation(
+        self, operation: Operation, amount: int, outcome: Outcome, at: datetime
+    ) -> PaymentStatus | None:
+        """Apply a capture, void or expiry's answer; the previous status if it moved."""
+        self.pending_operation = None
+        self.updated_at = at
+        if outcome is not Outcome.SUCCEEDED:
+            return None
+        match operation:
+            case Operation.CAPTURE:
+                previous = self.move_to(PaymentStatus.CAPTURED, at)
+                self.amount_captured = amount
+                self.captured_at = at
+            case Operation.VOID:
+                previous = self.move_to(PaymentStatus.VOIDED, at)
+            case Operation.EXPIRE:
+                previous = self.move_to(PaymentStatus.EXPIRED, at)
+            case Operation.AUTHORIZE | Operation.REFUND:
+                raise InternalError(f"not a payment operation: {operation}")
+            case _:
+                assert_never(operation)
+        self.check()
+        return previous
+
+    def reserve_refund(self, amount: int, at: datetime) -> None:
+        """Count a refund sent to the connector against what is left to refund."""
+        self.amount_refund_pending += amount
+        self.updated_at = at
+        self.check()
+
+
+def after_authorization(
+    payment: Payment, outcome: Outcome, result: ConnectorResult, at: datetime
+) -> Payment:
+    """A pending payment as its authorization's known outcome leaves it (a copy)."""
+    updated = replace(payment)
+    updated.move_to(authorization_target(outcome, capture=updated.capture_requested), at)
+    updated.auth_code = result.auth_code
+    updated.network_reference = result.network_reference
+    updated.decline_code = result.decline_code
+    if outcome is Outcome.SUCCEEDED:
+        updated.authorized_at = at
+    if updated.status is PaymentStatus.CAPTURED:
+        updated.amount_captured = updated.amount
+        updated.captured_at = at
+    updated.check()
+    return updated
 
 
 @dataclass(slots=True)
@@ -323,17 +338,38 @@ class Refund:
     created_at: datetime
     updated_at: datetime
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "refund",
-            "payment": self.payment_id,
-            "amount": self.amount,
-            "currency": self.currency,
-            "status": str(self.status),
-            "reason": self.reason,
-            "created": unix_seconds(self.created_at),
-        }
+    def move_to(self, target: RefundStatus, at: datetime) -> RefundStatus:
+        """Apply a legal transition; return the previous status."""
+        check_refund_transition(self.status, target)
+        previous = self.status
+        self.status = target
+        self.updated_at = at
+        return previous
+
+
+class RefundSettled(NamedTuple):
+    """What a refund's answer changed: the statuses before, the payment's if it moved."""
+
+    refund_was: RefundStatus
+    payment_was: PaymentStatus | None
+
+
+def settle_refund(
+    payment: Payment, refund: Refund, outcome: Outcome, at: datetime
+) -> RefundSettled:
+    """Apply a refund's known outcome to the refund and its payment: a refund that succeeded
+    counts as refunded, and the payment becomes `refunded` when nothing is left."""
+    succeeded = outcome is Outcome.SUCCEEDED
+    refund_was = refund.move_to(RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED, at)
+    payment.amount_refund_pending -= refund.amount
+    payment.updated_at = at
+    payment_was = None
+    if succeeded:
+        payment.amount_refunded += refund.amount
+        if payment.amount_refunded == payment.amount_captured:
+            payment_was = payment.move_to(PaymentStatus.REFUNDED, at)
+    payment.check()
+    return RefundSettled(refund_was, payment_was)
 
 
 @dataclass(slots=True)
@@ -361,3 +397,26 @@ class Attempt:
         self.auth_code = result.auth_code
         self.network_reference = result.network_reference
         self.completed_at = at
+
+
+def new_attempt(
+    payment: Payment,
+    operation: Operation,
+    amount: int,
+    at: datetime,
+    *,
+    attempt_id: str | None = None,
+    refund_id: str | None = None,
+) -> Attempt:
+    """A pending call to the payment's connector; its id is the reference the connector gets."""
+    return Attempt(
+        id=attempt_id or new_id("att"),
+        payment_id=payment.id,
+        merchant_id=payment.merchant_id,
+        operation=operation,
+        amount=amount,
+        currency=payment.currency,
+        connector=payment.connector,
+        created_at=at,
+        refund_id=refund_id,
+    )

@@ -1,29 +1,34 @@
-"""Payment persistence."""
+"""What the payment services need from the outside: their store, the card vault, and how the
+API shows a payment or a refund."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from clearport.core.errors import Field
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.events.domain import Event
+from clearport.idempotency.domain import StoredResponse
 from clearport.payments.domain import Attempt, Payment, Refund
 from clearport.txlog.domain import TxlogEntry
+from clearport.vault.cards import CardInput
+from clearport.vault.service import StoredCard
 
 
 class PaymentStore(Protocol):
-    """Payments, refunds, attempts, the transaction log and the outbox, in the caller's tx."""
-
-    async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool: ...
-    async def merchant_gate(self, tx: Transaction, merchant_id: str) -> tuple[str, bool] | None:
-        """(merchant status, require_cvc) in one read; None if no such merchant."""
-        ...
+    """Payments, refunds and attempts, in the caller's transaction. The two writes of an
+    authorization are one statement each, with the txlog entry, the event and the stored
+    response they go with (docs/decisions/0300)."""
 
     async def insert_pending(
         self, tx: Transaction, payment: Payment, attempt: Attempt, entry: TxlogEntry
-    ) -> None: ...
+    ) -> None:
+        """The new payment, its pending authorization attempt and the entry of its creation."""
+        ...
+
     async def finish_authorization(
         self,
         tx: Transaction,
@@ -31,24 +36,13 @@ class PaymentStore(Protocol):
         payment: Payment,
         entry: TxlogEntry,
         event: Event,
+        response: StoredResponse | None = None,
     ) -> bool:
-        """Complete a pending authorization in one statement; False if it was not pending."""
+        """Complete a pending authorization (attempt, payment, entry, event and, if given, the
+        idempotent response) in one statement; False if it was no longer pending. Run alone in
+        an autocommit block it is a transaction of its own."""
         ...
 
-    async def finish_authorization_alone(
-        self,
-        attempt: Attempt,
-        payment: Payment,
-        entry: TxlogEntry,
-        event: Event,
-        response: tuple[str, str, int, bytes] | None,
-    ) -> bool:
-        """The same as one autocommit statement that also stores the idempotent response
-        (scope, key, status, body): used when no other write (ledger) must join it."""
-        ...
-
-    async def set_require_cvc(self, tx: Transaction, merchant_id: str, value: bool) -> None: ...
-    async def insert_payment(self, tx: Transaction, payment: Payment) -> None: ...
     async def update_payment(self, tx: Transaction, payment: Payment) -> None: ...
     async def get_payment(
         self,
@@ -64,7 +58,10 @@ class PaymentStore(Protocol):
         merchant_id: str | None,
         page: PageRequest,
         filters: Mapping[str, Any],
-    ) -> Page[Payment]: ...
+    ) -> Page[Payment]:
+        """Filters: `status`, `reference`, `created_gte`, `created_lt`."""
+        ...
+
     async def insert_refund(self, tx: Transaction, refund: Refund) -> None: ...
     async def update_refund(self, tx: Transaction, refund: Refund) -> None: ...
     async def get_refund(
@@ -81,30 +78,54 @@ class PaymentStore(Protocol):
         merchant_id: str | None,
         page: PageRequest,
         filters: Mapping[str, Any],
-    ) -> Page[Refund]: ...
+    ) -> Page[Refund]:
+        """Filters: `status`, `payment_id`, `created_gte`, `created_lt`."""
+        ...
+
     async def insert_attempt(self, tx: Transaction, attempt: Attempt) -> None: ...
     async def complete_attempt(self, tx: Transaction, attempt: Attempt) -> bool:
         """Write the result only if the attempt is still pending; False if someone else did."""
         ...
 
-    async def claim_pending_attempts(
+    async def pending_attempts(
         self, tx: Transaction, older_than: datetime, limit: int
     ) -> list[Attempt]:
-        """Pending attempts, locked (SKIP LOCKED) so concurrent janitors split the work."""
+        """Attempts still pending, oldest first: the janitor's work."""
         ...
 
     async def claim_expirable(
         self, tx: Transaction, authorized_before: datetime, limit: int
-    ) -> list[Payment]: ...
-    async def append_txlog(self, tx: Transaction, entries: Sequence[TxlogEntry]) -> None: ...
-    async def insert_events(self, tx: Transaction, events: Sequence[Event]) -> None: ...
-    async def get_event(
-        self, tx: Transaction, event_id: str, *, merchant_id: str | None = None
-    ) -> Event | None: ...
-    async def list_events(
+    ) -> list[Payment]:
+        """Authorized payments past the window with no operation in progress, locked (SKIP
+        LOCKED) so concurrent janitors claim different ones."""
+        ...
+
+
+class CardVault(Protocol):
+    """The part of the vault a payment uses (`vault.service.VaultService` is the real one)."""
+
+    async def tokenize(self, tx: Transaction, merchant_id: str, card: CardInput) -> StoredCard: ...
+    async def get_card(
+        self, tx: Transaction, merchant_id: str, token_id: str, *, field: Field | str = "token"
+    ) -> StoredCard: ...
+    async def reveal_for_connector(
         self,
         tx: Transaction,
-        merchant_id: str | None,
-        page: PageRequest,
-        filters: Mapping[str, Any],
-    ) -> Page[Event]: ...
+        merchant_id: str,
+        token_id: str,
+        *,
+        payment_id: str,
+        connector: str,
+    ) -> CardInput:
+        """The card behind a token, for the one connector call (audited)."""
+        ...
+
+
+class Representation(Protocol):
+    """How the API shows a payment and a refund (`http.representation` implements it). The
+    services need it inside their transactions: an event carries the object as shown, and the
+    stored idempotent response is the bytes a retry gets back."""
+
+    def payment(self, payment: Payment) -> dict[str, Any]: ...
+    def refund(self, refund: Refund) -> dict[str, Any]: ...
+    def response_body(self, shown: dict[str, Any]) -> bytes: ...

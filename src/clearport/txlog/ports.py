@@ -1,4 +1,4 @@
-"""Chain rows, seals and signed checkpoints."""
+"""The transaction log's rows, the chains sealing them, and signed checkpoints."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from clearport.core.uow import Transaction
-from clearport.txlog.domain import Checkpoint, SealedRow
+from clearport.txlog.domain import Checkpoint, SealedRow, TxlogEntry
+
+
+class TxlogStore(Protocol):
+    """The append-only transaction log: entries are written in the transaction of the change
+    they record, never updated."""
+
+    async def append(self, tx: Transaction, entries: Sequence[TxlogEntry]) -> None: ...
 
 
 class ChainStore(Protocol):

@@ -1,5 +1,7 @@
-"""The rows of txlog and audit_events and their seals (chain_seals), read for sealing and
-verification. The sealed tables are only ever read here, never updated."""
+"""The transaction log (`txlog`) in PostgreSQL: appending entries, and the step other stores
+splice into a statement of their own (the payment store writes a state change and its entry in
+one statement, docs/decisions/0300). Then the rows of txlog and audit_events and their seals
+(chain_seals), read for sealing and verification: the sealed tables are never updated."""
 
 from __future__ import annotations
 
@@ -10,14 +12,73 @@ import asyncpg
 
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
-from clearport.txlog.domain import GENESIS, SealedRow, canonical
+from clearport.db.statements import Params, Table
+from clearport.txlog.domain import GENESIS, SealedRow, TxlogEntry, canonical
+
+TXLOG = Table(
+    "txlog",
+    (
+        ("object_type", "text"),
+        ("object_id", "text"),
+        ("payment_id", "text"),
+        ("merchant_id", "text"),
+        ("from_status", "text"),
+        ("to_status", "text"),
+        ("amount", "bigint"),
+        ("currency", "text"),
+        ("actor", "text"),
+        ("connector_result", "jsonb"),
+        ("occurred_at", "timestamptz"),
+    ),
+)
+
+
+def append_entry_step(p: Params, name: str, *, once_per_row_of: str) -> str:
+    """`INSERT` the entry named `name` once per row of the enclosing statement's CTE
+    `once_per_row_of`: not at all when that step changed nothing. Values: `entry_values`."""
+    return (
+        f"INSERT INTO {TXLOG.name} ({TXLOG.column_list()}) "
+        f"SELECT {TXLOG.values(p, name)} FROM {once_per_row_of}"
+    )
+
+
+def entry_values(name: str, entry: TxlogEntry) -> dict[str, Any]:
+    return TXLOG.named(
+        name,
+        {
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "payment_id": entry.payment_id,
+            "merchant_id": entry.merchant_id,
+            "from_status": entry.from_status,
+            "to_status": entry.to_status,
+            "amount": entry.amount,
+            "currency": entry.currency,
+            "actor": entry.actor,
+            "connector_result": entry.connector_result,
+            "occurred_at": entry.occurred_at,
+        },
+    )
+
+
+_APPEND_PARAMS = Params()
+_APPEND = (
+    f"INSERT INTO {TXLOG.name} ({TXLOG.column_list()}) "
+    f"VALUES ({TXLOG.values(_APPEND_PARAMS, 'entry')})"
+)
+
+
+class PgTxlogStore:
+    async def append(self, tx: Transaction, entries: Sequence[TxlogEntry]) -> None:
+        rows = [_APPEND_PARAMS.args(entry_values("entry", e)) for e in entries]
+        if len(rows) == 1:
+            await conn_of(tx).execute(_APPEND, *rows[0])
+        elif rows:
+            await conn_of(tx).executemany(_APPEND, rows)
+
 
 _SOURCES: dict[str, tuple[str, str]] = {
-    "txlog": (
-        "txlog",
-        "seq, object_type, object_id, payment_id, merchant_id, from_status, to_status, amount, "
-        "currency, actor, connector_result, occurred_at",
-    ),
+    "txlog": (TXLOG.name, f"seq, {TXLOG.column_list()}"),
     "audit": (
         "audit_events",
         "seq, id, actor, event_type, occurred_at, outcome, origin_ip, resource, details",

@@ -1,9 +1,10 @@
 """The worker loop: janitor (pending attempts, expiring authorizations), ledger hold expiry,
 sealer, purges, and the nightly settlement schedule with its partition jobs.
 
-Every job is safe to run in several workers at once: attempts and payments are claimed with
-`FOR UPDATE SKIP LOCKED`, each chain is sealed under an advisory lock, and the idempotency purge is
-a plain DELETE (two purges of the same rows delete each row once).
+Every job is safe to run in several workers at once: a pending attempt's answer is written only
+while it is still pending and expiring payments are claimed with `FOR UPDATE SKIP LOCKED` and a
+marker (docs/decisions/0304), each chain is sealed under an advisory lock, and the idempotency
+purge is a plain DELETE (two purges of the same rows delete each row once).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Payments, refunds, events and per-merchant payment settings."""
+"""Payments, refunds and per-merchant payment settings."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from clearport.core.ids import parse_id
 from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.core.sensitive import SensitiveStr
 from clearport.http.context import ApiRoute, claim_of, container_of, principal_of
+from clearport.http.representation import payment_json, refund_json
 from clearport.http.routers.common import ListQuery
 from clearport.http.schemas import Metadata, StrictModel, list_json
 from clearport.payments.service import InlineCard, NewPayment, TokenSource
@@ -116,7 +117,7 @@ async def create_payment(request: Request, body: PaymentCreate) -> JSONResponse:
         ),
         claim_of(request),
     )
-    return JSONResponse(payment.to_json(), status_code=201)
+    return JSONResponse(payment_json(payment), status_code=201)
 
 
 class PaymentFilters:
@@ -143,13 +144,15 @@ async def list_payments(
             "created_lt": q.created_lt,
         },
     )
-    return JSONResponse(list_json([p.to_json() for p in page.data], page.has_more, "/v1/payments"))
+    return JSONResponse(
+        list_json([payment_json(p) for p in page.data], page.has_more, "/v1/payments")
+    )
 
 
 @router.get("/v1/payments/{payment_id}")
 async def get_payment(request: Request, payment_id: str) -> JSONResponse:
     payment = await container_of(request).payments.get(principal_of(request), payment_id)
-    return JSONResponse(payment.to_json())
+    return JSONResponse(payment_json(payment))
 
 
 @router.post("/v1/payments/{payment_id}/capture")
@@ -159,7 +162,7 @@ async def capture_payment(
     payment = await container_of(request).payments.capture(
         principal_of(request), payment_id, None if body is None else body.amount, claim_of(request)
     )
-    return JSONResponse(payment.to_json())
+    return JSONResponse(payment_json(payment))
 
 
 @router.post("/v1/payments/{payment_id}/void")
@@ -167,7 +170,7 @@ async def void_payment(request: Request, payment_id: str) -> JSONResponse:
     payment = await container_of(request).payments.void(
         principal_of(request), payment_id, claim_of(request)
     )
-    return JSONResponse(payment.to_json())
+    return JSONResponse(payment_json(payment))
 
 
 @router.post("/v1/payments/{payment_id}/refunds", status_code=201)
@@ -181,7 +184,7 @@ async def create_refund(
         None if body is None else body.reason,
         claim_of(request),
     )
-    return JSONResponse(refund.to_json(), status_code=201)
+    return JSONResponse(refund_json(refund), status_code=201)
 
 
 @router.get("/v1/refunds")
@@ -201,39 +204,15 @@ async def list_refunds(
             "created_lt": q.created_lt,
         },
     )
-    return JSONResponse(list_json([r.to_json() for r in page.data], page.has_more, "/v1/refunds"))
+    return JSONResponse(
+        list_json([refund_json(r) for r in page.data], page.has_more, "/v1/refunds")
+    )
 
 
 @router.get("/v1/refunds/{refund_id}")
 async def get_refund(request: Request, refund_id: str) -> JSONResponse:
     refund = await container_of(request).payments.get_refund(principal_of(request), refund_id)
-    return JSONResponse(refund.to_json())
-
-
-@router.get("/v1/events")
-async def list_events(
-    request: Request,
-    q: ListQuery = Depends(),
-    type: str | None = Query(None, max_length=64),
-    object_id: str | None = Query(None, alias="object", max_length=64),
-) -> JSONResponse:
-    page = await container_of(request).payments.list_events(
-        principal_of(request),
-        q.page("evt"),
-        {
-            "type": type,
-            "object_id": object_id,
-            "created_gte": q.created_gte,
-            "created_lt": q.created_lt,
-        },
-    )
-    return JSONResponse(list_json([e.to_json() for e in page.data], page.has_more, "/v1/events"))
-
-
-@router.get("/v1/events/{event_id}")
-async def get_event(request: Request, event_id: str) -> JSONResponse:
-    event = await container_of(request).payments.get_event(principal_of(request), event_id)
-    return JSONResponse(event.to_json())
+    return JSONResponse(refund_json(refund))
 
 
 def _settings_json(merchant_id: str, require_cvc: bool) -> dict[str, Any]:
@@ -242,7 +221,7 @@ def _settings_json(merchant_id: str, require_cvc: bool) -> dict[str, Any]:
 
 @router.get("/v1/merchants/{merchant_id}/payment_settings")
 async def get_payment_settings(request: Request, merchant_id: str) -> JSONResponse:
-    value = await container_of(request).payments.require_cvc(principal_of(request), merchant_id)
+    value = await container_of(request).merchants.require_cvc(principal_of(request), merchant_id)
     return JSONResponse(_settings_json(merchant_id, value))
 
 
@@ -250,7 +229,7 @@ async def get_payment_settings(request: Request, merchant_id: str) -> JSONRespon
 async def put_payment_settings(
     request: Request, merchant_id: str, body: PaymentSettingsBody
 ) -> JSONResponse:
-    await container_of(request).payments.set_require_cvc(
+    await container_of(request).merchants.set_require_cvc(
         principal_of(request), merchant_id, body.require_cvc
     )
     return JSONResponse(_settings_json(merchant_id, body.require_cvc))

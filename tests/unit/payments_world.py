@@ -1,0 +1,137 @@
+"""The payment services over the shipped in-memory fakes: no database, no network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from clearport.access.domain import Principal, PrincipalKind
+from clearport.connectors.fake import FakeConnector
+from clearport.core.sensitive import SensitiveStr
+from clearport.core.uow import FakeUnitOfWork
+from clearport.events.fake import FakeEventStore
+from clearport.http.representation import ApiRepresentation
+from clearport.idempotency.fake import FakeIdempotencyStore
+from clearport.idempotency.service import IdempotencyClaim, IdempotencyService, Replay
+from clearport.ledger.fake import FakeLedgerStore
+from clearport.ledger.service import LedgerService
+from clearport.merchants.fake import FakeMerchantRepository
+from clearport.payments.authorize import InlineCard, NewPayment
+from clearport.payments.fake import FakePaymentStore
+from clearport.payments.service import PaymentService
+from clearport.txlog.fake import FakeTxlogStore
+from clearport.vault.cards import CardInput
+from clearport.vault.fake import FakeCardVault
+
+WINDOW_S = 7 * 86_400
+
+
+class TickingClock:
+    """A clock set by hand that moves a millisecond every time it is read, as time passes
+    between a request's statements."""
+
+    def __init__(self) -> None:
+        self.at = datetime(2030, 1, 1, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        self.at += timedelta(milliseconds=1)
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+@dataclass
+class World:
+    clock: TickingClock
+    uow: FakeUnitOfWork
+    merchants: FakeMerchantRepository
+    vault: FakeCardVault
+    ledger: FakeLedgerStore
+    txlog: FakeTxlogStore
+    events: FakeEventStore
+    keys: FakeIdempotencyStore
+    idempotency: IdempotencyService
+    store: FakePaymentStore
+    connector: FakeConnector
+    payments: PaymentService
+    merchant: Principal
+
+    async def claim(self, key: str, body: bytes = b"{}") -> IdempotencyClaim:
+        outcome = await self.begin(key, body)
+        assert isinstance(outcome, IdempotencyClaim)
+        return outcome
+
+    async def begin(self, key: str, body: bytes = b"{}") -> IdempotencyClaim | Replay:
+        scope = self.merchant.idempotency_scope
+        digest = self.idempotency.request_hash("POST", "/v1/payments", body)
+        return await self.idempotency.begin(scope, key, digest)
+
+    def stored_response(self, key: str) -> bytes | None:
+        return self.keys.entries[(self.merchant.idempotency_scope, key)].response_body
+
+    def nothing_held_while_calling(self) -> bool:
+        """No transaction was open at any connector call."""
+        return all(open_blocks == 0 for _, open_blocks in self.connector.seen_while_calling)
+
+
+def world(*, connector_timeout_s: float = 5.0, require_cvc: bool = False) -> World:
+    clock = TickingClock()
+    merchants = FakeMerchantRepository()
+    vault = FakeCardVault(clock)
+    ledger = FakeLedgerStore(clock, merchants)
+    txlog = FakeTxlogStore()
+    events = FakeEventStore()
+    keys = FakeIdempotencyStore(clock)
+    store = FakePaymentStore(txlog, events, keys)
+    uow = FakeUnitOfWork(merchants, vault, ledger, txlog, events, keys, store)
+    idempotency = IdempotencyService(keys, b"unit-test-secret", ttl_s=86_400, lock_timeout_s=60)
+    connector = FakeConnector(while_calling=lambda: uow.open)
+    payments = PaymentService(
+        uow,
+        store,
+        merchants,
+        vault,
+        LedgerService(uow, ledger, clock),
+        idempotency,
+        events,
+        txlog,
+        ApiRepresentation(),
+        {connector.name: connector},
+        clock,
+        max_amount_minor=1_000_000_00,
+        connector_timeout_s=connector_timeout_s,
+        authorization_window_s=WINDOW_S,
+        janitor_grace_s=0,
+    )
+    merchant = merchants.add(require_cvc=require_cvc)
+    principal = Principal(PrincipalKind.MERCHANT, key_id="key_unit", merchant_id=merchant.id)
+    return World(
+        clock,
+        uow,
+        merchants,
+        vault,
+        ledger,
+        txlog,
+        events,
+        keys,
+        idempotency,
+        store,
+        connector,
+        payments,
+        principal,
+    )
+
+
+def card_payment(
+    amount: int = 1_000, *, capture: bool = False, cvc: str | None = "123"
+) -> NewPayment:
+    card = CardInput(SensitiveStr("4242424242424242"), 12, 2035)
+    return NewPayment(
+        amount,
+        "usd",
+        InlineCard(card, None if cvc is None else SensitiveStr(cvc)),
+        capture,
+        None,
+        {},
+    )
