@@ -97,24 +97,29 @@ class KeyOperations:
                 )
         processed, batches = 0, 0
         while max_batches is None or batches < max_batches:
-            async with self._uow.transaction() as tx:
+            # Claim, re-wrap, write: the provider (KMS, over the network) is called with no
+            # transaction open and no row locked; the write keeps only rows nobody changed.
+            async with self._uow.autocommit() as tx:
                 deks = await self._repo.deks_not_under(tx, target, batch_size)
-                for dek in deks:
-                    wrapped, kek_id = await self._rewrap(dek, target)
-                    await self._repo.rewrap_dek(tx, dek.merchant_id, dek.version, wrapped, kek_id)
-                await self._repo.progress_rotation(tx, rotation_id, len(deks))
-            processed += len(deks)
+            rewrapped = [(dek, *await self._rewrap(dek, target)) for dek in deks]
+            async with self._uow.transaction() as tx:
+                written = 0
+                for dek, wrapped, kek_id in rewrapped:
+                    written += await self._repo.rewrap_dek(tx, dek, wrapped, kek_id)
+                await self._repo.progress_rotation(tx, rotation_id, written)
+            processed += written
             batches += 1
             if len(deks) < batch_size:
                 break
         else:
             return RotationResult(rotation_id, kind, target, resumed, processed, False)
+        kek_ids = await self._provider.kek_ids()
         async with self._uow.transaction() as tx:
             if await self._repo.deks_not_under(tx, target, 1):
                 return RotationResult(rotation_id, kind, target, resumed, processed, False)
             references = await self._repo.kek_references(tx)
             retired: list[str] = []
-            for kek_id in await self._provider.kek_ids():
+            for kek_id in kek_ids:
                 unreferenced = kek_id != target and references.get(kek_id, 0) == 0
                 if unreferenced and await self._provider.retire_kek(kek_id):
                     retired.append(kek_id)

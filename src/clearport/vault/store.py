@@ -83,6 +83,21 @@ _UPSERT_BANK_ACCOUNT = f"""
     RETURNING {_BANK_ACCOUNT_COLUMNS}
 """
 
+# Compare-and-set: the key was unwrapped and re-wrapped outside any transaction, so the row is
+# written only if it still holds the blob that was unwrapped. SKIP LOCKED: a row someone holds
+# (a shred, a DEK rotation starting) is left for a later batch; NO KEY UPDATE: card inserts
+# checking their foreign key to this DEK are never blocked.
+_rewrap = Params()
+_REWRAP_DEK = f"""
+    UPDATE vault_deks SET wrapped_key = {_rewrap("wrapped")}, kek_id = {_rewrap("kek_id")},
+           rewrapped_at = now()
+     WHERE (merchant_id, version) IN (
+           SELECT merchant_id, version FROM vault_deks
+            WHERE merchant_id = {_rewrap("merchant_id")} AND version = {_rewrap("version")}
+              AND wrapped_key = {_rewrap("was")}
+              FOR NO KEY UPDATE SKIP LOCKED)
+"""
+
 
 def _dek(row: asyncpg.Record) -> DekRecord:
     wrapped = row["wrapped_key"]
@@ -277,16 +292,19 @@ class PgVaultRepository:
         return [_dek(row) for row in rows]
 
     async def rewrap_dek(
-        self, tx: Transaction, merchant_id: str, version: int, wrapped: bytes, kek_id: str
-    ) -> None:
-        await conn_of(tx).execute(
-            "UPDATE vault_deks SET wrapped_key = $3, kek_id = $4, rewrapped_at = now()"
-            " WHERE merchant_id = $1 AND version = $2",
-            merchant_id,
-            version,
-            wrapped,
-            kek_id,
+        self, tx: Transaction, dek: DekRecord, wrapped: bytes, kek_id: str
+    ) -> bool:
+        status = await conn_of(tx).execute(
+            _REWRAP_DEK,
+            *_rewrap.args(
+                wrapped=wrapped,
+                kek_id=kek_id,
+                merchant_id=dek.merchant_id,
+                version=dek.version,
+                was=dek.wrapped_key,
+            ),
         )
+        return _affected(status) == 1
 
     async def kek_references(self, tx: Transaction) -> dict[str, int]:
         rows = await conn_of(tx).fetch(
