@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from clearport.core.errors import present
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
-from clearport.db.statements import Params, Table
+from clearport.db.statements import Params
 from clearport.vault.cards import StoredCard
 from clearport.vault.domain import (
     BankAccountRecord,
@@ -24,56 +22,33 @@ from clearport.vault.domain import (
 
 _DEK_COLUMNS = "merchant_id, version, status, kek_id, wrapped_key"
 
-# Text parameters for the char(n) columns: an explicit cast to char(n) would truncate silently,
-# text is checked against the column's length on assignment.
-_CARDS = Table(
-    "card_tokens",
-    (
-        ("id", "text"),
-        ("merchant_id", "text"),
-        ("brand", "text"),
-        ("bin", "text"),
-        ("last4", "text"),
-        ("exp_month", "smallint"),
-        ("exp_year", "smallint"),
-        ("fingerprint", "text"),
-        ("dek_version", "integer"),
-        ("nonce", "bytea"),
-        ("ciphertext", "bytea"),
-    ),
+_CARD_COLUMNS = (
+    "id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint, dek_version, nonce,"
+    " ciphertext, created_at"
 )
-_CARD_COLUMNS = f"{_CARDS.column_list()}, created_at"
-
-_BANK_ACCOUNTS = Table(
-    "merchant_bank_accounts",
-    (
-        ("merchant_id", "text"),
-        ("id", "text"),
-        ("country", "text"),
-        ("currency", "text"),
-        ("account_holder", "text"),
-        ("scheme", "text"),
-        ("bic", "text"),
-        ("display", "jsonb"),
-        ("dek_version", "integer"),
-        ("nonce", "bytea"),
-        ("ciphertext", "bytea"),
-    ),
+_BANK_ACCOUNT_COLUMNS = (
+    "merchant_id, id, country, currency, account_holder, scheme, bic, display, dek_version,"
+    " nonce, ciphertext, updated_at"
 )
-_BANK_ACCOUNT_COLUMNS = f"{_BANK_ACCOUNTS.column_list()}, updated_at"
-
 _ROTATION_COLUMNS = "id, kind, merchant_id, target, done_count"
 
-_insert_card = Params()
-_INSERT_CARD = (
-    f"INSERT INTO card_tokens ({_CARDS.column_list()})"
-    f" VALUES ({_CARDS.values(_insert_card, 'card')})"
-)
+_card = Params()
+_INSERT_CARD = f"""
+    INSERT INTO card_tokens (id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint,
+                             dek_version, nonce, ciphertext)
+    VALUES ({_card("id")}, {_card("merchant_id")}, {_card("brand")}, {_card("bin")},
+            {_card("last4")}, {_card("exp_month")}, {_card("exp_year")}, {_card("fingerprint")},
+            {_card("dek_version")}, {_card("nonce")}, {_card("ciphertext")})
+"""
 
-_upsert_bank_account = Params()
+_account = Params()
 _UPSERT_BANK_ACCOUNT = f"""
-    INSERT INTO merchant_bank_accounts ({_BANK_ACCOUNTS.column_list()})
-    VALUES ({_BANK_ACCOUNTS.values(_upsert_bank_account, "account")})
+    INSERT INTO merchant_bank_accounts (merchant_id, id, country, currency, account_holder,
+                                        scheme, bic, display, dek_version, nonce, ciphertext)
+    VALUES ({_account("merchant_id")}, {_account("id")}, {_account("country")},
+            {_account("currency")}, {_account("account_holder")}, {_account("scheme")},
+            {_account("bic")}, {_account("display")}, {_account("dek_version")},
+            {_account("nonce")}, {_account("ciphertext")})
     ON CONFLICT (merchant_id) DO UPDATE SET
         id = EXCLUDED.id, country = EXCLUDED.country, currency = EXCLUDED.currency,
         account_holder = EXCLUDED.account_holder, scheme = EXCLUDED.scheme,
@@ -100,13 +75,12 @@ _REWRAP_DEK = f"""
 
 
 def _dek(row: asyncpg.Record) -> DekRecord:
-    wrapped = row["wrapped_key"]
     return DekRecord(
         merchant_id=row["merchant_id"],
         version=int(row["version"]),
         status=DekStatus(row["status"]),
         kek_id=row["kek_id"],
-        wrapped_key=None if wrapped is None else bytes(wrapped),
+        wrapped_key=row["wrapped_key"],
     )
 
 
@@ -118,7 +92,7 @@ def _sealed(row: asyncpg.Record) -> Sealed:
     )
 
 
-def _card(row: asyncpg.Record) -> CardRecord:
+def _card_record(row: asyncpg.Record) -> CardRecord:
     return CardRecord(
         card=StoredCard(
             token_id=row["id"],
@@ -135,24 +109,7 @@ def _card(row: asyncpg.Record) -> CardRecord:
     )
 
 
-def _card_columns(record: CardRecord) -> dict[str, Any]:
-    card, sealed = record.card, record.sealed
-    return {
-        "id": card.token_id,
-        "merchant_id": card.merchant_id,
-        "brand": card.brand,
-        "bin": card.bin,
-        "last4": card.last4,
-        "exp_month": card.exp_month,
-        "exp_year": card.exp_year,
-        "fingerprint": card.fingerprint,
-        "dek_version": sealed.dek_version,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-    }
-
-
-def _bank_account(row: asyncpg.Record) -> BankAccountRecord:
+def _bank_account_record(row: asyncpg.Record) -> BankAccountRecord:
     return BankAccountRecord(
         account=BankAccountView(
             id=row["id"],
@@ -167,23 +124,6 @@ def _bank_account(row: asyncpg.Record) -> BankAccountRecord:
         ),
         sealed=_sealed(row),
     )
-
-
-def _bank_account_columns(record: BankAccountRecord) -> dict[str, Any]:
-    account, sealed = record.account, record.sealed
-    return {
-        "merchant_id": account.merchant_id,
-        "id": account.id,
-        "country": account.country,
-        "currency": account.currency,
-        "account_holder": account.account_holder,
-        "scheme": account.scheme,
-        "bic": account.bic,
-        "display": account.display,
-        "dek_version": sealed.dek_version,
-        "nonce": sealed.nonce,
-        "ciphertext": sealed.ciphertext,
-    }
 
 
 def _rotation(row: asyncpg.Record) -> RotationRecord:
@@ -317,15 +257,29 @@ class PgVaultRepository:
 
     async def insert_card(self, tx: Transaction, record: CardRecord) -> None:
         """`record.card.created_at` is not written: the row gets the database's time."""
+        card, sealed = record.card, record.sealed
         await conn_of(tx).execute(
-            _INSERT_CARD, *_insert_card.args(_CARDS.named("card", _card_columns(record)))
+            _INSERT_CARD,
+            *_card.args(
+                id=card.token_id,
+                merchant_id=card.merchant_id,
+                brand=card.brand,
+                bin=card.bin,
+                last4=card.last4,
+                exp_month=card.exp_month,
+                exp_year=card.exp_year,
+                fingerprint=card.fingerprint,
+                dek_version=sealed.dek_version,
+                nonce=sealed.nonce,
+                ciphertext=sealed.ciphertext,
+            ),
         )
 
     async def get_card(self, tx: Transaction, token_id: str) -> CardRecord | None:
         row = await conn_of(tx).fetchrow(
             f"SELECT {_CARD_COLUMNS} FROM card_tokens WHERE id = $1", token_id
         )
-        return None if row is None else _card(row)
+        return None if row is None else _card_record(row)
 
     async def cards_to_reencrypt(
         self, tx: Transaction, merchant_id: str, target_version: int, limit: int
@@ -337,7 +291,7 @@ class PgVaultRepository:
             target_version,
             limit,
         )
-        return [_card(row) for row in rows]
+        return [_card_record(row) for row in rows]
 
     async def update_card_ciphertext(self, tx: Transaction, token_id: str, sealed: Sealed) -> None:
         await conn_of(tx).execute(
@@ -353,20 +307,31 @@ class PgVaultRepository:
     async def upsert_bank_account(
         self, tx: Transaction, record: BankAccountRecord
     ) -> BankAccountRecord:
+        account, sealed = record.account, record.sealed
         row = await conn_of(tx).fetchrow(
             _UPSERT_BANK_ACCOUNT,
-            *_upsert_bank_account.args(
-                _BANK_ACCOUNTS.named("account", _bank_account_columns(record))
+            *_account.args(
+                merchant_id=account.merchant_id,
+                id=account.id,
+                country=account.country,
+                currency=account.currency,
+                account_holder=account.account_holder,
+                scheme=account.scheme,
+                bic=account.bic,
+                display=account.display,
+                dek_version=sealed.dek_version,
+                nonce=sealed.nonce,
+                ciphertext=sealed.ciphertext,
             ),
         )
-        return _bank_account(present(row, "an upsert returns its row"))
+        return _bank_account_record(present(row, "an upsert returns its row"))
 
     async def get_bank_account(self, tx: Transaction, merchant_id: str) -> BankAccountRecord | None:
         row = await conn_of(tx).fetchrow(
             f"SELECT {_BANK_ACCOUNT_COLUMNS} FROM merchant_bank_accounts WHERE merchant_id = $1",
             merchant_id,
         )
-        return None if row is None else _bank_account(row)
+        return None if row is None else _bank_account_record(row)
 
     async def bank_account_to_reencrypt(
         self, tx: Transaction, merchant_id: str, target_version: int
@@ -377,7 +342,7 @@ class PgVaultRepository:
             merchant_id,
             target_version,
         )
-        return None if row is None else _bank_account(row)
+        return None if row is None else _bank_account_record(row)
 
     async def update_bank_account_ciphertext(
         self, tx: Transaction, merchant_id: str, sealed: Sealed
