@@ -13,12 +13,12 @@ from clearport.core.uow import Transaction
 from clearport.vault.domain import (
     CardDataDestroyed,
     DekRecord,
-    DekStatus,
     RecordKind,
     Sealed,
     UndecryptableRecord,
     aad_for,
     dek_context,
+    shredded,
 )
 from clearport.vault.ports import DekCache, KeyProvider, RecordCipher, VaultRepository
 
@@ -32,7 +32,7 @@ class DataKeys:
         self._cipher = cipher
         self._cache = cache
 
-    async def unwrap(self, dek: DekRecord) -> bytes:
+    async def _unwrap(self, dek: DekRecord) -> bytes:
         """The plaintext key, from the cache when it was cached from this very wrapped blob."""
         if dek.wrapped_key is None or dek.kek_id is None:
             raise CardDataDestroyed("This merchant's card data has been destroyed.")
@@ -45,12 +45,12 @@ class DataKeys:
         self._cache.put(dek.merchant_id, dek.version, dek.wrapped_key, key)
         return key
 
-    async def for_write(self, tx: Transaction, merchant_id: str) -> tuple[int, bytes]:
+    async def _for_write(self, tx: Transaction, merchant_id: str) -> tuple[int, bytes]:
         """(version, key) of the merchant's active DEK; the first one is created here."""
         dek = await self._repo.active_dek(tx, merchant_id)
         if dek is None:
             existing = await self._repo.lock_merchant_deks(tx, merchant_id)
-            if existing and all(d.status is DekStatus.DESTROYED for d in existing):
+            if shredded(existing):
                 raise CardDataDestroyed("This merchant's card keys have been destroyed.")
             dek = await self._repo.active_dek(tx, merchant_id)
         if dek is None:
@@ -65,7 +65,7 @@ class DataKeys:
             dek = await self._repo.active_dek(tx, merchant_id)
             if dek is None:  # pragma: no cover - a concurrent shred in between
                 raise CardDataDestroyed("This merchant's card keys have been destroyed.")
-        return dek.version, await self.unwrap(dek)
+        return dek.version, await self._unwrap(dek)
 
     async def for_read(
         self, tx: Transaction, merchant_id: str, version: int, record_id: str
@@ -76,9 +76,9 @@ class DataKeys:
             raise UndecryptableRecord(
                 f"Record {record_id} refers to DEK version {version}, which does not exist."
             )
-        return await self.unwrap(dek)
+        return await self._unwrap(dek)
 
-    def seal(
+    def _seal(
         self,
         key: bytes,
         version: int,
@@ -102,8 +102,8 @@ class DataKeys:
         plaintext: bytes,
     ) -> Sealed:
         """A new record's plaintext sealed under the merchant's active DEK."""
-        version, key = await self.for_write(tx, merchant_id)
-        return self.seal(key, version, merchant_id, kind, record_id, plaintext)
+        version, key = await self._for_write(tx, merchant_id)
+        return self._seal(key, version, merchant_id, kind, record_id, plaintext)
 
     async def decrypt(
         self, tx: Transaction, merchant_id: str, kind: RecordKind, record_id: str, sealed: Sealed
@@ -133,7 +133,7 @@ class DataKeys:
     ) -> Sealed:
         """A stored record re-encrypted under DEK `version` (`key`): a DEK rotation's step."""
         plaintext = await self.decrypt(tx, merchant_id, kind, record_id, sealed)
-        return self.seal(key, version, merchant_id, kind, record_id, plaintext)
+        return self._seal(key, version, merchant_id, kind, record_id, plaintext)
 
     def forget_merchant(self, merchant_id: str) -> None:
         """Drop the merchant's unwrapped DEKs from this process's memory (after a shred)."""

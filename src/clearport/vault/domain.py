@@ -105,6 +105,11 @@ class DekRecord:
     wrapped_key: bytes | None
 
 
+def shredded(deks: list[DekRecord]) -> bool:
+    """A merchant whose DEKs were all destroyed: it had some, and none can decrypt any more."""
+    return bool(deks) and all(d.status is DekStatus.DESTROYED for d in deks)
+
+
 @dataclass(frozen=True)
 class CardRecord:
     """A card_tokens row: the display in clear, the number and holder name sealed."""

@@ -21,10 +21,10 @@ from clearport.vault.data_keys import DataKeys
 from clearport.vault.domain import (
     CardDataDestroyed,
     DekRecord,
-    DekStatus,
     RecordKind,
     RotationKind,
     dek_context,
+    shredded,
 )
 from clearport.vault.ports import KeyProvider, VaultRepository
 
@@ -169,7 +169,7 @@ class KeyOperations:
             if open_rotation is not None:
                 rotation_id, target, resumed = open_rotation.id, int(open_rotation.target), True
             else:
-                if deks and all(d.status is DekStatus.DESTROYED for d in deks):
+                if shredded(deks):
                     raise CardDataDestroyed("This merchant's card keys have been destroyed.")
                 target = max((d.version for d in deks), default=0) + 1
                 _, wrapped, kek_id = await self._provider.generate_data_key(
