@@ -5,10 +5,10 @@
     .venv/bin/python -m bench.vault_bench --duration 10 --workers 2 --connections 32
 
 In process (local key provider): AES-256-GCM encrypt+decrypt of one card record with its AAD,
-DEK unwraps (a cache miss: what the TTL cache saves), fingerprint HMACs, and the full
-`VaultService` encrypt path without the database. HTTP: `clearport serve --workers N` on a fresh
-database (DATABASE_URL's server, else an embedded PostgreSQL in a temporary directory), driven by
-wrk posting `POST /v1/tokens`; every request inserts one token row and commits.
+encrypt alone, DEK unwraps (a cache miss: what the TTL cache saves) and fingerprint HMACs.
+HTTP: `clearport serve --workers N` on a fresh database (DATABASE_URL's server, else an embedded
+PostgreSQL in a temporary directory), driven by wrk posting `POST /v1/tokens`; every request
+inserts one token row and commits.
 """
 
 from __future__ import annotations

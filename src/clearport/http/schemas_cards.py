@@ -9,8 +9,8 @@ from pydantic import Field, StringConstraints
 from clearport.core.clock import unix_seconds
 from clearport.core.sensitive import SensitiveStr
 from clearport.http.schemas import StrictModel
-from clearport.vault.cards import CardInput
-from clearport.vault.service import BankAccountView, StoredCard
+from clearport.vault.cards import CardInput, StoredCard
+from clearport.vault.domain import BankAccountView
 
 # Generous bounds: the domain validates precisely and names the field; these only stop abuse.
 CardNumber = Annotated[str, StringConstraints(min_length=1, max_length=32)]

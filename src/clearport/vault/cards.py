@@ -10,7 +10,7 @@ Validation raises `InvalidRequest` naming the parameter and never quoting the va
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Literal, get_args
 
 from clearport.core.errors import Field, InvalidRequest
@@ -32,6 +32,22 @@ class CardInput:
     exp_month: int
     exp_year: int
     holder_name: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredCard:
+    """What may be shown of a stored card: brand, BIN, last 4, expiry, fingerprint."""
+
+    token_id: str
+    merchant_id: str
+    brand: str
+    bin: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    fingerprint: str
+    # The database stamps the row when it is written (tokenize answers with the request's time).
+    created_at: datetime | None = None
 
 
 def normalize_number(raw: str) -> str:

@@ -1,4 +1,5 @@
-"""Vault rules without I/O: associated data, fingerprints, bank-account validation, errors.
+"""Vault rules without I/O: associated data, fingerprints, bank-account validation, errors, and
+the records the vault's tables hold.
 
 Every encrypted record is bound to where it belongs by its AES-GCM associated data
 (`aad_for`): merchant, record kind, record id and DEK version. A ciphertext copied to another row
@@ -12,10 +13,12 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from clearport.core.errors import InternalError, InvalidRequest, InvalidState
+from clearport.core.errors import InternalError, InvalidRequest, InvalidState, present
 from clearport.core.sensitive import SensitiveStr
+from clearport.vault.cards import StoredCard
 
 AAD_FORMAT = "clearport.vault.v1"
 KEY_BYTES = 32  # AES-256: master keys, KEKs and DEKs alike
@@ -25,6 +28,17 @@ FINGERPRINT_BYTES = 16  # 128 bits of HMAC-SHA256: 26 base32 characters
 class RecordKind(StrEnum):
     CARD = "card"
     BANK_ACCOUNT = "bank_account"
+
+
+class DekStatus(StrEnum):
+    ACTIVE = "active"  # encrypts new records; one per merchant
+    RETIRED = "retired"  # decrypts old records until a DEK rotation re-encrypts them
+    DESTROYED = "destroyed"  # wrapped key deleted: its records are noise
+
+
+class RotationKind(StrEnum):
+    KEK = "kek"
+    DEK = "dek"
 
 
 class UndecryptableRecord(InternalError):
@@ -68,6 +82,53 @@ def fingerprint(key: bytes, merchant_id: str, digits: str) -> str:
     return base64.b32encode(mac[:FINGERPRINT_BYTES]).decode().rstrip("=").lower()
 
 
+# --- records ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A record's encrypted part: AES-256-GCM under one DEK version, with `aad_for` as AAD."""
+
+    dek_version: int
+    nonce: bytes
+    ciphertext: bytes
+
+
+@dataclass(frozen=True)
+class DekRecord:
+    """A vault_deks row: a merchant's DEK version, stored only wrapped under a KEK."""
+
+    merchant_id: str
+    version: int
+    status: DekStatus
+    kek_id: str | None  # None once destroyed, like the wrapped key
+    wrapped_key: bytes | None
+
+
+def shredded(deks: list[DekRecord]) -> bool:
+    """A merchant whose DEKs were all destroyed: it had some, and none can decrypt any more."""
+    return bool(deks) and all(d.status is DekStatus.DESTROYED for d in deks)
+
+
+@dataclass(frozen=True)
+class CardRecord:
+    """A card_tokens row: the display in clear, the number and holder name sealed."""
+
+    card: StoredCard
+    sealed: Sealed
+
+
+@dataclass(frozen=True)
+class RotationRecord:
+    """A vault_rotations row still running: what to resume."""
+
+    id: str
+    kind: RotationKind
+    merchant_id: str | None  # a DEK rotation's merchant; None for a KEK rotation
+    target: str  # the KEK id, or the DEK version as text
+    done_count: int
+
+
 # --- bank accounts ---------------------------------------------------------------------------
 
 
@@ -86,6 +147,30 @@ class BankAccount:
     @property
     def scheme(self) -> str:
         return "iban" if self.iban is not None else "us_ach"
+
+
+@dataclass(frozen=True)
+class BankAccountView:
+    """What may be shown: public parts plus masked tails."""
+
+    id: str
+    merchant_id: str
+    country: str
+    currency: str
+    account_holder: str
+    scheme: str
+    bic: str | None
+    display: dict[str, str]
+    # The database stamps the row when it is written; every view read back has it.
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BankAccountRecord:
+    """A merchant_bank_accounts row: the view in clear, the secret numbers sealed."""
+
+    account: BankAccountView
+    sealed: Sealed
 
 
 def aba_valid(routing: str) -> bool:
@@ -191,3 +276,12 @@ def bank_account_from_payload(
 
 def mask_tail(value: str) -> str:
     return "****" + value[-4:]
+
+
+def bank_account_display(account: BankAccount) -> dict[str, str]:
+    """What is stored in clear beside the sealed numbers: masked tails, the routing number."""
+    if account.iban is not None:
+        return {"iban": mask_tail(account.iban.reveal())}
+    routing = present(account.routing_number, "a US account has a routing number")
+    number = present(account.account_number, "a US account has an account number")
+    return {"routing_number": routing.reveal(), "account_number": mask_tail(number.reveal())}

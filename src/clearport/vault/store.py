@@ -2,27 +2,162 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import asyncpg
 
+from clearport.core.errors import present
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
+from clearport.db.statements import Params
+from clearport.vault.cards import StoredCard
+from clearport.vault.domain import (
+    BankAccountRecord,
+    BankAccountView,
+    CardRecord,
+    DekRecord,
+    DekStatus,
+    RotationKind,
+    RotationRecord,
+    Sealed,
+)
+
+_DEK_COLUMNS = "merchant_id, version, status, kek_id, wrapped_key"
+
+_CARD_COLUMNS = (
+    "id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint, dek_version, nonce,"
+    " ciphertext, created_at"
+)
+_BANK_ACCOUNT_COLUMNS = (
+    "merchant_id, id, country, currency, account_holder, scheme, bic, display, dek_version,"
+    " nonce, ciphertext, updated_at"
+)
+_ROTATION_COLUMNS = "id, kind, merchant_id, target, done_count"
+
+_card = Params()
+_INSERT_CARD = f"""
+    INSERT INTO card_tokens (id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint,
+                             dek_version, nonce, ciphertext)
+    VALUES ({_card("id")}, {_card("merchant_id")}, {_card("brand")}, {_card("bin")},
+            {_card("last4")}, {_card("exp_month")}, {_card("exp_year")}, {_card("fingerprint")},
+            {_card("dek_version")}, {_card("nonce")}, {_card("ciphertext")})
+"""
+
+_account = Params()
+_UPSERT_BANK_ACCOUNT = f"""
+    INSERT INTO merchant_bank_accounts (merchant_id, id, country, currency, account_holder,
+                                        scheme, bic, display, dek_version, nonce, ciphertext)
+    VALUES ({_account("merchant_id")}, {_account("id")}, {_account("country")},
+            {_account("currency")}, {_account("account_holder")}, {_account("scheme")},
+            {_account("bic")}, {_account("display")}, {_account("dek_version")},
+            {_account("nonce")}, {_account("ciphertext")})
+    ON CONFLICT (merchant_id) DO UPDATE SET
+        id = EXCLUDED.id, country = EXCLUDED.country, currency = EXCLUDED.currency,
+        account_holder = EXCLUDED.account_holder, scheme = EXCLUDED.scheme,
+        bic = EXCLUDED.bic, display = EXCLUDED.display,
+        dek_version = EXCLUDED.dek_version, nonce = EXCLUDED.nonce,
+        ciphertext = EXCLUDED.ciphertext, updated_at = now()
+    RETURNING {_BANK_ACCOUNT_COLUMNS}
+"""
+
+# Compare-and-set: the key was unwrapped and re-wrapped outside any transaction, so the row is
+# written only if it still holds the blob that was unwrapped. SKIP LOCKED: a row someone holds
+# (a shred, a DEK rotation starting) is left for a later batch; NO KEY UPDATE: card inserts
+# checking their foreign key to this DEK are never blocked.
+_rewrap = Params()
+_REWRAP_DEK = f"""
+    UPDATE vault_deks SET wrapped_key = {_rewrap("wrapped")}, kek_id = {_rewrap("kek_id")},
+           rewrapped_at = now()
+     WHERE (merchant_id, version) IN (
+           SELECT merchant_id, version FROM vault_deks
+            WHERE merchant_id = {_rewrap("merchant_id")} AND version = {_rewrap("version")}
+              AND wrapped_key = {_rewrap("was")}
+              FOR NO KEY UPDATE SKIP LOCKED)
+"""
+
+
+def _dek(row: asyncpg.Record) -> DekRecord:
+    return DekRecord(
+        merchant_id=row["merchant_id"],
+        version=int(row["version"]),
+        status=DekStatus(row["status"]),
+        kek_id=row["kek_id"],
+        wrapped_key=row["wrapped_key"],
+    )
+
+
+def _sealed(row: asyncpg.Record) -> Sealed:
+    return Sealed(
+        dek_version=int(row["dek_version"]),
+        nonce=bytes(row["nonce"]),
+        ciphertext=bytes(row["ciphertext"]),
+    )
+
+
+def _card_record(row: asyncpg.Record) -> CardRecord:
+    return CardRecord(
+        card=StoredCard(
+            token_id=row["id"],
+            merchant_id=row["merchant_id"],
+            brand=row["brand"],
+            bin=row["bin"],
+            last4=row["last4"],
+            exp_month=int(row["exp_month"]),
+            exp_year=int(row["exp_year"]),
+            fingerprint=row["fingerprint"],
+            created_at=row["created_at"],
+        ),
+        sealed=_sealed(row),
+    )
+
+
+def _bank_account_record(row: asyncpg.Record) -> BankAccountRecord:
+    return BankAccountRecord(
+        account=BankAccountView(
+            id=row["id"],
+            merchant_id=row["merchant_id"],
+            country=row["country"],
+            currency=row["currency"],
+            account_holder=row["account_holder"],
+            scheme=row["scheme"],
+            bic=row["bic"],
+            display=dict(row["display"]),
+            updated_at=row["updated_at"],
+        ),
+        sealed=_sealed(row),
+    )
+
+
+def _rotation(row: asyncpg.Record) -> RotationRecord:
+    return RotationRecord(
+        id=row["id"],
+        kind=RotationKind(row["kind"]),
+        merchant_id=row["merchant_id"],
+        target=str(row["target"]),
+        done_count=int(row["done_count"]),
+    )
+
+
+def _affected(status: str) -> int:
+    """Rows an UPDATE touched, from its command tag ("UPDATE 3")."""
+    return int(status.rsplit(" ", 1)[-1])
 
 
 class PgVaultRepository:
     # -- DEKs --
 
-    async def active_dek(self, tx: Transaction, merchant_id: str) -> Any | None:
-        return await conn_of(tx).fetchrow(
-            "SELECT * FROM vault_deks WHERE merchant_id = $1 AND status = 'active'", merchant_id
+    async def active_dek(self, tx: Transaction, merchant_id: str) -> DekRecord | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_DEK_COLUMNS} FROM vault_deks WHERE merchant_id = $1 AND status = 'active'",
+            merchant_id,
         )
+        return None if row is None else _dek(row)
 
-    async def get_dek(self, tx: Transaction, merchant_id: str, version: int) -> Any | None:
-        return await conn_of(tx).fetchrow(
-            "SELECT * FROM vault_deks WHERE merchant_id = $1 AND version = $2",
+    async def get_dek(self, tx: Transaction, merchant_id: str, version: int) -> DekRecord | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_DEK_COLUMNS} FROM vault_deks WHERE merchant_id = $1 AND version = $2",
             merchant_id,
             version,
         )
+        return None if row is None else _dek(row)
 
     async def insert_dek(
         self,
@@ -33,7 +168,6 @@ class PgVaultRepository:
         kek_id: str,
         provider: str,
     ) -> bool:
-        """False when a concurrent request created this version (or an active DEK) first."""
         status = await conn_of(tx).execute(
             "INSERT INTO vault_deks (merchant_id, version, status, provider, kek_id, wrapped_key)"
             " VALUES ($1, $2, 'active', $3, $4, $5) ON CONFLICT DO NOTHING",
@@ -45,13 +179,13 @@ class PgVaultRepository:
         )
         return bool(status == "INSERT 0 1")
 
-    async def lock_merchant_deks(self, tx: Transaction, merchant_id: str) -> list[Any]:
-        return list(
-            await conn_of(tx).fetch(
-                "SELECT * FROM vault_deks WHERE merchant_id = $1 ORDER BY version FOR UPDATE",
-                merchant_id,
-            )
+    async def lock_merchant_deks(self, tx: Transaction, merchant_id: str) -> list[DekRecord]:
+        rows = await conn_of(tx).fetch(
+            f"SELECT {_DEK_COLUMNS} FROM vault_deks WHERE merchant_id = $1"
+            " ORDER BY version FOR UPDATE",
+            merchant_id,
         )
+        return [_dek(row) for row in rows]
 
     async def retire_deks_except(self, tx: Transaction, merchant_id: str, version: int) -> None:
         await conn_of(tx).execute(
@@ -76,7 +210,7 @@ class PgVaultRepository:
             """,
             merchant_id,
         )
-        return int(status.rsplit(" ", 1)[-1])
+        return _affected(status)
 
     async def destroy_merchant_deks(self, tx: Transaction, merchant_id: str) -> int:
         status = await conn_of(tx).execute(
@@ -84,31 +218,33 @@ class PgVaultRepository:
             " destroyed_at = now() WHERE merchant_id = $1 AND status <> 'destroyed'",
             merchant_id,
         )
-        return int(status.rsplit(" ", 1)[-1])
+        return _affected(status)
 
-    async def deks_not_under(self, tx: Transaction, kek_id: str, limit: int) -> list[Any]:
+    async def deks_not_under(self, tx: Transaction, kek_id: str, limit: int) -> list[DekRecord]:
         # SKIP LOCKED: a concurrent request creating a DEK, or a second rotation worker, never
         # blocks this batch; rows it skips are picked up by the next one.
-        return list(
-            await conn_of(tx).fetch(
-                "SELECT * FROM vault_deks WHERE wrapped_key IS NOT NULL AND kek_id <> $1"
-                " ORDER BY merchant_id, version LIMIT $2 FOR UPDATE SKIP LOCKED",
-                kek_id,
-                limit,
-            )
+        rows = await conn_of(tx).fetch(
+            f"SELECT {_DEK_COLUMNS} FROM vault_deks WHERE wrapped_key IS NOT NULL AND kek_id <> $1"
+            " ORDER BY merchant_id, version LIMIT $2 FOR UPDATE SKIP LOCKED",
+            kek_id,
+            limit,
         )
+        return [_dek(row) for row in rows]
 
     async def rewrap_dek(
-        self, tx: Transaction, merchant_id: str, version: int, wrapped: bytes, kek_id: str
-    ) -> None:
-        await conn_of(tx).execute(
-            "UPDATE vault_deks SET wrapped_key = $3, kek_id = $4, rewrapped_at = now()"
-            " WHERE merchant_id = $1 AND version = $2",
-            merchant_id,
-            version,
-            wrapped,
-            kek_id,
+        self, tx: Transaction, dek: DekRecord, wrapped: bytes, kek_id: str
+    ) -> bool:
+        status = await conn_of(tx).execute(
+            _REWRAP_DEK,
+            *_rewrap.args(
+                wrapped=wrapped,
+                kek_id=kek_id,
+                merchant_id=dek.merchant_id,
+                version=dek.version,
+                was=dek.wrapped_key,
+            ),
         )
+        return _affected(status) == 1
 
     async def kek_references(self, tx: Transaction) -> dict[str, int]:
         rows = await conn_of(tx).fetch(
@@ -119,124 +255,125 @@ class PgVaultRepository:
 
     # -- cards --
 
-    async def insert_card(self, tx: Transaction, row: Mapping[str, Any]) -> None:
+    async def insert_card(self, tx: Transaction, record: CardRecord) -> None:
+        """`record.card.created_at` is not written: the row gets the database's time."""
+        card, sealed = record.card, record.sealed
         await conn_of(tx).execute(
-            "INSERT INTO card_tokens (id, merchant_id, brand, bin, last4, exp_month, exp_year,"
-            " fingerprint, dek_version, nonce, ciphertext)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            row["id"],
-            row["merchant_id"],
-            row["brand"],
-            row["bin"],
-            row["last4"],
-            row["exp_month"],
-            row["exp_year"],
-            row["fingerprint"],
-            row["dek_version"],
-            row["nonce"],
-            row["ciphertext"],
+            _INSERT_CARD,
+            *_card.args(
+                id=card.token_id,
+                merchant_id=card.merchant_id,
+                brand=card.brand,
+                bin=card.bin,
+                last4=card.last4,
+                exp_month=card.exp_month,
+                exp_year=card.exp_year,
+                fingerprint=card.fingerprint,
+                dek_version=sealed.dek_version,
+                nonce=sealed.nonce,
+                ciphertext=sealed.ciphertext,
+            ),
         )
 
-    async def get_card(self, tx: Transaction, token_id: str) -> Any | None:
-        return await conn_of(tx).fetchrow("SELECT * FROM card_tokens WHERE id = $1", token_id)
+    async def get_card(self, tx: Transaction, token_id: str) -> CardRecord | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_CARD_COLUMNS} FROM card_tokens WHERE id = $1", token_id
+        )
+        return None if row is None else _card_record(row)
 
     async def cards_to_reencrypt(
         self, tx: Transaction, merchant_id: str, target_version: int, limit: int
-    ) -> list[Any]:
-        return list(
-            await conn_of(tx).fetch(
-                "SELECT * FROM card_tokens WHERE merchant_id = $1 AND dek_version <> $2"
-                " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
-                merchant_id,
-                target_version,
-                limit,
-            )
+    ) -> list[CardRecord]:
+        rows = await conn_of(tx).fetch(
+            f"SELECT {_CARD_COLUMNS} FROM card_tokens WHERE merchant_id = $1 AND dek_version <> $2"
+            " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+            merchant_id,
+            target_version,
+            limit,
         )
+        return [_card_record(row) for row in rows]
 
-    async def update_card_ciphertext(
-        self, tx: Transaction, token_id: str, version: int, nonce: bytes, ciphertext: bytes
-    ) -> None:
+    async def update_card_ciphertext(self, tx: Transaction, token_id: str, sealed: Sealed) -> None:
         await conn_of(tx).execute(
             "UPDATE card_tokens SET dek_version = $2, nonce = $3, ciphertext = $4 WHERE id = $1",
             token_id,
-            version,
-            nonce,
-            ciphertext,
+            sealed.dek_version,
+            sealed.nonce,
+            sealed.ciphertext,
         )
 
     # -- bank accounts --
 
-    async def upsert_bank_account(self, tx: Transaction, row: Mapping[str, Any]) -> Any:
-        return await conn_of(tx).fetchrow(
-            """
-            INSERT INTO merchant_bank_accounts (merchant_id, id, country, currency,
-                account_holder, scheme, bic, display, dek_version, nonce, ciphertext)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-            ON CONFLICT (merchant_id) DO UPDATE SET
-                id = EXCLUDED.id, country = EXCLUDED.country, currency = EXCLUDED.currency,
-                account_holder = EXCLUDED.account_holder, scheme = EXCLUDED.scheme,
-                bic = EXCLUDED.bic, display = EXCLUDED.display,
-                dek_version = EXCLUDED.dek_version, nonce = EXCLUDED.nonce,
-                ciphertext = EXCLUDED.ciphertext, updated_at = now()
-            RETURNING *
-            """,
-            row["merchant_id"],
-            row["id"],
-            row["country"],
-            row["currency"],
-            row["account_holder"],
-            row["scheme"],
-            row["bic"],
-            row["display"],
-            row["dek_version"],
-            row["nonce"],
-            row["ciphertext"],
+    async def upsert_bank_account(
+        self, tx: Transaction, record: BankAccountRecord
+    ) -> BankAccountRecord:
+        account, sealed = record.account, record.sealed
+        row = await conn_of(tx).fetchrow(
+            _UPSERT_BANK_ACCOUNT,
+            *_account.args(
+                merchant_id=account.merchant_id,
+                id=account.id,
+                country=account.country,
+                currency=account.currency,
+                account_holder=account.account_holder,
+                scheme=account.scheme,
+                bic=account.bic,
+                display=account.display,
+                dek_version=sealed.dek_version,
+                nonce=sealed.nonce,
+                ciphertext=sealed.ciphertext,
+            ),
         )
+        return _bank_account_record(present(row, "an upsert returns its row"))
 
-    async def get_bank_account(self, tx: Transaction, merchant_id: str) -> Any | None:
-        return await conn_of(tx).fetchrow(
-            "SELECT * FROM merchant_bank_accounts WHERE merchant_id = $1", merchant_id
+    async def get_bank_account(self, tx: Transaction, merchant_id: str) -> BankAccountRecord | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_BANK_ACCOUNT_COLUMNS} FROM merchant_bank_accounts WHERE merchant_id = $1",
+            merchant_id,
         )
+        return None if row is None else _bank_account_record(row)
 
     async def bank_account_to_reencrypt(
         self, tx: Transaction, merchant_id: str, target_version: int
-    ) -> Any | None:
-        return await conn_of(tx).fetchrow(
-            "SELECT * FROM merchant_bank_accounts WHERE merchant_id = $1 AND dek_version <> $2"
-            " FOR UPDATE",
+    ) -> BankAccountRecord | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_BANK_ACCOUNT_COLUMNS} FROM merchant_bank_accounts"
+            " WHERE merchant_id = $1 AND dek_version <> $2 FOR UPDATE",
             merchant_id,
             target_version,
         )
+        return None if row is None else _bank_account_record(row)
 
     async def update_bank_account_ciphertext(
-        self, tx: Transaction, merchant_id: str, version: int, nonce: bytes, ciphertext: bytes
+        self, tx: Transaction, merchant_id: str, sealed: Sealed
     ) -> None:
         await conn_of(tx).execute(
             "UPDATE merchant_bank_accounts SET dek_version = $2, nonce = $3, ciphertext = $4"
             " WHERE merchant_id = $1",
             merchant_id,
-            version,
-            nonce,
-            ciphertext,
+            sealed.dek_version,
+            sealed.nonce,
+            sealed.ciphertext,
         )
 
     # -- rotations --
 
     async def open_rotation(
-        self, tx: Transaction, kind: str, merchant_id: str | None
-    ) -> Any | None:
-        return await conn_of(tx).fetchrow(
-            "SELECT * FROM vault_rotations WHERE kind = $1 AND status = 'running'"
-            " AND merchant_id IS NOT DISTINCT FROM $2 FOR UPDATE",
-            kind,
+        self, tx: Transaction, kind: RotationKind, merchant_id: str | None
+    ) -> RotationRecord | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_ROTATION_COLUMNS} FROM vault_rotations WHERE kind = $1"
+            " AND status = 'running' AND merchant_id IS NOT DISTINCT FROM $2 FOR UPDATE",
+            str(kind),
             merchant_id,
         )
+        return None if row is None else _rotation(row)
 
     async def start_rotation(
         self,
         tx: Transaction,
         rotation_id: str,
-        kind: str,
+        kind: RotationKind,
         merchant_id: str | None,
         target: str,
         actor: str,
@@ -245,7 +382,7 @@ class PgVaultRepository:
             "INSERT INTO vault_rotations (id, kind, merchant_id, target, status, actor)"
             " VALUES ($1, $2, $3, $4, 'running', $5)",
             rotation_id,
-            kind,
+            str(kind),
             merchant_id,
             target,
             actor,
@@ -264,16 +401,16 @@ class PgVaultRepository:
             rotation_id,
         )
 
-    async def running_rotations(self, tx: Transaction) -> list[Any]:
-        return list(
-            await conn_of(tx).fetch(
-                "SELECT * FROM vault_rotations WHERE status = 'running' ORDER BY started_at"
-            )
+    async def running_rotations(self, tx: Transaction) -> list[RotationRecord]:
+        rows = await conn_of(tx).fetch(
+            f"SELECT {_ROTATION_COLUMNS} FROM vault_rotations WHERE status = 'running'"
+            " ORDER BY started_at"
         )
+        return [_rotation(row) for row in rows]
 
-    async def lock_rotation_start(self, tx: Transaction, kind: str) -> None:
+    async def lock_rotation_start(self, tx: Transaction, kind: RotationKind) -> None:
         """Serialize "is a rotation running? else start one" across processes (advisory lock,
         released at commit), so two operators cannot create two new KEKs at once."""
         await conn_of(tx).execute(
-            "SELECT pg_advisory_xact_lock(hashtext('clearport.vault.rotation.' || $1))", kind
+            "SELECT pg_advisory_xact_lock(hashtext('clearport.vault.rotation.' || $1))", str(kind)
         )
