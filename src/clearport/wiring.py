@@ -12,47 +12,30 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from clearport.access.server_secret import load_or_create_server_secret
-from clearport.access.service import Authenticator
-from clearport.access.store import PgApiKeyRepository, PgRateLimiter
-from clearport.audit.service import Auditor, AuditQueries
-from clearport.audit.store import PgAuditLog
-from clearport.config import Settings
-from clearport.connectors.ports import Connector
-from clearport.connectors.simulator.connector import SimulatorConnector
 from clearport.core.clock import Clock, SystemClock
 from clearport.db import migrate
-from clearport.db.database import Database
 from clearport.db.embedded import database_url_for
-from clearport.events.service import EventQueries
-from clearport.events.store import PgEventStore
-from clearport.http.representation import ApiRepresentation
-from clearport.idempotency.ports import IdempotencyStore
-from clearport.idempotency.service import IdempotencyService
-from clearport.idempotency.store import PgIdempotencyStore
-from clearport.ledger.service import LedgerService
-from clearport.ledger.store import PgLedgerStore
-from clearport.merchants.service import MerchantService
-from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
-from clearport.payments.service import PaymentService
-from clearport.payments.store import PgPaymentStore
-from clearport.settlement.destinations import VaultPayoutDestinations
-from clearport.settlement.interchange_tables import table_for
-from clearport.settlement.payout_files import NachaOriginator, SepaDebtor
-from clearport.settlement.payout_files.renderer import PayoutFiles
-from clearport.settlement.report_files import ReportSink
-from clearport.settlement.service import SettlementService
-from clearport.settlement.store import PgSettlementStore
-from clearport.storage.local import LocalDirectoryStorage
-from clearport.txlog.checkpoints import FileCheckpointStore
-from clearport.txlog.service import ChainService
-from clearport.txlog.store import PgChainStore, PgTxlogStore
-from clearport.vault.envelope import AesGcmCipher, TtlDekCache
 from clearport.vault.keyring import LocalKeyProvider
 from clearport.vault.ports import KeyCustody, KeyProvider
-from clearport.vault.service import VaultService
-from clearport.vault.store import PgVaultRepository
+
+if TYPE_CHECKING:
+    from clearport.access.service import Authenticator
+    from clearport.audit.service import Auditor, AuditQueries
+    from clearport.config import Settings
+    from clearport.connectors.ports import Connector
+    from clearport.connectors.simulator.connector import SimulatorConnector
+    from clearport.db.database import Database
+    from clearport.events.service import EventQueries
+    from clearport.idempotency.ports import IdempotencyStore
+    from clearport.idempotency.service import IdempotencyService
+    from clearport.ledger.service import LedgerService
+    from clearport.merchants.service import MerchantService
+    from clearport.payments.service import PaymentService
+    from clearport.settlement.service import SettlementService
+    from clearport.txlog.service import ChainService
+    from clearport.vault.service import VaultService
 
 
 @dataclass
@@ -96,6 +79,41 @@ def build_container(
 ) -> Container:
     """Every service over `database_url`. Payments go to `connectors` (by name, the first one
     routed to), by default the built-in simulator."""
+    # Imported here, not at the top: the commands that only need the database URL or the
+    # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
+    from clearport.access.server_secret import load_or_create_server_secret
+    from clearport.access.service import Authenticator
+    from clearport.access.store import PgApiKeyRepository, PgRateLimiter
+    from clearport.audit.service import Auditor, AuditQueries
+    from clearport.audit.store import PgAuditLog
+    from clearport.connectors.simulator.connector import SimulatorConnector
+    from clearport.db.database import Database
+    from clearport.events.service import EventQueries
+    from clearport.events.store import PgEventStore
+    from clearport.http.representation import ApiRepresentation
+    from clearport.idempotency.service import IdempotencyService
+    from clearport.idempotency.store import PgIdempotencyStore
+    from clearport.ledger.service import LedgerService
+    from clearport.ledger.store import PgLedgerStore
+    from clearport.merchants.service import MerchantService
+    from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
+    from clearport.payments.service import PaymentService
+    from clearport.payments.store import PgPaymentStore
+    from clearport.settlement.destinations import VaultPayoutDestinations
+    from clearport.settlement.interchange_tables import table_for
+    from clearport.settlement.payout_files import NachaOriginator, SepaDebtor
+    from clearport.settlement.payout_files.renderer import PayoutFiles
+    from clearport.settlement.report_files import ReportSink
+    from clearport.settlement.service import SettlementService
+    from clearport.settlement.store import PgSettlementStore
+    from clearport.storage.local import LocalDirectoryStorage
+    from clearport.txlog.checkpoints import FileCheckpointStore
+    from clearport.txlog.service import ChainService
+    from clearport.txlog.store import PgChainStore, PgTxlogStore
+    from clearport.vault.envelope import AesGcmCipher, TtlDekCache
+    from clearport.vault.service import VaultService
+    from clearport.vault.store import PgVaultRepository
+
     clock = clock or SystemClock()
     secret = load_or_create_server_secret(
         settings.secret_key.get_secret_value() if settings.secret_key else None,

@@ -91,8 +91,6 @@ def test_key_split_imports_neither_alembic_nor_the_web_stack(tmp_path: Path) -> 
     }
     printed, modules = _probe([["keys", "split", "--parts", "2"]], env)
     assert "component 2/2: " in printed
-    # The one command without a database that needs wiring (for the keyring). wiring still
-    # imports the stores (asyncpg) and settlement's report files (pyarrow) at its top; once it
-    # builds those inside build_container, this check becomes the one above.
-    not_yet = ("asyncpg", "pyarrow")
-    assert _loaded(modules, tuple(p for p in WEB_AND_DATABASE if p not in not_yet)) == []
+    # The one command without a database that needs wiring (for the keyring): wiring builds
+    # the stores inside build_container, so the keyring alone loads none of them.
+    assert _loaded(modules, WEB_AND_DATABASE) == []
