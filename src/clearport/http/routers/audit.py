@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, principal_of
-from clearport.http.routers.common import ListQuery
+from clearport.http.listing import ListQuery
 from clearport.http.schemas import audit_json, list_json
 
 router = APIRouter(prefix="/v1/audit_events", route_class=ApiRoute, tags=["audit"])

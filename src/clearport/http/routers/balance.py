@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
 from clearport.http.context import ApiRoute, container_of, principal_of
-from clearport.http.routers.common import ListQuery
+from clearport.http.listing import ListQuery
 from clearport.http.schemas import list_json
 from clearport.ledger.domain import BALANCE_TRANSACTION_TYPES, AccountKind, BalanceTransaction
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, principal_of
+from clearport.http.listing import ListQuery
 from clearport.http.representation import event_json
-from clearport.http.routers.common import ListQuery
 from clearport.http.schemas import list_json
 
 # Tagged with the payments, where the API document has always listed them.

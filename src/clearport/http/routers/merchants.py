@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
-from clearport.http.routers.common import ListQuery
+from clearport.http.listing import ListQuery
 from clearport.http.schemas import (
     KeyCreate,
     MerchantCreate,

@@ -13,8 +13,8 @@ from clearport.core.ids import parse_id
 from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.core.sensitive import SensitiveStr
 from clearport.http.context import ApiRoute, claim_of, container_of, principal_of
+from clearport.http.listing import ListQuery
 from clearport.http.representation import payment_json, refund_json
-from clearport.http.routers.common import ListQuery
 from clearport.http.schemas import Metadata, StrictModel, list_json
 from clearport.payments.service import InlineCard, NewPayment, TokenSource
 from clearport.vault.cards import CardInput

@@ -14,7 +14,7 @@ from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
 from clearport.core.pagination import MAX_PAGE_LIMIT, PageRequest
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
-from clearport.http.routers.common import ListQuery
+from clearport.http.listing import ListQuery
 from clearport.http.schemas import StrictModel, list_json
 from clearport.settlement.domain import ItemLine, Payout, Settlement, SettlementRun
 
