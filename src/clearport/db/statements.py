@@ -15,11 +15,21 @@ steps, each store contributing its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol, TypeVar
 
-from clearport.core.errors import InvariantViolation
+from clearport.core.errors import InvariantViolation, invariant
+
+R = TypeVar("R")
+
+
+class Row(Protocol):
+    """A fetched row by column name (asyncpg's Record, a dict)."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
 
 
 class Params:
@@ -76,3 +86,30 @@ class Table:
                 f"{self.name}: columns {sorted(set(self.column_names) ^ set(row))} differ"
             )
         return {f"{prefix}.{column}": row[column] for column in self.column_names}
+
+    def row(self, record: object) -> dict[str, Any]:
+        """A record (a dataclass whose fields are exactly this table's columns) as a row: its
+        fields by column name, enums as their values."""
+        return {column: _plain(getattr(record, column)) for column in self.column_names}
+
+    def record(self, kind: Callable[..., R], row: Row, **convert: Callable[[Any], Any]) -> R:
+        """The row back as a `kind` record; `convert` names the columns that need a type of
+        their own (`status=PaymentStatus`)."""
+        return kind(
+            **{
+                column: convert[column](row[column]) if column in convert else row[column]
+                for column in self.column_names
+            }
+        )
+
+    def check_matches(self, kind: type) -> None:
+        """Fail at import if `kind`'s fields and this table's columns ever drift apart."""
+        fields = {f.name for f in dataclasses.fields(kind)}
+        invariant(
+            fields == set(self.column_names),
+            f"{self.name} vs {kind.__name__}: {sorted(fields ^ set(self.column_names))}",
+        )
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value

@@ -44,26 +44,15 @@ def event_values(name: str, event: Event) -> dict[str, Any]:
     return EVENTS.named(name, _row(event))
 
 
+EVENTS.check_matches(Event)
+
+
 def _row(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "merchant_id": event.merchant_id,
-        "type": event.type,
-        "object_id": event.object_id,
-        "data": event.data,
-        "created_at": event.created_at,
-    }
+    return EVENTS.row(event)
 
 
 def _event(row: asyncpg.Record) -> Event:
-    return Event(
-        id=row["id"],
-        merchant_id=row["merchant_id"],
-        type=row["type"],
-        object_id=row["object_id"],
-        data=row["data"],
-        created_at=row["created_at"],
-    )
+    return EVENTS.record(Event, row)
 
 
 _INSERT_PARAMS = Params()
