@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+
 import pytest
 
 from clearport.core.errors import InvariantViolation
@@ -33,3 +36,26 @@ def test_table_values_and_named_rows_line_up() -> None:
     assert p.args(table.named("pay", {"amount": 5, "id": "pay_1"})) == ["pay_1", 5]
     with pytest.raises(InvariantViolation, match="currency"):
         table.named("pay", {"id": "pay_1", "amount": 5, "currency": "usd"})
+
+
+class _Status(StrEnum):
+    OPEN = "open"
+
+
+@dataclass(frozen=True)
+class _Thing:
+    id: str
+    status: _Status
+
+
+def test_records_map_to_rows_and_back_by_column() -> None:
+    table = Table("things", (("id", "text"), ("status", "text")))
+    table.check_matches(_Thing)
+    row = table.row(_Thing("t_1", _Status.OPEN))
+    assert row == {"id": "t_1", "status": "open"}
+    assert type(row["status"]) is str
+    assert table.record(_Thing, row, status=_Status) == _Thing("t_1", _Status.OPEN)
+    with pytest.raises(InvariantViolation, match="extra"):
+        Table("things", (("id", "text"), ("status", "text"), ("extra", "text"))).check_matches(
+            _Thing
+        )
