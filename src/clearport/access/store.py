@@ -12,42 +12,44 @@ from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
 from clearport.db.pagination import fetch_page
+from clearport.db.statements import Params, Table
 
-_KEY_COLUMNS = "id, kind, merchant_id, role, mode, display, created_at, expires_at, revoked_at"
+API_KEYS = Table(
+    "api_keys",
+    (
+        ("id", "text"),
+        ("kind", "text"),
+        ("merchant_id", "text"),
+        ("role", "text"),
+        ("mode", "text"),
+        ("display", "text"),
+        ("created_at", "timestamptz"),
+        ("expires_at", "timestamptz"),
+        ("revoked_at", "timestamptz"),
+    ),
+)
+API_KEYS.check_matches(ApiKey)
+_KEY_COLUMNS = API_KEYS.column_list()
+# The secret's hash and who made the key are written, never read back into an ApiKey.
+_INSERT_PARAMS = Params()
+_INSERT = (
+    f"INSERT INTO {API_KEYS.name} ({_KEY_COLUMNS}, secret_hash, created_by) "
+    f"VALUES ({API_KEYS.values(_INSERT_PARAMS, 'key')}, "
+    f"{_INSERT_PARAMS('secret_hash', 'bytea')}, {_INSERT_PARAMS('created_by', 'text')})"
+)
 
 
 def _key(row: asyncpg.Record) -> ApiKey:
-    return ApiKey(
-        id=row["id"],
-        kind=row["kind"],
-        merchant_id=row["merchant_id"],
-        role=row["role"],
-        mode=row["mode"],
-        display=row["display"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        revoked_at=row["revoked_at"],
-    )
+    return API_KEYS.record(ApiKey, row)
 
 
 class PgApiKeyRepository:
     async def insert(
         self, tx: Transaction, key: ApiKey, secret_hash: bytes, created_by: str
     ) -> None:
+        values = API_KEYS.named("key", API_KEYS.row(key))
         await conn_of(tx).execute(
-            f"INSERT INTO api_keys ({_KEY_COLUMNS}, secret_hash, created_by) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            key.id,
-            key.kind,
-            key.merchant_id,
-            key.role,
-            key.mode,
-            key.display,
-            key.created_at,
-            key.expires_at,
-            key.revoked_at,
-            secret_hash,
-            created_by,
+            _INSERT, *_INSERT_PARAMS.args(values, secret_hash=secret_hash, created_by=created_by)
         )
 
     async def get(self, tx: Transaction, key_id: str) -> ApiKey | None:

@@ -8,47 +8,42 @@ from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.pagination import fetch_page
+from clearport.db.statements import Params, Table
 from clearport.merchants.domain import Merchant, MerchantGate, MerchantStatus
 
-_MERCHANT_COLUMNS = (
-    "id, name, country, mcc, default_currency, status, pricing, payout_delay_days, reserve, "
-    "metadata, created_at"
+MERCHANTS = Table(
+    "merchants",
+    (
+        ("id", "text"),
+        ("name", "text"),
+        ("country", "text"),
+        ("mcc", "text"),
+        ("default_currency", "text"),
+        ("status", "text"),
+        ("pricing", "jsonb"),
+        ("payout_delay_days", "integer"),
+        ("reserve", "jsonb"),
+        ("metadata", "jsonb"),
+        ("created_at", "timestamptz"),
+    ),
+)
+MERCHANTS.check_matches(Merchant)
+_MERCHANT_COLUMNS = MERCHANTS.column_list()
+_INSERT_PARAMS = Params()
+_INSERT = (
+    f"INSERT INTO {MERCHANTS.name} ({_MERCHANT_COLUMNS}) "
+    f"VALUES ({MERCHANTS.values(_INSERT_PARAMS, 'merchant')})"
 )
 
 
 def _merchant(row: asyncpg.Record) -> Merchant:
-    return Merchant(
-        id=row["id"],
-        name=row["name"],
-        country=row["country"],
-        mcc=row["mcc"],
-        default_currency=row["default_currency"],
-        status=MerchantStatus(row["status"]),
-        pricing=row["pricing"],
-        payout_delay_days=row["payout_delay_days"],
-        reserve=row["reserve"],
-        metadata=row["metadata"],
-        created_at=row["created_at"],
-    )
+    return MERCHANTS.record(Merchant, row, status=MerchantStatus)
 
 
 class PgMerchantRepository:
     async def insert(self, tx: Transaction, merchant: Merchant) -> None:
-        await conn_of(tx).execute(
-            f"INSERT INTO merchants ({_MERCHANT_COLUMNS}) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            merchant.id,
-            merchant.name,
-            merchant.country,
-            merchant.mcc,
-            merchant.default_currency,
-            str(merchant.status),
-            merchant.pricing,
-            merchant.payout_delay_days,
-            merchant.reserve,
-            merchant.metadata,
-            merchant.created_at,
-        )
+        values = MERCHANTS.named("merchant", MERCHANTS.row(merchant))
+        await conn_of(tx).execute(_INSERT, *_INSERT_PARAMS.args(values))
 
     async def get(
         self, tx: Transaction, merchant_id: str, *, for_update: bool = False
