@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     # Requests per key per window, counted in PostgreSQL so every API process shares the limit.
     rate_limit_requests: int = 1000
     rate_limit_window_s: int = 1
+    # PCI DSS 8.3.4: this many failed authentications from one address (an IPv6 /64) within
+    # the window lock it out for the lockout period, valid keys included (at most 10, at least
+    # 1800 s to comply). Counted in PostgreSQL, shared by every API process.
+    auth_max_failures: int = Field(default=10, ge=1)
+    auth_failure_window_s: int = Field(default=1800, ge=1)
+    auth_lockout_s: int = Field(default=1800, ge=1)
     max_body_bytes: int = 65_536
     idempotency_ttl_s: int = 86_400
     # How long an in-progress idempotency claim blocks retries before it is considered abandoned.

@@ -81,9 +81,10 @@ def build_container(
     routed to), by default the built-in simulator."""
     # Imported here, not at the top: the commands that only need the database URL or the
     # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
+    from clearport.access.lockout import LockoutPolicy
     from clearport.access.server_secret import load_or_create_server_secret
     from clearport.access.service import Authenticator
-    from clearport.access.store import PgApiKeyRepository, PgRateLimiter
+    from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter, PgRateLimiter
     from clearport.audit.service import Auditor, AuditQueries
     from clearport.audit.store import PgAuditLog
     from clearport.connectors.simulator.connector import SimulatorConnector
@@ -205,7 +206,20 @@ def build_container(
         clock=clock,
         server_secret=secret,
         auditor=auditor,
-        authenticator=Authenticator(uow, keys, auditor, rate_limiter, clock, secret),
+        authenticator=Authenticator(
+            uow,
+            keys,
+            auditor,
+            PgAuthFailureCounter(),
+            rate_limiter,
+            clock,
+            secret,
+            LockoutPolicy(
+                max_failures=settings.auth_max_failures,
+                window_s=settings.auth_failure_window_s,
+                lockout_s=settings.auth_lockout_s,
+            ),
+        ),
         merchants=MerchantService(
             uow,
             merchants_repo,

@@ -1,4 +1,5 @@
-"""Authenticating a bearer key and applying its rate limit."""
+"""Authenticating a bearer key, locking out an address that keeps failing, and applying the
+key's rate limit."""
 
 from __future__ import annotations
 
@@ -6,50 +7,77 @@ import hmac
 from typing import NoReturn
 
 from clearport.access.domain import Origin, Principal, PrincipalKind, Role, hash_secret
-from clearport.access.ports import ApiKeyRepository, AuthFailureLog, RateLimiter
+from clearport.access.lockout import LockoutPolicy, lockout_subject
+from clearport.access.ports import (
+    ApiKeyRepository,
+    AuthFailureCounter,
+    AuthFailureLog,
+    RateLimiter,
+)
 from clearport.core.clock import Clock
 from clearport.core.errors import AuthenticationFailed, RateLimited, invariant
 from clearport.core.uow import UnitOfWork
 
 _KEY_PREFIXES = ("sk_test_", "sk_live_", "ok_")
 MAX_API_KEY_LEN = 200
+_NO_KEY = "No API key provided."
+_INVALID_KEY = "Invalid API key provided."
 
 
 class Authenticator:
+    """A failed authentication is counted against the caller's address (`lockout_subject`);
+    once the policy locks it out, every key it presents, valid or not, is refused with the
+    answer an unknown key gets, so a guess that hits cannot be told from one that misses
+    (docs/decisions/0015)."""
+
     def __init__(
         self,
         uow: UnitOfWork,
         keys: ApiKeyRepository,
         failures: AuthFailureLog,
+        failure_counter: AuthFailureCounter,
         rate_limiter: RateLimiter,
         clock: Clock,
         server_secret: bytes,
+        lockout: LockoutPolicy,
     ) -> None:
         self._uow = uow
         self._keys = keys
         self._failures = failures
+        self._failure_counter = failure_counter
         self._rate_limiter = rate_limiter
         self._clock = clock
         self._server_secret = server_secret
+        self._lockout = lockout
 
     async def authenticate(self, authorization: str | None, origin: Origin) -> Principal:
+        subject = lockout_subject(origin.ip)
         secret = _bearer(authorization)
         if secret is None:
-            await self._fail(origin, "missing_key", "No API key provided.")
+            await self._fail(origin, subject, "missing_key", _NO_KEY)
         if not secret.startswith(_KEY_PREFIXES) or len(secret) > MAX_API_KEY_LEN:
-            await self._fail(origin, "malformed_key", "Invalid API key provided.")
+            await self._fail(origin, subject, "malformed_key", _INVALID_KEY)
         digest = hash_secret(self._server_secret, secret)
         async with self._uow.autocommit() as tx:
-            found = await self._keys.find_by_hash(tx, digest)
+            found = await self._keys.find_by_hash(
+                tx, digest, lockout_subject=subject, at=self._clock.now()
+            )
         # The lookup is by an index on the HMAC; the final match is a constant-time comparison
         # of the stored and computed digests.
-        if found is None or not hmac.compare_digest(found[1], digest):
-            await self._fail(origin, "unknown_key", "Invalid API key provided.")
-        key = found[0]
+        if found.key is None or not hmac.compare_digest(found.secret_hash or b"", digest):
+            await self._fail(origin, subject, "unknown_key", _INVALID_KEY)
+        key = found.key
+        if found.subject_locked:
+            # The same steps as an unknown key from a locked-out address: the same answer.
+            await self._fail(origin, subject, "address_locked", _INVALID_KEY, resource=key.id)
         if not key.usable_at(self._clock.now()):
             reason = "revoked_key" if key.revoked_at is not None else "expired_key"
             await self._fail(
-                origin, reason, "This API key has been revoked or has expired.", resource=key.id
+                origin,
+                subject,
+                reason,
+                "This API key has been revoked or has expired.",
+                resource=key.id,
             )
         retry_after_s = await self._rate_limiter.hit(key.id)
         if retry_after_s is not None:
@@ -60,10 +88,28 @@ class Authenticator:
         return Principal(PrincipalKind.OPERATOR, key.id, role=Role(str(key.role)))
 
     async def _fail(
-        self, origin: Origin, reason: str, message: str, resource: str = "api"
+        self, origin: Origin, subject: str, reason: str, message: str, resource: str = "api"
     ) -> NoReturn:
+        # Counted and audited in one transaction: a failure is never counted unaudited.
         async with self._uow.transaction() as tx:
-            await self._failures.auth_failed(tx, origin=origin, reason=reason, resource=resource)
+            count = await self._failure_counter.count_failure(
+                tx, subject, self._clock.now(), self._lockout
+            )
+            await self._failures.auth_failed(
+                tx, origin=origin, reason=reason, resource=resource, locked_out=count.locked
+            )
+            if count.locked_until is not None:
+                await self._failures.auth_locked_out(
+                    tx,
+                    origin=origin,
+                    subject=subject,
+                    failures=count.failures,
+                    policy=self._lockout,
+                    locked_until=count.locked_until,
+                )
+        if count.locked and message != _NO_KEY:
+            # Locked out, the answer no longer depends on the key presented.
+            message = _INVALID_KEY
         raise AuthenticationFailed(message)
 
 

@@ -1,4 +1,4 @@
-"""API keys and rate-limit counters in PostgreSQL."""
+"""API keys, rate-limit counters and failed-authentication counts in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime
 import asyncpg
 
 from clearport.access.domain import ApiKey
+from clearport.access.lockout import FailureCount, LockoutPolicy
+from clearport.access.ports import KeyLookup
 from clearport.core.errors import present
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
@@ -43,6 +45,19 @@ def _key(row: asyncpg.Record) -> ApiKey:
     return API_KEYS.record(ApiKey, row)
 
 
+# The key and the lockout in one round trip, so a successful authentication pays nothing for
+# the lockout: always one row, its key columns NULL when no key has the hash (docs/decisions/0015).
+_FIND_PARAMS = Params()
+_FIND = (
+    f"SELECT {', '.join(f'k.{c}' for c in API_KEYS.column_names)}, k.secret_hash, "
+    "f.subject IS NOT NULL AS subject_locked "
+    "FROM (VALUES (1)) AS one (x) "
+    f"LEFT JOIN {API_KEYS.name} k ON k.secret_hash = {_FIND_PARAMS('secret_hash', 'bytea')} "
+    f"LEFT JOIN auth_failures f ON f.subject = {_FIND_PARAMS('subject', 'text')} "
+    f"AND f.locked_until > {_FIND_PARAMS('at', 'timestamptz')}"
+)
+
+
 class PgApiKeyRepository:
     async def insert(
         self, tx: Transaction, key: ApiKey, secret_hash: bytes, created_by: str
@@ -59,13 +74,18 @@ class PgApiKeyRepository:
         return None if row is None else _key(row)
 
     async def find_by_hash(
-        self, tx: Transaction, secret_hash: bytes
-    ) -> tuple[ApiKey, bytes] | None:
-        row = await conn_of(tx).fetchrow(
-            f"SELECT {_KEY_COLUMNS}, secret_hash FROM api_keys WHERE secret_hash = $1",
-            secret_hash,
+        self, tx: Transaction, secret_hash: bytes, *, lockout_subject: str, at: datetime
+    ) -> KeyLookup:
+        row = present(
+            await conn_of(tx).fetchrow(
+                _FIND,
+                *_FIND_PARAMS.args(secret_hash=secret_hash, subject=lockout_subject, at=at),
+            ),
+            "the lookup always returns its one row",
         )
-        return None if row is None else (_key(row), bytes(row["secret_hash"]))
+        if row["id"] is None:
+            return KeyLookup(None, None, row["subject_locked"])
+        return KeyLookup(_key(row), bytes(row["secret_hash"]), row["subject_locked"])
 
     async def revoke(self, tx: Transaction, key_id: str, at: datetime) -> None:
         await conn_of(tx).execute(
@@ -114,3 +134,69 @@ class PgRateLimiter:
             return None
         # Retry-After is whole seconds, rounded up, never 0.
         return max(1, int(row["remaining_s"]))
+
+
+def _after_failure(p: Params, failed_at: str, locked_until: str) -> str:
+    """The row's (failed_at, locked_until, forget_after) once this failure is counted, from its
+    previous `failed_at` and `locked_until`: the failures inside the window and not before the
+    end of the last lockout, this one appended; a lockout if they reach the limit."""
+    at = p("at", "timestamptz")
+    window = f"make_interval(secs => {p('window_s', 'float8')})"
+    lockout_end = f"{at} + make_interval(secs => {p('lockout_s', 'float8')})"
+    locks = f"cardinality(next.failed_at) >= {p('max_failures', 'integer')}"
+    return (
+        f"SELECT next.failed_at, "
+        f"CASE WHEN {locks} THEN {lockout_end} ELSE {locked_until} END, "
+        f"CASE WHEN {locks} THEN {lockout_end} ELSE {at} + {window} END "
+        f"FROM (SELECT array_append(ARRAY(SELECT t FROM unnest({failed_at}) AS t "
+        f"WHERE t > {at} - {window} AND t >= coalesce({locked_until}, '-infinity') "
+        f"ORDER BY t), {at}) AS failed_at"
+        ") AS next"
+    )
+
+
+# One statement counts the failure: the upsert locks the subject's row, so concurrent failures
+# from any number of processes are each counted once and exactly one of them locks it out. A
+# subject already locked out is left alone (no row returned).
+_COUNT_PARAMS = Params()
+_AT = _COUNT_PARAMS("at", "timestamptz")
+_COUNT = f"""
+INSERT INTO auth_failures AS f (subject, failed_at, locked_until, forget_after)
+SELECT {_COUNT_PARAMS("subject", "text")}, first.* FROM (
+    {_after_failure(_COUNT_PARAMS, "'{}'::timestamptz[]", "NULL::timestamptz")}
+) AS first (failed_at, locked_until, forget_after)
+ON CONFLICT (subject) DO UPDATE SET (failed_at, locked_until, forget_after) = (
+    {_after_failure(_COUNT_PARAMS, "f.failed_at", "f.locked_until")})
+WHERE f.locked_until IS NULL OR f.locked_until <= {_AT}
+RETURNING cardinality(failed_at) AS failures,
+          CASE WHEN locked_until > {_AT} THEN locked_until END AS locked_until
+"""
+# Then at most two rows that no longer say anything go, so the table holds live subjects without
+# a sweeper. A statement of its own, after the upsert: a transaction waits (for its subject's
+# row) only before it holds any other row, and SKIP LOCKED never waits, so no deadlock.
+_FORGET = """
+DELETE FROM auth_failures WHERE subject IN (
+    SELECT subject FROM auth_failures WHERE forget_after < $1
+    ORDER BY forget_after LIMIT 2 FOR UPDATE SKIP LOCKED)
+"""
+
+
+class PgAuthFailureCounter:
+    async def count_failure(
+        self, tx: Transaction, subject: str, at: datetime, policy: LockoutPolicy
+    ) -> FailureCount:
+        conn = conn_of(tx)
+        row = await conn.fetchrow(
+            _COUNT,
+            *_COUNT_PARAMS.args(
+                subject=subject,
+                at=at,
+                window_s=float(policy.window_s),
+                lockout_s=float(policy.lockout_s),
+                max_failures=policy.max_failures,
+            ),
+        )
+        await conn.execute(_FORGET, at)
+        if row is None:
+            return FailureCount(already_locked=True, failures=0, locked_until=None)
+        return FailureCount(False, row["failures"], row["locked_until"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from clearport.access.domain import Origin, Permission, Principal
+from clearport.access.lockout import LockoutPolicy
 from clearport.audit.domain import AuditEvent, Outcome
 from clearport.audit.ports import AuditLog
 from clearport.core.clock import Clock
@@ -44,9 +46,10 @@ class Auditor:
         )
 
     async def auth_failed(
-        self, tx: Transaction, *, origin: Origin, reason: str, resource: str
+        self, tx: Transaction, *, origin: Origin, reason: str, resource: str, locked_out: bool
     ) -> None:
-        """A failed authentication (access's `AuthFailureLog` port)."""
+        """A failed authentication (access's `AuthFailureLog` port); `locked_out` says the
+        address was locked out then (this request refused whatever its key)."""
         await self.record(
             tx,
             actor="anonymous",
@@ -54,7 +57,34 @@ class Auditor:
             resource=resource,
             origin=origin,
             outcome=Outcome.FAILURE,
-            details={"reason": reason},
+            details={"reason": reason, "locked_out": locked_out},
+        )
+
+    async def auth_locked_out(
+        self,
+        tx: Transaction,
+        *,
+        origin: Origin,
+        subject: str,
+        failures: int,
+        policy: LockoutPolicy,
+        locked_until: datetime,
+    ) -> None:
+        """An address locked out by repeated failures (access's `AuthFailureLog` port); the
+        resource is what is locked out: the address, or the IPv6 /64 it belongs to."""
+        await self.record(
+            tx,
+            actor="anonymous",
+            event_type="auth.locked_out",
+            resource=f"address:{subject}",
+            origin=origin,
+            outcome=Outcome.FAILURE,
+            details={
+                "failures": failures,
+                "window_s": policy.window_s,
+                "lockout_s": policy.lockout_s,
+                "locked_until": locked_until.isoformat(),
+            },
         )
 
 

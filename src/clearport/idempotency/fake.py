@@ -9,7 +9,7 @@ from typing import cast
 
 from clearport.core.clock import Clock
 from clearport.core.uow import Transaction
-from clearport.idempotency.domain import StoredResponse
+from clearport.idempotency.domain import RequestHash, StoredResponse
 
 
 @dataclass(slots=True)
@@ -38,21 +38,22 @@ class FakeIdempotencyStore:
         self,
         principal_id: str,
         key: str,
-        request_hash: bytes,
+        request_hash: RequestHash,
         lock_timeout_s: int,
         ttl_s: int,
     ) -> tuple[str, int | None, bytes | None, bytes, str | None]:
         now = self._clock.now()
         entry = self.entries.get((principal_id, key))
         if entry is None or entry.created_at < now - timedelta(seconds=ttl_s):
-            self.entries[(principal_id, key)] = FakeEntry(request_hash, now, now)
-            return "claimed", None, None, request_hash, None
+            self.entries[(principal_id, key)] = FakeEntry(request_hash.current, now, now)
+            return "claimed", None, None, request_hash.current, None
         abandoned = entry.state == "in_progress" and entry.locked_at < now - timedelta(
             seconds=lock_timeout_s
         )
-        if abandoned and entry.request_hash == request_hash:
+        if abandoned and request_hash.matches(entry.request_hash):
+            entry.request_hash = request_hash.current
             entry.created_at = entry.locked_at = now
-            return "claimed", None, None, request_hash, entry.resource_id
+            return "claimed", None, None, request_hash.current, entry.resource_id
         return (
             entry.state,
             entry.response_status,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from clearport.core.uow import Transaction
+from clearport.idempotency.domain import RequestHash
 
 
 class IdempotencyStore(Protocol):
@@ -13,12 +14,13 @@ class IdempotencyStore(Protocol):
         self,
         principal_id: str,
         key: str,
-        request_hash: bytes,
+        request_hash: RequestHash,
         lock_timeout_s: int,
         ttl_s: int,
     ) -> tuple[str, int | None, bytes | None, bytes, str | None]:
-        """Claim a key. Returns (outcome, status, body, stored_hash, resource_id) where
-        outcome is 'claimed' (run the request; resource_id is what an abandoned earlier attempt
+        """Claim a key, storing `request_hash.current`. Returns (outcome, status, body,
+        stored_hash, resource_id) where outcome is 'claimed' (run the request; resource_id is
+        what an abandoned earlier attempt of the same request, whichever hash format it stored,
         created, if anything), 'completed' (replay or mismatch) or 'in_progress'."""
         ...
 

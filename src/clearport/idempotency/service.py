@@ -1,15 +1,15 @@
 """One idempotency mechanism for every POST, whatever the endpoint.
 
 The first completed response per (principal, Idempotency-Key) is stored with a keyed hash of the
-request; a retry gets it back, a different request under the same key gets 422, a retry while the
-first is still running gets 409. Responses that say "your request was invalid" (400), "slow down"
-(429) or "we failed" (5xx) are not stored, so the client can fix and retry under the same key.
+request's parameters (its canonical JSON, so whitespace and key order do not matter: see
+`domain.canonical_body`); a retry gets it back, a different request under the same key gets 422,
+a retry while the first is still running gets 409. Responses that say "your request was
+invalid" (400), "send JSON" (415), "slow down" (429) or "we failed" (5xx) are not stored, so
+the client can fix and retry under the same key.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from clearport.core.errors import (
@@ -19,13 +19,15 @@ from clearport.core.errors import (
     present,
 )
 from clearport.core.uow import Transaction
+from clearport.idempotency.domain import RequestHash, hash_request
 from clearport.idempotency.ports import IdempotencyStore
 
 MAX_IDEMPOTENCY_KEY_LEN = 255
 
 
 def is_storable(status: int) -> bool:
-    return status not in {400, 429} and status < 500
+    # A 415 is a request the client fixes (its Content-Type) and retries under the same key.
+    return status not in {400, 415, 429} and status < 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +61,12 @@ class IdempotencyService:
         self._ttl_s = ttl_s
         self._lock_timeout_s = lock_timeout_s
 
-    def request_hash(self, method: str, path: str, body: bytes) -> bytes:
-        # Keyed, because bodies can hold card numbers and a plain hash of a PAN is guessable.
-        mac = hmac.new(self._server_secret, digestmod=hashlib.sha256)
-        for part in (method.encode(), path.encode(), body):
-            mac.update(len(part).to_bytes(8, "big"))
-            mac.update(part)
-        return mac.digest()
+    def request_hash(self, method: str, path: str, body: bytes) -> RequestHash:
+        return hash_request(self._server_secret, method, path, body)
 
-    async def begin(self, scope: str, key: str, request_hash: bytes) -> IdempotencyClaim | Replay:
+    async def begin(
+        self, scope: str, key: str, request_hash: RequestHash
+    ) -> IdempotencyClaim | Replay:
         if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LEN or not key.isprintable():
             raise InvalidRequest(
                 f"'Idempotency-Key' must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable characters.",
@@ -78,7 +77,7 @@ class IdempotencyService:
         )
         if outcome == "claimed":
             return IdempotencyClaim(scope, key, recovered_resource=resource_id)
-        if not hmac.compare_digest(stored_hash, request_hash):
+        if not request_hash.matches(stored_hash):
             raise IdempotencyMismatch(
                 "This Idempotency-Key was already used with a different request."
             )

@@ -10,7 +10,7 @@ from typing import Any
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
 from clearport.db.statements import Params
-from clearport.idempotency.domain import StoredResponse
+from clearport.idempotency.domain import RequestHash, StoredResponse
 
 
 def _complete(p: Params, name: str) -> str:
@@ -41,7 +41,8 @@ _COMPLETE_PARAMS = Params()
 _COMPLETE = _complete(_COMPLETE_PARAMS, "response")
 
 # A claim succeeds when the key is new, when its entry expired (query-time TTL cut-off), or when
-# an earlier attempt with the same request was abandoned (in progress past the lock timeout).
+# an earlier attempt with the same request was abandoned (in progress past the lock timeout). The
+# same request is either hash format ($6: the legacy one); a taken-over claim stores the current.
 _CLAIM = """
 INSERT INTO idempotency_keys (principal_id, key, request_hash, state)
 VALUES ($1, $2, $3, 'in_progress')
@@ -55,7 +56,7 @@ SET request_hash = EXCLUDED.request_hash, state = 'in_progress', created_at = no
 WHERE idempotency_keys.created_at < now() - make_interval(secs => $5)
    OR (idempotency_keys.state = 'in_progress'
        AND idempotency_keys.locked_at < now() - make_interval(secs => $4)
-       AND idempotency_keys.request_hash = EXCLUDED.request_hash)
+       AND idempotency_keys.request_hash IN (EXCLUDED.request_hash, $6))
 RETURNING resource_id
 """
 
@@ -68,16 +69,22 @@ class PgIdempotencyStore:
         self,
         principal_id: str,
         key: str,
-        request_hash: bytes,
+        request_hash: RequestHash,
         lock_timeout_s: int,
         ttl_s: int,
     ) -> tuple[str, int | None, bytes | None, bytes, str | None]:
         async with self._db.pool.acquire() as conn:
             claimed = await conn.fetchrow(
-                _CLAIM, principal_id, key, request_hash, float(lock_timeout_s), float(ttl_s)
+                _CLAIM,
+                principal_id,
+                key,
+                request_hash.current,
+                float(lock_timeout_s),
+                float(ttl_s),
+                request_hash.legacy,
             )
             if claimed is not None:
-                return "claimed", None, None, request_hash, claimed["resource_id"]
+                return "claimed", None, None, request_hash.current, claimed["resource_id"]
             row = await conn.fetchrow(
                 "SELECT state, response_status, response_body, request_hash "
                 "FROM idempotency_keys WHERE principal_id = $1 AND key = $2",
@@ -85,7 +92,7 @@ class PgIdempotencyStore:
                 key,
             )
         if row is None:  # released between the two statements: the caller may retry
-            return "in_progress", None, None, request_hash, None
+            return "in_progress", None, None, request_hash.current, None
         body = None if row["response_body"] is None else bytes(row["response_body"])
         return row["state"], row["response_status"], body, bytes(row["request_hash"]), None
 
