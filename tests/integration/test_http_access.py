@@ -14,6 +14,7 @@ from clearport.core.errors import InvariantViolation, PermissionDenied
 from clearport.core.ids import new_id
 from clearport.http.access_rules import ROUTE_ACCESS
 from clearport.http.context import ApiRoute
+from tests.http_support import operations_of, served_document
 from tests.support import Api
 
 # How the path parameters' ids are spelled, so a read reaches its service (which answers 404).
@@ -49,13 +50,7 @@ def _refused(method: str, path: str, principal: Principal) -> bool:
 
 
 def test_the_table_names_exactly_the_served_operations(api: Api) -> None:
-    document = api.http.get(api.url + "/openapi.json").json()
-    served = {
-        (method.upper(), path)
-        for path, item in document["paths"].items()
-        for method in item
-        if method in ("get", "post", "put", "patch", "delete")
-    }
+    served = {(o.method.upper(), o.path) for o in operations_of(served_document(api))}
     assert served == set(ROUTE_ACCESS)
 
 
