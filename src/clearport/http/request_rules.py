@@ -140,8 +140,8 @@ class RequestRules:
     # A path parameter as errors name it: `id` when the route has one (the services name the
     # object's id so too), else its declared name.
     path_fields: Mapping[str, str]
-    # What a body must be labelled: the media type FastAPI documents for the route's body
-    # (JSON unless it declares form or file fields, as `POST /v1/files` will).
+    # What a body must be labelled: the media type FastAPI documents for the route's body (JSON,
+    # unless it declares form or file fields: multipart/form-data for `POST /v1/files`' upload).
     body_media_type: str
     takes_body: bool
 
