@@ -101,7 +101,13 @@ def test_invalid_merchant_bodies(api: Api, body: dict[str, object], param: str, 
     [b"{not json", b"[1, 2]", b'"text"', b""],
 )
 def test_malformed_bodies(api: Api, content: bytes) -> None:
-    response = api.call("POST", "/v1/merchants", api.operator(), content=content)
+    response = api.call(
+        "POST",
+        "/v1/merchants",
+        api.operator(),
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] in {"body_invalid", "parameter_missing"}
     assert "Traceback" not in response.text

@@ -1,9 +1,13 @@
-"""Authentication and idempotency around every `/v1` route, as one route class.
+"""Authentication, access, request rules and idempotency around every `/v1` route, as one
+route class.
 
-`ApiRoute` wraps each endpoint: authenticate the bearer key (and count its rate limit), then for a
-POST with `Idempotency-Key` claim the key, replay a stored response, or run the endpoint and store
-what it answered. Endpoints never implement idempotency themselves; the few that must store the
-response inside their own transaction (payments) call `IdempotencyService.complete_in`.
+`ApiRoute` wraps each endpoint: authenticate the bearer key (and count its rate limit), check the
+route's entry in the access table, apply the request rules (declared query parameters, no control
+characters, the body's media type and strict JSON), then for a POST with `Idempotency-Key` claim
+the key, replay a stored response, or run the endpoint and store what it answered. All of that
+happens before FastAPI validates a parameter, so a caller who may not call a route learns nothing
+about its parameters. Endpoints never implement idempotency themselves; the few that must store
+the response inside their own transaction (payments) call `IdempotencyService.complete_in`.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from starlette.responses import Response
 
 from clearport.access.domain import Origin, Principal
 from clearport.core.redaction import redact_secrets
+from clearport.http.access_rules import RouteAccess, access_for
 from clearport.http.errors import error_response_for
+from clearport.http.request_rules import ApiRequest, RequestRules
 from clearport.idempotency.service import IdempotencyClaim, Replay
 from clearport.wiring import Container
 
@@ -41,22 +47,33 @@ def claim_of(request: Request) -> IdempotencyClaim | None:
 class ApiRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         endpoint = super().get_route_handler()
+        # Built with the route, so a route missing from the access table fails at start-up.
+        access = access_for(self.methods or set(), self.path)
+        rules = RequestRules.of(self)
 
         async def handler(request: Request) -> Response:
+            request = ApiRequest(request.scope, request.receive)  # before anyone reads the body
             try:
-                return await _handle(request, endpoint)
+                return await _handle(request, endpoint, access, rules)
             except Exception as exc:  # mapped here so idempotency sees the final response
                 return error_response_for(request, exc)
 
         return handler
 
 
-async def _handle(request: Request, endpoint: Callable[[Request], Awaitable[Response]]) -> Response:
+async def _handle(
+    request: Request,
+    endpoint: Callable[[Request], Awaitable[Response]],
+    access: RouteAccess,
+    rules: RequestRules,
+) -> Response:
     container = container_of(request)
     principal = await container.authenticator.authenticate(
         request.headers.get("authorization"), origin_of(request)
     )
     request.state.principal = principal
+    access.check(principal)
+    await rules.check(request)
     key = request.headers.get("idempotency-key")
     if request.method != "POST" or key is None:
         return await _run(request, endpoint)

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from clearport.core.errors import (
     AuthenticationFailed,
@@ -57,6 +58,12 @@ READ_ONLY_FIELDS = frozenset(
 )
 
 
+class UnsupportedMediaType(InvalidRequest):
+    """A body labelled other than the route's media type: an HTTP matter, so it lives here."""
+
+    default_code = "unsupported_media_type"
+
+
 def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "req_unknown"))
 
@@ -74,6 +81,7 @@ def error_body(
 # Each class of the core error tree as HTTP answers it: (status, error type). A subclass answers
 # like the nearest class listed (LedgerStateError is an InvalidState: 409).
 STATUS_OF: dict[type[ClearportError], tuple[int, str]] = {
+    UnsupportedMediaType: (415, "invalid_request_error"),
     InvalidRequest: (400, "invalid_request_error"),
     AuthenticationFailed: (401, "authentication_error"),
     PermissionDenied: (403, "permission_error"),
@@ -138,9 +146,7 @@ def validation_error_response(request: Request, exc: RequestValidationError) -> 
     kind = str(first.get("type", "value_error"))
     param = _param_of(first.get("loc", ()))
     leaf = param.rsplit("[", 1)[-1].rstrip("]") if param else None
-    if kind == "json_invalid":
-        code, message, param = "body_invalid", "The request body is not valid JSON.", None
-    elif kind == "extra_forbidden" and leaf in READ_ONLY_FIELDS:
+    if kind == "extra_forbidden" and leaf in READ_ONLY_FIELDS:
         code, message = "parameter_read_only", f"'{param}' is read-only and cannot be set."
     elif kind == "extra_forbidden":
         code, message = "parameter_unknown", f"Received unknown parameter: '{param}'."
@@ -163,11 +169,29 @@ def validation_error_response(request: Request, exc: RequestValidationError) -> 
     )
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this URL. Starlette's own 405 names only the methods
+    of the first route whose path matched, though GET and PATCH of one URL are two routes."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+
+
 def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    headers = {}
     if exc.status_code == 404:
         code, message = "resource_missing", "Unrecognized request URL."
     elif exc.status_code == 405:
         code, message = "method_not_allowed", "This method is not allowed on this URL."
+        headers["Allow"] = ", ".join(allowed_methods(request))
     else:
         code, message = "invalid_request", str(exc.detail)
     status = exc.status_code if exc.status_code in (404, 405) else 400
@@ -180,6 +204,7 @@ def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONRe
             param=None,
         ),
         status_code=status,
+        headers=headers,
     )
 
 

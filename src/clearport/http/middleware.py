@@ -63,8 +63,6 @@ class RequestContextMiddleware:
                     ),
                 )
                 return
-            if body:
-                scope = _as_json(scope)
             await self.app(scope, _replay(body, receive), send_wrapper)
         except Exception:
             log.exception("unhandled_error")
@@ -128,13 +126,6 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return await receive()  # after the body: wait for disconnect as usual
 
     return replay
-
-
-def _as_json(scope: Scope) -> Scope:
-    """Bodies are JSON whatever the client labelled them (curl -d says form-urlencoded)."""
-    headers = [(k, v) for k, v in scope.get("headers", []) if k != b"content-type"]
-    headers.append((b"content-type", b"application/json"))
-    return {**scope, "headers": headers}
 
 
 def _content_length(scope: Scope) -> int | None:
