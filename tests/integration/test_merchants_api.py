@@ -128,7 +128,9 @@ def test_unknown_route_and_bad_id(api: Api) -> None:
     assert missing_route.status_code == 404
     assert missing_route.json()["error"]["code"] == "resource_missing"
     bad_id = api.call("GET", "/v1/merchants/pay_123", admin)
-    assert bad_id.status_code == 400 and bad_id.json()["error"]["param"] == "id"
+    # A malformed id fails the path parameter's pattern: the error names it as the document does.
+    assert bad_id.status_code == 400 and bad_id.json()["error"]["param"] == "merchant_id"
+    assert bad_id.json()["error"]["code"] == "parameter_invalid"
     unknown = api.call("GET", "/v1/merchants/mer_0000000000ZZZZZZZZZZZZZZZZ", admin)
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "resource_missing"

@@ -66,10 +66,14 @@ def test_other_merchants_token_is_404(api: Api) -> None:
     _, key_a = api.merchant(admin)
     _, key_b = api.merchant(admin)
     token = api.call("POST", "/v1/tokens", key_a, json={"card": CARD}).json()["id"]
-    for path in (f"/v1/tokens/{token}", "/v1/tokens/tok_nope"):
+    for path in (f"/v1/tokens/{token}", "/v1/tokens/tok_0000000000ZZZZZZZZZZZZZZZZ"):
         r = api.call("GET", path, key_b)
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "resource_missing"
+    # Not an id at all: the path parameter's pattern refuses it, naming it.
+    malformed = api.call("GET", "/v1/tokens/tok_nope", key_b)
+    assert malformed.status_code == 400
+    assert malformed.json()["error"]["param"] == "token_id"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,9 @@ from clearport.core.errors import Field, InvalidRequest
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _BODY_LEN = 26
-_ID_RE = re.compile(r"^([a-z]{2,5})_([0-9A-HJKMNP-TV-Z]{26})$")
+# The part after the prefix as a regular expression: the OpenAPI document declares it too.
+ID_BODY_PATTERN = "[0-9A-HJKMNP-TV-Z]{26}"
+_ID_RE = re.compile(rf"^([a-z]{{2,5}})_({ID_BODY_PATTERN})$")
 
 PREFIXES = frozenset(
     {
@@ -57,8 +59,15 @@ def new_id(prefix: str, *, now_ms: int | None = None) -> str:
     return f"{prefix}_{_encode(ms, 10)}{_encode(secrets.randbits(80), 16)}"
 
 
+def id_pattern(prefix: str | None = None) -> str:
+    """The regular expression an id of this kind matches (any kind when `prefix` is None)."""
+    if prefix is not None and prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    return f"^{prefix or '[a-z]{2,5}'}_{ID_BODY_PATTERN}$"
+
+
 def is_id(value: str, prefix: str) -> bool:
-    m = _ID_RE.match(value)
+    m = _ID_RE.fullmatch(value)  # `$` alone would let a trailing newline through
     return m is not None and m.group(1) == prefix
 
 

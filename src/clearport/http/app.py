@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clearport import __version__
 from clearport.core.errors import ClearportError
 from clearport.http.errors import error_response_for
 from clearport.http.middleware import RequestContextMiddleware
+from clearport.http.openapi import openapi_document
 from clearport.http.routers import (
     audit,
     balance,
     bank_accounts,
+    docs,
     events,
     health,
     merchants,
@@ -41,10 +45,15 @@ def create_app(container: Container) -> FastAPI:
     app = FastAPI(
         title="Clearport API",
         version=__version__,
+        summary="Merchant services: tokenize cards; authorize, capture, void and refund "
+        "payments; balances, settlement and payouts.",
         lifespan=lifespan,
-        docs_url="/docs",
+        openapi_tags=TAGS,
+        # Served by routers/docs.py from the vendored assets, never from a CDN.
+        docs_url=None,
         redoc_url=None,
     )
+    _serve_document(app)
     app.state.container = container
     app.state.schema_head = container.schema_head()
 
@@ -66,6 +75,35 @@ def create_app(container: Container) -> FastAPI:
         payments,
         events,
         settlements,
+        docs,
     ):
         app.include_router(module.router)
+    app.mount(
+        docs.ASSETS_PATH,
+        StaticFiles(packages=[("clearport.http", "static")]),
+        name="docs-assets",
+    )
     return app
+
+
+TAGS = [
+    {"name": "merchants", "description": "Onboarding, terms, keys, bank accounts (operators)."},
+    {"name": "operators", "description": "Operator keys (admin, security)."},
+    {"name": "audit", "description": "The audit trail (admin, security)."},
+    {"name": "tokens", "description": "Card tokens (merchant keys)."},
+    {"name": "payments", "description": "Payments, refunds, payment settings and events."},
+    {"name": "balance", "description": "Balances and balance transactions."},
+    {"name": "settlement", "description": "Settlement runs, settlements, items and payouts."},
+    {"name": "health", "description": "Liveness, readiness and metrics (no key)."},
+]
+
+
+def _serve_document(app: FastAPI) -> None:
+    """`/openapi.json` serves the completed document (http/openapi.py), built once."""
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_document(app)
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]

@@ -10,10 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from clearport.access.domain import ApiKey
 from clearport.audit.domain import AuditEvent
 from clearport.core.clock import unix_seconds
+from clearport.http.models.base import Currency
 from clearport.merchants.domain import Merchant
 from clearport.vault.cards import Brand
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+CountryCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{2}$"),
+    Field(description="An upper-case ISO 3166-1 alpha-2 code."),
+]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=50)]
@@ -51,9 +57,13 @@ class ReserveTerms(StrictModel):
 
 class MerchantCreate(StrictModel):
     name: ShortText
-    country: Annotated[str, StringConstraints(min_length=2, max_length=2)]
-    mcc: Annotated[str, StringConstraints(min_length=4, max_length=4)]
-    default_currency: Annotated[str, StringConstraints(min_length=3, max_length=3)]
+    country: CountryCode
+    mcc: Annotated[
+        str,
+        StringConstraints(pattern=r"^[0-9]{4}$"),
+        Field(description="The 4-digit merchant category code (ISO 18245)."),
+    ]
+    default_currency: Currency
     pricing: Pricing | None = None
     payout_delay_days: int | None = Field(default=None, ge=0, le=90)
     reserve: ReserveTerms | None = None

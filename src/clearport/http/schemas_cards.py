@@ -8,19 +8,27 @@ from pydantic import Field, StringConstraints
 
 from clearport.core.clock import unix_seconds
 from clearport.core.sensitive import SensitiveStr
-from clearport.http.schemas import StrictModel
-from clearport.vault.cards import CardInput, StoredCard
+from clearport.http.models.base import Currency
+from clearport.http.schemas import CountryCode, StrictModel
+from clearport.vault.cards import MAX_HOLDER_NAME_LEN, CardInput, StoredCard
 from clearport.vault.domain import BankAccountView
 
-# Generous bounds: the domain validates precisely and names the field; these only stop abuse.
-CardNumber = Annotated[str, StringConstraints(min_length=1, max_length=32)]
+# Digits, with the spaces or dashes people type between groups. The domain checks the rest (12 to
+# 19 digits, Luhn, a brand we accept, its length) with codes of its own (`incorrect_number`).
+CardNumber = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=32, pattern=r"^[0-9][0-9 -]*$"),
+    Field(description="The card number (PAN): never shown again, never logged."),
+]
+ExpiryMonth = Annotated[int, Field(ge=1, le=12)]
+HolderName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_HOLDER_NAME_LEN)]
 
 
 class CardBody(StrictModel):
     number: CardNumber
-    exp_month: int
-    exp_year: int
-    holder_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    exp_month: ExpiryMonth
+    exp_year: int = Field(description="Four digits; a past expiry is 400 `expired_card`.")
+    holder_name: HolderName | None = None
 
     def to_input(self) -> CardInput:
         return CardInput(
@@ -64,8 +72,8 @@ Digits = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 
 
 class BankAccountPut(StrictModel):
-    country: Annotated[str, StringConstraints(min_length=2, max_length=2)]
-    currency: Annotated[str, StringConstraints(min_length=3, max_length=3)]
+    country: CountryCode
+    currency: Currency
     account_holder: Annotated[str, StringConstraints(min_length=1, max_length=140)]
     routing_number: Digits | None = None
     account_number: Digits | None = None

@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from clearport.audit.domain import Outcome
 from clearport.http.context import ApiRoute, container_of, principal_of
-from clearport.http.listing import ListQuery
+from clearport.http.listing import ListQuery, list_query
+from clearport.http.models.merchants import AuditEventList
 from clearport.http.schemas import audit_json, list_json
 
 router = APIRouter(prefix="/v1/audit_events", route_class=ApiRoute, tags=["audit"])
 
 
-@router.get("")
+@router.get("", response_model=AuditEventList)
 async def list_audit_events(
     request: Request,
-    q: ListQuery = Depends(),
+    q: ListQuery = Depends(list_query("aud")),
     type: str | None = Query(None, max_length=100),
     resource: str | None = Query(None, max_length=100),
     actor: str | None = Query(None, max_length=200),
-    outcome: Literal["success", "failure"] | None = None,
+    outcome: Outcome | None = None,
 ) -> JSONResponse:
     page = await container_of(request).audit_queries.list(
         principal_of(request),
-        q.page("aud"),
+        q.page,
         {
             "event_type": type,
             "resource": resource,

@@ -13,7 +13,10 @@ from fastapi.responses import JSONResponse
 from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
 from clearport.http.context import ApiRoute, container_of, principal_of
-from clearport.http.listing import ListQuery
+from clearport.http.listing import ListQuery, list_query
+from clearport.http.models.base import MerchantId, enum_of
+from clearport.http.models.settlement import Balance, BalanceTransactionList
+from clearport.http.openapi import answers
 from clearport.http.schemas import list_json
 from clearport.ledger.domain import BALANCE_TRANSACTION_TYPES, AccountKind, BalanceTransaction
 
@@ -36,9 +39,12 @@ def balance_transaction_json(t: BalanceTransaction) -> dict[str, Any]:
     }
 
 
-@router.get("/balance")
+MERCHANT_OF_OPERATOR = "The merchant, for operator keys; a merchant key sees its own."
+
+
+@router.get("/balance", response_model=Balance, responses=answers(404))
 async def get_balance(
-    request: Request, merchant: str | None = Query(None, max_length=64)
+    request: Request, merchant: MerchantId | None = Query(None, description=MERCHANT_OF_OPERATOR)
 ) -> JSONResponse:
     balances = await container_of(request).ledger.merchant_balance(principal_of(request), merchant)
     body: dict[str, Any] = {"object": "balance"}
@@ -50,12 +56,14 @@ async def get_balance(
     return JSONResponse(body)
 
 
-@router.get("/balance_transactions")
+@router.get("/balance_transactions", response_model=BalanceTransactionList, responses=answers(404))
 async def list_balance_transactions(
     request: Request,
-    q: ListQuery = Depends(),
-    type: str | None = Query(None, max_length=32),
-    merchant: str | None = Query(None, max_length=64),
+    q: ListQuery = Depends(list_query("txn")),
+    type: str | None = Query(
+        None, max_length=32, json_schema_extra=enum_of(BALANCE_TRANSACTION_TYPES)
+    ),
+    merchant: MerchantId | None = Query(None, description=MERCHANT_OF_OPERATOR),
 ) -> JSONResponse:
     if type is not None and type not in BALANCE_TRANSACTION_TYPES:
         raise InvalidRequest(
@@ -65,7 +73,7 @@ async def list_balance_transactions(
     page = await container_of(request).ledger.list_balance_transactions(
         principal_of(request),
         merchant,
-        q.page("txn"),
+        q.page,
         {"type": type, "created_gte": q.created_gte, "created_lt": q.created_lt},
     )
     return JSONResponse(

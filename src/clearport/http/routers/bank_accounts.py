@@ -7,6 +7,9 @@ from fastapi.responses import JSONResponse
 
 from clearport.core.sensitive import SensitiveStr
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
+from clearport.http.models import vault as shown
+from clearport.http.models.base import MerchantId
+from clearport.http.openapi import answers
 from clearport.http.schemas_cards import BankAccountPut, bank_account_json
 from clearport.vault.domain import BankAccount
 
@@ -17,9 +20,13 @@ def _secret(value: str | None) -> SensitiveStr | None:
     return None if value is None else SensitiveStr(value)
 
 
-@router.put("/{merchant_id}/bank_account")
+@router.put(
+    "/{merchant_id}/bank_account",
+    response_model=shown.BankAccount,
+    responses=answers(409),  # a closed merchant gets no bank account
+)
 async def put_bank_account(
-    request: Request, merchant_id: str, body: BankAccountPut
+    request: Request, merchant_id: MerchantId, body: BankAccountPut
 ) -> JSONResponse:
     view = await container_of(request).vault.set_bank_account(
         principal_of(request),
@@ -38,7 +45,7 @@ async def put_bank_account(
     return JSONResponse(bank_account_json(view))
 
 
-@router.get("/{merchant_id}/bank_account")
-async def get_bank_account(request: Request, merchant_id: str) -> JSONResponse:
+@router.get("/{merchant_id}/bank_account", response_model=shown.BankAccount)
+async def get_bank_account(request: Request, merchant_id: MerchantId) -> JSONResponse:
     view = await container_of(request).vault.get_bank_account(principal_of(request), merchant_id)
     return JSONResponse(bank_account_json(view))

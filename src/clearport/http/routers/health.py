@@ -9,16 +9,21 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from clearport.http.context import container_of
+from clearport.http.models.health import Liveness, Readiness
 
-router = APIRouter(tags=["health"], include_in_schema=False)
+router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Liveness)
 async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "The database is not ready."}},
+)
 async def readyz(request: Request) -> JSONResponse:
     container = container_of(request)
     try:
@@ -33,7 +38,16 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "schema": version})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics() -> Response:
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

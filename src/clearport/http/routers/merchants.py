@@ -9,7 +9,16 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
-from clearport.http.listing import ListQuery
+from clearport.http.listing import ListQuery, list_query
+from clearport.http.models.base import KeyId, MerchantId
+from clearport.http.models.merchants import (
+    Merchant,
+    MerchantKey,
+    MerchantKeyList,
+    MerchantList,
+    NewMerchantKey,
+)
+from clearport.http.openapi import answers
 from clearport.http.schemas import (
     KeyCreate,
     MerchantCreate,
@@ -28,7 +37,7 @@ def _dump(model: Any) -> dict[str, Any] | None:
     return None if model is None else dict(model.model_dump(mode="json"))
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Merchant)
 async def create_merchant(request: Request, body: MerchantCreate) -> JSONResponse:
     merchant = await container_of(request).merchants.create(
         principal_of(request),
@@ -47,22 +56,30 @@ async def create_merchant(request: Request, body: MerchantCreate) -> JSONRespons
     return JSONResponse(merchant_json(merchant), status_code=201)
 
 
-@router.get("")
-async def list_merchants(request: Request, q: ListQuery = Depends()) -> JSONResponse:
-    page = await container_of(request).merchants.list(principal_of(request), q.page("mer"))
+@router.get("", response_model=MerchantList)
+async def list_merchants(
+    request: Request, q: ListQuery = Depends(list_query("mer"))
+) -> JSONResponse:
+    page = await container_of(request).merchants.list(principal_of(request), q.page)
     return JSONResponse(
         list_json([merchant_json(m) for m in page.data], page.has_more, "/v1/merchants")
     )
 
 
-@router.get("/{merchant_id}")
-async def get_merchant(request: Request, merchant_id: str) -> JSONResponse:
+@router.get("/{merchant_id}", response_model=Merchant)
+async def get_merchant(request: Request, merchant_id: MerchantId) -> JSONResponse:
     merchant = await container_of(request).merchants.get(principal_of(request), merchant_id)
     return JSONResponse(merchant_json(merchant))
 
 
-@router.patch("/{merchant_id}")
-async def update_merchant(request: Request, merchant_id: str, body: MerchantUpdate) -> JSONResponse:
+@router.patch(
+    "/{merchant_id}",
+    response_model=Merchant,
+    responses=answers(409),  # a status the current one cannot become (closed is final)
+)
+async def update_merchant(
+    request: Request, merchant_id: MerchantId, body: MerchantUpdate
+) -> JSONResponse:
     merchant = await container_of(request).merchants.update(
         principal_of(request),
         origin_of(request),
@@ -79,9 +96,14 @@ async def update_merchant(request: Request, merchant_id: str, body: MerchantUpda
     return JSONResponse(merchant_json(merchant))
 
 
-@router.post("/{merchant_id}/keys", status_code=201)
+@router.post(
+    "/{merchant_id}/keys",
+    status_code=201,
+    response_model=NewMerchantKey,
+    response_description="The key with its secret, shown in this answer only.",
+)
 async def create_key(
-    request: Request, merchant_id: str, body: KeyCreate | None = None
+    request: Request, merchant_id: MerchantId, body: KeyCreate | None = None
 ) -> JSONResponse:
     expires_at = (
         datetime.fromtimestamp(body.expires_at, UTC)
@@ -94,10 +116,12 @@ async def create_key(
     return JSONResponse(key_json(issued.key, issued.secret), status_code=201)
 
 
-@router.get("/{merchant_id}/keys")
-async def list_keys(request: Request, merchant_id: str, q: ListQuery = Depends()) -> JSONResponse:
+@router.get("/{merchant_id}/keys", response_model=MerchantKeyList)
+async def list_keys(
+    request: Request, merchant_id: MerchantId, q: ListQuery = Depends(list_query("key"))
+) -> JSONResponse:
     page = await container_of(request).merchants.list_keys(
-        principal_of(request), merchant_id, q.page("key")
+        principal_of(request), merchant_id, q.page
     )
     return JSONResponse(
         list_json(
@@ -106,8 +130,12 @@ async def list_keys(request: Request, merchant_id: str, q: ListQuery = Depends()
     )
 
 
-@router.delete("/{merchant_id}/keys/{key_id}")
-async def revoke_key(request: Request, merchant_id: str, key_id: str) -> JSONResponse:
+@router.delete(
+    "/{merchant_id}/keys/{key_id}",
+    response_model=MerchantKey,
+    response_description="The key, revoked (revoking it again changes nothing).",
+)
+async def revoke_key(request: Request, merchant_id: MerchantId, key_id: KeyId) -> JSONResponse:
     key = await container_of(request).merchants.revoke_key(
         principal_of(request), origin_of(request), merchant_id, key_id
     )

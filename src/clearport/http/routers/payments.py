@@ -2,38 +2,51 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
 from clearport.core.errors import InvalidRequest, present
-from clearport.core.ids import parse_id
 from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.core.sensitive import SensitiveStr
 from clearport.http.context import ApiRoute, claim_of, container_of, principal_of
-from clearport.http.listing import ListQuery
+from clearport.http.listing import ListQuery, list_query
+from clearport.http.models.base import Currency, MerchantId, PaymentId, RefundId, TokenId
+from clearport.http.models.payments import (
+    Payment,
+    PaymentList,
+    PaymentSettings,
+    Refund,
+    RefundList,
+)
+from clearport.http.openapi import answers
 from clearport.http.representation import payment_json, refund_json
-from clearport.http.schemas import Metadata, StrictModel, list_json
+from clearport.http.schemas import Metadata, ShortText, StrictModel, list_json
+from clearport.http.schemas_cards import CardNumber, ExpiryMonth, HolderName
+from clearport.payments.domain import PaymentStatus, RefundStatus
 from clearport.payments.service import InlineCard, NewPayment, TokenSource
 from clearport.vault.cards import CardInput
 
 router = APIRouter(route_class=ApiRoute, tags=["payments"])
 
+# The digits a card's brand needs (3, 4 for American Express) are checked with the card, with
+# their own error code (`incorrect_cvc`).
 Cvc = Annotated[str, StringConstraints(min_length=1, max_length=8)]
-PaymentStatusName = Literal[
-    "pending", "authorized", "captured", "refunded", "voided", "expired", "declined", "failed"
+# The configured maximum (PAYMENT_MAX_AMOUNT_MINOR, 100,000,000 by default) may be lower; above
+# it the answer is 400 `amount_too_large`.
+Amount = Annotated[
+    int, Field(ge=1, le=MAX_AMOUNT_MINOR, description="In minor units of the currency.")
 ]
-Amount = Annotated[int, Field(ge=-MAX_AMOUNT_MINOR * 10, le=MAX_AMOUNT_MINOR * 10)]
 
 
 class PaymentCard(StrictModel):
-    number: Annotated[str, StringConstraints(min_length=1, max_length=32)]
-    exp_month: int
+    number: CardNumber
+    exp_month: ExpiryMonth
     exp_year: int
     cvc: Cvc | None = None
-    holder_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    holder_name: HolderName | None = None
 
     def __repr__(self) -> str:  # pydantic's repr would print the number and the CVC
         return "PaymentCard([REDACTED])"
@@ -43,7 +56,7 @@ class PaymentCard(StrictModel):
 
 class PaymentSource(StrictModel):
     card: PaymentCard | None = None
-    token: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    token: TokenId | None = None
     cvc: Cvc | None = None
 
     def __repr__(self) -> str:
@@ -54,10 +67,10 @@ class PaymentSource(StrictModel):
 
 class PaymentCreate(StrictModel):
     amount: Amount
-    currency: Annotated[str, StringConstraints(min_length=1, max_length=8)]
+    currency: Currency
     source: PaymentSource
     capture: bool = False
-    reference: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    reference: ShortText | None = None
     metadata: Metadata | None = None
 
     def __repr__(self) -> str:
@@ -72,7 +85,7 @@ class CaptureBody(StrictModel):
 
 class RefundCreate(StrictModel):
     amount: Amount | None = None
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    reason: ShortText | None = None
 
 
 class PaymentSettingsBody(StrictModel):
@@ -97,13 +110,17 @@ def _source(body: PaymentSource) -> InlineCard | TokenSource:
             ),
             None if card.cvc is None else SensitiveStr(card.cvc),
         )
-    token = parse_id(
-        present(body.token, "a source without a card has a token"), "tok", field=("source", "token")
-    )
+    token = present(body.token, "a source without a card has a token")
     return TokenSource(token, None if body.cvc is None else SensitiveStr(body.cvc))
 
 
-@router.post("/v1/payments", status_code=201)
+@router.post(
+    "/v1/payments",
+    status_code=201,
+    response_model=Payment,
+    response_description="The payment: a declined card is a payment with status `declined`.",
+    responses=answers(404),
+)
 async def create_payment(request: Request, body: PaymentCreate) -> JSONResponse:
     payment = await container_of(request).payments.create(
         principal_of(request),
@@ -123,20 +140,20 @@ async def create_payment(request: Request, body: PaymentCreate) -> JSONResponse:
 class PaymentFilters:
     def __init__(
         self,
-        status: PaymentStatusName | None = Query(None),
+        status: PaymentStatus | None = Query(None),
         reference: str | None = Query(None, max_length=200),
     ) -> None:
         self.status = status
         self.reference = reference
 
 
-@router.get("/v1/payments")
+@router.get("/v1/payments", response_model=PaymentList)
 async def list_payments(
-    request: Request, q: ListQuery = Depends(), f: PaymentFilters = Depends()
+    request: Request, q: ListQuery = Depends(list_query("pay")), f: PaymentFilters = Depends()
 ) -> JSONResponse:
     page = await container_of(request).payments.list(
         principal_of(request),
-        q.page("pay"),
+        q.page,
         {
             "status": f.status,
             "reference": f.reference,
@@ -149,15 +166,15 @@ async def list_payments(
     )
 
 
-@router.get("/v1/payments/{payment_id}")
-async def get_payment(request: Request, payment_id: str) -> JSONResponse:
+@router.get("/v1/payments/{payment_id}", response_model=Payment)
+async def get_payment(request: Request, payment_id: PaymentId) -> JSONResponse:
     payment = await container_of(request).payments.get(principal_of(request), payment_id)
     return JSONResponse(payment_json(payment))
 
 
-@router.post("/v1/payments/{payment_id}/capture")
+@router.post("/v1/payments/{payment_id}/capture", response_model=Payment, responses=answers(502))
 async def capture_payment(
-    request: Request, payment_id: str, body: CaptureBody | None = None
+    request: Request, payment_id: PaymentId, body: CaptureBody | None = None
 ) -> JSONResponse:
     payment = await container_of(request).payments.capture(
         principal_of(request), payment_id, None if body is None else body.amount, claim_of(request)
@@ -165,17 +182,22 @@ async def capture_payment(
     return JSONResponse(payment_json(payment))
 
 
-@router.post("/v1/payments/{payment_id}/void")
-async def void_payment(request: Request, payment_id: str) -> JSONResponse:
+@router.post("/v1/payments/{payment_id}/void", response_model=Payment, responses=answers(502))
+async def void_payment(request: Request, payment_id: PaymentId) -> JSONResponse:
     payment = await container_of(request).payments.void(
         principal_of(request), payment_id, claim_of(request)
     )
     return JSONResponse(payment_json(payment))
 
 
-@router.post("/v1/payments/{payment_id}/refunds", status_code=201)
+@router.post(
+    "/v1/payments/{payment_id}/refunds",
+    status_code=201,
+    response_model=Refund,
+    responses=answers(502),
+)
 async def create_refund(
-    request: Request, payment_id: str, body: RefundCreate | None = None
+    request: Request, payment_id: PaymentId, body: RefundCreate | None = None
 ) -> JSONResponse:
     refund = await container_of(request).payments.refund(
         principal_of(request),
@@ -187,16 +209,16 @@ async def create_refund(
     return JSONResponse(refund_json(refund), status_code=201)
 
 
-@router.get("/v1/refunds")
+@router.get("/v1/refunds", response_model=RefundList)
 async def list_refunds(
     request: Request,
-    q: ListQuery = Depends(),
-    payment: str | None = Query(None, max_length=64),
-    status: Literal["pending", "succeeded", "failed"] | None = Query(None),
+    q: ListQuery = Depends(list_query("rfd")),
+    payment: PaymentId | None = Query(None),
+    status: RefundStatus | None = Query(None),
 ) -> JSONResponse:
     page = await container_of(request).payments.list_refunds(
         principal_of(request),
-        q.page("rfd"),
+        q.page,
         {
             "payment_id": payment,
             "status": status,
@@ -209,8 +231,8 @@ async def list_refunds(
     )
 
 
-@router.get("/v1/refunds/{refund_id}")
-async def get_refund(request: Request, refund_id: str) -> JSONResponse:
+@router.get("/v1/refunds/{refund_id}", response_model=Refund)
+async def get_refund(request: Request, refund_id: RefundId) -> JSONResponse:
     refund = await container_of(request).payments.get_refund(principal_of(request), refund_id)
     return JSONResponse(refund_json(refund))
 
@@ -219,15 +241,15 @@ def _settings_json(merchant_id: str, require_cvc: bool) -> dict[str, Any]:
     return {"object": "payment_settings", "merchant": merchant_id, "require_cvc": require_cvc}
 
 
-@router.get("/v1/merchants/{merchant_id}/payment_settings")
-async def get_payment_settings(request: Request, merchant_id: str) -> JSONResponse:
+@router.get("/v1/merchants/{merchant_id}/payment_settings", response_model=PaymentSettings)
+async def get_payment_settings(request: Request, merchant_id: MerchantId) -> JSONResponse:
     value = await container_of(request).merchants.require_cvc(principal_of(request), merchant_id)
     return JSONResponse(_settings_json(merchant_id, value))
 
 
-@router.put("/v1/merchants/{merchant_id}/payment_settings")
+@router.put("/v1/merchants/{merchant_id}/payment_settings", response_model=PaymentSettings)
 async def put_payment_settings(
-    request: Request, merchant_id: str, body: PaymentSettingsBody
+    request: Request, merchant_id: MerchantId, body: PaymentSettingsBody
 ) -> JSONResponse:
     await container_of(request).merchants.set_require_cvc(
         principal_of(request), merchant_id, body.require_cvc

@@ -12,9 +12,11 @@ from pydantic import Field, StringConstraints
 
 from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
-from clearport.core.pagination import MAX_PAGE_LIMIT, PageRequest
+from clearport.core.pagination import PageRequest
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
-from clearport.http.listing import ListQuery
+from clearport.http.listing import MAX_TIMESTAMP, ListQuery, list_query, page_query
+from clearport.http.models import settlement as shown
+from clearport.http.models.base import BusinessDate, PayoutId, RunId, SettlementId
 from clearport.http.schemas import StrictModel, list_json
 from clearport.settlement.domain import ItemLine, Payout, Settlement, SettlementRun
 
@@ -26,8 +28,13 @@ _BACKGROUND: set[asyncio.Task[Any]] = set()
 
 
 class RunCreate(StrictModel):
-    business_date: Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-    cutoff: int | None = Field(default=None, ge=0, le=253_402_300_799)
+    business_date: BusinessDate
+    cutoff: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TIMESTAMP,
+        description="Unix seconds; by default the configured cutoff after the business date.",
+    )
 
 
 class PayoutMark(StrictModel):
@@ -121,7 +128,15 @@ def payout_json(p: Payout) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/settlement_runs", status_code=201)
+@router.post(
+    "/v1/settlement_runs",
+    status_code=201,
+    response_model=shown.SettlementRun,
+    response_description="The run, started.",
+    responses={
+        200: {"model": shown.SettlementRun, "description": "The date's run, started before."}
+    },
+)
 async def create_run(request: Request, body: RunCreate) -> JSONResponse:
     service = container_of(request).settlement
     try:
@@ -139,44 +154,37 @@ async def create_run(request: Request, body: RunCreate) -> JSONResponse:
     return JSONResponse(run_json(run), status_code=201 if created else 200)
 
 
-@router.get("/v1/settlement_runs/{run_id}")
-async def get_run(request: Request, run_id: str) -> JSONResponse:
+@router.get("/v1/settlement_runs/{run_id}", response_model=shown.SettlementRun)
+async def get_run(request: Request, run_id: RunId) -> JSONResponse:
     run = await container_of(request).settlement.get_run(principal_of(request), run_id)
     return JSONResponse(run_json(run))
 
 
-@router.get("/v1/settlements")
-async def list_settlements(request: Request, q: ListQuery = Depends()) -> JSONResponse:
-    page = await container_of(request).settlement.list_settlements(
-        principal_of(request), q.page("stl")
-    )
+@router.get("/v1/settlements", response_model=shown.SettlementList)
+async def list_settlements(
+    request: Request, q: ListQuery = Depends(list_query("stl"))
+) -> JSONResponse:
+    page = await container_of(request).settlement.list_settlements(principal_of(request), q.page)
     return JSONResponse(
         list_json([settlement_json(s) for s in page.data], page.has_more, "/v1/settlements")
     )
 
 
-@router.get("/v1/settlements/{settlement_id}")
-async def get_settlement(request: Request, settlement_id: str) -> JSONResponse:
+@router.get("/v1/settlements/{settlement_id}", response_model=shown.Settlement)
+async def get_settlement(request: Request, settlement_id: SettlementId) -> JSONResponse:
     s = await container_of(request).settlement.get_settlement(principal_of(request), settlement_id)
     return JSONResponse(settlement_json(s))
 
 
-@router.get("/v1/settlements/{settlement_id}/items")
+@router.get("/v1/settlements/{settlement_id}/items", response_model=shown.SettlementItemList)
 async def list_items(
     request: Request,
-    settlement_id: str,
-    limit: int = Query(10),
-    starting_after: str | None = Query(None, max_length=64),
-    ending_before: str | None = Query(None, max_length=64),
+    settlement_id: SettlementId,
+    # An item's id is the settled capture's or refund's: a cursor is an id of either kind.
+    page_request: PageRequest = Depends(page_query(None)),
 ) -> JSONResponse:
-    if not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise InvalidRequest(f"'limit' must be between 1 and {MAX_PAGE_LIMIT}.", field="limit")
-    if starting_after is not None and ending_before is not None:
-        raise InvalidRequest(
-            "Use only one of 'starting_after' and 'ending_before'.", field="ending_before"
-        )
     page = await container_of(request).settlement.list_items(
-        principal_of(request), settlement_id, PageRequest(limit, starting_after, ending_before)
+        principal_of(request), settlement_id, page_request
     )
     return JSONResponse(
         list_json(
@@ -187,28 +195,28 @@ async def list_items(
     )
 
 
-@router.get("/v1/payouts")
+@router.get("/v1/payouts", response_model=shown.PayoutList)
 async def list_payouts(
     request: Request,
-    q: ListQuery = Depends(),
+    q: ListQuery = Depends(list_query("po")),
     status: Literal["pending", "in_transit", "paid", "failed"] | None = Query(None),
 ) -> JSONResponse:
     page = await container_of(request).settlement.list_payouts(
-        principal_of(request), q.page("po"), status
+        principal_of(request), q.page, status
     )
     return JSONResponse(
         list_json([payout_json(p) for p in page.data], page.has_more, "/v1/payouts")
     )
 
 
-@router.get("/v1/payouts/{payout_id}")
-async def get_payout(request: Request, payout_id: str) -> JSONResponse:
+@router.get("/v1/payouts/{payout_id}", response_model=shown.Payout)
+async def get_payout(request: Request, payout_id: PayoutId) -> JSONResponse:
     p = await container_of(request).settlement.get_payout(principal_of(request), payout_id)
     return JSONResponse(payout_json(p))
 
 
-@router.post("/v1/payouts/{payout_id}/mark")
-async def mark_payout(request: Request, payout_id: str, body: PayoutMark) -> JSONResponse:
+@router.post("/v1/payouts/{payout_id}/mark", response_model=shown.Payout)
+async def mark_payout(request: Request, payout_id: PayoutId, body: PayoutMark) -> JSONResponse:
     p = await container_of(request).settlement.mark_payout(
         principal_of(request), origin_of(request), payout_id, body.status, body.failure_code
     )

@@ -6,12 +6,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, principal_of
+from clearport.http.models.base import TokenId
+from clearport.http.models.vault import Token
+from clearport.http.openapi import answers
 from clearport.http.schemas_cards import TokenCreate, token_json
 
 router = APIRouter(prefix="/v1/tokens", route_class=ApiRoute, tags=["tokens"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=Token, responses=answers(404))
 async def create_token(request: Request, body: TokenCreate) -> JSONResponse:
     card = await container_of(request).vault.create_token(
         principal_of(request), body.card.to_input()
@@ -19,7 +22,7 @@ async def create_token(request: Request, body: TokenCreate) -> JSONResponse:
     return JSONResponse(token_json(card), status_code=201)
 
 
-@router.get("/{token_id}")
-async def get_token(request: Request, token_id: str) -> JSONResponse:
+@router.get("/{token_id}", response_model=Token)
+async def get_token(request: Request, token_id: TokenId) -> JSONResponse:
     card = await container_of(request).vault.read_token(principal_of(request), token_id)
     return JSONResponse(token_json(card))

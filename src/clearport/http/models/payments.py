@@ -1,0 +1,102 @@
+"""Payments, refunds, their events and a merchant's payment settings, as the API shows them
+(`http/representation.py`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from clearport.http.models.base import (
+    Currency,
+    EventId,
+    ListOf,
+    MerchantId,
+    Metadata,
+    PaymentId,
+    RefundId,
+    ResponseModel,
+    Timestamp,
+    TokenId,
+    enum_of,
+)
+from clearport.http.models.vault import Card
+from clearport.payments.domain import PaymentStatus, RefundStatus
+from clearport.payments.records import EVENT_OF_REFUND, EVENT_OF_STATUS
+
+
+class Routing(ResponseModel):
+    """Why the payment went to its connector: never a black box."""
+
+    rule: str
+    candidates: list[str]
+    reason: str
+
+
+class Payment(ResponseModel):
+    id: PaymentId
+    object: Literal["payment"]
+    status: PaymentStatus
+    amount: int = Field(ge=1, description="In minor units of `currency`.")
+    currency: Currency
+    amount_captured: int = Field(ge=0)
+    amount_refunded: int = Field(ge=0)
+    card: Card
+    token: TokenId
+    auth_code: str | None
+    network_reference: str | None
+    decline_code: str | None
+    connector: str
+    routing: Routing
+    reference: str | None
+    metadata: Metadata
+    created: Timestamp
+    authorized: Timestamp | None
+    captured: Timestamp | None
+
+
+class Refund(ResponseModel):
+    id: RefundId
+    object: Literal["refund"]
+    payment: PaymentId
+    amount: int = Field(ge=1)
+    currency: Currency
+    status: RefundStatus
+    reason: str | None
+    created: Timestamp
+
+
+class PaymentSettings(ResponseModel):
+    object: Literal["payment_settings"]
+    merchant: MerchantId
+    require_cvc: bool = Field(description="Refuse card payments that come without a CVC.")
+
+
+# The event types the code emits, from the one table that names them.
+EVENT_TYPES = {*EVENT_OF_STATUS.values(), *EVENT_OF_REFUND.values()}
+
+
+class EventData(ResponseModel):
+    object: Annotated[Payment | Refund, Field(discriminator="object")] = Field(
+        description="The object as the API showed it right after the change."
+    )
+
+
+class Event(ResponseModel):
+    id: EventId
+    object: Literal["event"]
+    type: str = Field(json_schema_extra=enum_of(EVENT_TYPES))
+    created: Timestamp
+    data: EventData
+
+
+class PaymentList(ListOf[Payment]):
+    pass
+
+
+class RefundList(ListOf[Refund]):
+    pass
+
+
+class EventList(ListOf[Event]):
+    pass
