@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from clearport.core.errors import InvalidRequest
 from clearport.http.errors import UnsupportedMediaType, param_name
-from clearport.http.listing import ListQuery
+from clearport.http.listing import ListQuery, list_query
 from clearport.http.request_rules import RequestRules, decode_json, printable
 from clearport.http.schemas import KeyCreate, MerchantCreate
 
@@ -109,7 +109,7 @@ async def void_thing(thing_id: str) -> None: ...
 async def get_part(
     thing_id: str,
     part_id: str,
-    q: ListQuery = Depends(),
+    q: ListQuery = Depends(list_query("pay")),
     colour: str | None = Query(None),
     size: list[int] | None = Query(None),
 ) -> None: ...
