@@ -58,12 +58,20 @@ def served_document(api: Api) -> dict[str, Any]:
 
 
 def operations_of(document: dict[str, Any]) -> list[Operation]:
+    """The /v1 operations (the API's; health, readiness and metrics are outside its rules)."""
     return [
-        Operation(method, path, spec)
+        Operation(method, path, _with_parameters_resolved(document, spec))
         for path, item in document["paths"].items()
+        if path.startswith("/v1/")
         for method, spec in item.items()
         if method in METHODS
     ]
+
+
+def _with_parameters_resolved(document: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """The operation with its shared parameters (`$ref`: Idempotency-Key) spelled out."""
+    parameters = [resolve(document, p) for p in spec.get("parameters", [])]
+    return {**spec, "parameters": parameters}
 
 
 def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
