@@ -19,9 +19,10 @@ from clearport.access.domain import (
     hash_secret,
 )
 from clearport.access.ports import ApiKeyRepository
+from clearport.audit.domain import Outcome
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
-from clearport.core.errors import InvalidRequest, InvalidState, NotFound
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound, PermissionDenied
 from clearport.core.ids import new_id, parse_id
 from clearport.core.money import parse_currency
 from clearport.core.pagination import Page, PageRequest
@@ -283,6 +284,24 @@ class MerchantService:
         self, actor: Principal, origin: Origin, role: Role, expires_at: datetime | None = None
     ) -> IssuedKey:
         actor.require(Permission.KEYS_MANAGE)
+        if not actor.may_grant(role):
+            # Refused before anything is written but the attempt: a key reaching above its own
+            # permissions is what an attacker holding it would try first.
+            async with self._uow.transaction() as tx:
+                await self._auditor.record(
+                    tx,
+                    actor=actor.actor,
+                    event_type="operator_key.created",
+                    resource="operator_keys",
+                    origin=origin,
+                    outcome=Outcome.FAILURE,
+                    details={"role": str(role), "reason": "role_not_grantable"},
+                )
+            raise PermissionDenied(
+                f"This key may not create '{role}' keys: a key grants only roles whose "
+                "permissions it holds itself.",
+                field="role",
+            )
         secret = generate_secret(PrincipalKind.OPERATOR, self._mode)
         key = ApiKey(
             id=new_id("key"),
