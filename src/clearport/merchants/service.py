@@ -22,6 +22,7 @@ from clearport.access.ports import ApiKeyRepository
 from clearport.audit.domain import Outcome
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
+from clearport.core.countries import parse_country
 from clearport.core.errors import InvalidRequest, InvalidState, NotFound, PermissionDenied
 from clearport.core.ids import new_id, parse_id
 from clearport.core.money import parse_currency
@@ -34,7 +35,6 @@ from clearport.merchants.domain import (
     Merchant,
     MerchantStatus,
     check_status_transition,
-    validate_country,
     validate_mcc,
 )
 from clearport.merchants.ports import MerchantRepository, PaymentSettingsRepository
@@ -94,7 +94,7 @@ class MerchantService:
         merchant = Merchant(
             id=new_id("mer"),
             name=new.name,
-            country=validate_country(new.country),
+            country=parse_country(new.country),
             mcc=validate_mcc(new.mcc),
             default_currency=parse_currency(new.default_currency, field="default_currency"),
             status=MerchantStatus.ACTIVE,
