@@ -47,7 +47,9 @@ def settle(
         ..., "--date", help="Business date YYYY-MM-DD, 'today' or 'yesterday'."
     ),
     cutoff: str | None = typer.Option(
-        None, help="'now' or an ISO timestamp; default: the configured cutoff after the date."
+        None,
+        help="'now' or an ISO timestamp; default: the configured cutoff after the date. A date "
+        "whose run exists keeps its cutoff: another one is refused.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
 ) -> None:

@@ -62,8 +62,11 @@ def is_id(value: str, prefix: str) -> bool:
     return m is not None and m.group(1) == prefix
 
 
-def parse_id(value: object, prefix: str, *, field: Field | str) -> str:
-    """Return `value` if it is a well-formed id of this kind, else a 400 naming `field`."""
-    if not isinstance(value, str) or not is_id(value, prefix):
-        raise InvalidRequest(f"'{{field}}' must be an id starting with '{prefix}_'.", field=field)
+def parse_id(value: object, prefix: str | tuple[str, ...], *, field: Field | str) -> str:
+    """Return `value` if it is a well-formed id of this kind (of one of these kinds), else a 400
+    naming `field`."""
+    prefixes = (prefix,) if isinstance(prefix, str) else prefix
+    if not isinstance(value, str) or not any(is_id(value, p) for p in prefixes):
+        kinds = " or ".join(f"'{p}_'" for p in prefixes)
+        raise InvalidRequest(f"'{{field}}' must be an id starting with {kinds}.", field=field)
     return value

@@ -21,10 +21,20 @@ class PageRequest:
     starting_after: str | None = None
     ending_before: str | None = None
 
+    @property
+    def cursor(self) -> str | None:
+        """The object the page starts after or ends before, if any."""
+        return self.starting_after if self.starting_after is not None else self.ending_before
+
     @classmethod
     def parse(
-        cls, prefix: str, limit: int, starting_after: str | None, ending_before: str | None
+        cls,
+        prefix: str | tuple[str, ...],
+        limit: int,
+        starting_after: str | None,
+        ending_before: str | None,
     ) -> PageRequest:
+        """A page of objects whose ids start with `prefix` (or one of these prefixes)."""
         if not 1 <= limit <= MAX_PAGE_LIMIT:
             raise InvalidRequest(f"'limit' must be between 1 and {MAX_PAGE_LIMIT}.", field="limit")
         if starting_after is not None and ending_before is not None:

@@ -12,11 +12,17 @@ from pydantic import Field, StringConstraints
 
 from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
-from clearport.core.pagination import MAX_PAGE_LIMIT, PageRequest
+from clearport.core.pagination import PageRequest
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.listing import ListQuery
 from clearport.http.schemas import StrictModel, list_json
-from clearport.settlement.domain import ItemLine, Payout, Settlement, SettlementRun
+from clearport.settlement.domain import (
+    ITEM_ID_PREFIXES,
+    ItemLine,
+    Payout,
+    Settlement,
+    SettlementRun,
+)
 
 router = APIRouter(route_class=ApiRoute, tags=["settlement"])
 
@@ -169,14 +175,10 @@ async def list_items(
     starting_after: str | None = Query(None, max_length=64),
     ending_before: str | None = Query(None, max_length=64),
 ) -> JSONResponse:
-    if not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise InvalidRequest(f"'limit' must be between 1 and {MAX_PAGE_LIMIT}.", field="limit")
-    if starting_after is not None and ending_before is not None:
-        raise InvalidRequest(
-            "Use only one of 'starting_after' and 'ending_before'.", field="ending_before"
-        )
     page = await container_of(request).settlement.list_items(
-        principal_of(request), settlement_id, PageRequest(limit, starting_after, ending_before)
+        principal_of(request),
+        settlement_id,
+        PageRequest.parse(ITEM_ID_PREFIXES, limit, starting_after, ending_before),
     )
     return JSONResponse(
         list_json(
