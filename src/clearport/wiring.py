@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from clearport.core.clock import Clock, SystemClock
 from clearport.db import migrate
 from clearport.db.embedded import database_url_for
-from clearport.vault.keyring import LocalKeyProvider
+from clearport.vault.keyring import ComponentFiles, LocalKeyProvider
 from clearport.vault.ports import KeyCustody, KeyProvider
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from clearport.payments.service import PaymentService
     from clearport.settlement.service import SettlementService
     from clearport.txlog.service import ChainService
+    from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import VaultService
 
 
@@ -57,6 +58,7 @@ class Container:
     simulator: SimulatorConnector
     idempotency_store: IdempotencyStore
     settlement: SettlementService
+    key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
 
     @staticmethod
     def schema_head() -> str:
@@ -110,6 +112,7 @@ def build_container(
     from clearport.txlog.checkpoints import FileCheckpointStore
     from clearport.txlog.service import ChainService
     from clearport.txlog.store import PgChainStore, PgTxlogStore
+    from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.envelope import AesGcmCipher, TtlDekCache
     from clearport.vault.service import VaultService
     from clearport.vault.store import PgVaultRepository
@@ -176,6 +179,7 @@ def build_container(
         key_provider_for(settings).fingerprint_key,
         lookback_s=settings.seal_lookback_s,
     )
+    custody = local_key_custody(settings)
     stl = settings.settlement
     storage = LocalDirectoryStorage(stl.files_dir or settings.data_dir / "settlement-files")
     settlement = SettlementService(
@@ -226,6 +230,9 @@ def build_container(
         simulator=simulator,
         idempotency_store=idempotency_store,
         settlement=settlement,
+        key_ceremony=(
+            None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
+        ),
     )
 
 
