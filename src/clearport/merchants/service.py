@@ -25,9 +25,10 @@ from clearport.core.clock import Clock
 from clearport.core.countries import parse_country
 from clearport.core.errors import InvalidRequest, InvalidState, NotFound, PermissionDenied
 from clearport.core.ids import new_id, parse_id
+from clearport.core.invalidation import CacheTopic, Invalidations
 from clearport.core.money import parse_currency
 from clearport.core.pagination import Page, PageRequest
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.merchants.domain import (
     DEFAULT_PAYOUT_DELAY_DAYS,
     DEFAULT_PRICING,
@@ -79,6 +80,7 @@ class MerchantService:
         clock: Clock,
         server_secret: bytes,
         mode: str,
+        invalidations: Invalidations,
     ) -> None:
         self._uow = uow
         self._merchants = merchants
@@ -88,6 +90,7 @@ class MerchantService:
         self._clock = clock
         self._server_secret = server_secret
         self._mode = mode
+        self._invalidations = invalidations
 
     async def create(self, actor: Principal, origin: Origin, new: NewMerchant) -> Merchant:
         actor.require(Permission.MERCHANTS_CREATE)
@@ -266,10 +269,7 @@ class MerchantService:
             key = await self._keys.get(tx, key_id)
             if key is None or key.merchant_id != merchant_id:
                 raise NotFound(f"No such key: '{key_id}'.", field="key_id")
-            now = self._clock.now()
-            if key.revoked_at is None:
-                await self._keys.revoke(tx, key_id, now)
-                key = replace(key, revoked_at=now)
+            key = await self._revoke(tx, key)
             await self._auditor.record(
                 tx,
                 actor=actor.actor,
@@ -333,10 +333,7 @@ class MerchantService:
             key = await self._keys.get(tx, key_id)
             if key is None or key.kind != "operator":
                 raise NotFound(f"No such key: '{key_id}'.", field="key_id")
-            now = self._clock.now()
-            if key.revoked_at is None:
-                await self._keys.revoke(tx, key_id, now)
-                key = replace(key, revoked_at=now)
+            key = await self._revoke(tx, key)
             await self._auditor.record(
                 tx,
                 actor=actor.actor,
@@ -345,3 +342,13 @@ class MerchantService:
                 origin=origin,
             )
         return key
+
+    async def _revoke(self, tx: Transaction, key: ApiKey) -> ApiKey:
+        """`key` revoked now (unless it already was); every process that caches keys forgets
+        it when the transaction commits."""
+        if key.revoked_at is not None:
+            return key
+        now = self._clock.now()
+        await self._keys.revoke(tx, key.id, now)
+        await self._invalidations.publish(tx, CacheTopic.API_KEY, key.id)
+        return replace(key, revoked_at=now)
