@@ -280,6 +280,17 @@ class MerchantService:
             )
         return key
 
+    async def usable_key(self, actor: Principal, secret: str) -> ApiKey | None:
+        """The key `secret` is, if it exists and is neither revoked nor expired (`clearport
+        run` checks the demo keys it kept); None otherwise. Nothing is recorded: this is not a
+        login."""
+        actor.require(Permission.KEYS_MANAGE)
+        async with self._uow.autocommit() as tx:
+            found = await self._keys.find_by_hash(tx, hash_secret(self._server_secret, secret))
+        if found is None or not found[0].usable_at(self._clock.now()):
+            return None
+        return found[0]
+
     async def create_operator_key(
         self, actor: Principal, origin: Origin, role: Role, expires_at: datetime | None = None
     ) -> IssuedKey:
