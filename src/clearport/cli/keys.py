@@ -27,7 +27,7 @@ from clearport.cli.context import (
     start_command,
     with_container,
 )
-from clearport.core.errors import ClearportError
+from clearport.core.errors import ClearportError, present
 from clearport.vault.custody import parse_component
 
 if TYPE_CHECKING:
@@ -48,10 +48,7 @@ def _run_by() -> str:
 
 
 def _ceremony(container: Container) -> KeyCeremony:
-    if container.key_ceremony is None:
-        console.print("[red]split/combine apply to the local keyring only.[/red]")
-        raise typer.Exit(2)
-    return container.key_ceremony
+    return present(container.key_ceremony, "the local keyring has a key ceremony")
 
 
 def _local_keyring_or_exit(settings: Settings) -> None:

@@ -99,16 +99,6 @@ class LocalKeyProvider:
     def path(self) -> Path:
         return self._path
 
-    @property
-    def master_key_file(self) -> Path:
-        """Where the unsealed master key lives, unless CLEARPORT_MASTER_KEY is set."""
-        return master_key_path(self._path)
-
-    @property
-    def master_key_configured(self) -> bool:
-        """True when the master key comes from CLEARPORT_MASTER_KEY rather than the file."""
-        return self._configured_master is not None
-
     # -- file handling --
 
     @contextmanager

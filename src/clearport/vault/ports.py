@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Protocol
 
 from clearport.core.uow import Transaction
@@ -166,10 +165,6 @@ class VaultRepository(Protocol):
 class KeyCustody(Protocol):
     """The local keyring's master key, for the dual-control ceremony (`keys split|combine`)."""
 
-    @property
-    def master_key_file(self) -> Path: ...
-    @property
-    def master_key_configured(self) -> bool: ...
     def master_key(self) -> bytes: ...
     def kcv(self) -> str:
         """The keyring's key check value: names the master key without revealing it."""

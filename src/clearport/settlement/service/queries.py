@@ -53,9 +53,10 @@ class SettlementQueries:
             if page.cursor is not None:
                 cursor_at = await self._store.item_created_at(tx, settlement_id, page.cursor)
                 if cursor_at is None:
+                    after = page.starting_after is not None
                     raise InvalidRequest(
                         f"'{{field}}' is not an item of settlement {settlement_id}.",
-                        field="starting_after" if page.starting_after else "ending_before",
+                        field="starting_after" if after else "ending_before",
                     )
             return await self._store.list_items(tx, settlement_id, page, cursor_at)
 
