@@ -81,7 +81,10 @@ def _walk(api: Api, key: str, path: str, *, backwards: bool) -> list[str]:
         r = api.call("GET", path, key, params=params)
         assert r.status_code == 200, r.text
         ids = [i["id"] for i in r.json()["data"]]
-        pages.insert(0, ids) if backwards else pages.append(ids)
+        if backwards:
+            pages.insert(0, ids)
+        else:
+            pages.append(ids)
         if not r.json()["has_more"]:
             break
         cursor = "ending_before" if backwards else "starting_after"
@@ -101,10 +104,12 @@ def test_items_are_newest_first_and_both_cursors_walk_them(api: Api) -> None:
 
     # Items created at the same instant page by id: six more lines at one created_at.
     with pg(api.database_url) as conn:
-        (at,) = conn.execute(
+        oldest = conn.execute(
             "SELECT min(created_at) FROM settlement_items WHERE settlement_id = %s",
             (settlement_id,),
-        ).fetchone() or (None,)
+        ).fetchone()
+        assert oldest is not None
+        at = oldest[0]
         for _ in range(6):
             source = new_id("pay")
             conn.execute(
