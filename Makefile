@@ -20,8 +20,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.synced
 
+# `make run PORT=8001` when 8000 is taken.
+PORT ?= 8000
+
 run: install
-	$(VENV)/bin/clearport run
+	$(VENV)/bin/clearport run --port $(PORT)
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

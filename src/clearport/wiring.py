@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clearport.core.clock import Clock, SystemClock
+from clearport.core.invalidation import CacheTopic, InvalidationHub, NoCache
 from clearport.db import migrate
 from clearport.db.embedded import database_url_for
-from clearport.vault.keyring import LocalKeyProvider
+from clearport.vault.keyring import ComponentFiles, LocalKeyProvider
 from clearport.vault.ports import KeyCustody, KeyProvider
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from clearport.connectors.ports import Connector
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
+    from clearport.db.invalidation import InvalidationListener
     from clearport.events.service import EventQueries
     from clearport.idempotency.ports import IdempotencyStore
     from clearport.idempotency.service import IdempotencyService
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from clearport.payments.service import PaymentService
     from clearport.settlement.service import SettlementService
     from clearport.txlog.service import ChainService
+    from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import VaultService
 
 
@@ -57,16 +60,26 @@ class Container:
     simulator: SimulatorConnector
     idempotency_store: IdempotencyStore
     settlement: SettlementService
+    key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
+    # This process's caches by topic, and the connection that tells them what changed in other
+    # processes (decision 0019).
+    invalidations: InvalidationHub
+    invalidation_listener: InvalidationListener
 
     @staticmethod
     def schema_head() -> str:
         """The migration this code expects (`/readyz` compares the database's with it)."""
         return migrate.head_revision()
 
-    async def start(self) -> None:
+    async def start(self, *, listen: bool = True) -> None:
+        """Open the pool and, for a process that serves (API, worker), listen for cache
+        invalidations; a one-shot command caches nothing worth a connection."""
         await self.db.open()
+        if listen:
+            await self.invalidation_listener.start()
 
     async def stop(self) -> None:
+        await self.invalidation_listener.stop()
         await self.db.close()
 
 
@@ -89,6 +102,7 @@ def build_container(
     from clearport.audit.store import PgAuditLog
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
+    from clearport.db.invalidation import InvalidationListener, PgInvalidations
     from clearport.events.service import EventQueries
     from clearport.events.store import PgEventStore
     from clearport.http.representation import ApiRepresentation
@@ -111,6 +125,7 @@ def build_container(
     from clearport.txlog.checkpoints import FileCheckpointStore
     from clearport.txlog.service import ChainService
     from clearport.txlog.store import PgChainStore, PgTxlogStore
+    from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.envelope import AesGcmCipher, TtlDekCache
     from clearport.vault.service import VaultService
     from clearport.vault.store import PgVaultRepository
@@ -122,6 +137,8 @@ def build_container(
     )
     db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     uow = db
+    invalidations = PgInvalidations()
+    hub = InvalidationHub()
     audit_log = PgAuditLog()
     auditor = Auditor(audit_log, clock)
     keys = PgApiKeyRepository()
@@ -138,7 +155,12 @@ def build_container(
         TtlDekCache(max_entries=settings.dek_cache_size, ttl_s=settings.dek_cache_ttl_s),
         auditor,
         clock,
+        invalidations,
     )
+    hub.subscribe(CacheTopic.DATA_KEYS, vault.cached_data_keys)
+    # API keys are read on every request today (decision 0002): the hot-path cache subscribes
+    # here when it exists; the announcements are published already.
+    hub.subscribe(CacheTopic.API_KEY, NoCache())
     ledger = LedgerService(uow, PgLedgerStore(), clock)
     simulator = SimulatorConnector(latency_s=settings.simulator_latency_s)
     idempotency_store = PgIdempotencyStore(db)
@@ -177,6 +199,7 @@ def build_container(
         key_provider_for(settings).fingerprint_key,
         lookback_s=settings.seal_lookback_s,
     )
+    custody = local_key_custody(settings)
     stl = settings.settlement
     storage = LocalDirectoryStorage(stl.files_dir or settings.data_dir / "settlement-files")
     settlement = SettlementService(
@@ -229,6 +252,7 @@ def build_container(
             clock,
             secret,
             settings.environment,
+            invalidations,
         ),
         audit_queries=AuditQueries(uow, audit_log),
         idempotency=idempotency,
@@ -240,6 +264,11 @@ def build_container(
         simulator=simulator,
         idempotency_store=idempotency_store,
         settlement=settlement,
+        key_ceremony=(
+            None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
+        ),
+        invalidations=hub,
+        invalidation_listener=InvalidationListener(database_url, hub),
     )
 
 

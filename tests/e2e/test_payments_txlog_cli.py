@@ -45,9 +45,13 @@ def test_seal_verify_export_and_a_tampered_file(api: Api, tmp_path: Path) -> Non
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "txlog: OK, 6 entries" in ok.stdout
     export = tmp_path / "export.jsonl"
-    assert cli("txlog", "export", "--out", str(export)).returncode == 0
+    exported = cli("txlog", "export", "--out", str(export))
+    assert exported.returncode == 0, exported.stderr
     assert cli("txlog", "verify", "--file", str(export)).returncode == 0
     lines = export.read_text().splitlines()
+    audit_rows = sum(json.loads(line)["chain"] == "audit" for line in lines)
+    assert audit_rows > 0
+    assert exported.stdout == f"Exported 6 txlog rows, {audit_rows} audit rows to {export}.\n"
     txlog_lines = [i for i, line in enumerate(lines) if json.loads(line)["chain"] == "txlog"]
     item = json.loads(lines[txlog_lines[3]])
     item["row"] = item["row"].replace('"amount":500', '"amount":50000')

@@ -22,6 +22,7 @@ from clearport.audit.store import PgAuditLog
 from clearport.core.clock import SystemClock
 from clearport.core.sensitive import SensitiveStr
 from clearport.db.database import Database
+from clearport.db.invalidation import PgInvalidations
 from clearport.merchants.store import PgMerchantRepository
 from clearport.vault.cards import CardInput
 from clearport.vault.custody import combine_components, parse_component, split_master_key
@@ -264,6 +265,7 @@ async def test_vault_on_kms_tokenize_reveal_rotate(
         TtlDekCache(),  # fresh: the rotation's unwraps go to KMS
         Auditor(PgAuditLog(), clock),
         clock,
+        PgInvalidations(),
     )
     try:
         merchant_id, _ = api.merchant()

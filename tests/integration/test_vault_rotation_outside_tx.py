@@ -16,6 +16,7 @@ from clearport.audit.service import Auditor
 from clearport.audit.store import PgAuditLog
 from clearport.core.clock import SystemClock
 from clearport.db.database import Database
+from clearport.db.invalidation import PgInvalidations
 from clearport.merchants.store import PgMerchantRepository
 from clearport.vault.envelope import AesGcmCipher, TtlDekCache
 from clearport.vault.keyring import LocalKeyProvider
@@ -116,6 +117,7 @@ async def vault(api: Api, tmp_path: Path) -> AsyncIterator[Vault]:
         TtlDekCache(),
         Auditor(PgAuditLog(), clock),
         clock,
+        PgInvalidations(),
     )
     try:
         yield Vault(service, provider, db)

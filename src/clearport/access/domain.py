@@ -47,6 +47,22 @@ def role_allows(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]
 
 
+# Who may create operator keys of which role (docs/decisions/0018-role-grants.md). One rule for
+# every pair: a granter needs KEYS_MANAGE, and may give only a subset of its own permissions, so
+# no key can mint a key stronger than itself. From ROLE_PERMISSIONS above, it comes to:
+#
+#     granter \ target   admin  support  finance  security
+#     admin                yes    yes      yes      yes
+#     support              -      -        -        -        (no KEYS_MANAGE)
+#     finance              -      -        -        -        (no KEYS_MANAGE)
+#     security             -      yes      -        yes      (finance writes terms and payouts,
+#                                                             admin has everything)
+def role_may_grant(granter: Role, target: Role) -> bool:
+    """True if a key of role `granter` may create an operator key of role `target`."""
+    own = ROLE_PERMISSIONS[granter]
+    return Permission.KEYS_MANAGE in own and ROLE_PERMISSIONS[target] <= own
+
+
 _SECRET_RANDOM_BYTES = 24  # 192 bits
 
 
@@ -81,6 +97,13 @@ class Principal:
             return
         if self.role is None or not role_allows(self.role, permission):
             raise PermissionDenied("This key does not have the role required for this operation.")
+
+    def may_grant(self, role: Role) -> bool:
+        """Whether this caller may create an operator key of `role` (`role_may_grant`); the
+        CLI (system) may create any."""
+        if self.kind is PrincipalKind.SYSTEM:
+            return True
+        return self.role is not None and role_may_grant(self.role, role)
 
     def require_merchant(self) -> str:
         if self.merchant_id is None:

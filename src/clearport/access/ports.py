@@ -34,6 +34,10 @@ class ApiKeyRepository(Protocol):
         """The key and, in the same round trip, whether `lockout_subject` is locked out `at`."""
         ...
 
+    async def get_by_hash(self, tx: Transaction, secret_hash: bytes) -> ApiKey | None:
+        """The key with this hash, for a check that is not a login (nothing is counted)."""
+        ...
+
     async def revoke(self, tx: Transaction, key_id: str, at: datetime) -> None: ...
     async def list_for_merchant(
         self, tx: Transaction, merchant_id: str, page: PageRequest

@@ -87,6 +87,12 @@ class PgApiKeyRepository:
             return KeyLookup(None, None, row["subject_locked"])
         return KeyLookup(_key(row), bytes(row["secret_hash"]), row["subject_locked"])
 
+    async def get_by_hash(self, tx: Transaction, secret_hash: bytes) -> ApiKey | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1", secret_hash
+        )
+        return None if row is None else _key(row)
+
     async def revoke(self, tx: Transaction, key_id: str, at: datetime) -> None:
         await conn_of(tx).execute(
             "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",

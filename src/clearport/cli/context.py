@@ -63,12 +63,20 @@ def database(settings: Settings) -> Iterator[str]:
         yield url
 
 
-def with_container(settings: Settings, url: str, work: Callable[[Container], Awaitable[T]]) -> T:
+def with_container(
+    settings: Settings,
+    url: str,
+    work: Callable[[Container], Awaitable[T]],
+    *,
+    listen: bool = False,
+) -> T:
+    """Run `work` against a started container; `listen` for a long-running process, whose
+    caches must hear of other processes' changes (decision 0019)."""
     from clearport.wiring import build_container
 
     async def main() -> T:
         container = build_container(settings, url)
-        await container.start()
+        await container.start(listen=listen)
         try:
             return await work(container)
         finally:
@@ -85,11 +93,13 @@ def require_migrated(url: str) -> None:
         raise typer.Exit(2)
 
 
-def in_migrated_container(settings: Settings, work: Callable[[Container], Awaitable[T]]) -> T:
+def in_migrated_container(
+    settings: Settings, work: Callable[[Container], Awaitable[T]], *, listen: bool = False
+) -> T:
     """Run `work` against a container on the migrated database (exit 2 if it is not)."""
     with database(settings) as url:
         require_migrated(url)
-        return with_container(settings, url, work)
+        return with_container(settings, url, work, listen=listen)
 
 
 def in_migrated_container_or_fail(

@@ -6,8 +6,11 @@ shred` is in cli/merchants.py.
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -17,80 +20,112 @@ from clearport.access.domain import SYSTEM_CLI
 from clearport.cli.context import (
     CLI_ORIGIN,
     console,
+    database,
     fail,
     in_migrated_container_or_fail,
+    require_migrated,
     start_command,
+    with_container,
 )
-from clearport.core.errors import ClearportError
-from clearport.vault.custody import combine_components, parse_component, split_master_key
+from clearport.core.errors import ClearportError, present
+from clearport.vault.custody import parse_component
 
 if TYPE_CHECKING:
     from clearport.config import Settings
-    from clearport.vault.ports import KeyCustody
+    from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import RotationResult
+    from clearport.wiring import Container
 
 keys_app = typer.Typer(help="Card-data keys: dual control, rotation.", no_args_is_help=True)
 
 
-def _local_provider(settings: Settings) -> KeyCustody:
-    from clearport.wiring import local_key_custody
+def _run_by() -> str:
+    """Who ran the ceremony command, for its audit row: the operating-system user."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no user name for this uid (a bare container)
+        return f"uid:{os.getuid()}"
 
-    custody = local_key_custody(settings)
-    if custody is None:
+
+def _ceremony(container: Container) -> KeyCeremony:
+    return present(container.key_ceremony, "the local keyring has a key ceremony")
+
+
+def _local_keyring_or_exit(settings: Settings) -> None:
+    if settings.key_provider != "local":
         console.print("[red]split/combine apply to the local keyring only.[/red]")
         raise typer.Exit(2)
-    return custody
 
 
 @keys_app.command("split")
 def split(
     parts: int = typer.Option(2, "--parts", min=2, max=16, help="Number of custodians."),
+    out_dir: Path = typer.Option(
+        ...,
+        "--out-dir",
+        help="Directory for the components: one 0600 file per custodian. A directory that "
+        "already holds components is refused.",
+    ),
     remove_master: bool = typer.Option(
         False,
         "--remove-master",
         help="Delete master.key afterwards: the keyring then opens only after `combine`.",
     ),
 ) -> None:
-    """Split the keyring's master key into N components (XOR), one per custodian."""
-    provider = _local_provider(start_command())
-    try:
-        master = provider.master_key()
-    except ClearportError as exc:
-        fail(exc)
-    # Plain print: a wrapped or styled line would corrupt a component.
-    print(f"Key check value (KCV): {provider.kcv()}")
-    for index, component in enumerate(split_master_key(master, parts), start=1):
-        print(f"component {index}/{parts}: {component}")
-    if remove_master:
-        path = provider.master_key_file
-        if not provider.master_key_configured and path.exists():
-            path.unlink()
-            Console().print(f"Removed {path}: combine {parts} components to unlock the keyring.")
+    """Split the keyring's master key into N components (XOR), each written to its own file
+    for one custodian; prints only the files and the key check value. Audited."""
+    settings = start_command()
+    _local_keyring_or_exit(settings)
+    result = in_migrated_container_or_fail(
+        settings,
+        lambda c: _ceremony(c).split(
+            SYSTEM_CLI,
+            CLI_ORIGIN,
+            parts=parts,
+            directory=out_dir,
+            remove_master=remove_master,
+            run_by=_run_by(),
+        ),
+    )
+    out = Console()
+    out.print(f"Key check value (KCV): {result.kcv}")
+    for index, location in enumerate(result.locations, start=1):
+        out.print(f"component {index}/{parts}: {location}", soft_wrap=True)
+    if result.master_removed:
+        out.print(f"Removed master.key: combine {parts} components to unlock the keyring.")
 
 
 @keys_app.command("combine")
 def combine(
     parts: int = typer.Option(2, "--parts", min=2, max=16, help="Number of components."),
 ) -> None:
-    """Custodians type their components in turn; the result unlocks the keyring."""
-    provider = _local_provider(start_command())
-    components = []
-    for index in range(1, parts + 1):
-        if sys.stdin.isatty():
-            text = typer.prompt(f"component {index}/{parts}", hide_input=True)
-        else:  # scripted ceremony: one component per line on stdin, never in argv
-            text = sys.stdin.readline()
+    """Custodians type their components in turn; the result unlocks the keyring. Audited."""
+    settings = start_command()
+    _local_keyring_or_exit(settings)
+    with database(settings) as url:
+        require_migrated(url)  # before anyone types a component: the ceremony is audited
+        components = []
+        for index in range(1, parts + 1):
+            if sys.stdin.isatty():
+                text = typer.prompt(f"component {index}/{parts}", hide_input=True)
+            else:  # scripted ceremony: one component per line on stdin, never in argv
+                text = sys.stdin.readline()
+            try:
+                components.append(parse_component(text))
+            except ValueError as exc:
+                console.print(f"[red]{exc}[/red]")
+                raise typer.Exit(1) from None
         try:
-            components.append(parse_component(text))
-        except ValueError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(1) from None
-    try:
-        provider.install_master_key(combine_components(components))
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
-    Console().print(f"Master key restored to {provider.master_key_file} (KCV matches).")
+            kcv = with_container(
+                settings,
+                url,
+                lambda c: _ceremony(c).combine(
+                    SYSTEM_CLI, CLI_ORIGIN, components, run_by=_run_by()
+                ),
+            )
+        except ClearportError as exc:
+            fail(exc)
+    Console().print(f"Master key restored (KCV {kcv} matches).")
 
 
 def _report(result: RotationResult, as_json: bool) -> None:

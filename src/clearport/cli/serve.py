@@ -5,33 +5,40 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from clearport.access.domain import SYSTEM_CLI, Role
 from clearport.cli.context import (
-    CLI_ORIGIN,
+    console,
     database,
     require_migrated,
     start_service,
     with_container,
 )
 from clearport.cli.worker import worker_subprocess
-from clearport.merchants.service import NewMerchant
 
 if TYPE_CHECKING:
     from clearport.config import Settings
-    from clearport.wiring import Container
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
+def _serve(
+    settings: Settings,
+    url: str,
+    host: str,
+    port: int,
+    workers: int,
+    *,
+    sock: socket.socket | None = None,
+) -> None:
+    """uvicorn on `host:port`, or on `sock` already bound there (one process)."""
     import uvicorn
 
     os.environ["DATABASE_URL"] = url
@@ -46,17 +53,23 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
     # action would end the process on the spot, skipping our `finally` blocks (the worker
     # subprocess, the embedded PostgreSQL); as an exception they unwind normally.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    uvicorn.run(
-        "clearport.http.asgi:create",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_config": None,
+        "access_log": False,
+    }
+    if sock is None:
+        uvicorn.run("clearport.http.asgi:create", **options)
+        return
+    server = uvicorn.Server(uvicorn.Config("clearport.http.asgi:create", **options))
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
 
 
 def serve(
@@ -71,52 +84,60 @@ def serve(
         _serve(settings, url, host, port, workers)
 
 
-async def _demo(container: Container) -> dict[str, Any]:
-    operator = await container.merchants.create_operator_key(SYSTEM_CLI, CLI_ORIGIN, Role.ADMIN)
-    merchant = await container.merchants.create(
-        SYSTEM_CLI,
-        CLI_ORIGIN,
-        # Paid out the day it settles, so the walkthrough shows a payout file.
-        NewMerchant(
-            name="Demo Coffee",
-            country="US",
-            mcc="5814",
-            default_currency="usd",
-            payout_delay_days=0,
-        ),
-    )
-    key = await container.merchants.create_key(SYSTEM_CLI, CLI_ORIGIN, merchant.id, None)
-    return {
-        "operator_key": operator.secret,
-        "merchant": merchant.id,
-        "merchant_key": key.secret,
-    }
+def _bind_or_exit(host: str, port: int) -> socket.socket:
+    """The listening address, taken before anything else happens: a port in use is a one-line
+    error before the database, the demo keys or the worker are touched. The socket is handed to
+    uvicorn, so nothing can take the port in between."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        console.print(f"[red]Cannot listen on {host}:{port}: {exc}.[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        console.print(
+            f"[red]Cannot listen on {host}:{port}: {exc.strerror}. Stop what uses it or pick "
+            f"another port: make run PORT={port + 1} (clearport run --port {port + 1}).[/red]",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+    return sock
 
 
 def run(
-    host: str = typer.Option("127.0.0.1"),
-    port: int = typer.Option(8000),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(8000, help="TCP port (make run PORT=…)."),
 ) -> None:
-    """All in one: embedded database, migrate, demo keys, serve."""
+    """All in one: embedded database, migrate, the demo merchant and keys (created once, kept in
+    the data directory and shown again), worker, serve."""
+    from clearport.cli.demo import demo_file, ensure_demo
     from clearport.wiring import upgrade_database
 
+    sock = _bind_or_exit(host, port)
     settings = start_service()
     with database(settings) as url:
         upgrade_database(url)
-        created = with_container(settings, url, _demo)
+        path = demo_file(settings.data_dir)
+        demo, reused = with_container(settings, url, lambda c: ensure_demo(c, path))
         base = f"http://{host}:{port}"
         out = Console()
-        out.print("[bold]Clearport is starting.[/bold] These keys are shown once:")
+        kept = "the same as before" if reused else "new"
+        out.print(f"[bold]Clearport is starting.[/bold] Demo keys ({kept}; kept in {path}):")
         out.print(f"  API            {base}  (docs: {base}/docs)")
-        out.print(f"  operator key   {created['operator_key']}  (role: admin)")
-        out.print(f"  merchant       {created['merchant']}")
-        out.print(f"  merchant key   {created['merchant_key']}")
+        out.print(f"  operator key   {demo.operator_key}  (role: admin)")
+        out.print(f"  merchant       {demo.merchant}")
+        out.print(f"  merchant key   {demo.merchant_key}")
         out.print("For the README walkthrough, in another terminal:")
         out.print(
-            f"  export OK={created['operator_key']} SK={created['merchant_key']} "
-            f"MER={created['merchant']}",
+            f"  export OK={demo.operator_key} SK={demo.merchant_key} MER={demo.merchant}",
             soft_wrap=True,
         )
         sys.stdout.flush()
         with worker_subprocess(url):  # payments (issue 5): janitor, sealer, purges
-            _serve(settings, url, host, port, 1)
+            _serve(settings, url, host, port, 1, sock=sock)

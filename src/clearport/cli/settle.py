@@ -1,9 +1,10 @@
-"""`clearport settle --date YYYY-MM-DD [--cutoff now]` and `clearport payouts mark`."""
+"""`clearport settle --date YYYY-MM-DD [--cutoff now]` and `clearport payouts mark po_… paid`."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -47,7 +48,9 @@ def settle(
         ..., "--date", help="Business date YYYY-MM-DD, 'today' or 'yesterday'."
     ),
     cutoff: str | None = typer.Option(
-        None, help="'now' or an ISO timestamp; default: the configured cutoff after the date."
+        None,
+        help="'now' or an ISO timestamp; default: the configured cutoff after the date. A date "
+        "whose run exists keeps its cutoff: another one is refused.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
 ) -> None:
@@ -97,17 +100,37 @@ def settle(
         out.print(f"  payout file {f['key']} ({f['format']}, {f['count']} payouts)")
 
 
+class PayoutOutcome(StrEnum):
+    PAID = "paid"
+    FAILED = "failed"
+
+
 @payouts_app.command("mark")
 def mark(
     payout_id: str = typer.Argument(..., help="po_…"),
-    status: str = typer.Option(..., help="paid | failed"),
+    outcome: PayoutOutcome | None = typer.Argument(None, help="paid | failed", show_default=False),
+    status: PayoutOutcome | None = typer.Option(
+        None, "--status", help="The outcome as an option, for scripts written that way."
+    ),
     failure_code: str | None = typer.Option(None, help="e.g. the ACH return code R01"),
 ) -> None:
-    """Record a payout's outcome; `failed` returns the money to the merchant's available."""
+    """Record a payout's outcome: `clearport payouts mark po_… paid` (or `--status paid`);
+    `failed` returns the money to the merchant's available."""
     from clearport.http.routers.settlements import payout_json
 
+    if outcome is not None and status is not None and outcome != status:
+        raise typer.BadParameter(
+            f"the outcome is '{outcome}' or '{status}', not both.", param_hint="OUTCOME"
+        )
+    chosen = outcome or status
+    if chosen is None:
+        raise typer.BadParameter(
+            "missing: `clearport payouts mark po_… paid|failed`.", param_hint="OUTCOME"
+        )
     payout = in_migrated_container_or_fail(
         start_command(),
-        lambda c: c.settlement.mark_payout(SYSTEM_CLI, CLI_ORIGIN, payout_id, status, failure_code),
+        lambda c: c.settlement.mark_payout(
+            SYSTEM_CLI, CLI_ORIGIN, payout_id, str(chosen), failure_code
+        ),
     )
     print(json.dumps(payout_json(payout)))

@@ -76,10 +76,13 @@ def txlog_verify(
 def txlog_export(out: Path = typer.Option(..., "--out", help="JSON-lines file to write.")) -> None:
     """Export both chains (rows as sealed, with their hashes) for offline verification."""
 
-    async def work(container: Container) -> None:
+    async def work(container: Container) -> dict[str, int]:
+        rows_per_chain: dict[str, int] = {}
         with out.open("w") as handle:
             for name in CHAINS:
-                for row in await container.chains.export(name):
+                rows = await container.chains.export(name)
+                rows_per_chain[name] = len(rows)
+                for row in rows:
                     handle.write(
                         json.dumps(
                             {
@@ -92,8 +95,11 @@ def txlog_export(out: Path = typer.Option(..., "--out", help="JSON-lines file to
                         )
                         + "\n"
                     )
+        return rows_per_chain
 
-    in_migrated_container(start_command(), work)
+    exported = in_migrated_container(start_command(), work)
+    counts = ", ".join(f"{rows} {chain} rows" for chain, rows in exported.items())
+    Console().print(f"Exported {counts} to {out}.", soft_wrap=True)
 
 
 def _read_export(path: Path, chain: str) -> list[SealedRow]:

@@ -38,7 +38,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         await run_forever(container, stop)
 
-    in_migrated_container(start_service(), work)
+    in_migrated_container(start_service(), work, listen=not once)
 
 
 def janitor(

@@ -59,11 +59,17 @@ def new_id(prefix: str, *, now_ms: int | None = None) -> str:
     return f"{prefix}_{_encode(ms, 10)}{_encode(secrets.randbits(80), 16)}"
 
 
-def id_pattern(prefix: str | None = None) -> str:
-    """The regular expression an id of this kind matches (any kind when `prefix` is None)."""
-    if prefix is not None and prefix not in PREFIXES:
-        raise ValueError(f"unknown id prefix {prefix!r}")
-    return f"^{prefix or '[a-z]{2,5}'}_{ID_BODY_PATTERN}$"
+def id_pattern(prefix: str | tuple[str, ...] | None = None) -> str:
+    """The regular expression an id of this kind (of one of these kinds; of any kind when
+    `prefix` is None) matches."""
+    prefixes = (prefix,) if isinstance(prefix, str) else prefix
+    if prefixes is None:
+        return f"^[a-z]{{2,5}}_{ID_BODY_PATTERN}$"
+    unknown = [p for p in prefixes if p not in PREFIXES]
+    if unknown or not prefixes:
+        raise ValueError(f"unknown id prefix {unknown!r}")
+    kinds = prefixes[0] if len(prefixes) == 1 else "(?:" + "|".join(prefixes) + ")"
+    return f"^{kinds}_{ID_BODY_PATTERN}$"
 
 
 def is_id(value: str, prefix: str) -> bool:
@@ -71,8 +77,11 @@ def is_id(value: str, prefix: str) -> bool:
     return m is not None and m.group(1) == prefix
 
 
-def parse_id(value: object, prefix: str, *, field: Field | str) -> str:
-    """Return `value` if it is a well-formed id of this kind, else a 400 naming `field`."""
-    if not isinstance(value, str) or not is_id(value, prefix):
-        raise InvalidRequest(f"'{{field}}' must be an id starting with '{prefix}_'.", field=field)
+def parse_id(value: object, prefix: str | tuple[str, ...], *, field: Field | str) -> str:
+    """Return `value` if it is a well-formed id of this kind (of one of these kinds), else a 400
+    naming `field`."""
+    prefixes = (prefix,) if isinstance(prefix, str) else prefix
+    if not isinstance(value, str) or not any(is_id(value, p) for p in prefixes):
+        kinds = " or ".join(f"'{p}_'" for p in prefixes)
+        raise InvalidRequest(f"'{{field}}' must be an id starting with {kinds}.", field=field)
     return value

@@ -21,6 +21,11 @@ class PageRequest:
     starting_after: str | None = None
     ending_before: str | None = None
 
+    @property
+    def cursor(self) -> str | None:
+        """The object the page starts after or ends before, if any."""
+        return self.starting_after if self.starting_after is not None else self.ending_before
+
 
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):

@@ -25,8 +25,9 @@ class ListQuery:
     created_lt: datetime | None
 
 
-def page_query(prefix: str | None) -> Callable[..., PageRequest]:
-    """The dependency reading `limit` and the cursors: ids of kind `prefix` (None: any id)."""
+def page_query(prefix: str | tuple[str, ...] | None) -> Callable[..., PageRequest]:
+    """The dependency reading `limit` and the cursors: ids of kind `prefix` (of one of these
+    kinds; None: any id)."""
     pattern = id_pattern(prefix)
 
     def read_page(

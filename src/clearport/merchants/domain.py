@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from clearport.core.errors import Field, InvalidRequest, InvalidState
+from clearport.core.errors import InvalidRequest, InvalidState
 
 
 class MerchantStatus(StrEnum):
@@ -31,14 +31,6 @@ def check_status_transition(current: MerchantStatus, target: MerchantStatus) -> 
         raise InvalidState(
             f"A merchant with status '{current}' cannot become '{target}'.", field="status"
         )
-
-
-def validate_country(country: str, *, field: Field | str = "country") -> str:
-    if len(country) != 2 or not country.isascii() or not country.isupper():
-        raise InvalidRequest(
-            "'{field}' must be an upper-case ISO 3166-1 alpha-2 code.", field=field
-        )
-    return country
 
 
 def validate_mcc(mcc: str) -> str:

@@ -19,13 +19,16 @@ from clearport.access.domain import (
     hash_secret,
 )
 from clearport.access.ports import ApiKeyRepository
+from clearport.audit.domain import Outcome
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
-from clearport.core.errors import InvalidRequest, InvalidState, NotFound
+from clearport.core.countries import parse_country
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound, PermissionDenied
 from clearport.core.ids import new_id, parse_id
+from clearport.core.invalidation import CacheTopic, Invalidations
 from clearport.core.money import parse_currency
 from clearport.core.pagination import Page, PageRequest
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.merchants.domain import (
     DEFAULT_PAYOUT_DELAY_DAYS,
     DEFAULT_PRICING,
@@ -33,7 +36,6 @@ from clearport.merchants.domain import (
     Merchant,
     MerchantStatus,
     check_status_transition,
-    validate_country,
     validate_mcc,
 )
 from clearport.merchants.ports import MerchantRepository, PaymentSettingsRepository
@@ -78,6 +80,7 @@ class MerchantService:
         clock: Clock,
         server_secret: bytes,
         mode: str,
+        invalidations: Invalidations,
     ) -> None:
         self._uow = uow
         self._merchants = merchants
@@ -87,13 +90,14 @@ class MerchantService:
         self._clock = clock
         self._server_secret = server_secret
         self._mode = mode
+        self._invalidations = invalidations
 
     async def create(self, actor: Principal, origin: Origin, new: NewMerchant) -> Merchant:
         actor.require(Permission.MERCHANTS_CREATE)
         merchant = Merchant(
             id=new_id("mer"),
             name=new.name,
-            country=validate_country(new.country),
+            country=parse_country(new.country),
             mcc=validate_mcc(new.mcc),
             default_currency=parse_currency(new.default_currency, field="default_currency"),
             status=MerchantStatus.ACTIVE,
@@ -265,10 +269,7 @@ class MerchantService:
             key = await self._keys.get(tx, key_id)
             if key is None or key.merchant_id != merchant_id:
                 raise NotFound(f"No such key: '{key_id}'.", field="key_id")
-            now = self._clock.now()
-            if key.revoked_at is None:
-                await self._keys.revoke(tx, key_id, now)
-                key = replace(key, revoked_at=now)
+            key = await self._revoke(tx, key)
             await self._auditor.record(
                 tx,
                 actor=actor.actor,
@@ -279,10 +280,39 @@ class MerchantService:
             )
         return key
 
+    async def usable_key(self, actor: Principal, secret: str) -> ApiKey | None:
+        """The key `secret` is, if it exists and is neither revoked nor expired (`clearport
+        run` checks the demo keys it kept); None otherwise. Nothing is recorded: this is not a
+        login."""
+        actor.require(Permission.KEYS_MANAGE)
+        async with self._uow.autocommit() as tx:
+            key = await self._keys.get_by_hash(tx, hash_secret(self._server_secret, secret))
+        if key is None or not key.usable_at(self._clock.now()):
+            return None
+        return key
+
     async def create_operator_key(
         self, actor: Principal, origin: Origin, role: Role, expires_at: datetime | None = None
     ) -> IssuedKey:
         actor.require(Permission.KEYS_MANAGE)
+        if not actor.may_grant(role):
+            # Refused before anything is written but the attempt: a key reaching above its own
+            # permissions is what an attacker holding it would try first.
+            async with self._uow.transaction() as tx:
+                await self._auditor.record(
+                    tx,
+                    actor=actor.actor,
+                    event_type="operator_key.created",
+                    resource="operator_keys",
+                    origin=origin,
+                    outcome=Outcome.FAILURE,
+                    details={"role": str(role), "reason": "role_not_grantable"},
+                )
+            raise PermissionDenied(
+                f"This key may not create '{role}' keys: a key grants only roles whose "
+                "permissions it holds itself.",
+                field="role",
+            )
         secret = generate_secret(PrincipalKind.OPERATOR, self._mode)
         key = ApiKey(
             id=new_id("key"),
@@ -314,10 +344,7 @@ class MerchantService:
             key = await self._keys.get(tx, key_id)
             if key is None or key.kind != "operator":
                 raise NotFound(f"No such key: '{key_id}'.", field="key_id")
-            now = self._clock.now()
-            if key.revoked_at is None:
-                await self._keys.revoke(tx, key_id, now)
-                key = replace(key, revoked_at=now)
+            key = await self._revoke(tx, key)
             await self._auditor.record(
                 tx,
                 actor=actor.actor,
@@ -326,3 +353,13 @@ class MerchantService:
                 origin=origin,
             )
         return key
+
+    async def _revoke(self, tx: Transaction, key: ApiKey) -> ApiKey:
+        """`key` revoked now (unless it already was); every process that caches keys forgets
+        it when the transaction commits."""
+        if key.revoked_at is not None:
+            return key
+        now = self._clock.now()
+        await self._keys.revoke(tx, key.id, now)
+        await self._invalidations.publish(tx, CacheTopic.API_KEY, key.id)
+        return replace(key, revoked_at=now)

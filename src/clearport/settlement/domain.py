@@ -245,6 +245,10 @@ class PayoutFile:
         }
 
 
+# A settled item's id is its source's: the captured payment's, or the refund's.
+ITEM_ID_PREFIXES = ("pay", "rfd")
+
+
 @dataclass(frozen=True, slots=True)
 class ItemLine:
     """One settled item as the detail report shows it (amounts in minor units, signed: a refund's

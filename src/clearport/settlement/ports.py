@@ -191,9 +191,20 @@ class QueryStore(Protocol):
     async def list_settlements(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, run_id: str | None
     ) -> Page[Settlement]: ...
+    async def item_created_at(
+        self, tx: Transaction, settlement_id: str, source_id: str
+    ) -> datetime | None:
+        """When the item `source_id` of the settlement was created; None if it has no such
+        item (a page cursor's position)."""
+        ...
+
     async def list_items(
-        self, tx: Transaction, settlement_id: str, page: PageRequest
-    ) -> Page[ItemLine]: ...
+        self, tx: Transaction, settlement_id: str, page: PageRequest, cursor_at: datetime | None
+    ) -> Page[ItemLine]:
+        """Newest first by (created_at, source_id); `cursor_at` is the page cursor's
+        `item_created_at`."""
+        ...
+
     async def list_payouts(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, status: str | None
     ) -> Page[Payout]: ...

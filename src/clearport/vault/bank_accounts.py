@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from clearport.access.domain import Origin, Permission, Principal
 from clearport.audit.service import Auditor
 from clearport.core.errors import InvalidState, NotFound
@@ -45,17 +47,7 @@ class BankAccounts:
         actor.require(Permission.FINANCE_WRITE)
         parse_id(merchant_id, "mer", field="id")
         currency = parse_currency(account.currency, field="currency")
-        account = validate_bank_account(
-            BankAccount(
-                country=account.country.upper(),
-                currency=currency,
-                account_holder=account.account_holder,
-                routing_number=account.routing_number,
-                account_number=account.account_number,
-                iban=account.iban,
-                bic=account.bic,
-            )
-        )
+        account = validate_bank_account(replace(account, currency=currency))
         async with self._uow.transaction() as tx:
             merchant = await self._merchants.get(tx, merchant_id, for_update=True)
             if merchant is None:

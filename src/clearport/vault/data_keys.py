@@ -4,7 +4,8 @@ Each merchant has a versioned DEK, stored only wrapped by the key provider's KEK
 AES-256-GCM under the DEK with associated data binding merchant, record kind, record id and DEK
 version (`vault.domain.aad_for`). Unwrapped DEKs are cached per process (bounded size and TTL,
 decision 0101), but the DEK row is read on every use, so a shredded merchant's data stops
-decrypting at once in every process.
+decrypting at once in every process; the shred's announcement then evicts the keys from every
+process's memory (decision 0019).
 """
 
 from __future__ import annotations
@@ -135,6 +136,12 @@ class DataKeys:
         plaintext = await self.decrypt(tx, merchant_id, kind, record_id, sealed)
         return self._seal(key, version, merchant_id, kind, record_id, plaintext)
 
-    def forget_merchant(self, merchant_id: str) -> None:
-        """Drop the merchant's unwrapped DEKs from this process's memory (after a shred)."""
+    # The cache as a subscriber of CacheTopic.DATA_KEYS (core/invalidation.py): a shred or a
+    # rotation's destroyed versions in any process drop the keys from this one's memory.
+
+    def evict(self, merchant_id: str) -> None:
+        """Drop the merchant's unwrapped DEKs from this process's memory."""
         self._cache.evict_merchant(merchant_id)
+
+    def clear(self) -> None:
+        self._cache.clear()

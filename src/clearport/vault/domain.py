@@ -12,10 +12,11 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
+from clearport.core.countries import parse_country
 from clearport.core.errors import InternalError, InvalidRequest, InvalidState, present
 from clearport.core.sensitive import SensitiveStr
 from clearport.vault.cards import StoredCard
@@ -194,9 +195,9 @@ def iban_valid(iban: str) -> bool:
 
 
 def validate_bank_account(account: BankAccount) -> BankAccount:
-    """Checks the fields and returns the account normalized (IBAN without spaces, upper case)."""
-    if len(account.country) != 2 or not account.country.isalpha():
-        raise InvalidRequest("'country' must be an ISO 3166-1 alpha-2 code.", field="country")
+    """Checks the fields and returns the account normalized (country, IBAN and BIC in upper
+    case, the IBAN without spaces)."""
+    country = parse_country(account.country.upper())
     if not 1 <= len(account.account_holder) <= 140:
         raise InvalidRequest(
             "'account_holder' must be 1 to 140 characters.", field="account_holder"
@@ -220,7 +221,7 @@ def validate_bank_account(account: BankAccount) -> BankAccount:
         number = account.account_number.reveal()
         if not 4 <= len(number) <= 17 or not number.isascii() or not number.isdigit():
             raise InvalidRequest("'account_number' must be 4 to 17 digits.", field="account_number")
-        return account
+        return replace(account, country=country)
     if account.iban is None:
         raise InvalidRequest(
             "Give 'routing_number' + 'account_number' or 'iban' + 'bic'.", field="iban"
@@ -234,7 +235,7 @@ def validate_bank_account(account: BankAccount) -> BankAccount:
     if len(bic) not in (8, 11) or not bic.isascii() or not bic.isalnum():
         raise InvalidRequest("'bic' must be 8 or 11 letters and digits.", field="bic")
     return BankAccount(
-        country=account.country.upper(),
+        country=country,
         currency=account.currency,
         account_holder=account.account_holder,
         iban=SensitiveStr(iban),

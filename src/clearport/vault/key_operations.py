@@ -14,6 +14,7 @@ from clearport.access.domain import Origin, Permission, Principal
 from clearport.audit.service import Auditor
 from clearport.core.errors import InvalidState, NotFound, present
 from clearport.core.ids import new_id, parse_id
+from clearport.core.invalidation import CacheTopic, Invalidations
 from clearport.core.uow import UnitOfWork
 from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.ports import MerchantRepository
@@ -52,6 +53,7 @@ class KeyOperations:
         provider: KeyProvider,
         data_keys: DataKeys,
         auditor: Auditor,
+        invalidations: Invalidations,
     ) -> None:
         self._uow = uow
         self._repo = repo
@@ -59,6 +61,7 @@ class KeyOperations:
         self._provider = provider
         self._data_keys = data_keys
         self._auditor = auditor
+        self._invalidations = invalidations
 
     # --- KEK rotation ------------------------------------------------------------------------
 
@@ -234,6 +237,8 @@ class KeyOperations:
             if await self._repo.cards_to_reencrypt(tx, merchant_id, target, 1):
                 return RotationResult(rotation_id, kind, str(target), resumed, processed, False)
             destroyed = await self._repo.destroy_unreferenced_retired_deks(tx, merchant_id)
+            if destroyed:
+                await self._invalidations.publish(tx, CacheTopic.DATA_KEYS, merchant_id)
             await self._repo.finish_rotation(tx, rotation_id)
             await self._auditor.record(
                 tx,
@@ -298,5 +303,8 @@ class KeyOperations:
                 origin=origin,
                 details={"deks_destroyed": destroyed},
             )
-        self._data_keys.forget_merchant(merchant_id)
+            # Every process (this one too, through its listener) drops the merchant's keys
+            # once this commits.
+            await self._invalidations.publish(tx, CacheTopic.DATA_KEYS, merchant_id)
+        self._data_keys.evict(merchant_id)  # here at once, not a listener's moment later
         return destroyed

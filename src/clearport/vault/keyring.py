@@ -26,7 +26,7 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from clearport.core.errors import present
+from clearport.core.errors import InvalidRequest, present
 from clearport.vault.domain import KEY_BYTES, KeyMaterialUnavailable
 
 FORMAT = "clearport-keyring/1"
@@ -98,16 +98,6 @@ class LocalKeyProvider:
     @property
     def path(self) -> Path:
         return self._path
-
-    @property
-    def master_key_file(self) -> Path:
-        """Where the unsealed master key lives, unless CLEARPORT_MASTER_KEY is set."""
-        return master_key_path(self._path)
-
-    @property
-    def master_key_configured(self) -> bool:
-        """True when the master key comes from CLEARPORT_MASTER_KEY rather than the file."""
-        return self._configured_master is not None
 
     # -- file handling --
 
@@ -204,7 +194,10 @@ class LocalKeyProvider:
         return {f"{_PREFIX}{v}": e["status"] for v, e in sorted(doc["keks"].items())}
 
     def kcv(self) -> str:
-        return str(self._load()["kcv"])
+        """The keyring's key check value, read from the file: known while it is locked too."""
+        if not self._path.exists():
+            self._load()  # a first use creates the keyring
+        return str(json.loads(self._path.read_bytes())["kcv"])
 
     def master_key(self) -> bytes:
         """For `keys split` only."""
@@ -283,6 +276,15 @@ class LocalKeyProvider:
         self._load()
         return present(self._fp_key, "a loaded keyring has its fingerprint key")
 
+    def remove_master_key_file(self) -> bool:
+        """Delete `master.key` (the keyring then opens only after `combine`); False when the
+        master key comes from CLEARPORT_MASTER_KEY or there is no file."""
+        path = master_key_path(self._path)
+        if self._configured_master is not None or not path.exists():
+            return False
+        path.unlink()
+        return True
+
     def install_master_key(self, master: bytes) -> None:
         """Write a combined master key to `master.key` after checking it opens the keyring."""
         doc = json.loads(self._path.read_bytes())
@@ -291,3 +293,37 @@ class LocalKeyProvider:
         _write_private(master_key_path(self._path), master.hex().encode())
         self._master = None
         self._doc = None
+
+
+class ComponentFiles:
+    """The key ceremony's components, each in a file of its own (0600, in a 0700 directory),
+    one per custodian, so that no terminal ever shows them together. Never overwrites: a
+    directory that already holds components is refused before anything is written."""
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def write(self, components: Sequence[str]) -> list[str]:
+        self._directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if any(self._directory.glob("component-*")):
+            raise InvalidRequest(
+                f"{self._directory} already holds components: give an empty directory.",
+                field="out_dir",
+            )
+        parts = len(components)
+        written: list[Path] = []
+        try:
+            for index, component in enumerate(components, start=1):
+                path = self._directory / f"component-{index}-of-{parts}.txt"
+                # O_EXCL: an existing file (or a symlink planted there) is an error, not a target.
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                written.append(path)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(component + "\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return [str(path) for path in written]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from clearport.core.uow import Transaction
@@ -166,10 +165,24 @@ class VaultRepository(Protocol):
 class KeyCustody(Protocol):
     """The local keyring's master key, for the dual-control ceremony (`keys split|combine`)."""
 
-    @property
-    def master_key_file(self) -> Path: ...
-    @property
-    def master_key_configured(self) -> bool: ...
     def master_key(self) -> bytes: ...
-    def kcv(self) -> str: ...
-    def install_master_key(self, master: bytes) -> None: ...
+    def kcv(self) -> str:
+        """The keyring's key check value: names the master key without revealing it."""
+        ...
+
+    def remove_master_key_file(self) -> bool:
+        """Delete `master.key`; False when the key is configured otherwise or there is none."""
+        ...
+
+    def install_master_key(self, master: bytes) -> None:
+        """Write `master` as the master key; ValueError if its KCV is not the keyring's."""
+        ...
+
+
+class ComponentSink(Protocol):
+    """Where `keys split` puts the components: each where only its custodian will read it."""
+
+    def write(self, components: Sequence[str]) -> list[str]:
+        """Each component in a place of its own, in order, refusing to overwrite anything;
+        where each went."""
+        ...

@@ -17,6 +17,7 @@ from clearport.access.domain import Origin, Principal
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
 from clearport.core.errors import Field
+from clearport.core.invalidation import CacheSubscriber, Invalidations
 from clearport.core.uow import Transaction, UnitOfWork
 from clearport.merchants.ports import MerchantRepository
 from clearport.vault.bank_accounts import BankAccounts
@@ -47,17 +48,26 @@ class VaultService:
         cache: DekCache,
         auditor: Auditor,
         clock: Clock,
+        invalidations: Invalidations,
     ) -> None:
         self._provider = provider
         self._cache = cache  # this process's unwrapped DEKs (tests empty it: a fresh process)
-        data_keys = DataKeys(repo, provider, cipher, cache)
+        self._data_keys = DataKeys(repo, provider, cipher, cache)
+        data_keys = self._data_keys
         self._tokens = CardTokens(uow, repo, merchants, data_keys, provider, auditor, clock)
         self._bank_accounts = BankAccounts(uow, repo, merchants, data_keys, auditor)
-        self._keys = KeyOperations(uow, repo, merchants, provider, data_keys, auditor)
+        self._keys = KeyOperations(
+            uow, repo, merchants, provider, data_keys, auditor, invalidations
+        )
 
     @property
     def provider(self) -> KeyProvider:
         return self._provider
+
+    @property
+    def cached_data_keys(self) -> CacheSubscriber:
+        """This process's unwrapped DEKs, as the subscriber of `CacheTopic.DATA_KEYS`."""
+        return self._data_keys
 
     # --- card tokens -------------------------------------------------------------------------
 

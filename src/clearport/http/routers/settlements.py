@@ -18,7 +18,13 @@ from clearport.http.listing import MAX_TIMESTAMP, ListQuery, list_query, page_qu
 from clearport.http.models import settlement as shown
 from clearport.http.models.base import BusinessDate, PayoutId, RunId, SettlementId
 from clearport.http.schemas import StrictModel, list_json
-from clearport.settlement.domain import ItemLine, Payout, Settlement, SettlementRun
+from clearport.settlement.domain import (
+    ITEM_ID_PREFIXES,
+    ItemLine,
+    Payout,
+    Settlement,
+    SettlementRun,
+)
 
 router = APIRouter(route_class=ApiRoute, tags=["settlement"])
 
@@ -181,7 +187,7 @@ async def list_items(
     request: Request,
     settlement_id: SettlementId,
     # An item's id is the settled capture's or refund's: a cursor is an id of either kind.
-    page_request: PageRequest = Depends(page_query(None)),
+    page_request: PageRequest = Depends(page_query(ITEM_ID_PREFIXES)),
 ) -> JSONResponse:
     page = await container_of(request).settlement.list_items(
         principal_of(request), settlement_id, page_request

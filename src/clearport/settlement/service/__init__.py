@@ -93,7 +93,8 @@ class SettlementService:
         *,
         cutoff_at: datetime | None = None,
     ) -> tuple[SettlementRun, bool]:
-        """Create the run for `business_date` (or join the one that exists)."""
+        """Create the run for `business_date`, or join the one that exists if `cutoff_at` is
+        None or that run's cutoff (another cutoff: InvalidState, 409)."""
         return await self._runs.start(actor, origin, business_date, cutoff_at=cutoff_at)
 
     async def run_for_date(self, business_date: date) -> SettlementRun | None:

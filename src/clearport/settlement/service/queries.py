@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clearport.access.domain import Permission, Principal
-from clearport.core.errors import NotFound
+from clearport.core.errors import InvalidRequest, NotFound
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import UnitOfWork
 from clearport.settlement.domain import ItemLine, Payout, Settlement, SettlementRun
@@ -49,7 +49,16 @@ class SettlementQueries:
     ) -> Page[ItemLine]:
         await self.get_settlement(actor, settlement_id)
         async with self._uow.transaction() as tx:
-            return await self._store.list_items(tx, settlement_id, page)
+            cursor_at = None
+            if page.cursor is not None:
+                cursor_at = await self._store.item_created_at(tx, settlement_id, page.cursor)
+                if cursor_at is None:
+                    after = page.starting_after is not None
+                    raise InvalidRequest(
+                        f"'{{field}}' is not an item of settlement {settlement_id}.",
+                        field="starting_after" if after else "ending_before",
+                    )
+            return await self._store.list_items(tx, settlement_id, page, cursor_at)
 
     async def get_payout(self, actor: Principal, payout_id: str) -> Payout:
         merchant = _scope(actor)

@@ -3,7 +3,8 @@
 A run for business date D settles every capture and refund created in [cutoff - lookback,
 cutoff) and not yet settled. Exactly once rests on the database, not on this process:
 
-- the run is unique per date (a second start joins the first);
+- the run is unique per date (a second start joins the first; one with another cutoff is
+  refused, 409);
 - each partition is settled in ONE transaction that locks its row and marks it done, so a crash
   (even kill -9) rolls the partition back entirely and a re-run redoes it;
 - `settlement_items.source_id` is the primary key: an item can never be in two settlements;
@@ -83,7 +84,8 @@ class SettlementRuns:
         *,
         cutoff_at: datetime | None = None,
     ) -> tuple[SettlementRun, bool]:
-        """Create the run for `business_date` (or join the one that exists)."""
+        """Create the run for `business_date`, or join the one that exists if `cutoff_at` is
+        None or that run's cutoff (another cutoff: InvalidState)."""
         actor.require(Permission.FINANCE_WRITE)
         now = self._clock.now()
         if business_date > self.today():
@@ -91,23 +93,27 @@ class SettlementRuns:
                 "'business_date' is in the future.", field="business_date", code="date_in_future"
             )
         cutoff = cutoff_at or self.cutoff_for(business_date)
-        if cutoff > now:
-            raise InvalidState(
-                f"The cutoff for {business_date.isoformat()} ({cutoff.isoformat()}) has not "
-                "passed yet.",
-                code="cutoff_not_reached",
-            )
         self._tables(business_date)  # refuse early if no pricing table is in effect
         async with self._uow.transaction() as tx:
-            if await self._store.get_run_by_date(tx, business_date) is None:
-                first = await self._store.first_source_at(tx)
-                if first is None or cutoff <= first:
-                    raise InvalidRequest(
-                        f"'business_date' {business_date.isoformat()} is before the first "
-                        "transaction: there is nothing it could settle.",
-                        field="business_date",
-                        code="date_before_first_transaction",
-                    )
+            existing = await self._store.get_run_by_date(tx, business_date)
+            if existing is not None:
+                _check_same_cutoff(existing, cutoff_at)
+            if cutoff > now:
+                raise InvalidState(
+                    f"The cutoff for {business_date.isoformat()} ({cutoff.isoformat()}) has not "
+                    "passed yet.",
+                    code="cutoff_not_reached",
+                )
+            if existing is not None:
+                return existing, False
+            first = await self._store.first_source_at(tx)
+            if first is None or cutoff <= first:
+                raise InvalidRequest(
+                    f"'business_date' {business_date.isoformat()} is before the first "
+                    "transaction: there is nothing it could settle.",
+                    field="business_date",
+                    code="date_before_first_transaction",
+                )
             new_run = await self._store.create_run(
                 tx,
                 run_id=new_id("sr"),
@@ -119,8 +125,11 @@ class SettlementRuns:
                 now=now,
             )
             if new_run is None:  # another start created the date's run first: join it
-                existing = await self._store.get_run_by_date(tx, business_date)
-                return present(existing, "the run of the date exists"), False
+                existing = present(
+                    await self._store.get_run_by_date(tx, business_date), "the date's run exists"
+                )
+                _check_same_cutoff(existing, cutoff_at)
+                return existing, False
             run = await self._store.stage_sources(tx, new_run)
             await self._auditor.record(
                 tx,
@@ -220,3 +229,15 @@ class SettlementRuns:
         """Start (or join) the run and work through its partitions in this process."""
         run, _ = await self.start(actor, origin, business_date, cutoff_at=cutoff_at)
         return await self.complete(run.id, progress)
+
+
+def _check_same_cutoff(run: SettlementRun, cutoff_at: datetime | None) -> None:
+    """A start may join the date's run only asking for no cutoff or for the run's own: a run
+    settles one window, so another cutoff is refused rather than answered with a run that
+    silently ignores it."""
+    if cutoff_at is not None and cutoff_at != run.cutoff_at:
+        raise InvalidState(
+            f"The run for {run.business_date.isoformat()} ({run.id}) exists with cutoff "
+            f"{run.cutoff_at.isoformat()}; a run's cutoff cannot change.",
+            field="cutoff",
+        )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
+from typing import cast
 
 import asyncpg
 
@@ -10,6 +12,7 @@ from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.pagination import fetch_page
+from clearport.db.statements import Params
 from clearport.settlement.domain import ItemLine, Payout, Settlement
 from clearport.settlement.store.payouts import payout_from_row
 
@@ -20,6 +23,28 @@ _SETTLEMENT_SELECT = (
 _ITEM_SELECT = """SELECT settlement_id, merchant_id, payment_id, source_id, reference, type,
                   brand, currency, gross, interchange, scheme_fee, markup, commission, net,
                   flags FROM settlement_items"""
+
+
+def _items_page(beyond: str | None) -> tuple[str, Params]:
+    """A page of a settlement's items, newest first by (created_at, source_id): items' ids are
+    their sources' (pay_…, rfd_…), whose string order is not time order. `beyond` is how the
+    rows compare with the cursor's (`<` after it, `>` before it: read oldest first, reversed).
+    The index settlement_items_settlement_created serves all three in key order."""
+    p = Params()
+    where = f"settlement_id = {p('settlement_id')}"
+    if beyond is not None:
+        where += f" AND (created_at, source_id) {beyond} ({p('cursor_at')}, {p('cursor')})"
+    order = "ASC" if beyond == ">" else "DESC"
+    statement = (
+        f"{_ITEM_SELECT} WHERE {where} ORDER BY created_at {order}, source_id {order} "
+        f"LIMIT {p('limit')}"
+    )
+    return statement, p
+
+
+_ITEMS_FIRST = _items_page(None)
+_ITEMS_AFTER = _items_page("<")
+_ITEMS_BEFORE = _items_page(">")
 
 
 def _settlement(row: asyncpg.Record) -> Settlement:
@@ -76,18 +101,34 @@ class PgQueryStore:
             id_column="s.id",
         )
 
-    async def list_items(
-        self, tx: Transaction, settlement_id: str, page: PageRequest
-    ) -> Page[ItemLine]:
-        return await fetch_page(
-            conn_of(tx),
-            select=_ITEM_SELECT,
-            where=["settlement_id = $1"],
-            args=[settlement_id],
-            page=page,
-            row_to=lambda r: ItemLine(*r),
-            id_column="source_id",
+    async def item_created_at(
+        self, tx: Transaction, settlement_id: str, source_id: str
+    ) -> datetime | None:
+        value = await conn_of(tx).fetchval(
+            "SELECT created_at FROM settlement_items WHERE source_id = $1 AND settlement_id = $2",
+            source_id,
+            settlement_id,
         )
+        return cast(datetime | None, value)
+
+    async def list_items(
+        self, tx: Transaction, settlement_id: str, page: PageRequest, cursor_at: datetime | None
+    ) -> Page[ItemLine]:
+        values: dict[str, object] = {"settlement_id": settlement_id, "limit": page.limit + 1}
+        if page.starting_after is not None:
+            statement, params = _ITEMS_AFTER
+        elif page.ending_before is not None:
+            statement, params = _ITEMS_BEFORE
+        else:
+            statement, params = _ITEMS_FIRST
+        if page.cursor is not None:
+            values |= {"cursor_at": cursor_at, "cursor": page.cursor}
+        rows = await conn_of(tx).fetch(statement, *params.args(values))
+        has_more = len(rows) > page.limit
+        rows = rows[: page.limit]
+        if page.ending_before is not None:
+            rows.reverse()
+        return Page([ItemLine(*row) for row in rows], has_more)
 
     async def list_payouts(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, status: str | None
