@@ -79,7 +79,9 @@ def _clearport(env: dict[str, str], *args: str) -> dict[str, Any]:
 
 @contextmanager
 def _server(env: dict[str, str], port: int) -> Iterator[str]:
-    log = (Path(env["CLEARPORT_DATA_DIR"]) / "server.log").open("w")
+    data_dir = Path(env["CLEARPORT_DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = (data_dir / "server.log").open("w")
     proc = subprocess.Popen(
         [str(BIN / "clearport"), "serve", "--port", str(port)],
         env=env,
@@ -126,10 +128,11 @@ def _schemathesis(
 ) -> dict[str, Any]:
     args = [
         str(BIN / "st"),
-        "run",
-        f"{url}/openapi.json",
         "--config-file",
         str(CONFIG),
+        "--no-color",
+        "run",
+        f"{url}/openapi.json",
         "-H",
         f"Authorization: Bearer {key}",
         "--seed",
@@ -140,11 +143,10 @@ def _schemathesis(
         "json",
         "--report-json-path",
         str(report),
-        "--no-color",
     ]
     for operation_id in operation_ids:
         args += ["--include-operation-id", operation_id]
-    done = subprocess.run(args, check=False)
+    done = subprocess.run(args, check=False, cwd=ROOT)
     summary: dict[str, Any] = json.loads(report.read_text()) if report.exists() else {}
     summary["exit_code"] = done.returncode
     return summary

@@ -78,7 +78,7 @@ def test_bad_pagination_is_400(api: Api, params: dict[str, object], param: str) 
         ({**MERCHANT, "payout_delay_days": 1.5}, "payout_delay_days", "parameter_invalid"),
         (
             {**MERCHANT, "pricing": {"model": "blended", "percent_bps": -1, "fixed_minor": 0}},
-            "pricing[blended][percent_bps]",
+            "pricing[percent_bps]",
             "parameter_invalid",
         ),
         ({**MERCHANT, "reserve": {"percent_bps": 1000}}, "reserve[hold_days]", "parameter_missing"),

@@ -132,19 +132,37 @@ def clearport_error_response(request: Request, exc: ClearportError) -> JSONRespo
     )
 
 
-def _param_of(loc: Sequence[int | str]) -> str | None:
-    parts = (
-        [str(p) for p in loc[1:]]
-        if loc and loc[0] in ("body", "query", "path", "header")
-        else [str(p) for p in loc]
-    )
-    return param_name(tuple(parts)) if parts else None
+def _param_of(loc: Sequence[int | str], body: Any) -> str | None:
+    """The parameter a validation error's location names, as the request spells it.
+
+    Pydantic's location also names the union member it tried (`pricing`, `blended`,
+    `percent_bps` for a tagged union). Walking the request's body along the location tells them
+    apart: a part short of the last that is no key of the object there is such a name, and is
+    left out, so the client reads `pricing[percent_bps]`, the field it sent."""
+    if not loc:
+        return None
+    if loc[0] in ("query", "path", "header"):
+        return param_name(tuple(str(p) for p in loc[1:])) if len(loc) > 1 else None
+    parts = loc[1:] if loc[0] == "body" else loc
+    kept: list[str] = []
+    value = body
+    for index, part in enumerate(parts):
+        if isinstance(value, dict):
+            if part not in value and index < len(parts) - 1:
+                continue  # a union member's name
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            value = None
+        kept.append(str(part))
+    return param_name(tuple(kept)) if kept else None
 
 
 def validation_error_response(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"type": "value_error", "loc": (), "msg": ""}
     kind = str(first.get("type", "value_error"))
-    param = _param_of(first.get("loc", ()))
+    param = _param_of(first.get("loc", ()), getattr(exc, "body", None))
     leaf = param.rsplit("[", 1)[-1].rstrip("]") if param else None
     if kind == "extra_forbidden" and leaf in READ_ONLY_FIELDS:
         code, message = "parameter_read_only", f"'{param}' is read-only and cannot be set."

@@ -14,6 +14,9 @@ shares comes from the mechanisms around the endpoints (`http/context.py`, `http/
 - the `Idempotency-Key` header on every POST, the `Request-Id` header on every answer;
 - FastAPI's default 422 `HTTPValidationError`, which Clearport never sends (validation fails with
   400 in the error shape), removed;
+- the text rule (`http/request_rules.py`): every free-text string a request carries — in a body,
+  a query or a path, a metadata key or value — declares the pattern that refuses control
+  characters, so the document states what the server enforces;
 - links between operations (`http/openapi_links.py`).
 """
 
@@ -27,7 +30,8 @@ from fastapi.openapi.utils import get_openapi
 
 from clearport.http.models.error import Error
 from clearport.http.openapi_links import add_links
-from clearport.idempotency.service import MAX_IDEMPOTENCY_KEY_LEN
+from clearport.http.request_rules import TEXT_PATTERN
+from clearport.idempotency.service import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LEN
 
 SECURITY_SCHEME = "bearerAuth"
 REF_SCHEMAS = "#/components/schemas/"
@@ -119,6 +123,7 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
             _complete(path, method, operation)
+    _declare_text_rule(doc)
     add_links(doc)
     return doc
 
@@ -148,7 +153,12 @@ IDEMPOTENCY_KEY: dict[str, Any] = {
     "description": "Makes the POST safe to retry: the first completed answer is stored for at "
     "least 24 hours and a retry gets it back unchanged (header `Idempotent-Replayed: true`). "
     "Scoped to the caller's merchant or operator.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LEN},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_IDEMPOTENCY_KEY_LEN,
+        "pattern": IDEMPOTENCY_KEY_PATTERN,
+    },
 }
 
 
@@ -201,6 +211,45 @@ def _complete(path: str, method: str, operation: dict[str, Any]) -> None:
         headers["Request-Id"] = _header("RequestId")
         if method == "post":
             headers["Idempotent-Replayed"] = _header("IdempotentReplayed")
+
+
+def _declare_text_rule(doc: dict[str, Any]) -> None:
+    """Give every free-text string of a request (one without a pattern, an enum, a format or a
+    constant of its own) the text rule's pattern: the schemas its parameters and bodies use,
+    the components they refer to included, each visited once."""
+    schemas: dict[str, Any] = doc["components"]["schemas"]
+    pending: list[tuple[dict[str, Any], bool]] = []
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if "schema" in parameter:
+                    pending.append((parameter["schema"], False))
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                pending.append((media["schema"], False))
+    seen: set[int] = set()
+    while pending:
+        schema, is_name = pending.pop()
+        if id(schema) in seen:
+            continue
+        seen.add(id(schema))
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith(REF_SCHEMAS):
+            pending.append((schemas[ref.removeprefix(REF_SCHEMAS)], False))
+            continue
+        if (is_name or schema.get("type") == "string") and not TEXT_CONSTRAINTS & schema.keys():
+            schema["pattern"] = TEXT_PATTERN
+        for key in ("anyOf", "oneOf", "allOf"):
+            pending.extend((option, is_name) for option in schema.get(key, []))
+        pending.extend((sub, False) for sub in schema.get("properties", {}).values())
+        for key in ("items", "additionalProperties"):
+            if isinstance(schema.get(key), dict):
+                pending.append((schema[key], False))
+        if isinstance(schema.get("propertyNames"), dict):
+            pending.append((schema["propertyNames"], True))
+
+
+# A string that declares one of these says exactly what it takes; the text rule adds nothing.
+TEXT_CONSTRAINTS = frozenset({"pattern", "enum", "const", "format"})
 
 
 def _drop_null(schema: dict[str, Any]) -> None:

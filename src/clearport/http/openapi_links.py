@@ -49,8 +49,8 @@ MERCHANT = (
     _to("UpdateMerchant", "PATCH /v1/merchants/{merchant_id}", merchant_id=ID),
     _to("CreateMerchantKey", "POST /v1/merchants/{merchant_id}/keys", merchant_id=ID),
     _to("ListMerchantKeys", "GET /v1/merchants/{merchant_id}/keys", merchant_id=ID),
+    # Not GET bank_account: a new merchant has none until it is put (that link starts there).
     _to("PutBankAccount", "PUT /v1/merchants/{merchant_id}/bank_account", merchant_id=ID),
-    _to("GetBankAccount", "GET /v1/merchants/{merchant_id}/bank_account", merchant_id=ID),
     _to("GetPaymentSettings", "GET /v1/merchants/{merchant_id}/payment_settings", merchant_id=ID),
     _to("PutPaymentSettings", "PUT /v1/merchants/{merchant_id}/payment_settings", merchant_id=ID),
     _to("GetMerchantBalance", "GET /v1/balance", merchant=ID),

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from clearport.access.domain import ApiKey
 from clearport.audit.domain import AuditEvent
 from clearport.core.clock import unix_seconds
-from clearport.http.models.base import Currency
+from clearport.core.countries import ASSIGNED_COUNTRIES
+from clearport.http.models.base import Currency, enum_of
 from clearport.merchants.domain import Merchant
 from clearport.vault.cards import Brand
 
@@ -18,7 +19,10 @@ ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 CountryCode = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Z]{2}$"),
-    Field(description="An upper-case ISO 3166-1 alpha-2 code."),
+    Field(
+        description="An officially assigned ISO 3166-1 alpha-2 code, upper case.",
+        json_schema_extra=enum_of(ASSIGNED_COUNTRIES),
+    ),
 ]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
@@ -56,6 +60,14 @@ class ReserveTerms(StrictModel):
 
 
 class MerchantCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "Demo Coffee", "country": "US", "mcc": "5814", "default_currency": "usd"}
+            ]
+        }
+    )
+
     name: ShortText
     country: CountryCode
     mcc: Annotated[

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from clearport.core.clock import unix_seconds
 from clearport.core.sensitive import SensitiveStr
@@ -44,7 +46,22 @@ class CardBody(StrictModel):
     __str__ = __repr__
 
 
+def example_expiry_year() -> int:
+    """A year the examples' test card is valid through, whatever year the document is read."""
+    return datetime.now(UTC).year + 4
+
+
+EXAMPLE_CARD: JsonDict = {
+    "number": "4242424242424242",
+    "exp_month": 12,
+    "exp_year": example_expiry_year(),
+    "holder_name": "Jane Doe",
+}
+
+
 class TokenCreate(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"card": EXAMPLE_CARD}]})
+
     card: CardBody
 
 
@@ -68,17 +85,59 @@ def token_json(card: StoredCard) -> dict[str, Any]:
     }
 
 
-Digits = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+# What the domain checks (vault/domain.validate_bank_account), as patterns the document states;
+# the ABA checksum and the IBAN's mod-97 check digits it checks alone.
+RoutingNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{9}$")]
+AccountNumber = Annotated[str, StringConstraints(pattern=r"^[0-9]{4,17}$")]
+Bic = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{8}([A-Za-z0-9]{3})?$")]
+
+
+def _only(present: tuple[str, str], absent: tuple[str, str]) -> JsonDict:
+    """A schema branch: both fields of `present` given, neither of `absent` (null is absent)."""
+    return {
+        "required": list(present),
+        "properties": {
+            **{name: {"type": "string"} for name in present},
+            **{name: {"type": "null"} for name in absent},
+        },
+    }
+
+
+US_FIELDS = ("routing_number", "account_number")
+SEPA_FIELDS = ("iban", "bic")
 
 
 class BankAccountPut(StrictModel):
+    # Either a US account or an IBAN with its BIC, never both (checked again by the domain).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [_only(US_FIELDS, SEPA_FIELDS), _only(SEPA_FIELDS, US_FIELDS)],
+            "examples": [
+                {
+                    "country": "US",
+                    "currency": "usd",
+                    "account_holder": "Demo Coffee LLC",
+                    "routing_number": "110000000",
+                    "account_number": "000123456789",
+                },
+                {
+                    "country": "DE",
+                    "currency": "eur",
+                    "account_holder": "Demo Kaffee GmbH",
+                    "iban": "DE89370400440532013000",
+                    "bic": "COBADEFFXXX",
+                },
+            ],
+        }
+    )
+
     country: CountryCode
     currency: Currency
     account_holder: Annotated[str, StringConstraints(min_length=1, max_length=140)]
-    routing_number: Digits | None = None
-    account_number: Digits | None = None
+    routing_number: RoutingNumber | None = None
+    account_number: AccountNumber | None = None
     iban: Annotated[str, StringConstraints(min_length=1, max_length=50)] | None = None
-    bic: Annotated[str, StringConstraints(min_length=1, max_length=11)] | None = Field(default=None)
+    bic: Bic | None = None
 
     def __repr__(self) -> str:
         return "BankAccountPut([REDACTED])"

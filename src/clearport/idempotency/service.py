@@ -10,6 +10,7 @@ the client can fix and retry under the same key.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from clearport.core.errors import (
@@ -23,6 +24,10 @@ from clearport.idempotency.domain import RequestHash, hash_request
 from clearport.idempotency.ports import IdempotencyStore
 
 MAX_IDEMPOTENCY_KEY_LEN = 255
+# Printable ASCII, not starting or ending with a space (HTTP strips those from a header value, so
+# " " would arrive empty). The OpenAPI document declares the same pattern.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def is_storable(status: int) -> bool:
@@ -67,9 +72,10 @@ class IdempotencyService:
     async def begin(
         self, scope: str, key: str, request_hash: RequestHash
     ) -> IdempotencyClaim | Replay:
-        if not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY_LEN or not key.isprintable():
+        if len(key) > MAX_IDEMPOTENCY_KEY_LEN or not _IDEMPOTENCY_KEY.match(key):
             raise InvalidRequest(
-                f"'Idempotency-Key' must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable characters.",
+                f"'Idempotency-Key' must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable ASCII "
+                "characters.",
                 field="Idempotency-Key",
             )
         outcome, status, body, stored_hash, resource_id = await self._store.claim(

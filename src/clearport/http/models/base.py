@@ -53,7 +53,9 @@ RequestId = Annotated[str, StringConstraints(pattern=id_pattern("req"))]
 
 Timestamp = Annotated[int, Field(ge=0, description="Unix seconds.")]
 BusinessDate = Annotated[
-    str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"), Field(description="YYYY-MM-DD.")
+    str,
+    StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$"),
+    Field(description="YYYY-MM-DD, a calendar date.", json_schema_extra={"format": "date"}),
 ]
 # The domain refuses other codes with its own error code (`currency_unsupported`), so the list is
 # stated here for the document rather than enforced by the schema's validation.

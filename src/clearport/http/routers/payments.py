@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from clearport.core.errors import InvalidRequest, present
 from clearport.core.money import MAX_AMOUNT_MINOR
@@ -24,7 +25,7 @@ from clearport.http.models.payments import (
 from clearport.http.openapi import answers
 from clearport.http.representation import payment_json, refund_json
 from clearport.http.schemas import Metadata, ShortText, StrictModel, list_json
-from clearport.http.schemas_cards import CardNumber, ExpiryMonth, HolderName
+from clearport.http.schemas_cards import EXAMPLE_CARD, CardNumber, ExpiryMonth, HolderName
 from clearport.payments.domain import PaymentStatus, RefundStatus
 from clearport.payments.service import InlineCard, NewPayment, TokenSource
 from clearport.vault.cards import CardInput
@@ -54,7 +55,28 @@ class PaymentCard(StrictModel):
     __str__ = __repr__
 
 
+# Exactly one of `card` and `token` (a null one counts as absent); `cvc` beside a token only.
+_ONE_SOURCE: JsonDict = {
+    "oneOf": [
+        {
+            "required": ["card"],
+            "properties": {
+                "card": {"type": "object"},
+                "token": {"type": "null"},
+                "cvc": {"type": "null"},
+            },
+        },
+        {
+            "required": ["token"],
+            "properties": {"token": {"type": "string"}, "card": {"type": "null"}},
+        },
+    ]
+}
+
+
 class PaymentSource(StrictModel):
+    model_config = ConfigDict(json_schema_extra=_ONE_SOURCE)
+
     card: PaymentCard | None = None
     token: TokenId | None = None
     cvc: Cvc | None = None
@@ -66,6 +88,21 @@ class PaymentSource(StrictModel):
 
 
 class PaymentCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "amount": 2599,
+                    "currency": "usd",
+                    "source": {"card": {**EXAMPLE_CARD, "cvc": "123"}},
+                    "capture": False,
+                    "reference": "order-1234",
+                    "metadata": {"order": "1234"},
+                }
+            ]
+        }
+    )
+
     amount: Amount
     currency: Currency
     source: PaymentSource
