@@ -12,6 +12,7 @@ between alternative fields, the text rule on every free-text string, `format: da
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,13 @@ def always(_case: Any, _error: dict[str, Any]) -> bool:
     return True
 
 
+# tools/fuzz.py names a file here; each refusal an allowance absorbs adds its name as a line.
+ALLOWANCE_LOG_ENV = "CLEARPORT_FUZZ_ALLOWANCE_LOG"
+
+
 @dataclass(frozen=True, slots=True)
 class Allowance:
+    name: str
     reason: str
     status: int
     codes: frozenset[str]
@@ -92,6 +98,7 @@ LISTS = None  # every list operation takes the two cursors
 
 ALLOWANCES: tuple[Allowance, ...] = (
     Allowance(
+        "idempotency_key_reused",
         "The generator draws Idempotency-Key values from a small space and sends one again with "
         "another body; the contract answers that 422. Replays and 422s have their own tests.",
         422,
@@ -99,6 +106,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({None}),
     ),
     Allowance(
+        "both_cursors",
         "`starting_after` and `ending_before` exclude each other; OpenAPI cannot say that two "
         "query parameters may not be given together.",
         400,
@@ -108,6 +116,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         _both_cursors,
     ),
     Allowance(
+        "operator_names_merchant",
         "Operators must name the merchant whose balance they read, merchant keys must not: one "
         "document serves both kinds of key, so `merchant` is optional in it.",
         400,
@@ -117,6 +126,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         _no_merchant,
     ),
     Allowance(
+        "expiry_in_future",
         "A key's `expires_at` must lie in the future: a bound that moves with the clock.",
         400,
         frozenset({"parameter_invalid"}),
@@ -124,6 +134,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({"POST /v1/merchants/{merchant_id}/keys", "POST /v1/operator_keys"}),
     ),
     Allowance(
+        "card_checks",
         "Card numbers pass the Luhn check and fit a brand's ranges and lengths, expiries are "
         "not in the past and within 50 years of today, a CVC has its brand's length: none of "
         "it is a JSON Schema constraint.",
@@ -141,6 +152,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         CARD_OPERATIONS,
     ),
     Allowance(
+        "bank_account_checksums",
         "A routing number carries the ABA checksum and an IBAN its country's format and the "
         "mod-97 check digits.",
         400,
@@ -149,6 +161,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({"PUT /v1/merchants/{merchant_id}/bank_account"}),
     ),
     Allowance(
+        "amount_bounded_by_state",
         "An amount is bounded by state and configuration the document cannot see: what the "
         "payment has left to capture or refund, and the deployment's maximum payment amount "
         "(CLEARPORT_PAYMENT_MAX_AMOUNT_MINOR).",
@@ -158,6 +171,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         AMOUNT_OPERATIONS,
     ),
     Allowance(
+        "settlement_date_bounded_by_state",
         "A settlement run's date is bounded by the clock (not in the future) and by the "
         "platform's history (not before its first transaction, a pricing table in effect).",
         400,
@@ -166,6 +180,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({"POST /v1/settlement_runs"}),
     ),
     Allowance(
+        "settlement_item_cursor",
         "A settlement item's cursor must name an item of that settlement (items page by time, "
         "not by id, decision 0403): which ids qualify is state.",
         400,
@@ -174,6 +189,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({"GET /v1/settlements/{settlement_id}/items"}),
     ),
     Allowance(
+        "integral_float",
         "JSON Schema counts 30004.0 as an integer; Clearport refuses a number written with a "
         "fraction or an exponent where an integer is due (decision 0007), so no amount ever "
         "passes through a float.",
@@ -212,7 +228,12 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     """Keep the failure unless it is a refused schema-valid request an allowance explains, or a
     resource an inferred link expected where none was created."""
     if failure.code == CREATED_RESOURCE_NOT_FOUND:
-        return (failure.created_with, failure.not_available_with) not in NOT_CREATED_BY
+        # Logged as absorbed like an allowance, so the summary shows how often it applied.
+        pair = (failure.created_with, failure.not_available_with)
+        if pair not in NOT_CREATED_BY:
+            return True
+        _log("resource_not_created_by_link_source")
+        return False
     if failure.code != REJECTED_POSITIVE_DATA:
         return True
     try:
@@ -220,4 +241,15 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     except ValueError:
         return True
     operation = f"{case.method.upper()} {case.operation.path}"
-    return allowance_for(operation, case, response.status_code, body) is None
+    allowance = allowance_for(operation, case, response.status_code, body)
+    if allowance is None:
+        return True
+    _log(allowance.name)
+    return False
+
+
+def _log(name: str) -> None:
+    path = os.environ.get(ALLOWANCE_LOG_ENV)
+    if path:
+        with open(path, "a") as file:
+            file.write(name + "\n")

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
+from clearport.core.countries import ASSIGNED_COUNTRIES
 from clearport.core.ids import PREFIXES
+from clearport.http.request_rules import TEXT_PATTERN
 from tests.support import Api, ThreadedServer
 
 API_MD = Path(__file__).resolve().parents[2] / "docs" / "api.md"
@@ -223,3 +225,56 @@ def test_api_md_documents_exactly_the_served_routes(server: ThreadedServer) -> N
     served = _served(server.server.config.app)
     assert served - documented == set(), "served but not in docs/api.md"
     assert documented - served == set(), "in docs/api.md but not served"
+
+
+def _request_strings(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Every string schema a request can carry (parameters, bodies, metadata keys), by where."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    pending: list[tuple[str, Any, bool]] = []
+    for method, path, operation in _v1(doc):
+        for parameter in operation.get("parameters", []):
+            if "schema" in parameter:
+                pending.append((f"{method} {path} {parameter['name']}", parameter["schema"], False))
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            pending.append((f"{method} {path} body", media["schema"], False))
+    seen: set[int] = set()
+    while pending:
+        where, schema, is_name = pending.pop()
+        if id(schema) in seen:
+            continue
+        seen.add(id(schema))
+        schema = _resolve(doc, schema)
+        if is_name or schema.get("type") == "string":
+            found.append((where, schema))
+        for key in ("anyOf", "oneOf", "allOf"):
+            pending.extend((where, option, is_name) for option in schema.get(key, []))
+        for name, sub in schema.get("properties", {}).items():
+            pending.append((f"{where}[{name}]", sub, False))
+        if isinstance(schema.get("additionalProperties"), dict):
+            pending.append((f"{where}[*]", schema["additionalProperties"], False))
+        if isinstance(schema.get("items"), dict):
+            pending.append((f"{where}[]", schema["items"], False))
+        if isinstance(schema.get("propertyNames"), dict):
+            pending.append((f"{where} key", schema["propertyNames"], True))
+    return found
+
+
+def test_every_request_string_states_what_it_may_hold(doc: dict[str, Any]) -> None:
+    strings = _request_strings(doc)
+    free_text = [(where, s) for where, s in strings if s.get("pattern") == TEXT_PATTERN]
+    assert len(free_text) >= 10  # reference, metadata keys and values, names, reasons ...
+    for where, schema in strings:
+        assert {"pattern", "enum", "const", "format"} & schema.keys(), where
+        if "pattern" in schema:
+            # A pattern the server's own rule admits: no control character ever matches it.
+            assert not re.search(schema["pattern"], "a\x00"), where
+    refs = [where for where, _ in free_text]
+    assert any(w.endswith("[reference]") for w in refs)
+    assert any(w.endswith("[metadata] key") for w in refs)
+    assert any(w.endswith("[metadata][*]") for w in refs)
+
+
+def test_country_codes_are_the_assigned_ones(doc: dict[str, Any]) -> None:
+    country = doc["components"]["schemas"]["MerchantCreate"]["properties"]["country"]
+    assert set(country["enum"]) == ASSIGNED_COUNTRIES
+    assert "ZZ" not in country["enum"]

@@ -213,3 +213,9 @@ def test_a_route_without_a_body_refuses_fields() -> None:
     with pytest.raises(InvalidRequest) as caught:
         _check("void_thing", body=b"[]", content_type="application/json")
     assert caught.value.code == "body_invalid"
+
+
+@pytest.mark.parametrize("body", [b'"a\\u0001b"', b'"\\u0000"', b'"\\ud800"'])
+def test_a_whole_body_string_with_a_control_character_is_body_invalid(body: bytes) -> None:
+    # It was a 500: the refusal had no field to name, and rendering the empty path failed.
+    assert _refusal(body) == ("body_invalid", None)

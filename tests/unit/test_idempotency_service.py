@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clearport.core.errors import IdempotencyInProgress, IdempotencyMismatch
+from clearport.core.errors import IdempotencyInProgress, IdempotencyMismatch, InvalidRequest
 from clearport.idempotency.fake import FakeEntry, FakeIdempotencyStore
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService, Replay
 from tests.unit.test_idempotency_canonical import SECRET, legacy_hash
@@ -113,3 +113,21 @@ async def test_unsupported_media_type_is_not_stored(service: IdempotencyService)
     assert isinstance(claim, IdempotencyClaim)
     await service.finish(claim, 415, b'{"error":{}}')
     assert isinstance(await begin(service, BODY), IdempotencyClaim)
+
+
+@pytest.mark.parametrize("key", ["", " ", " padded", "padded ", "caf\u00e9", "tab\there", "a" * 256])
+async def test_a_key_that_is_not_printable_ascii_is_refused(
+    service: IdempotencyService, key: str
+) -> None:
+    # One rule, the document's pattern: HTTP strips a header's outer spaces, and latin-1 is no
+    # way to carry other characters, so a key outside printable ASCII would not survive a retry.
+    request_hash = service.request_hash("POST", PATH, BODY)
+    with pytest.raises(InvalidRequest) as caught:
+        await service.begin("mer_1", key, request_hash)
+    assert caught.value.field == ("Idempotency-Key",)
+
+
+@pytest.mark.parametrize("key", ["k", "order-1234 retry 2", "~!@#$%^&*()", "a" * 255])
+async def test_printable_ascii_keys_are_claimed(service: IdempotencyService, key: str) -> None:
+    request_hash = service.request_hash("POST", PATH, BODY)
+    assert isinstance(await service.begin("mer_1", key, request_hash), IdempotencyClaim)
