@@ -115,7 +115,10 @@ async def test_unsupported_media_type_is_not_stored(service: IdempotencyService)
     assert isinstance(await begin(service, BODY), IdempotencyClaim)
 
 
-@pytest.mark.parametrize("key", ["", " ", " padded", "padded ", "caf\u00e9", "tab\there", "a" * 256])
+NOT_PRINTABLE_ASCII = ["", " ", " padded", "padded ", "caf\u00e9", "tab\there", "a" * 256]
+
+
+@pytest.mark.parametrize("key", NOT_PRINTABLE_ASCII)
 async def test_a_key_that_is_not_printable_ascii_is_refused(
     service: IdempotencyService, key: str
 ) -> None:
