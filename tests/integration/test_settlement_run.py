@@ -501,7 +501,7 @@ def test_invariant_violation_aborts_the_run(env: Env) -> None:
 
 
 def test_partitions_as_procrastinate_jobs_two_workers(env: Env) -> None:
-    from clearport.worker.settlement import SettlementJobs
+    from clearport.settlement.jobs import SettlementJobs
 
     async def scenario() -> None:
         merchants = [await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
