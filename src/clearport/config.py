@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -95,16 +94,16 @@ class Settings(BaseSettings):
     # CLEARPORT_SETTLEMENT_*: cutoff, time zone, partitions, payout file originators.
     settlement: SettlementSettings = Field(default_factory=SettlementSettings)
 
-    @cached_property
+    @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
 
-    @cached_property
+    @property
     def storage_root(self) -> Path:
         # CLEARPORT_SETTLEMENT_FILES_DIR is the older name of the same directory.
         return self.storage_dir or self.settlement.files_dir or self.data_dir / "objects"
 
-    @cached_property
+    @property
     def keyring_file(self) -> Path:
         return self.keyring_path or self.data_dir / "keyring" / "keyring.json"
 

@@ -95,5 +95,6 @@ class SettlementJobs:
 
     async def run_worker(self, **options: Any) -> None:
         """Process settlement jobs; `wait=False` returns once the queue is empty."""
+        await self.open()
         options.setdefault("install_signal_handlers", False)
         await self.app.run_worker_async(queues=[QUEUE], **options)

@@ -158,7 +158,8 @@ def verify(
 ) -> Verdict:
     """Recompute the chain; compare every stored hash, then every checkpoint (its signature by
     `check_signature`, then its head). `also_bad` is a problem found elsewhere (the two copies
-    of the checkpoints disagreeing); the verdict names the earliest."""
+    of the checkpoints disagreeing), named when the chain itself checks out: a chain problem
+    says more precisely which rows cannot be trusted."""
     computed: dict[int, bytes] = {}
     wanted = sorted(checkpoints, key=lambda c: c.seq)
     wanted_seqs = {c.seq for c in wanted}
@@ -203,7 +204,7 @@ def verify(
             )
             break
         last_good = cp.seq
-    if also_bad is not None and (bad is None or also_bad[0] < bad[0]):
+    if bad is None:
         bad = also_bad
     return Verdict(
         chain=chain,
