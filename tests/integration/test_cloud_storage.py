@@ -25,10 +25,10 @@ from tests.integration.test_settlement_run import (  # noqa: F401 - `env` is a f
     US_BANK,
     YESTERDAY,
     Env,
-    env,
     add_merchant,
     capture,
     db_now,
+    env,
     make_service,
     q,
     run,
@@ -157,8 +157,7 @@ def test_settlement_writes_reports_and_payout_files_to_s3(env: Env, moto_url: st
 
     async def scenario() -> tuple[str, str]:
         merchants = [
-            await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
-            for _ in range(3)
+            await add_merchant(env, country="US", currency="usd", pricing=BLENDED) for _ in range(3)
         ]
         for i, m in enumerate(merchants):
             env.destinations.accounts[m] = US_BANK
@@ -221,4 +220,3 @@ def test_s3_down_fails_the_run_cleanly_and_it_resumes(env: Env, moto_url: str) -
     assert hashlib.sha256(body).hexdigest() == sha
     assert q(env.url, "SELECT count(*) FROM payouts WHERE status = 'in_transit'") == [(1,)]
     assert q(env.url, "SELECT count(*) FROM settlement_items") == [(1,)]
-

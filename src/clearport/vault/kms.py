@@ -200,7 +200,9 @@ class KmsCheckpointSigner:
     async def _public_key(self) -> Any:
         if self._public is None:
             out = await _kms_call(self._client, "get_public_key", KeyId=self._key_id)
-            if out.get("KeySpec") != "ECC_NIST_P256" or out.get("KeyUsage") != "SIGN_VERIFY":
+            # KeySpec; older answers (and moto) name it CustomerMasterKeySpec.
+            spec = out.get("KeySpec") or out.get("CustomerMasterKeySpec")
+            if spec != "ECC_NIST_P256" or out.get("KeyUsage") != "SIGN_VERIFY":
                 raise KeyMaterialUnavailable(
                     "CLEARPORT_KMS_SIGNING_KEY_ID must name an ECC_NIST_P256 SIGN_VERIFY key."
                 )
