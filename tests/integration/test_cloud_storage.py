@@ -19,7 +19,8 @@ from clearport.storage.domain import StorageUnavailable
 from clearport.storage.ports import ObjectStorage
 from clearport.storage.s3 import S3Storage
 from tests.aws_support import REGION, client, new_bucket
-from tests.integration.test_settlement_run import (  # noqa: F401 - `env` is a fixture
+from tests.integration import test_settlement_run
+from tests.integration.test_settlement_run import (
     BLENDED,
     ORIGIN,
     US_BANK,
@@ -28,7 +29,6 @@ from tests.integration.test_settlement_run import (  # noqa: F401 - `env` is a f
     add_merchant,
     capture,
     db_now,
-    env,
     make_service,
     q,
     run,
@@ -36,6 +36,7 @@ from tests.integration.test_settlement_run import (  # noqa: F401 - `env` is a f
 from tests.support import free_port
 
 MiB = 1 << 20
+env = test_settlement_run.env  # the fixture: a settlement service over the test database
 
 
 def s3_storage(moto_url: str, bucket: str, **options: Any) -> S3Storage:
