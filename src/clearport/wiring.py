@@ -418,6 +418,35 @@ def dynamodb_mirror_for(settings: Settings) -> DynamoDbMirror:
     )
 
 
+async def bootstrap_cloud(settings: Settings) -> list[str]:
+    """Create what the settings name in AWS and is missing: the S3 bucket, the DynamoDB table,
+    the KMS keys behind aliases. For moto (compose) and a first set-up; what was created."""
+    created: list[str] = []
+    if settings.storage == "s3":
+        from clearport.storage.s3 import S3Storage
+
+        storage = object_storage_for(settings)
+        if isinstance(storage, S3Storage) and await storage.create_bucket():
+            created.append(f"S3 bucket {storage.bucket}")
+    if settings.dynamodb_table:
+        import asyncio
+
+        if await asyncio.to_thread(dynamodb_mirror_for(settings).create_table):
+            created.append(f"DynamoDB table {settings.dynamodb_table}")
+    if settings.key_provider == "aws-kms":
+        from clearport.vault.kms import ensure_kms_alias
+
+        for alias, signing in ((settings.kms_key_id, False), (settings.kms_signing_key_id, True)):
+            if alias and await ensure_kms_alias(
+                alias,
+                signing=signing,
+                region=settings.kms_region,
+                endpoint_url=settings.kms_endpoint_url,
+            ):
+                created.append(f"KMS key {alias}")
+    return created
+
+
 def local_key_custody(settings: Settings) -> KeyCustody | None:
     """The local keyring's master key for `keys split|combine`; None with another provider."""
     if settings.key_provider != "local":

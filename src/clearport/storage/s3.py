@@ -135,6 +135,28 @@ class S3Storage:
 
         return await _call("list", walk)
 
+    async def create_bucket(self) -> bool:
+        """Create the bucket unless it exists; True if created. For first set-up and moto;
+        production creates it (versioned, encrypted, locked down) with its infrastructure."""
+
+        def create() -> bool:
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+                return False
+            except ClientError as exc:
+                if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+            region = self._client.meta.region_name
+            where = (
+                {}
+                if region in (None, "us-east-1")
+                else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            )
+            self._client.create_bucket(Bucket=self.bucket, **where)
+            return True
+
+        return await _call("create bucket", create)
+
     def scratch_dir(self) -> str:
         import tempfile
 

@@ -178,6 +178,35 @@ class AwsKmsKeyProvider:
         return wrapped, kek_id
 
 
+async def ensure_kms_alias(
+    alias: str, *, signing: bool, region: str | None, endpoint_url: str | None
+) -> bool:
+    """Create a KMS key behind `alias/...` unless the alias exists: a symmetric key for the KEK,
+    or an ECC_NIST_P256 SIGN_VERIFY key for checkpoints. True if created. For first set-up
+    and moto; a key id or ARN (not an alias) is never created."""
+    if not alias.startswith("alias/"):
+        return False
+    client = _kms_client(region, endpoint_url)
+    try:
+        await _kms_call(client, "describe_key", KeyId=alias)
+        return False
+    except KeyMaterialUnavailable as exc:
+        if not isinstance(exc.__cause__, ClientError) or (
+            exc.__cause__.response.get("Error", {}).get("Code") != "NotFoundException"
+        ):
+            raise
+    spec = (
+        {"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}
+        if signing
+        else {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
+    )
+    created = await _kms_call(client, "create_key", Description=f"clearport {alias}", **spec)
+    await _kms_call(
+        client, "create_alias", AliasName=alias, TargetKeyId=created["KeyMetadata"]["KeyId"]
+    )
+    return True
+
+
 class KmsCheckpointSigner:
     """Signs transaction-log checkpoints with an asymmetric KMS key (key spec ECC_NIST_P256,
     usage SIGN_VERIFY; `Sign` with ECDSA_SHA_256). The private key never leaves KMS; the public

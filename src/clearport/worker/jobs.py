@@ -17,6 +17,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 
@@ -108,8 +109,19 @@ async def _copies(container: Container, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
+def heartbeat_file(data_dir: Path) -> Path:
+    """Touched after every pass: a liveness probe reads its age (deploy/k8s/worker.yaml)."""
+    return data_dir / "worker.alive"
+
+
+def _beat(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
 async def _passes(container: Container, stop: asyncio.Event, jobs: SettlementJobs) -> None:
     interval = container.settings.worker_interval_s
+    alive = heartbeat_file(container.settings.data_dir)
     while not stop.is_set():
         try:
             await settlement_pass(container, jobs)
@@ -133,5 +145,6 @@ async def _passes(container: Container, stop: asyncio.Event, jobs: SettlementJob
                 )
         except Exception as exc:  # keep the loop alive; the next pass retries
             log.error("worker_pass_failed", error=type(exc).__name__, message=str(exc)[:200])
+        await asyncio.to_thread(_beat, alive)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
