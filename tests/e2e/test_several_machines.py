@@ -151,7 +151,7 @@ def test_two_apis_and_two_workers_on_one_database(api: Api, moto_url: str, tmp_p
                     "capture": True,
                     "source": {"card": CARD},
                 },
-            )  # fmt: skip
+            )
             for i in range(6)
         ]
         assert {p["status"] for p in paid} == {"captured"}
