@@ -92,6 +92,9 @@ def _verifier(settings: Settings, public_key: Path | None) -> SignatureVerifier:
     try:
         if public_key is not None:
             return checkpoint_verifier(public_key.read_bytes())
+        if settings.key_provider == "local" and not settings.keyring_file.exists():
+            # Never mint a keyring (and a key nothing was signed with) just to verify.
+            raise ValueError(f"there is no keyring at {settings.keyring_file}")
         pem = asyncio.run(checkpoint_signer_for(settings).public_key_pem())
         return checkpoint_verifier(pem)
     except (OSError, ValueError) as exc:
