@@ -133,8 +133,7 @@ class SettlementPayouts:
                 entries = []
                 for payout in await self._store.payouts_in_file(tx, file.id):
                     dest = await self._destinations.destination(tx, payout.merchant_id)
-                    invariant(dest is not None, f"{payout.id} in {file.id} has a destination")
-                    entries.append((payout, present(dest, "checked above")))
+                    entries.append((payout, present(dest, f"{payout.id} has a destination")))
                 rendered.append((file, self._render(file.format, file.id, entries, on, created_at)))
         for file, data in rendered:
             invariant(

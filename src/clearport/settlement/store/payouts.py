@@ -105,7 +105,7 @@ class PgPayoutStore:
     async def unstored_payout_files(self, tx: Transaction, on: date) -> list[PayoutFile]:
         rows = await conn_of(tx).fetch(
             "SELECT * FROM payout_files WHERE business_date = $1 AND stored_at IS NULL "
-            "ORDER BY currency FOR UPDATE",
+            "ORDER BY currency",
             on,
         )
         return [
