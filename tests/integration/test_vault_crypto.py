@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from clearport.access.domain import SYSTEM_CLI, Origin
@@ -29,18 +28,13 @@ from clearport.vault.kms import AwsKmsKeyProvider
 from clearport.vault.service import VaultService
 from clearport.vault.store import PgVaultRepository
 from clearport.wiring import build_key_provider
+from tests.aws_support import client
 
 CONTEXT = dek_context("mer_A", 1)
 
 
 def kms_client(moto_url: str) -> Any:
-    return boto3.client(
-        "kms",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return client("kms", moto_url)
 
 
 @pytest.fixture(autouse=True)
