@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test test-fast check fmt install fuzz fuzz-ci bench-ledger bench-authorize bench-vault bench-settlement clean
+.PHONY: run test test-fast check fmt install image fuzz fuzz-ci bench-ledger bench-authorize bench-vault bench-settlement clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearport needs Python 3.11 or newer")'
@@ -39,6 +39,11 @@ check: install
 	$(VENV)/bin/mypy src
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python tools/check_migrations.py
+
+# Lint the Dockerfile, compose.yaml and deploy/k8s; build the image with podman (root) and check
+# its filesystem (tools/image.sh; skips the build, saying so, without root or podman).
+image: install
+	bash tools/image.sh
 
 # The API fuzzed from its own OpenAPI document against a live server (tools/fuzz.py, schemathesis):
 # CI's fixed seed, about 2 minutes per key; `make fuzz` a random seed for as long as you like

@@ -76,6 +76,16 @@ def settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    """moto's server (KMS, S3, DynamoDB over HTTP), one per session."""
+    from tests.aws_support import AWS_ENV, moto_server
+
+    os.environ.update(AWS_ENV)  # boto3 signs every request, moto accepts any credentials
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def log_file() -> Path:
     return LOG_FILE
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -49,6 +48,30 @@ class Settings(BaseSettings):
     kms_key_id: str | None = None
     kms_region: str | None = None
     kms_endpoint_url: str | None = None
+    # Transaction-log checkpoints are signed by the key provider: Ed25519 in the local keyring,
+    # or this asymmetric KMS key (ECC_NIST_P256, SIGN_VERIFY) with `aws-kms`.
+    kms_signing_key_id: str | None = None
+    # A new checkpoint once the last is this old (and at every `txlog seal`).
+    checkpoint_interval_s: float = Field(default=10.0, ge=0)
+    # Object storage (reports, payout files, evidence, txlog exports and checkpoints): `local`
+    # is a directory (storage_dir, default data_dir/objects); `s3` a bucket.
+    storage: Literal["local", "s3"] = "local"
+    storage_dir: Path | None = None
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_region: str | None = None
+    s3_endpoint_url: str | None = None
+    # Server-side encryption of every object with this KMS key (id, ARN or alias) when set.
+    s3_kms_key_id: str | None = None
+    # Files larger than this go up as multipart uploads in parts of s3_part_size_bytes.
+    s3_multipart_threshold_bytes: int = Field(default=64 << 20, ge=5 << 20)
+    s3_part_size_bytes: int = Field(default=16 << 20, ge=5 << 20)
+    # The DynamoDB mirror of the transaction log: off unless a table is named.
+    dynamodb_table: str | None = None
+    dynamodb_region: str | None = None
+    dynamodb_endpoint_url: str | None = None
+    # Entries per mirror batch; the worker's mirror loop runs every worker_interval_s.
+    mirror_batch_size: int = Field(default=500, ge=1, le=10_000)
     # Unwrapped DEKs kept in memory per process: at most this many, each this long.
     dek_cache_size: int = 10_000
     dek_cache_ttl_s: float = 300.0
@@ -71,11 +94,16 @@ class Settings(BaseSettings):
     # CLEARPORT_SETTLEMENT_*: cutoff, time zone, partitions, payout file originators.
     settlement: SettlementSettings = Field(default_factory=SettlementSettings)
 
-    @cached_property
+    @property
     def pgdata_dir(self) -> Path:
         return self.data_dir / "pgdata"
 
-    @cached_property
+    @property
+    def storage_root(self) -> Path:
+        # CLEARPORT_SETTLEMENT_FILES_DIR is the older name of the same directory.
+        return self.storage_dir or self.settlement.files_dir or self.data_dir / "objects"
+
+    @property
     def keyring_file(self) -> Path:
         return self.keyring_path or self.data_dir / "keyring" / "keyring.json"
 

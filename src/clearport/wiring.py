@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clearport.core.clock import Clock, SystemClock
+from clearport.core.errors import present
 from clearport.core.invalidation import CacheTopic, InvalidationHub, NoCache
 from clearport.db import migrate
 from clearport.db.embedded import database_url_for
 from clearport.vault.keyring import ComponentFiles, LocalKeyProvider
-from clearport.vault.ports import KeyCustody, KeyProvider
+from clearport.vault.ports import KeyCustody, KeyProvider, WrappedKeys
 
 if TYPE_CHECKING:
     from clearport.access.service import Authenticator
@@ -35,7 +36,12 @@ if TYPE_CHECKING:
     from clearport.ledger.service import LedgerService
     from clearport.merchants.service import MerchantService
     from clearport.payments.service import PaymentService
+    from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.service import SettlementService
+    from clearport.storage.ports import ObjectStorage
+    from clearport.txlog.dynamodb import DynamoDbMirror
+    from clearport.txlog.mirror import TxlogMirror
+    from clearport.txlog.ports import CheckpointSigner, SignatureVerifier
     from clearport.txlog.service import ChainService
     from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import VaultService
@@ -60,6 +66,10 @@ class Container:
     simulator: SimulatorConnector
     idempotency_store: IdempotencyStore
     settlement: SettlementService
+    # A run's partitions as jobs for the workers (`POST /v1/settlement_runs` queues them).
+    settlement_jobs: SettlementJobs
+    storage: ObjectStorage
+    mirror: TxlogMirror | None  # the DynamoDB mirror of the txlog, when a table is configured
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
     # processes (decision 0019).
@@ -80,6 +90,7 @@ class Container:
 
     async def stop(self) -> None:
         await self.invalidation_listener.stop()
+        await self.settlement_jobs.close()
         await self.db.close()
 
 
@@ -116,19 +127,20 @@ def build_container(
     from clearport.payments.store import PgPaymentStore
     from clearport.settlement.destinations import VaultPayoutDestinations
     from clearport.settlement.interchange_tables import table_for
+    from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.payout_files import NachaOriginator, SepaDebtor
     from clearport.settlement.payout_files.renderer import PayoutFiles
     from clearport.settlement.report_files import ReportSink
     from clearport.settlement.service import SettlementService
     from clearport.settlement.store import PgSettlementStore
-    from clearport.storage.local import LocalDirectoryStorage
-    from clearport.txlog.checkpoints import FileCheckpointStore
+    from clearport.txlog.mirror import TxlogMirror
     from clearport.txlog.service import ChainService
-    from clearport.txlog.store import PgChainStore, PgTxlogStore
+    from clearport.txlog.signatures import PublicKeyVerifier
+    from clearport.txlog.store import PgChainCopies, PgChainStore, PgTxlogStore
     from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.envelope import AesGcmCipher, TtlDekCache
     from clearport.vault.service import VaultService
-    from clearport.vault.store import PgVaultRepository
+    from clearport.vault.store import PgVaultRepository, PgWrappedKeys
 
     clock = clock or SystemClock()
     secret = load_or_create_server_secret(
@@ -137,6 +149,9 @@ def build_container(
     )
     db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     uow = db
+    # Key material wrapped by KMS lives in the database, so every machine shares it.
+    key_provider = key_provider_for(settings, shared=PgWrappedKeys(db))
+    storage = object_storage_for(settings)
     invalidations = PgInvalidations()
     hub = InvalidationHub()
     audit_log = PgAuditLog()
@@ -150,7 +165,7 @@ def build_container(
         uow,
         PgVaultRepository(),
         merchants_repo,
-        key_provider_for(settings),
+        key_provider,
         AesGcmCipher(),
         TtlDekCache(max_entries=settings.dek_cache_size, ttl_s=settings.dek_cache_ttl_s),
         auditor,
@@ -190,18 +205,30 @@ def build_container(
         authorization_window_s=settings.authorization_window_s,
         janitor_grace_s=settings.janitor_grace_s,
     )
-    # Checkpoints are signed with a key derived from the key provider's secret material (its
-    # own instance: the vault's is private to it), never from anything in the database.
+    # Checkpoints are signed by the key provider's asymmetric key (never anything in the
+    # database) and kept in the database and in object storage.
+    chain_store = PgChainStore(db)
+    copies = PgChainCopies(db)
     chains = ChainService(
         uow,
-        PgChainStore(db),
-        FileCheckpointStore(settings.data_dir / "checkpoints"),
-        key_provider_for(settings).fingerprint_key,
+        chain_store,
+        copies,
+        storage,
+        checkpoint_signer_for(settings),
+        PublicKeyVerifier,
         lookback_s=settings.seal_lookback_s,
+        checkpoint_interval_s=settings.checkpoint_interval_s,
     )
+    mirror = None
+    if settings.dynamodb_table:
+        mirror = TxlogMirror(
+            chain_store,
+            copies,
+            dynamodb_mirror_for(settings),
+            batch_size=settings.mirror_batch_size,
+        )
     custody = local_key_custody(settings)
     stl = settings.settlement
-    storage = LocalDirectoryStorage(stl.files_dir or settings.data_dir / "settlement-files")
     settlement = SettlementService(
         uow,
         PgSettlementStore(),
@@ -264,6 +291,9 @@ def build_container(
         simulator=simulator,
         idempotency_store=idempotency_store,
         settlement=settlement,
+        settlement_jobs=SettlementJobs(settlement, database_url),
+        storage=storage,
+        mirror=mirror,
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),
@@ -284,6 +314,7 @@ def build_key_provider(
     kms_key_id: str | None,
     kms_region: str | None,
     kms_endpoint_url: str | None,
+    shared: WrappedKeys | None = None,
 ) -> KeyProvider:
     keyring = keyring_path.resolve()
     if keyring.is_relative_to(pgdata_dir.resolve()):
@@ -305,11 +336,14 @@ def build_key_provider(
             region=kms_region,
             keyring_path=keyring_path,
             endpoint_url=kms_endpoint_url,
+            shared=shared,
         )
     raise ValueError(f"unknown key provider {kind!r}")
 
 
-def key_provider_for(settings: Settings, *, kind: str | None = None) -> KeyProvider:
+def key_provider_for(
+    settings: Settings, *, kind: str | None = None, shared: WrappedKeys | None = None
+) -> KeyProvider:
     return build_key_provider(
         kind or settings.key_provider,
         keyring_path=settings.keyring_file,
@@ -318,7 +352,99 @@ def key_provider_for(settings: Settings, *, kind: str | None = None) -> KeyProvi
         kms_key_id=settings.kms_key_id,
         kms_region=settings.kms_region,
         kms_endpoint_url=settings.kms_endpoint_url,
+        shared=shared,
     )
+
+
+def checkpoint_signer_for(settings: Settings) -> CheckpointSigner:
+    """The key that signs txlog checkpoints: the local keyring's Ed25519 key, or the KMS
+    signing key (CLEARPORT_KMS_SIGNING_KEY_ID) with the `aws-kms` provider."""
+    if settings.key_provider == "aws-kms":
+        from clearport.vault.kms import KmsCheckpointSigner
+
+        if not settings.kms_signing_key_id:
+            raise ValueError(
+                "CLEARPORT_KMS_SIGNING_KEY_ID (an ECC_NIST_P256 SIGN_VERIFY key) is required with "
+                "the aws-kms key provider: it signs the transaction-log checkpoints."
+            )
+        return KmsCheckpointSigner(
+            settings.kms_signing_key_id,
+            region=settings.kms_region,
+            endpoint_url=settings.kms_endpoint_url,
+        )
+    from clearport.txlog.signatures import Ed25519CheckpointSigner
+
+    provider = key_provider_for(settings, kind="local")
+    if not isinstance(provider, LocalKeyProvider):  # pragma: no cover - build_key_provider
+        raise TypeError("the local key provider is a LocalKeyProvider")
+    return Ed25519CheckpointSigner(provider.signing_key)
+
+
+def checkpoint_verifier(public_key_pem: bytes) -> SignatureVerifier:
+    """A verifier of checkpoints for one public key (PEM or DER); ValueError if unusable."""
+    from clearport.txlog.signatures import PublicKeyVerifier
+
+    return PublicKeyVerifier(public_key_pem)
+
+
+def object_storage_for(settings: Settings) -> ObjectStorage:
+    if settings.storage == "s3":
+        from clearport.storage.s3 import S3Storage
+
+        if not settings.s3_bucket:
+            raise ValueError("CLEARPORT_S3_BUCKET is required with CLEARPORT_STORAGE=s3.")
+        return S3Storage(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            region=settings.s3_region,
+            endpoint_url=settings.s3_endpoint_url,
+            kms_key_id=settings.s3_kms_key_id,
+            multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
+            part_size_bytes=settings.s3_part_size_bytes,
+            scratch_dir=settings.data_dir / "scratch",
+        )
+    from clearport.storage.local import LocalDirectoryStorage
+
+    return LocalDirectoryStorage(settings.storage_root)
+
+
+def dynamodb_mirror_for(settings: Settings) -> DynamoDbMirror:
+    from clearport.txlog.dynamodb import DynamoDbMirror
+
+    return DynamoDbMirror(
+        present(settings.dynamodb_table, "the mirror is configured"),
+        region=settings.dynamodb_region,
+        endpoint_url=settings.dynamodb_endpoint_url,
+    )
+
+
+async def bootstrap_cloud(settings: Settings) -> list[str]:
+    """Create what the settings name in AWS and is missing: the S3 bucket, the DynamoDB table,
+    the KMS keys behind aliases. For moto (compose) and a first set-up; what was created."""
+    created: list[str] = []
+    if settings.storage == "s3":
+        from clearport.storage.s3 import S3Storage
+
+        storage = object_storage_for(settings)
+        if isinstance(storage, S3Storage) and await storage.create_bucket():
+            created.append(f"S3 bucket {storage.bucket}")
+    if settings.dynamodb_table:
+        import asyncio
+
+        if await asyncio.to_thread(dynamodb_mirror_for(settings).create_table):
+            created.append(f"DynamoDB table {settings.dynamodb_table}")
+    if settings.key_provider == "aws-kms":
+        from clearport.vault.kms import ensure_kms_alias
+
+        for alias, signing in ((settings.kms_key_id, False), (settings.kms_signing_key_id, True)):
+            if alias and await ensure_kms_alias(
+                alias,
+                signing=signing,
+                region=settings.kms_region,
+                endpoint_url=settings.kms_endpoint_url,
+            ):
+                created.append(f"KMS key {alias}")
+    return created
 
 
 def local_key_custody(settings: Settings) -> KeyCustody | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from clearport.config import Settings
 from tests.integration.test_payments_api import pay
 from tests.integration.test_settlement_api import US_BANK, wait_run
 from tests.support import TEST_SERVER_SECRET, Api
@@ -38,7 +39,7 @@ def _cli(api: Api, data_dir: Path, *args: str) -> subprocess.CompletedProcess[st
     )
 
 
-def _payouts_in_transit(api: Api, count: int) -> list[str]:
+def _payouts_in_transit(api: Api, settings: Settings, count: int) -> list[str]:
     admin = api.operator("admin")
     for _ in range(count):
         merchant, key = api.merchant(admin, payout_delay_days=0)
@@ -50,7 +51,7 @@ def _payouts_in_transit(api: Api, count: int) -> list[str]:
     body = {"business_date": yesterday, "cutoff": int(time.time())}
     started = api.call("POST", "/v1/settlement_runs", admin, json=body)
     assert started.status_code == 201, started.text
-    assert wait_run(api, admin, started.json()["id"])["status"] == "completed"
+    assert wait_run(api, admin, started.json()["id"], settings)["status"] == "completed"
     payouts = api.call("GET", "/v1/payouts", admin).json()["data"]
     assert [p["status"] for p in payouts] == ["in_transit"] * count
     return [p["id"] for p in payouts]
@@ -62,9 +63,9 @@ def _status(api: Api, payout_id: str) -> str:
 
 
 def test_payouts_mark_takes_the_outcome_as_an_argument_or_an_option(
-    api: Api, tmp_path: Path
+    api: Api, settings: Settings, tmp_path: Path
 ) -> None:
-    positional, optional = _payouts_in_transit(api, 2)
+    positional, optional = _payouts_in_transit(api, settings, 2)
 
     for args, message in (
         ([positional], "missing: `clearport payouts mark po_… paid|failed`"),

@@ -190,4 +190,4 @@ def test_the_walkthrough_runs_against_clearport_run(
                 previous = None
         assert running.proc.poll() is None  # the server is still up
     marked = [c for c in walkthrough_commands() if "payouts mark" in c]
-    assert marked and os.path.isdir(tmp_path / ".clearport" / "settlement-files")
+    assert marked and os.path.isdir(tmp_path / ".clearport" / "objects" / "payouts")

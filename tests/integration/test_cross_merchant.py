@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from clearport.config import Settings
 from tests.integration.test_payments_api import pay, post
 from tests.integration.test_settlement_api import US_BANK, wait_run
 from tests.support import Api
@@ -47,7 +48,9 @@ BODIES: dict[tuple[str, str], Any] = {
 MISSING_SUFFIX = "_0000000000ZZZZZZZZZZZZZZZZ"
 
 
-def _objects_of_merchant_a(api: Api, admin: str) -> tuple[dict[str, str], str, str]:
+def _objects_of_merchant_a(
+    api: Api, settings: Settings, admin: str
+) -> tuple[dict[str, str], str, str]:
     merchant_a, key_a = api.merchant(admin, payout_delay_days=0)
     assert (
         api.call("PUT", f"/v1/merchants/{merchant_a}/bank_account", admin, json=US_BANK).status_code
@@ -74,7 +77,7 @@ def _objects_of_merchant_a(api: Api, admin: str) -> tuple[dict[str, str], str, s
         json={"business_date": yesterday, "cutoff": int(time.time())},
     )
     assert run.status_code == 201, run.text
-    assert wait_run(api, admin, run.json()["id"])["status"] == "completed"
+    assert wait_run(api, admin, run.json()["id"], settings)["status"] == "completed"
     (settlement,) = api.call("GET", "/v1/settlements", key_a).json()["data"]
     (payout,) = api.call("GET", "/v1/payouts", key_a).json()["data"]
     ids = {
@@ -100,9 +103,9 @@ def _fill(path: str, params: dict[str, str]) -> str:
     return path
 
 
-def test_cross_merchant_matrix(api: Api) -> None:
+def test_cross_merchant_matrix(api: Api, settings: Settings) -> None:
     admin = api.operator("admin")
-    ids, merchant_a, key_a = _objects_of_merchant_a(api, admin)
+    ids, merchant_a, key_a = _objects_of_merchant_a(api, settings, admin)
     _merchant_b, key_b = api.merchant(admin)
     paths = api.call("GET", "/openapi.json").json()["paths"]
     checked = 0

@@ -15,6 +15,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from clearport.config import Settings
 from tests.integration.test_payments_api import CARD
 from tests.integration.test_settlement_api import US_BANK, wait_run
 from tests.integration.test_vault_api import SEPA
@@ -94,7 +95,7 @@ def _yesterday() -> str:
     return (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
 
 
-def test_every_operation_answers_as_documented(api: Api) -> None:
+def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> None:
     doc = api.call("GET", "/openapi.json").json()
     c = Checker(api, doc)
     admin = api.operator("admin")
@@ -207,7 +208,7 @@ def test_every_operation_answers_as_documented(api: Api) -> None:
     time.sleep(1.1)
     run_body = {"business_date": _yesterday(), "cutoff": int(time.time())}
     run = c.call("POST", "/v1/settlement_runs", admin, json=run_body).json()
-    wait_run(api, admin, run["id"])
+    wait_run(api, admin, run["id"], settings)
     c.call("GET", "/v1/settlement_runs/{run_id}", admin, run_id=run["id"])
     c.call("POST", "/v1/settlement_runs", admin, json=run_body)  # the same run: 200
     (settlement,) = c.call("GET", "/v1/settlements", key).json()["data"]

@@ -17,7 +17,7 @@ from clearport.payments.domain import PaymentStatus
 from clearport.payments.service import InlineCard, NewPayment
 from clearport.vault.cards import CardInput
 from clearport.wiring import Container
-from clearport.worker.jobs import run_forever, run_once
+from clearport.worker.jobs import copy_once, run_forever, run_once
 from tests.integration.test_payments_api import pay
 from tests.payments_support import (
     ShiftedClock,
@@ -151,7 +151,14 @@ def test_worker_pass_seals_and_purges(
 
     with_container(settings, database_url, tmp_path, work)
     assert scalar(api, "SELECT count(*) FROM chain_seals WHERE chain = 'txlog'") == 6
-    assert (tmp_path / "checkpoints" / "txlog.checkpoints.jsonl").exists()
+    # The first seal of a chain is signed at once (later ones once the interval has passed).
+    assert scalar(api, "SELECT max(seq) FROM chain_checkpoints WHERE chain = 'txlog'") == 6
+
+    async def copy(c: Container) -> dict[str, int]:
+        return await copy_once(c, "test")
+
+    assert with_container(settings, database_url, tmp_path, copy)["txlog_checkpoints"] == 1
+    assert (tmp_path / "objects" / "txlog" / "checkpoints" / "txlog" / f"{6:015d}.json").exists()
 
 
 # --- tamper ----------------------------------------------------------------------------------
@@ -173,7 +180,8 @@ def _setup_chain(
         for _ in range(batches):
             for _ in range(2):
                 await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
-            await c.chains.seal("txlog", 1000)  # one checkpoint per batch
+            await c.chains.seal("txlog", 1000, checkpoint_now=True)  # one checkpoint per batch
+        await c.chains.copy_checkpoints("txlog", "test", 1000)
         verdict = await c.chains.verify("txlog")
         assert verdict.ok
         return verdict.length
@@ -225,25 +233,26 @@ def test_tamper_with_rows_is_found_by_the_hashes(
     assert bad == 5, reason
 
 
-def test_truncating_the_tail_is_found_only_with_checkpoints(
+def test_truncating_the_tail_is_found_by_the_stored_checkpoints(
     api: Api, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     _setup_chain(api, settings, database_url, tmp_path)
     sources = [_source_of(api, s) for s in (11, 12)]
+    # Rows, seals and the database's checkpoints beyond 10 are all cut ...
     _tamper(
         api,
         f"DELETE FROM txlog WHERE seq IN ({sources[0]}, {sources[1]})",
         "DELETE FROM chain_seals WHERE chain = 'txlog' AND seq > 10",
+        "DELETE FROM chain_checkpoints WHERE chain = 'txlog' AND seq > 10",
     )
-    # Without the checkpoints the shortened chain is self-consistent ...
-    empty = tmp_path / "no-checkpoints"
-    assert _verify(settings, database_url, empty) == (None, None)
-    # ... with them, the cut is found right after the last surviving position.
+    # ... but the copy in object storage still names position 12: the cut is found right after
+    # the last surviving position.
     bad, reason = _verify(settings, database_url, tmp_path)
     assert bad == 11, reason
+    assert reason == "checkpoint at 12 but the chain ends at 10"
 
 
-def test_rewriting_the_whole_chain_is_found_only_with_checkpoints(
+def test_rewriting_the_whole_chain_is_found_by_the_checkpoints(
     api: Api, settings: Settings, database_url: str, tmp_path: Path
 ) -> None:
     _setup_chain(api, settings, database_url, tmp_path)
@@ -252,14 +261,21 @@ def test_rewriting_the_whole_chain_is_found_only_with_checkpoints(
         api,
         f"UPDATE txlog SET amount = 1 WHERE seq = {target}",
         "DELETE FROM chain_seals WHERE chain = 'txlog'",
+        "DELETE FROM chain_checkpoints WHERE chain = 'txlog'",
     )
+    # The attacker reseals and signs new checkpoints, with a key of their own (their data
+    # directory, their keyring): the database is consistent again ...
     attacker = tmp_path / "attacker"
 
-    async def reseal(c: Container) -> None:
-        await c.chains.seal("txlog", 1000)
+    async def reseal(c: Container) -> str:
+        await c.chains.seal("txlog", 1000, checkpoint_now=True)
+        return (await c.chains.verify("txlog", await c.chains.trusted_verifier())).reason or ""
 
-    with_container(settings, database_url, attacker, reseal)
-    assert _verify(settings, database_url, attacker) == (None, None)
+    # ... yet the checkpoints in object storage, signed by the platform's key, remain: even
+    # a verify trusting the attacker's key stops at them.
+    assert "checkpoint at 4 is signed by key sha256:" in with_container(
+        settings, database_url, attacker, reseal, storage_dir=tmp_path / "objects"
+    )
     bad, reason = _verify(settings, database_url, tmp_path)
     # Checkpoints were taken at 4, 8 and 12: the rewrite is located between 5 and 8.
     assert bad == 5, reason

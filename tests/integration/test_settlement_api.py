@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from clearport.config import Settings
+from clearport.wiring import build_container
 from tests.integration.test_payments_api import pay, post
 from tests.support import Api
 
@@ -19,7 +22,25 @@ US_BANK = {
 }
 
 
-def wait_run(api: Api, key: str, run_id: str) -> dict[str, Any]:
+def work_queued_jobs(settings: Settings, database_url: str) -> None:
+    """What `clearport worker` does with a run the API queued: take its jobs until none is
+    left (the API process itself settles nothing)."""
+
+    async def main() -> None:
+        container = build_container(settings, database_url)
+        await container.start(listen=False)
+        try:
+            await container.settlement_jobs.run_worker(wait=False)
+        finally:
+            await container.stop()
+
+    asyncio.run(main())
+
+
+def wait_run(api: Api, key: str, run_id: str, settings: Settings) -> dict[str, Any]:
+    r = api.call("GET", f"/v1/settlement_runs/{run_id}", key)
+    assert r.status_code == 200 and r.json()["status"] == "running", r.text
+    work_queued_jobs(settings, api.database_url)
     for _ in range(300):
         r = api.call("GET", f"/v1/settlement_runs/{run_id}", key)
         assert r.status_code == 200, r.text
@@ -29,7 +50,7 @@ def wait_run(api: Api, key: str, run_id: str) -> dict[str, Any]:
     raise AssertionError("settlement run did not finish")
 
 
-def test_settlement_over_http(api: Api) -> None:
+def test_settlement_over_http(api: Api, settings: Settings) -> None:
     admin = api.operator("admin")
     merchant, key = api.merchant(admin, payout_delay_days=0)
     _other, other_key = api.merchant(admin, payout_delay_days=0)
@@ -53,7 +74,7 @@ def test_settlement_over_http(api: Api) -> None:
                        idempotency_key=str(uuid.uuid4()))  # fmt: skip
     assert started.status_code == 201, started.text
     assert started.json()["id"].startswith("sr_")
-    run = wait_run(api, finance, started.json()["id"])
+    run = wait_run(api, finance, started.json()["id"], settings)
     assert run["status"] == "completed", run
     joined = api.call("POST", "/v1/settlement_runs", finance, json=body)
     assert joined.status_code == 200 and joined.json()["id"] == run["id"]

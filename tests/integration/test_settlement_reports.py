@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 from pathlib import Path
@@ -33,7 +34,7 @@ def test_report_streams_chunks_with_totals_and_identical_bytes(tmp_path: Path) -
         sink = ReportSink(storage, f"run{run}/stl_1", storage.scratch_dir())
         for start in range(0, len(items), 1_000):
             sink.add(items[start : start + 1_000])
-        files = sink.finish({"settlement_id": "stl_1"})
+        files = asyncio.run(sink.finish({"settlement_id": "stl_1"}))
         digests.append(files.sha256)
         table = pq.read_table(str(tmp_path / "files" / f"run{run}/stl_1/items.parquet"))
         assert table.num_rows == 2_500
@@ -59,12 +60,14 @@ def test_report_refuses_an_item_that_does_not_add_up(tmp_path: Path) -> None:
     sink.abort()
 
 
-def test_local_storage_is_atomic_idempotent_and_confined(tmp_path: Path) -> None:
+async def test_local_storage_is_atomic_idempotent_and_confined(tmp_path: Path) -> None:
     storage = LocalDirectoryStorage(tmp_path)
-    uri = storage.put("a/b.txt", b"one")
-    assert uri.startswith("file://") and storage.get("a/b.txt") == b"one"
-    storage.put("a/b.txt", b"one")
-    assert storage.get("a/b.txt") == b"one" and storage.get("missing") is None
+    uri = await storage.put("a/b.txt", b"one")
+    assert uri.startswith("file://") and await storage.get("a/b.txt") == b"one"
+    await storage.put("a/b.txt", b"one")
+    assert await storage.get("a/b.txt") == b"one" and await storage.get("missing") is None
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.txt"]
-    with pytest.raises(InvalidRequest):
-        storage.put("../escape", b"x")
+    assert await storage.keys("a/") == ["a/b.txt"] and storage.uri("a/b.txt") == uri
+    for bad in ("../escape", "/abs", "a//b", "a/./b", "", "a/b c"):
+        with pytest.raises(InvalidRequest):
+            await storage.put(bad, b"x")

@@ -42,6 +42,7 @@ from clearport.settlement.service import SettlementService
 from clearport.settlement.service.reports import PartitionReports
 from clearport.settlement.store import PgSettlementStore
 from clearport.storage.local import LocalDirectoryStorage
+from clearport.storage.ports import ObjectStorage
 from tests.conftest import truncate_all
 from tests.ledger_support import assert_zero_sum
 from tests.unit.test_payout_files import parse_nacha
@@ -78,9 +79,10 @@ def make_service(
     destinations: FakeDestinations,
     partitions: int = 4,
     store: PgSettlementStore | None = None,
+    storage: ObjectStorage | None = None,
 ) -> SettlementService:
     clock = SystemClock()
-    storage = LocalDirectoryStorage(files)
+    storage = storage or LocalDirectoryStorage(files)
     return SettlementService(
         db,
         store or PgSettlementStore(),
@@ -501,7 +503,7 @@ def test_invariant_violation_aborts_the_run(env: Env) -> None:
 
 
 def test_partitions_as_procrastinate_jobs_two_workers(env: Env) -> None:
-    from clearport.worker.settlement import SettlementJobs
+    from clearport.settlement.jobs import SettlementJobs
 
     async def scenario() -> None:
         merchants = [await add_merchant(env, country="US", currency="usd", pricing=BLENDED)

@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
+from clearport.config import Settings
 from clearport.core.ids import new_id
 from tests.integration.test_payments_api import pay, post
 from tests.integration.test_settlement_api import wait_run
 from tests.support import Api, pg
 
 
-def _settled(api: Api) -> tuple[str, str, str, dict[str, Any]]:
+def _settled(api: Api, settings: Settings) -> tuple[str, str, str, dict[str, Any]]:
     """(finance key, merchant key, settlement id, the run) after settling yesterday with
     captures, a refund and then one more capture: id order (pay_… < rfd_…) is not time order."""
     admin = api.operator("admin")
@@ -31,14 +32,14 @@ def _settled(api: Api) -> tuple[str, str, str, dict[str, Any]]:
     body = {"business_date": yesterday, "cutoff": int(time.time())}
     started = api.call("POST", "/v1/settlement_runs", finance, json=body)
     assert started.status_code == 201, started.text
-    run = wait_run(api, finance, started.json()["id"])
+    run = wait_run(api, finance, started.json()["id"], settings)
     assert run["status"] == "completed", run
     (settlement,) = api.call("GET", "/v1/settlements", key).json()["data"]
     return finance, key, settlement["id"], run
 
 
-def test_a_new_cutoff_for_a_date_with_a_run_is_409(api: Api) -> None:
-    finance, _key, _settlement, run = _settled(api)
+def test_a_new_cutoff_for_a_date_with_a_run_is_409(api: Api, settings: Settings) -> None:
+    finance, _key, _settlement, run = _settled(api, settings)
     same = {"business_date": run["business_date"], "cutoff": run["cutoff"]}
     for body in (same, {"business_date": run["business_date"]}):
         joined = api.call("POST", "/v1/settlement_runs", finance, json=body)
@@ -92,8 +93,8 @@ def _walk(api: Api, key: str, path: str, *, backwards: bool) -> list[str]:
     return [i for page in pages for i in page]
 
 
-def test_items_are_newest_first_and_both_cursors_walk_them(api: Api) -> None:
-    _finance, key, settlement_id, _run = _settled(api)
+def test_items_are_newest_first_and_both_cursors_walk_them(api: Api, settings: Settings) -> None:
+    _finance, key, settlement_id, _run = _settled(api, settings)
     path = f"/v1/settlements/{settlement_id}/items"
     expected = _expected_order(api, settlement_id)
     assert len(expected) == 4
@@ -138,9 +139,9 @@ def test_items_are_newest_first_and_both_cursors_walk_them(api: Api) -> None:
     ],
 )
 def test_an_items_cursor_must_name_an_item_of_the_settlement(
-    api: Api, param: str, value: str
+    api: Api, settings: Settings, param: str, value: str
 ) -> None:
-    _finance, key, settlement_id, _run = _settled(api)
+    _finance, key, settlement_id, _run = _settled(api, settings)
     r = api.call("GET", f"/v1/settlements/{settlement_id}/items", key, params={param: value})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == param

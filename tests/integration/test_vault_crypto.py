@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import httpx
 import pytest
 
 from clearport.access.domain import SYSTEM_CLI, Origin
@@ -33,47 +28,13 @@ from clearport.vault.kms import AwsKmsKeyProvider
 from clearport.vault.service import VaultService
 from clearport.vault.store import PgVaultRepository
 from clearport.wiring import build_key_provider
-from tests.support import free_port
+from tests.aws_support import client
 
 CONTEXT = dek_context("mer_A", 1)
 
 
-# --- moto server -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    port = free_port()
-    binary = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
-        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url + "/moto-api/", timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def kms_client(moto_url: str) -> Any:
-    return boto3.client(
-        "kms",
-        region_name="us-east-1",
-        endpoint_url=moto_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return client("kms", moto_url)
 
 
 @pytest.fixture(autouse=True)

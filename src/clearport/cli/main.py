@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from clearport.cli.cloud import cloud_app
 from clearport.cli.db import db_app
 from clearport.cli.keys import keys_app
 from clearport.cli.merchants import merchants_app
@@ -31,3 +32,4 @@ app.add_typer(merchants_app, name="merchants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(txlog_app, name="txlog")
 app.add_typer(payouts_app, name="payouts")
+app.add_typer(cloud_app, name="cloud")

@@ -23,14 +23,16 @@ if TYPE_CHECKING:
 def worker(
     once: bool = typer.Option(False, "--once", help="Run one pass of every job and exit."),
 ) -> None:
-    """Janitor (pending attempts, expiring authorizations, ledger holds), txlog sealer,
-    idempotency purge, and the nightly settlement schedule with its partition jobs."""
-    from clearport.worker.jobs import run_forever, run_once
+    """Janitor (pending attempts, expiring authorizations, ledger holds), txlog sealer and
+    checkpoints, idempotency purge, the nightly settlement schedule with its partition jobs, and
+    the copies out of PostgreSQL (checkpoints to object storage, the DynamoDB mirror)."""
+    from clearport.worker.jobs import copy_once, run_forever, run_once
 
     async def work(container: Container) -> None:
         if once:
             report = await run_once(container)
-            print(json.dumps(report.__dict__))
+            copied = await copy_once(container, f"once:{os.getpid()}")
+            print(json.dumps(report.__dict__ | {"copied": copied}))
             return
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -63,7 +63,10 @@ class PayoutFileRenderer(Protocol):
 
 class ReportSinkLike(Protocol):
     def add_csv(self, data: bytes) -> None: ...
-    def finish(self, extra_summary: dict[str, Any] | None = None) -> ReportFiles: ...
+    async def finish(self, extra_summary: dict[str, Any] | None = None) -> ReportFiles:
+        """Close the files and publish them to object storage: outside any transaction."""
+        ...
+
     def abort(self) -> None: ...
 
 
@@ -165,6 +168,17 @@ class PayoutStore(Protocol):
     ) -> bool: ...
     async def record_payout_file(
         self, tx: Transaction, file: PayoutFile, payout_ids: Sequence[str]
+    ) -> None: ...
+    async def unstored_payout_files(self, tx: Transaction, on: date) -> list[PayoutFile]:
+        """Files of `on` recorded but not yet in object storage."""
+        ...
+
+    async def payouts_in_file(self, tx: Transaction, file_id: str) -> list[Payout]:
+        """The file's payouts in the order it lists them (by id)."""
+        ...
+
+    async def mark_payout_file_stored(
+        self, tx: Transaction, file_id: str, now: datetime
     ) -> None: ...
     async def get_payout(
         self, tx: Transaction, payout_id: str, *, for_update: bool = False

@@ -52,7 +52,8 @@ invariant([name for name, _ in COLUMNS] == _FIELDS, "report columns follow ItemL
 
 class ReportSink:
     """Streams ItemLines (`add`) or raw CSV rows (`add_csv`, e.g. straight from PostgreSQL's
-    COPY) to a CSV file; `finish` writes the Parquet file and publishes both to storage.
+    COPY) to a CSV file; `finish` writes the Parquet file and publishes both to storage (the
+    network: call it after the transaction that fed the rows has ended).
 
     In CSV mode Python never touches individual items: the database writes the CSV and
     pyarrow's C++ reader converts it to Parquet in bounded blocks.
@@ -95,7 +96,7 @@ class ReportSink:
             )
         )
 
-    def finish(self, extra_summary: dict[str, Any] | None = None) -> ReportFiles:
+    async def finish(self, extra_summary: dict[str, Any] | None = None) -> ReportFiles:
         self._csv_file.close()
         if self._csv_mode:
             reader = pacsv.open_csv(
@@ -117,9 +118,11 @@ class ReportSink:
         }
         summary["files"] = digests
         summary_bytes = (json.dumps(summary, sort_keys=True, indent=1) + "\n").encode()
-        csv_uri = self.storage.put_file(f"{self.prefix}/items.csv", str(self._csv_path))
-        parquet_uri = self.storage.put_file(f"{self.prefix}/items.parquet", str(self._parquet_path))
-        summary_uri = self.storage.put(f"{self.prefix}/summary.json", summary_bytes)
+        csv_uri = await self.storage.put_file(f"{self.prefix}/items.csv", str(self._csv_path))
+        parquet_uri = await self.storage.put_file(
+            f"{self.prefix}/items.parquet", str(self._parquet_path)
+        )
+        summary_uri = await self.storage.put(f"{self.prefix}/summary.json", summary_bytes)
         os.rmdir(self._dir)
         return ReportFiles(csv_uri, parquet_uri, summary_uri, summary, digests)
 
@@ -128,7 +131,8 @@ class ReportSink:
         self._parquet.close()
         for p in (self._csv_path, self._parquet_path):
             p.unlink(missing_ok=True)
-        os.rmdir(self._dir)
+        if self._dir.exists():
+            os.rmdir(self._dir)
 
 
 def _sha256(path: Path) -> str:

@@ -26,8 +26,8 @@ class SettlementSettings(BaseSettings):
     lookback_days: int = 7
     # Items per report chunk; bounds memory.
     chunk_size: int = 50_000
-    # Object storage root for payout files and reports (local directory adapter).
-    files_dir: Path | None = None  # default: <data_dir>/settlement-files
+    # The older name of CLEARPORT_STORAGE_DIR (the local object storage root).
+    files_dir: Path | None = None
     # The platform's own bank (originator of payouts). Example values for demos and tests.
     nacha_odfi_routing: str = "091000019"
     nacha_company_id: str = "1234567890"

@@ -1,1 +1,2 @@
-"""Object storage for payout files and reports: a local directory, S3 later."""
+"""Object storage for payout files, reports, dispute evidence, txlog exports and checkpoints:
+a local directory by default, S3 when configured."""

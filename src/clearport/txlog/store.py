@@ -10,10 +10,12 @@ from typing import Any
 
 import asyncpg
 
+from clearport.core.errors import present
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
 from clearport.db.statements import Params, Table
-from clearport.txlog.domain import GENESIS, SealedRow, TxlogEntry, canonical
+from clearport.txlog.domain import GENESIS, Checkpoint, SealedRow, TxlogEntry, canonical
+from clearport.txlog.ports import ChainRead
 
 TXLOG = Table(
     "txlog",
@@ -117,14 +119,7 @@ class PgChainStore:
         # `lookback_s` ago is therefore re-checked against the seals (decision 0302).
         table, columns = _SOURCES[chain]
         conn = conn_of(tx)
-        floor = await conn.fetchval(
-            "SELECT coalesce(max(source_seq), 0) FROM (SELECT source_seq FROM chain_seals "
-            "WHERE chain = $1 AND sealed_at < now() - make_interval(secs => $2) "
-            "ORDER BY seq DESC LIMIT $3) recent",
-            chain,
-            float(lookback_s),
-            MAX_LATE_SEALS,
-        )
+        floor = await self._floor(conn, chain, lookback_s)
         rows = await conn.fetch(
             f"SELECT {columns} FROM {table} t WHERE t.seq > $1 AND NOT EXISTS "
             "(SELECT 1 FROM chain_seals s WHERE s.chain = $2 AND s.source_seq = t.seq) "
@@ -135,6 +130,19 @@ class PgChainStore:
         )
         return [(int(r["seq"]), _text(r)) for r in rows]
 
+    @staticmethod
+    async def _floor(conn: Any, chain: str, lookback_s: int) -> int:
+        return int(
+            await conn.fetchval(
+                "SELECT coalesce(max(source_seq), 0) FROM (SELECT source_seq FROM chain_seals "
+                "WHERE chain = $1 AND sealed_at < now() - make_interval(secs => $2) "
+                "ORDER BY seq DESC LIMIT $3) recent",
+                chain,
+                float(lookback_s),
+                MAX_LATE_SEALS,
+            )
+        )
+
     async def insert_seals(
         self, tx: Transaction, chain: str, seals: Sequence[tuple[int, int, bytes]]
     ) -> None:
@@ -143,21 +151,162 @@ class PgChainStore:
             [(chain, seq, source_seq, digest) for seq, source_seq, digest in seals],
         )
 
-    async def walk(self, chain: str) -> AsyncIterator[SealedRow]:
+    @staticmethod
+    def _sealed_rows_sql(chain: str) -> str:
         table, columns = _SOURCES[chain]
         prefixed = ", ".join(f"t.{c.strip()}" for c in columns.split(","))
+        return (
+            f"SELECT s.seq AS chain_seq, s.source_seq AS chain_source, s.hash AS chain_hash, "
+            f"{prefixed} FROM chain_seals s LEFT JOIN {table} t ON t.seq = s.source_seq "
+            "WHERE s.chain = $1 AND s.seq > $2 ORDER BY s.seq"
+        )
+
+    async def walk(self, chain: str) -> AsyncIterator[SealedRow]:
         async with self._db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-            cursor: Any = conn.cursor(
-                f"SELECT s.seq AS chain_seq, s.source_seq AS chain_source, s.hash AS chain_hash, "
-                f"{prefixed} FROM chain_seals s LEFT JOIN {table} t ON t.seq = s.source_seq "
-                "WHERE s.chain = $1 ORDER BY s.seq",
-                chain,
-                prefetch=1000,
-            )
+            cursor: Any = conn.cursor(self._sealed_rows_sql(chain), chain, 0, prefetch=1000)
             async for row in cursor:
-                values = dict(row)
-                seq = int(values.pop("chain_seq"))
-                source = int(values.pop("chain_source"))
-                digest = bytes(values.pop("chain_hash"))
-                text = None if values["seq"] is None else canonical(values)
-                yield SealedRow(seq, source, digest, text)
+                yield _sealed_row(row)
+
+    async def read(self, chain: str, lookback_s: int) -> ChainRead:
+        table, _ = _SOURCES[chain]
+        async with self._db.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            cursor: Any = conn.cursor(self._sealed_rows_sql(chain), chain, 0, prefetch=1000)
+            rows = [_sealed_row(row) async for row in cursor]
+            checkpoints = [
+                _checkpoint(r)
+                for r in await conn.fetch(
+                    "SELECT * FROM chain_checkpoints WHERE chain = $1 ORDER BY seq", chain
+                )
+            ]
+            floor = await self._floor(conn, chain, lookback_s)
+            unsealed = await conn.fetchval(
+                f"SELECT count(*) FROM {table} t WHERE t.seq > $1 AND NOT EXISTS "
+                "(SELECT 1 FROM chain_seals s WHERE s.chain = $2 AND s.source_seq = t.seq)",
+                floor,
+                chain,
+            )
+        return ChainRead(rows, checkpoints, int(unsealed))
+
+    async def sealed_after(self, chain: str, seq: int, limit: int) -> list[SealedRow]:
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(self._sealed_rows_sql(chain) + " LIMIT $3", chain, seq, limit)
+        return [_sealed_row(r) for r in rows]
+
+    # -- checkpoints --
+
+    async def insert_checkpoint(self, checkpoint: Checkpoint) -> None:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO chain_checkpoints (chain, seq, head, algorithm, key_id, signature) "
+                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (chain, seq) DO NOTHING",
+                checkpoint.chain,
+                checkpoint.seq,
+                checkpoint.head,
+                checkpoint.algorithm,
+                checkpoint.key_id,
+                checkpoint.signature,
+            )
+
+    async def checkpoint_due(self, chain: str, interval_s: float) -> tuple[int, bytes] | None:
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """SELECT s.seq, s.hash FROM (SELECT seq, hash FROM chain_seals WHERE chain = $1
+                    ORDER BY seq DESC LIMIT 1) s
+                    LEFT JOIN LATERAL (SELECT seq, created_at FROM chain_checkpoints
+                         WHERE chain = $1 ORDER BY seq DESC LIMIT 1) c ON true
+                   WHERE c.seq IS NULL
+                      OR (c.seq < s.seq AND c.created_at <= now() - make_interval(secs => $2))""",
+                chain,
+                interval_s,
+            )
+        return None if row is None else (int(row["seq"]), bytes(row["hash"]))
+
+    async def checkpoints_after(self, chain: str, seq: int, limit: int) -> list[Checkpoint]:
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM chain_checkpoints WHERE chain = $1 AND seq > $2 "
+                "ORDER BY seq LIMIT $3",
+                chain,
+                seq,
+                limit,
+            )
+        return [_checkpoint(r) for r in rows]
+
+
+def _sealed_row(row: asyncpg.Record) -> SealedRow:
+    values = dict(row)
+    seq = int(values.pop("chain_seq"))
+    source = int(values.pop("chain_source"))
+    digest = bytes(values.pop("chain_hash"))
+    text = None if values["seq"] is None else canonical(values)
+    return SealedRow(seq, source, digest, text)
+
+
+def _checkpoint(row: asyncpg.Record) -> Checkpoint:
+    return Checkpoint(
+        chain=row["chain"],
+        seq=int(row["seq"]),
+        head=bytes(row["head"]),
+        algorithm=row["algorithm"],
+        key_id=row["key_id"],
+        signature=bytes(row["signature"]),
+    )
+
+
+class PgChainCopies:
+    """`chain_copies`: progress and a lease per copy target. The lease is a row's columns, not a
+    database lock: nothing is held while the copy talks to S3 or DynamoDB."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def through(self, target: str) -> int:
+        value = await self._db.fetchval(
+            "SELECT through FROM chain_copies WHERE target = $1", target
+        )
+        return int(value or 0)
+
+    async def lease(self, target: str, owner: str, ttl_s: float) -> int | None:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO chain_copies (target) VALUES ($1) ON CONFLICT DO NOTHING", target
+            )
+            value = await conn.fetchval(
+                """UPDATE chain_copies SET lease_owner = $2,
+                          lease_until = now() + make_interval(secs => $3)
+                    WHERE target = $1
+                      AND (lease_owner IS NULL OR lease_owner = $2 OR lease_until < now())
+                RETURNING through""",
+                target,
+                owner,
+                ttl_s,
+            )
+        return None if value is None else int(value)
+
+    async def release(self, target: str, owner: str, through: int) -> None:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(
+                """UPDATE chain_copies SET through = greatest(through, $3), updated_at = now(),
+                          lease_owner = CASE WHEN lease_owner = $2 THEN NULL ELSE lease_owner END,
+                          lease_until = CASE WHEN lease_owner = $2 THEN NULL ELSE lease_until END
+                    WHERE target = $1""",
+                target,
+                owner,
+                through,
+            )
+
+    async def lag(self, target: str, chain: str) -> tuple[int, float]:
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                """WITH c AS (SELECT coalesce((SELECT through FROM chain_copies
+                                               WHERE target = $1), 0) AS through)
+                   SELECT coalesce((SELECT max(seq) FROM chain_seals WHERE chain = $2), 0)
+                              - c.through AS behind,
+                          coalesce(extract(epoch FROM now() - (SELECT sealed_at FROM chain_seals
+                              WHERE chain = $2 AND seq = c.through + 1)), 0) AS seconds
+                     FROM c""",
+                target,
+                chain,
+            )
+        found = present(row, "one row from a SELECT without FROM filters")
+        return max(int(found["behind"]), 0), float(found["seconds"])

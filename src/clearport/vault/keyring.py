@@ -5,7 +5,11 @@ Layout (JSON, mode 0600, never inside the database directory):
     {"format": "clearport-keyring/1", "kcv": "<hex>", "current": 2,
      "keks": {"1": {"status": "retired", "created": "...", "sealed": null},
               "2": {"status": "active",  "created": "...", "sealed": "<b64 nonce|ct>"}},
-     "fingerprint_key": "<b64 nonce|ct>"}
+     "fingerprint_key": "<b64 nonce|ct>",
+     "signing_key": "<b64 nonce|ct>"}
+
+`signing_key` is the Ed25519 private key that signs transaction-log checkpoints (added to an
+older keyring on first use).
 
 Every key in it is sealed (AES-256-GCM) under the *master key*, which is not in the keyring: it
 comes from CLEARPORT_MASTER_KEY (hex) or from `master.key` beside the keyring. For dual control the
@@ -79,6 +83,10 @@ def _write_private(path: Path, data: bytes) -> None:
         raise
 
 
+def _new_signing_key(master: bytes) -> str:
+    return base64.b64encode(_seal(master, secrets.token_bytes(KEY_BYTES), b"signing")).decode()
+
+
 def master_key_path(keyring_path: Path) -> Path:
     return keyring_path.with_name("master.key")
 
@@ -147,6 +155,7 @@ class LocalKeyProvider:
                 }
             },
             "fingerprint_key": base64.b64encode(_seal(master, fp, b"fingerprint")).decode(),
+            "signing_key": _new_signing_key(master),
         }
         _write_private(self._path, json.dumps(doc, indent=1).encode())
 
@@ -275,6 +284,24 @@ class LocalKeyProvider:
     async def fingerprint_key(self) -> bytes:
         self._load()
         return present(self._fp_key, "a loaded keyring has its fingerprint key")
+
+    async def signing_key(self) -> bytes:
+        """The Ed25519 private key (32 bytes) that signs transaction-log checkpoints."""
+        doc = self._load()
+        if "signing_key" not in doc:  # a keyring from before signed checkpoints
+            with self._locked():
+                doc = self._load(force=True)
+                if "signing_key" not in doc:
+                    doc["signing_key"] = _new_signing_key(
+                        present(self._master, "a loaded keyring has its master key")
+                    )
+                    self._save(doc)
+            doc = self._load()
+        master = present(self._master, "a loaded keyring has its master key")
+        try:
+            return _open(master, base64.b64decode(doc["signing_key"]), b"signing")
+        except InvalidTag as exc:
+            raise KeyMaterialUnavailable("The signing key in the keyring fails to open.") from exc
 
     def remove_master_key_file(self) -> bool:
         """Delete `master.key` (the keyring then opens only after `combine`); False when the

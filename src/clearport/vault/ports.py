@@ -57,6 +57,21 @@ class KeyProvider(Protocol):
         ...
 
 
+class WrappedKeys(Protocol):
+    """Key material wrapped by the key provider, shared by every machine through the database
+    (the KMS-wrapped fingerprint key). Useless without the provider that wrapped it."""
+
+    async def get(self, name: str) -> tuple[bytes, str] | None:
+        """(wrapped, kek_id), or None."""
+        ...
+
+    async def put_if_absent(
+        self, name: str, provider: str, kek_id: str, wrapped: bytes
+    ) -> tuple[bytes, str]:
+        """Keep this key unless one of that name exists; the one kept (first writer wins)."""
+        ...
+
+
 class RecordCipher(Protocol):
     """Authenticated encryption of one record under one DEK (AES-256-GCM)."""
 

@@ -6,7 +6,7 @@ import asyncpg
 
 from clearport.core.errors import present
 from clearport.core.uow import Transaction
-from clearport.db.database import conn_of
+from clearport.db.database import Database, conn_of
 from clearport.db.statements import Params
 from clearport.vault.cards import StoredCard
 from clearport.vault.domain import (
@@ -414,3 +414,31 @@ class PgVaultRepository:
         await conn_of(tx).execute(
             "SELECT pg_advisory_xact_lock(hashtext('clearport.vault.rotation.' || $1))", str(kind)
         )
+
+
+class PgWrappedKeys:
+    """`vault_wrapped_keys`: one row per name, written once."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, name: str) -> tuple[bytes, str] | None:
+        async with self._db.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT wrapped, kek_id FROM vault_wrapped_keys WHERE name = $1", name
+            )
+        return None if row is None else (bytes(row["wrapped"]), str(row["kek_id"]))
+
+    async def put_if_absent(
+        self, name: str, provider: str, kek_id: str, wrapped: bytes
+    ) -> tuple[bytes, str]:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO vault_wrapped_keys (name, provider, kek_id, wrapped) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING",
+                name,
+                provider,
+                kek_id,
+                wrapped,
+            )
+        return present(await self.get(name), "a wrapped key was just stored")

@@ -1,5 +1,7 @@
 """The worker loop: janitor (pending attempts, expiring authorizations), ledger hold expiry,
-sealer, purges, and the nightly settlement schedule with its partition jobs.
+sealer and checkpoints, purges, and the nightly settlement schedule with its partition jobs;
+beside it, the copies out of PostgreSQL (checkpoints to object storage, the DynamoDB mirror) in
+a loop of their own, so that a slow S3 or DynamoDB never delays the janitor.
 
 Every job is safe to run in several workers at once: a pending attempt's answer is written only
 while it is still pending and expiring payments are claimed with `FOR UPDATE SKIP LOCKED` and a
@@ -11,14 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 
+from clearport.settlement.jobs import SettlementJobs
 from clearport.txlog.service import CHAINS
 from clearport.wiring import Container
-from clearport.worker.settlement import SettlementJobs, settlement_pass
+from clearport.worker.settlement import settlement_pass
 
 log = structlog.get_logger("clearport.worker")
 
@@ -42,6 +48,8 @@ async def run_once(container: Container) -> PassReport:
     for chain in CHAINS:
         result = await container.chains.seal(chain, batch * 10)
         report.sealed[chain] = result.sealed
+        if result.checkpoint_error:  # the seal stands; the next pass signs the head
+            log.warning("checkpoint_failed", chain=chain, error=result.checkpoint_error)
     async with container.db.transaction() as tx:
         report.holds_expired = await container.ledger.expire(tx, limit=batch)
     report.purged = await container.idempotency_store.purge_expired(
@@ -57,18 +65,63 @@ async def run_forever(container: Container, stop: asyncio.Event) -> None:
     cutoff has passed and queues its partitions; a procrastinate worker in this process takes
     partition jobs, shared with every other worker on every machine.
     """
-    async with SettlementJobs(container.settlement, container.db.url) as jobs:
-        job_worker = asyncio.create_task(jobs.run_worker(), name="settlement-jobs")
-        try:
-            await _passes(container, stop, jobs)
-        finally:
-            job_worker.cancel()
+    jobs = container.settlement_jobs
+    await jobs.open()
+    job_worker = asyncio.create_task(jobs.run_worker(), name="settlement-jobs")
+    copier = asyncio.create_task(_copies(container, stop), name="copies")
+    try:
+        await _passes(container, stop, jobs)
+    finally:
+        for task in (job_worker, copier):
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await job_worker
+                await task
+
+
+async def copy_once(container: Container, owner: str) -> dict[str, int]:
+    """Checkpoints into object storage, then a batch of the DynamoDB mirror (when configured).
+    Each copy holds a lease while it runs, so workers on other machines skip it meanwhile."""
+    batch = container.settings.worker_batch_size
+    copied = {
+        f"{chain}_checkpoints": await container.chains.copy_checkpoints(chain, owner, batch)
+        for chain in CHAINS
+    }
+    if container.mirror is not None:
+        result = await container.mirror.copy(owner)
+        copied["mirror"] = 0 if result is None else result.copied
+        if result is not None and result.conflicts:
+            # Never overwritten: `clearport txlog verify --against dynamodb` reports them.
+            log.error("mirror_conflicts", positions=result.conflicts[:20])
+    return copied
+
+
+async def _copies(container: Container, stop: asyncio.Event) -> None:
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    interval = container.settings.worker_interval_s
+    while not stop.is_set():
+        try:
+            copied = await copy_once(container, owner)
+            if any(copied.values()):
+                log.info("copies_pass", **copied)
+        except Exception as exc:  # S3 or DynamoDB down: lag now, catch up on a later pass
+            log.error("copies_pass_failed", error=type(exc).__name__, message=str(exc)[:200])
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+def heartbeat_file(data_dir: Path) -> Path:
+    """Touched after every pass: a liveness probe reads its age (deploy/k8s/worker.yaml)."""
+    return data_dir / "worker.alive"
+
+
+def _beat(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
 
 
 async def _passes(container: Container, stop: asyncio.Event, jobs: SettlementJobs) -> None:
     interval = container.settings.worker_interval_s
+    alive = heartbeat_file(container.settings.data_dir)
     while not stop.is_set():
         try:
             await settlement_pass(container, jobs)
@@ -92,5 +145,6 @@ async def _passes(container: Container, stop: asyncio.Event, jobs: SettlementJob
                 )
         except Exception as exc:  # keep the loop alive; the next pass retries
             log.error("worker_pass_failed", error=type(exc).__name__, message=str(exc)[:200])
+        await asyncio.to_thread(_beat, alive)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)

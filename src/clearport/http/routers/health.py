@@ -6,7 +6,13 @@ import os
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Gauge,
+    generate_latest,
+)
 
 from clearport.http.context import container_of
 from clearport.http.models.health import Liveness, Readiness
@@ -48,7 +54,7 @@ async def readyz(request: Request) -> JSONResponse:
         }
     },
 )
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Several API processes: merge what each wrote to the shared directory.
@@ -56,4 +62,29 @@ async def metrics() -> Response:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    text = generate_latest(registry) + await _mirror_lag(request)
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _mirror_lag(request: Request) -> bytes:
+    """The DynamoDB mirror's lag, read from the database at scrape time (the worker does the
+    copying; any API process can tell how far behind it is)."""
+    mirror = container_of(request).mirror
+    if mirror is None:
+        return b""
+    try:
+        behind, seconds = await mirror.lag()
+    except Exception:  # a metrics scrape never fails on the database: the gauges go missing
+        return b""
+    registry = CollectorRegistry()
+    Gauge(
+        "clearport_txlog_mirror_lag_entries",
+        "Sealed txlog entries not yet in the DynamoDB mirror.",
+        registry=registry,
+    ).set(behind)
+    Gauge(
+        "clearport_txlog_mirror_lag_seconds",
+        "Age of the oldest sealed txlog entry not yet in the DynamoDB mirror.",
+        registry=registry,
+    ).set(seconds)
+    return generate_latest(registry)

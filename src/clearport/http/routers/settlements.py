@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
 
@@ -27,10 +26,6 @@ from clearport.settlement.domain import (
 )
 
 router = APIRouter(route_class=ApiRoute, tags=["settlement"])
-
-# Runs started over HTTP continue in this process; if it dies, `clearport settle --date` or the
-# worker's schedule joins the run and finishes it (partitions are transactional).
-_BACKGROUND: set[asyncio.Task[Any]] = set()
 
 
 class RunCreate(StrictModel):
@@ -144,7 +139,10 @@ def payout_json(p: Payout) -> dict[str, Any]:
     },
 )
 async def create_run(request: Request, body: RunCreate) -> JSONResponse:
-    service = container_of(request).settlement
+    """The run is settled by the workers: its partitions are queued as jobs, which any worker on
+    any machine takes (this process only answers)."""
+    container = container_of(request)
+    service = container.settlement
     try:
         business_date = date.fromisoformat(body.business_date)
     except ValueError:
@@ -154,9 +152,7 @@ async def create_run(request: Request, body: RunCreate) -> JSONResponse:
         principal_of(request), origin_of(request), business_date, cutoff_at=cutoff
     )
     if run.status == "running":
-        task = asyncio.create_task(service.complete(run.id))
-        _BACKGROUND.add(task)
-        task.add_done_callback(_BACKGROUND.discard)
+        await container.settlement_jobs.enqueue(run)
     return JSONResponse(run_json(run), status_code=201 if created else 200)
 
 

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from clearport.access.domain import Origin, Permission, Principal
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
-from clearport.core.errors import InvalidRequest, InvalidState, NotFound, present
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant, present
 from clearport.core.ids import parse_id
 from clearport.core.uow import UnitOfWork
 from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
@@ -76,9 +76,13 @@ class SettlementPayouts:
     async def write_payout_files(self, on: date, created_at: datetime) -> list[PayoutFile]:
         """Put every pending payout due on or before `on` into that date's file per currency.
 
-        One transaction: file row, payouts -> in_transit and ledger (available -> in transit).
-        The file is stored before commit; a crash in between re-renders the same bytes."""
-        written: list[PayoutFile] = []
+        One transaction records each file: its row (with the bytes' SHA-256), its payouts in
+        transit and the ledger (available -> in transit). The bytes go to object storage after
+        that commit, never with a transaction open. A file recorded but not stored (a crash, S3
+        down) is rendered again from its recorded payouts on the next call for the date, and
+        stored only if it hashes to what was recorded: the object never differs from the row."""
+        await self.store_pending_files(on, created_at)
+        written: list[tuple[PayoutFile, bytes]] = []
         async with self._uow.transaction() as tx:
             due = await self._store.due_payouts(tx, on)
             by_currency: dict[str, list[tuple[Payout, PayoutDestination]]] = {}
@@ -97,26 +101,8 @@ class SettlementPayouts:
                 entries = by_currency[currency]
                 fmt = payout_file_format(currency)
                 file_id = f"pf_{on.strftime('%Y%m%d')}_{currency}"
-                lines = [
-                    PayoutLine(
-                        payout_id=p.id,
-                        merchant_id=p.merchant_id,
-                        amount_minor=p.amount,
-                        currency=currency,
-                        account_holder=d.account_holder,
-                        execution_date=max(p.arrival_date, on),
-                        routing_number=d.routing_number,
-                        account_number=d.account_number,
-                        iban=d.iban,
-                        bic=d.bic,
-                    )
-                    for p, d in entries
-                ]
-                data = self._renderer.render(
-                    fmt, lines, file_id=file_id, created_at=created_at, execution_date=on
-                )
+                data = self._render(fmt, file_id, entries, on, created_at)
                 key = f"payouts/{on.isoformat()}/{file_id}.{_EXTENSIONS[fmt]}"
-                uri = self._storage.put(key, data)
                 await self._ledger.post(
                     tx, [_payout_transfer(p, "payout", to_merchant=False) for p, _ in entries]
                 )
@@ -126,15 +112,69 @@ class SettlementPayouts:
                     currency=currency,
                     format=fmt,
                     object_key=key,
-                    uri=uri,
+                    uri=self._storage.uri(key),
                     sha256=hashlib.sha256(data).hexdigest(),
-                    count=len(lines),
+                    count=len(entries),
                     total_minor=sum(p.amount for p, _ in entries),
                     created_at=self._clock.now(),
                 )
                 await self._store.record_payout_file(tx, file, [p.id for p, _ in entries])
-                written.append(file)
-        return written
+                written.append((file, data))
+        for file, data in written:
+            await self._put(file, data)
+        return [file for file, _ in written]
+
+    async def store_pending_files(self, on: date, created_at: datetime) -> int:
+        """Store the files of `on` that were recorded but never stored; how many."""
+        async with self._uow.transaction() as tx:
+            pending = await self._store.unstored_payout_files(tx, on)
+            rendered: list[tuple[PayoutFile, bytes]] = []
+            for file in pending:
+                entries = []
+                for payout in await self._store.payouts_in_file(tx, file.id):
+                    dest = await self._destinations.destination(tx, payout.merchant_id)
+                    entries.append((payout, present(dest, f"{payout.id} has a destination")))
+                rendered.append((file, self._render(file.format, file.id, entries, on, created_at)))
+        for file, data in rendered:
+            invariant(
+                hashlib.sha256(data).hexdigest() == file.sha256,
+                f"payout file {file.id} renders as it was recorded (a bank account changed "
+                "between recording and storing it: store it by hand)",
+            )
+            await self._put(file, data)
+        return len(rendered)
+
+    async def _put(self, file: PayoutFile, data: bytes) -> None:
+        await self._storage.put(file.object_key, data)
+        async with self._uow.transaction() as tx:
+            await self._store.mark_payout_file_stored(tx, file.id, self._clock.now())
+
+    def _render(
+        self,
+        fmt: str,
+        file_id: str,
+        entries: list[tuple[Payout, PayoutDestination]],
+        on: date,
+        created_at: datetime,
+    ) -> bytes:
+        lines = [
+            PayoutLine(
+                payout_id=p.id,
+                merchant_id=p.merchant_id,
+                amount_minor=p.amount,
+                currency=p.currency,
+                account_holder=d.account_holder,
+                execution_date=max(p.arrival_date, on),
+                routing_number=d.routing_number,
+                account_number=d.account_number,
+                iban=d.iban,
+                bic=d.bic,
+            )
+            for p, d in entries
+        ]
+        return self._renderer.render(
+            fmt, lines, file_id=file_id, created_at=created_at, execution_date=on
+        )
 
     async def mark_payout(
         self,

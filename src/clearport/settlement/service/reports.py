@@ -21,26 +21,32 @@ class PartitionReports:
         self._report_sink = report_sink
 
     async def write(self, run: SettlementRun, partition: int) -> None:
-        """Write (or write again: the same bytes) the report of one settled partition."""
+        """Write (or write again: the same bytes) the report of one settled partition.
+
+        Three steps, so that no transaction is open while the files go to object storage: read
+        the settled items into local files, publish them, record them. A crash (or S3 failing)
+        after the first step leaves the partition without a report, which `finalize` writes
+        again from the same committed rows."""
         prefix = f"settlements/{run.business_date.isoformat()}/{run.id}/partition-{partition:04d}"
-        async with self._uow.transaction() as tx:
-            sink = self._report_sink(prefix)
-            try:
+        sink = self._report_sink(prefix)
+        try:
+            async with self._uow.transaction() as tx:
                 await self._store.partition_report_csv(tx, run.id, partition, sink.add_csv)
                 totals = await self._store.partition_report_totals(tx, run.id, partition)
-                invariant(
-                    totals.net_minor == totals.settlements_net_minor,
-                    f"report of {run.id}/{partition} equals its settlements",
-                )
-                files = sink.finish(
-                    dataclasses.asdict(totals)
-                    | {
-                        "run": run.id,
-                        "partition": partition,
-                        "business_date": run.business_date.isoformat(),
-                    }
-                )
-            except BaseException:
-                sink.abort()
-                raise
+            invariant(
+                totals.net_minor == totals.settlements_net_minor,
+                f"report of {run.id}/{partition} equals its settlements",
+            )
+            files = await sink.finish(
+                dataclasses.asdict(totals)
+                | {
+                    "run": run.id,
+                    "partition": partition,
+                    "business_date": run.business_date.isoformat(),
+                }
+            )
+        except BaseException:
+            sink.abort()
+            raise
+        async with self._uow.transaction() as tx:
             await self._store.set_partition_report(tx, run.id, partition, files)

@@ -102,6 +102,41 @@ class PgPayoutStore:
             *_in_file.args(file_id=file.id, now=file.created_at, ids=list(payout_ids)),
         )
 
+    async def unstored_payout_files(self, tx: Transaction, on: date) -> list[PayoutFile]:
+        rows = await conn_of(tx).fetch(
+            "SELECT * FROM payout_files WHERE business_date = $1 AND stored_at IS NULL "
+            "ORDER BY currency",
+            on,
+        )
+        return [
+            PayoutFile(
+                id=r["id"],
+                business_date=r["business_date"],
+                currency=r["currency"],
+                format=r["format"],
+                object_key=r["object_key"],
+                uri=r["uri"],
+                sha256=r["sha256"],
+                count=r["count"],
+                total_minor=r["total"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def payouts_in_file(self, tx: Transaction, file_id: str) -> list[Payout]:
+        rows = await conn_of(tx).fetch(
+            "SELECT * FROM payouts WHERE payout_file_id = $1 ORDER BY id", file_id
+        )
+        return [payout_from_row(r) for r in rows]
+
+    async def mark_payout_file_stored(self, tx: Transaction, file_id: str, now: datetime) -> None:
+        await conn_of(tx).execute(
+            "UPDATE payout_files SET stored_at = $2 WHERE id = $1 AND stored_at IS NULL",
+            file_id,
+            now,
+        )
+
     async def get_payout(
         self, tx: Transaction, payout_id: str, *, for_update: bool = False
     ) -> Payout | None:
