@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clearport.settlement.settings import SettlementSettings
+from clearport.webhooks.settings import WebhookSettings
 
 
 class Settings(BaseSettings):
@@ -70,6 +71,8 @@ class Settings(BaseSettings):
     seal_lookback_s: int = 60
     # CLEARPORT_SETTLEMENT_*: cutoff, time zone, partitions, payout file originators.
     settlement: SettlementSettings = Field(default_factory=SettlementSettings)
+    # CLEARPORT_WEBHOOKS_*: timeouts, concurrency, retries, retention, the loopback switch.
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @cached_property
     def pgdata_dir(self) -> Path:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from clearport.txlog.service import ChainService
     from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import VaultService
+    from clearport.webhooks.service import WebhookService
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Container:
     simulator: SimulatorConnector
     idempotency_store: IdempotencyStore
     settlement: SettlementService
+    webhooks: WebhookService
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
     # processes (decision 0019).
@@ -103,7 +105,7 @@ def build_container(
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
-    from clearport.events.service import EventQueries
+    from clearport.events.service import EventQueries, Outbox
     from clearport.events.store import PgEventStore
     from clearport.http.representation import ApiRepresentation
     from clearport.idempotency.service import IdempotencyService
@@ -129,6 +131,11 @@ def build_container(
     from clearport.vault.envelope import AesGcmCipher, TtlDekCache
     from clearport.vault.service import VaultService
     from clearport.vault.store import PgVaultRepository
+    from clearport.webhooks.guard import LoopbackSwitch, UrlGuard
+    from clearport.webhooks.resolver import SystemResolver
+    from clearport.webhooks.sender import HttpxSender, ssl_context
+    from clearport.webhooks.service import WebhookService
+    from clearport.webhooks.store import PgWebhookStore
 
     clock = clock or SystemClock()
     secret = load_or_create_server_secret(
@@ -172,6 +179,9 @@ def build_container(
     )
     payment_settings = PgPaymentSettingsRepository()
     events = PgEventStore()
+    outbox = Outbox(events, clock)
+    # The one place below http that knows how the API shows things (see pyproject.toml).
+    shown = ApiRepresentation()
     payments = PaymentService(
         uow,
         PgPaymentStore(),
@@ -181,8 +191,7 @@ def build_container(
         idempotency,
         events,
         PgTxlogStore(),
-        # The one place below http that knows how the API shows things (see pyproject.toml).
-        ApiRepresentation(),
+        shown,
         connectors if connectors is not None else {simulator.name: simulator},
         clock,
         max_amount_minor=settings.payment_max_amount_minor,
@@ -222,6 +231,36 @@ def build_container(
         clock,
         table_for,
         stl.options(),
+        outbox,
+        shown,
+    )
+    hooks = settings.webhooks
+    webhooks = WebhookService(
+        uow,
+        PgWebhookStore(),
+        events,
+        vault,
+        UrlGuard(
+            SystemResolver(timeout_s=hooks.connect_timeout_s),
+            LoopbackSwitch(
+                hooks.allow_loopback,
+                uow,
+                keys,
+                live_environment=settings.environment == "live",
+            ),
+        ),
+        HttpxSender(
+            connect_timeout_s=hooks.connect_timeout_s,
+            timeout_s=hooks.timeout_s,
+            max_response_bytes=hooks.max_response_bytes,
+            concurrency=hooks.concurrency,
+            ssl=ssl_context(hooks.ca_bundle),
+        ),
+        shown,
+        outbox,
+        auditor,
+        clock,
+        hooks.options(),
     )
     return Container(
         settings=settings,
@@ -264,6 +303,7 @@ def build_container(
         simulator=simulator,
         idempotency_store=idempotency_store,
         settlement=settlement,
+        webhooks=webhooks,
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

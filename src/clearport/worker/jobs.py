@@ -1,5 +1,6 @@
 """The worker loop: janitor (pending attempts, expiring authorizations), ledger hold expiry,
-sealer, purges, and the nightly settlement schedule with its partition jobs.
+sealer, purges, the nightly settlement schedule with its partition jobs, and webhooks (the
+relay loop and delivery jobs, worker/webhooks.py).
 
 Every job is safe to run in several workers at once: a pending attempt's answer is written only
 while it is still pending and expiring payments are claimed with `FOR UPDATE SKIP LOCKED` and a
@@ -19,6 +20,7 @@ import structlog
 from clearport.txlog.service import CHAINS
 from clearport.wiring import Container
 from clearport.worker.settlement import SettlementJobs, settlement_pass
+from clearport.worker.webhooks import WebhookJobs, webhooks_loop
 
 log = structlog.get_logger("clearport.worker")
 
@@ -30,6 +32,7 @@ class PassReport:
     sealed: dict[str, int] = field(default_factory=dict)
     purged: int = 0
     holds_expired: int = 0
+    webhooks_purged: int = 0
 
 
 async def run_once(container: Container) -> PassReport:
@@ -47,6 +50,8 @@ async def run_once(container: Container) -> PassReport:
     report.purged = await container.idempotency_store.purge_expired(
         container.clock.now() - timedelta(seconds=settings.idempotency_ttl_s)
     )
+    purged = await container.webhooks.purge(batch)
+    report.webhooks_purged = purged.attempts + purged.deliveries + purged.events + purged.secrets
     return report
 
 
@@ -57,14 +62,26 @@ async def run_forever(container: Container, stop: asyncio.Event) -> None:
     cutoff has passed and queues its partitions; a procrastinate worker in this process takes
     partition jobs, shared with every other worker on every machine.
     """
-    async with SettlementJobs(container.settlement, container.db.url) as jobs:
-        job_worker = asyncio.create_task(jobs.run_worker(), name="settlement-jobs")
+    hooks = container.settings.webhooks
+    async with (
+        SettlementJobs(container.settlement, container.db.url) as jobs,
+        WebhookJobs(
+            container.webhooks, container.db.url, concurrency=hooks.concurrency
+        ) as deliveries,
+    ):
+        background = [
+            asyncio.create_task(jobs.run_worker(), name="settlement-jobs"),
+            asyncio.create_task(deliveries.run_worker(), name="webhook-jobs"),
+            asyncio.create_task(webhooks_loop(container, deliveries, stop), name="webhook-relay"),
+        ]
         try:
             await _passes(container, stop, jobs)
         finally:
-            job_worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await job_worker
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def _passes(container: Container, stop: asyncio.Event, jobs: SettlementJobs) -> None:
