@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from clearport.txlog.service import ChainService
     from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import VaultService
+    from clearport.webhooks.ports import Resolver
     from clearport.webhooks.service import WebhookService
 
 
@@ -91,9 +92,11 @@ def build_container(
     *,
     clock: Clock | None = None,
     connectors: Mapping[str, Connector] | None = None,
+    resolver: Resolver | None = None,
 ) -> Container:
     """Every service over `database_url`. Payments go to `connectors` (by name, the first one
-    routed to), by default the built-in simulator."""
+    routed to), by default the built-in simulator; webhook hosts are resolved by `resolver`, by
+    default the system's."""
     # Imported here, not at the top: the commands that only need the database URL or the
     # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
     from clearport.access.lockout import LockoutPolicy
@@ -241,7 +244,7 @@ def build_container(
         events,
         vault,
         UrlGuard(
-            SystemResolver(timeout_s=hooks.connect_timeout_s),
+            resolver or SystemResolver(timeout_s=hooks.connect_timeout_s),
             LoopbackSwitch(
                 hooks.allow_loopback,
                 uow,

@@ -224,14 +224,14 @@ class Deliverer:
             )
             for delivery, result in zip(batch.deliveries, results, strict=True)
         ]
-        failing_since = failing_since_after(endpoint.failing_since, outcomes, now)
+        failing_since = failing_since_after(endpoint.failing_since, outcomes)
         await self._store.record(tx, endpoint.id, outcomes, failing_since=failing_since, now=now)
         for outcome in outcomes:
             a = outcome.attempt
             log.info(
                 "webhook_attempt",
                 endpoint=endpoint.id,
-                event=a.event_id,
+                event_id=a.event_id,
                 attempt=a.attempt,
                 status_code=a.status_code,
                 error=a.error,

@@ -91,6 +91,7 @@ class DueDelivery:
     id: int
     event: Event
     attempts: int  # made before this one
+    created_at: datetime  # when the relay (or a redelivery) made it
     deadline_at: datetime
 
 
@@ -202,9 +203,12 @@ class RetryPolicy:
     def next_attempt(
         self, attempt: int, now: datetime, deadline_at: datetime, unit: float
     ) -> datetime | None:
-        """When to try again after failed attempt `attempt`; None once past the deadline."""
-        at = now + timedelta(seconds=self.delay_s(attempt, unit))
-        return at if at <= deadline_at else None
+        """When to try again after failed attempt `attempt`: a last attempt at the deadline
+        itself when the backoff would pass it, so a delivery is tried for its whole window;
+        None at the deadline."""
+        if now >= deadline_at:
+            return None
+        return min(now + timedelta(seconds=self.delay_s(attempt, unit)), deadline_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +228,10 @@ class WebhookOptions:
     @property
     def lease_s(self) -> float:
         """How long a job holds its endpoint per batch: every round of requests may run to
-        its timeout, plus room for the two transactions around them."""
+        its timeout, and one round more for the transactions around them. A lease that runs
+        out early costs a duplicate delivery, never a lost one."""
         rounds = math.ceil(self.batch_size / self.endpoint_concurrency)
-        return rounds * self.timeout_s + 30.0
+        return (rounds + 1) * self.timeout_s
 
 
 def attempt_outcome(
@@ -262,12 +267,13 @@ def attempt_outcome(
 
 
 def failing_since_after(
-    failing_since: datetime | None, outcomes: Sequence[AttemptOutcome], now: datetime
+    failing_since: datetime | None, outcomes: Sequence[AttemptOutcome]
 ) -> datetime | None:
-    """An endpoint that answered 2xx to anything is healthy; one that did not has been
-    failing since its first failure."""
+    """An endpoint that answered 2xx to anything is healthy. One that did not has been failing
+    since the first delivery it failed was due (made): so a delivery retried for its whole
+    three days, in vain, means an endpoint failing for three days."""
     if any(o.status is DeliveryStatus.SUCCEEDED for o in outcomes):
         return None
-    if not outcomes:
+    if failing_since is not None or not outcomes:
         return failing_since
-    return failing_since or now
+    return min(o.delivery.created_at for o in outcomes)

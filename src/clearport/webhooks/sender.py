@@ -32,12 +32,24 @@ def ssl_context(ca_bundle: Path | None = None) -> ssl.SSLContext:
     return context
 
 
+def _caused_by_tls(exc: BaseException) -> bool:
+    """Whether an SSL error is somewhere down the chain (httpx wraps httpcore's, which wraps
+    the ssl module's)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _error_label(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return "timeout"
     if isinstance(exc, httpx.ConnectError):
-        cause = exc.__cause__ or exc.__context__
-        return "tls_error" if isinstance(cause, ssl.SSLError) else "connect_failed"
+        return "tls_error" if _caused_by_tls(exc) else "connect_failed"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "protocol_error"
     return f"connection_error: {type(exc).__name__}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from clearport.core.errors import present
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
@@ -76,7 +77,7 @@ RETURNING {ENDPOINT_COLUMNS}
 _EVENT_COLUMNS = ", ".join(f"e.{c} AS event_{c}" for c in EVENTS.column_names)
 _claim = Params()
 _CLAIM = f"""
-SELECT d.id, d.attempts, d.deadline_at, {_EVENT_COLUMNS}
+SELECT d.id, d.attempts, d.created_at, d.deadline_at, {_EVENT_COLUMNS}
   FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq
  WHERE d.endpoint_id = {_claim("endpoint_id")} AND d.status = 'pending'
    AND d.next_attempt_at <= {_claim("now")}
@@ -164,7 +165,7 @@ class PgDeliveryStore:
             _RELAY,
             *_relay.args(limit=limit, now=now, deadline=now + timedelta(seconds=window_s)),
         )
-        assert row is not None  # noqa: S101 - a SELECT of two subqueries returns one row
+        row = present(row, "a SELECT of two subqueries returns one row")
         return Relayed(int(row["events"]), tuple(row["endpoint_ids"]))
 
     async def due_endpoints(self, tx: Transaction, now: datetime, limit: int) -> list[str]:
@@ -197,6 +198,7 @@ class PgDeliveryStore:
                     id=int(d["id"]),
                     event=_event(d),
                     attempts=int(d["attempts"]),
+                    created_at=d["created_at"],
                     deadline_at=d["deadline_at"],
                 )
                 for d in due
@@ -332,6 +334,5 @@ class PgDeliveryStore:
         )
 
     async def backlog(self, tx: Transaction) -> Backlog:
-        row = await conn_of(tx).fetchrow(_BACKLOG)
-        assert row is not None  # noqa: S101 - one row of subqueries
+        row = present(await conn_of(tx).fetchrow(_BACKLOG), "one row of subqueries")
         return Backlog(int(row["pending"]), int(row["retrying"]), row["oldest_event_at"])
