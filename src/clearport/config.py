@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # Seconds between worker passes; rows per batch for each job.
     worker_interval_s: float = 1.0
     worker_batch_size: int = 500
+    # `clearport worker` serves its Prometheus metrics (webhook deliveries, backlog) on this
+    # port when set.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     # Rows younger than this may still be joined by rows of older, slower transactions, so the
     # sealer re-scans them for late arrivals (see docs/decisions/0302).
     seal_lookback_s: int = 60

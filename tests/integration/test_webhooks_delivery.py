@@ -20,7 +20,7 @@ import trustme
 
 from clearport.access.domain import Origin
 from clearport.config import Settings
-from clearport.webhooks.domain import EndpointStatus
+from clearport.webhooks.domain import EndpointStatus, signature_header
 from clearport.webhooks.endpoints import EndpointPatch
 from clearport.webhooks.fake import FakeResolver
 from clearport.wiring import Container
@@ -447,3 +447,41 @@ async def test_retention_purges_old_attempts(
             assert (await c.webhooks.purge(1000)).events == 1
     with pg(api.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM vault_secrets").fetchone() == (1,)
+
+
+def _readme_verify() -> Any:
+    """The README's ten-line verification example, run as a receiver would copy it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Webhooks") :]
+    code = section[section.index("```python\n") + len("```python\n") :]
+    code = code[: code.index("```")]
+    assert len(code.strip().splitlines()) <= 12
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace["verify"]
+
+
+async def test_the_readme_example_verifies_a_real_delivery(
+    api: Api, settings: Settings, database_url: str
+) -> None:
+    readme_verify = _readme_verify()
+    merchant_id, key = api.merchant()
+    with receiving() as receiver:
+        async with webhook_container(settings, database_url) as c:
+            endpoint_id, secret = await _endpoint(c, merchant_id, receiver.url)
+            pay(api, key)
+            await deliver_all(c)
+            rotated = await c.webhooks.rotate_secret(merchant(merchant_id), ORIGIN, endpoint_id)
+            pay(api, key)
+            await deliver_all(c)
+    first, second = receiver.received
+    header = first.headers["clearport-signature"]
+    assert readme_verify(first.body, header, secret)
+    assert not readme_verify(first.body + b" ", header, secret)
+    assert not readme_verify(first.body, header, rotated.secret)
+    # The five-minute tolerance: a valid signature made 4 minutes ago passes, 6 minutes not.
+    now = int(time.time())
+    assert readme_verify(first.body, signature_header([secret], now - 240, first.body), secret)
+    assert not readme_verify(first.body, signature_header([secret], now - 360, first.body), secret)
+    for either in (secret, rotated.secret):  # both sign during the overlap
+        assert readme_verify(second.body, second.headers["clearport-signature"], either)

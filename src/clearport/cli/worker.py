@@ -24,7 +24,8 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Run one pass of every job and exit."),
 ) -> None:
     """Janitor (pending attempts, expiring authorizations, ledger holds), txlog sealer,
-    idempotency purge, and the nightly settlement schedule with its partition jobs."""
+    idempotency purge, the nightly settlement schedule with its partition jobs, and webhooks
+    (relay, delivery jobs, retention)."""
     from clearport.worker.jobs import run_forever, run_once
 
     async def work(container: Container) -> None:
@@ -32,6 +33,11 @@ def worker(
             report = await run_once(container)
             print(json.dumps(report.__dict__))
             return
+        metrics_port = container.settings.worker_metrics_port
+        if metrics_port is not None:  # the worker's own metrics (webhook deliveries, backlog)
+            from prometheus_client import start_http_server
+
+            start_http_server(metrics_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

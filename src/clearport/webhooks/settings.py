@@ -38,16 +38,14 @@ class WebhookSettings(BaseSettings):
     # rotate_secret keeps the previous secret signing this long unless told otherwise.
     rotation_overlap_s: int = Field(default=86_400, ge=0, le=7 * 86_400)
     # How often the worker moves new events to their endpoints, and how many at a time.
-    relay_interval_s: float = Field(default=0.2, gt=0)
+    relay_interval_s: float = Field(default=0.1, gt=0)
     relay_batch: int = Field(default=1000, ge=1)
     # Retention: delivery attempts (and finished deliveries) are purged after this many days;
     # events are kept unless events_retention_days is set (the ledger refers to them).
     attempts_retention_days: int = Field(default=30, ge=1)
     events_retention_days: int | None = Field(default=None, ge=1)
-    # Extra certificate authorities to trust for receivers (a PEM file), beyond the system's.
+    # Extra certificate authorities to trust for receivers (a PEM file), beyond certifi's.
     ca_bundle: Path | None = None
-    # `clearport worker` serves its Prometheus metrics on this port when set.
-    metrics_port: int | None = Field(default=None, ge=1, le=65_535)
 
     def options(self) -> WebhookOptions:
         return WebhookOptions(
