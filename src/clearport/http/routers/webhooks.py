@@ -37,11 +37,15 @@ from clearport.webhooks.service import EndpointPatch
 
 router = APIRouter(route_class=ApiRoute, tags=["webhooks"])
 
-# https (http only with the development switch); where it leads is checked by the SSRF guard.
+# https (http only with the development switch, which this document does not describe); where
+# it leads is checked by the SSRF guard.
 Url = Annotated[
     str,
-    StringConstraints(min_length=9, max_length=MAX_URL_LENGTH, pattern=r"^https?://[!-~]+$"),
-    Field(description="https; a public address (checked when set and before every delivery)."),
+    StringConstraints(min_length=9, max_length=MAX_URL_LENGTH, pattern=r"^https://[!-~]+$"),
+    Field(
+        description="https, to a public address: checked when set and before every delivery "
+        "(loopback, private, link-local, CGNAT and metadata addresses are refused)."
+    ),
 ]
 EnabledEvents = Annotated[list[EnabledEvent], Field(min_length=1, max_length=MAX_ENABLED_EVENTS)]
 Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH)]
