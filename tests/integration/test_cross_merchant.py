@@ -34,6 +34,7 @@ PARAM_KIND = {
     "event_id": "evt",
     "settlement_id": "stl",
     "payout_id": "po",
+    "endpoint_id": "we",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/payments/{payment_id}/capture"): {},
@@ -43,6 +44,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("put", "/v1/merchants/{merchant_id}/bank_account"): US_BANK,
     ("put", "/v1/merchants/{merchant_id}/payment_settings"): {"require_cvc": True},
     ("post", "/v1/payouts/{payout_id}/mark"): {"status": "paid"},
+    ("patch", "/v1/webhook_endpoints/{endpoint_id}"): {"description": "Renamed"},
+    ("post", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): {},
+    ("post", "/v1/events/{event_id}/redeliver"): {"endpoint": "we_0000000000ZZZZZZZZZZZZZZZZ"},
 }
 MISSING_SUFFIX = "_0000000000ZZZZZZZZZZZZZZZZ"
 
@@ -77,6 +81,13 @@ def _objects_of_merchant_a(api: Api, admin: str) -> tuple[dict[str, str], str, s
     assert wait_run(api, admin, run.json()["id"])["status"] == "completed"
     (settlement,) = api.call("GET", "/v1/settlements", key_a).json()["data"]
     (payout,) = api.call("GET", "/v1/payouts", key_a).json()["data"]
+    endpoint = api.call(
+        "POST",
+        "/v1/webhook_endpoints",
+        key_a,
+        json={"url": "https://1.1.1.1/hooks", "enabled_events": ["*"]},
+    )
+    assert endpoint.status_code == 201, endpoint.text
     ids = {
         "tok": token.json()["id"],
         "pay": authorized["id"],
@@ -84,6 +95,7 @@ def _objects_of_merchant_a(api: Api, admin: str) -> tuple[dict[str, str], str, s
         "evt": events[0]["id"],
         "stl": settlement["id"],
         "po": payout["id"],
+        "we": endpoint.json()["id"],
     }
     return ids, merchant_a, key_a
 
@@ -150,6 +162,7 @@ def test_cross_merchant_matrix(api: Api) -> None:
         "/v1/settlements",
         "/v1/payouts",
         "/v1/balance_transactions",
+        "/v1/webhook_endpoints",
     ):
         body = api.call("GET", listing, key_b, params={"limit": 100}).text
         assert all(object_id not in body for object_id in ids.values()), listing

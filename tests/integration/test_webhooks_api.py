@@ -64,11 +64,11 @@ def test_create_shows_the_secret_once_and_stores_it_sealed(api: Api) -> None:
         ("https://100.64.0.1/hooks", "url_not_allowed"),
         ("https://[::1]/hooks", "url_not_allowed"),
         ("https://[::ffff:127.0.0.1]/hooks", "url_not_allowed"),
-        ("http://[::ffff:127.0.0.1]/hooks", "url_not_allowed"),
+        ("http://[::ffff:127.0.0.1]/hooks", "parameter_invalid"),  # https, says the schema
         ("https://[fd00:ec2::254]/hooks", "url_not_allowed"),
         ("https://2130706433/hooks", "url_not_allowed"),
         ("https://0177.0.0.1/hooks", "url_not_allowed"),
-        ("http://1.1.1.1/hooks", "url_not_allowed"),  # http without the development switch
+        ("http://1.1.1.1/hooks", "parameter_invalid"),  # without the development switch
         ("https://no-such-host.invalid/hooks", "url_unresolvable"),
         ("https://user:pw@1.1.1.1/hooks", "url_not_allowed"),
     ],

@@ -452,7 +452,7 @@ async def test_retention_purges_old_attempts(
 def _readme_verify() -> Any:
     """The README's ten-line verification example, run as a receiver would copy it."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme[readme.index("### Webhooks") :]
+    section = readme[readme.index("## Webhooks") :]
     code = section[section.index("```python\n") + len("```python\n") :]
     code = code[: code.index("```")]
     assert len(code.strip().splitlines()) <= 12

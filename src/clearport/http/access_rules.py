@@ -58,7 +58,7 @@ _FINANCE_READ = Permission.FINANCE_READ
 _FINANCE_WRITE = Permission.FINANCE_WRITE
 _KEYS_MANAGE = Permission.KEYS_MANAGE
 # webhooks/endpoints.py: a merchant key its own endpoints; webhooks.manage (admin) all of them
-_WEBHOOKS = RouteAccess(merchant_keys=True, operator_permissions=(Permission.WEBHOOKS_MANAGE,))
+_WEBHOOKS = merchant_keys_and_operators(Permission.WEBHOOKS_MANAGE)
 
 # (method, path template) -> who may call it. Each entry is the check the service method behind
 # the route makes first; the comment names it where it is not a plain `require(...)`.

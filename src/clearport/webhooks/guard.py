@@ -57,12 +57,13 @@ class LoopbackSwitch:
         self._live_environment = live_environment
         self._recheck_s = recheck_s
         self._answer: tuple[float, bool] | None = None
+        self._warned = False
 
     async def allowed(self) -> bool:
         if not self._enabled:
             return False
         if self._live_environment:
-            log.warning("webhooks_allow_loopback_refused", reason="live environment")
+            self._refused("live environment")
             return False
         now = time.monotonic()
         if self._answer is not None and now - self._answer[0] < self._recheck_s:
@@ -70,9 +71,14 @@ class LoopbackSwitch:
         async with self._uow.autocommit() as tx:
             live = await self._live_keys.live_keys_exist(tx)
         if live:
-            log.warning("webhooks_allow_loopback_refused", reason="live keys exist")
+            self._refused("live keys exist")
         self._answer = (now, not live)
         return not live
+
+    def _refused(self, reason: str) -> None:
+        if not self._warned:  # once per process: the setting is wrong, not each request
+            log.warning("webhooks_allow_loopback_refused", reason=reason)
+            self._warned = True
 
 
 class UrlGuard:

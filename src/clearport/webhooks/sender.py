@@ -92,9 +92,9 @@ class _Session:
                         status = response.status_code
                         await self._read_some(response)
             except Exception as exc:  # any failure to get an answer is a failed attempt
-                error = _error_label(exc)
-                if status is not None and error != "timeout":
-                    error = None  # answered; only the rest of the body was lost
+                # Once the status came, the receiver has answered: the rest of its body
+                # does not matter.
+                error = None if status is not None else _error_label(exc)
             if error is None and status is not None and 300 <= status < 400:
                 error = "redirect_not_followed"
             return SendResult(status, error, int((time.monotonic() - started) * 1000))

@@ -99,17 +99,20 @@ class WebhookJobs:
         await self.app.run_worker_async(queues=[QUEUE], **options)
 
 
-async def relay_and_queue(service: WebhookService, jobs: WebhookJobs, batch: int) -> int:
-    """Relay until the queue is empty (bounded batches), queueing each endpoint that got work;
-    the number of events relayed."""
+async def relay_and_queue(
+    service: WebhookService, jobs: WebhookJobs, batch: int, *, rounds: int = 10
+) -> int:
+    """Relay until the queue is empty, in batches, at most `rounds` of them (so the sweep still
+    runs under a flood), queueing each endpoint that got work; the number of events relayed."""
     total = 0
-    while True:
+    for _ in range(rounds):
         relayed = await service.relay(batch)
         total += relayed.events
         for endpoint_id in relayed.endpoint_ids:
             await jobs.defer(endpoint_id)
         if relayed.events < batch:
-            return total
+            break
+    return total
 
 
 async def sweep(service: WebhookService, jobs: WebhookJobs) -> None:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
+from clearport.core.clock import unix_seconds
 from clearport.core.pagination import PageRequest
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.listing import ListQuery, list_query, page_query
@@ -87,8 +88,8 @@ def attempt_json(a: DeliveryAttempt) -> dict[str, object]:
         "status_code": a.status_code,
         "error": a.error,
         "duration_ms": a.duration_ms,
-        "next_retry_at": None if a.next_retry_at is None else int(a.next_retry_at.timestamp()),
-        "created": int(a.created_at.timestamp()),
+        "next_retry_at": unix_seconds(a.next_retry_at),
+        "created": unix_seconds(a.created_at),
     }
 
 
