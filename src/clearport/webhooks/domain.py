@@ -53,7 +53,7 @@ class WebhookEndpoint:
     enabled_events: tuple[str, ...]
     status: EndpointStatus
     disabled_reason: str | None
-    failing_since: datetime | None  # the first failure since the last success
+    failing_since: datetime | None  # since the first delivery it failed was due; None: healthy
     created_at: datetime
     updated_at: datetime
 
@@ -61,12 +61,6 @@ class WebhookEndpoint:
     def secret_owner(self) -> str:
         """Whose DEK seals the endpoint's secrets: its merchant's, or the platform's."""
         return self.merchant_id or PLATFORM_OWNER
-
-    def receives(self, event: Event) -> bool:
-        """Whether an event of this owner and type is sent here (when enabled)."""
-        return event.merchant_id == self.merchant_id and (
-            ALL_EVENTS in self.enabled_events or event.type in self.enabled_events
-        )
 
 
 @dataclass(frozen=True, slots=True)
