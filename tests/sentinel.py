@@ -3,10 +3,12 @@
 Reusable by every area that handles card data (vault, payments): build a `SentinelScan`, add the
 PANs and CVCs your test sent, then `scan.assert_clean(database_url, log_file)`. Sources searched:
 a full `pg_dump` of the test database (every table, including bytea columns, whose hex form is
-searched too), the captured log file, `idempotency_keys.response_body`, and every table whose
-name mentions events. Forms searched per PAN: plain, grouped with spaces, grouped with dashes,
-and the hex of each (how bytea is dumped). A CVC is a short number found everywhere by chance,
-so it is searched where it would mean a leak: next to a `cvc`/`cvv` key, or next to its PAN.
+searched too), the captured log file, `idempotency_keys.response_body`, every table whose name
+mentions events or webhooks (the outbox, webhook endpoints, deliveries and their attempts), and
+what webhook receivers were sent (`sent`: bodies and headers, by the test's receivers). Forms
+searched per PAN: plain, grouped with spaces, grouped with dashes, and the hex of each (how
+bytea is dumped). A CVC is a short number found everywhere by chance, so it is searched where
+it would mean a leak: next to a `cvc`/`cvv` key, or next to its PAN.
 """
 
 from __future__ import annotations
@@ -100,8 +102,10 @@ class SentinelScan:
                     hits.append(Hit(source, needle, text[start : match.end() + 40]))
         return hits
 
-    def sources(self, database_url: str, log_file: Path | None) -> dict[str, str]:
-        found = {"pg_dump": pg_dump(database_url)}
+    def sources(
+        self, database_url: str, log_file: Path | None, sent: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        found = {"pg_dump": pg_dump(database_url), **(sent or {})}
         if log_file is not None and log_file.exists():
             found["log"] = log_file.read_text(errors="replace")
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -114,7 +118,7 @@ class SentinelScan:
                 r[0]
                 for r in conn.execute(
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                    " AND tablename LIKE '%%event%%'"
+                    " AND (tablename LIKE '%%event%%' OR tablename LIKE '%%webhook%%')"
                 )
             ]
             for table in tables:
@@ -123,8 +127,10 @@ class SentinelScan:
                 found[f"table {table}"] = "\n".join(str(r[0]) for r in rows)
         return found
 
-    def assert_clean(self, database_url: str, log_file: Path | None) -> dict[str, str]:
-        sources = self.sources(database_url, log_file)
+    def assert_clean(
+        self, database_url: str, log_file: Path | None, sent: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        sources = self.sources(database_url, log_file, sent)
         hits = self.scan_texts(sources)
         assert not hits, "card data at rest:\n" + "\n".join(
             f"  {h.source}: {h.needle!r} in …{h.context!r}…" for h in hits[:20]

@@ -95,6 +95,9 @@ AMOUNT_OPERATIONS = frozenset(
     }
 )
 LISTS = None  # every list operation takes the two cursors
+WEBHOOK_ENDPOINT_WRITES = frozenset(
+    {"POST /v1/webhook_endpoints", "PATCH /v1/webhook_endpoints/{endpoint_id}"}
+)
 
 ALLOWANCES: tuple[Allowance, ...] = (
     Allowance(
@@ -187,6 +190,34 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({"parameter_invalid"}),
         frozenset({"starting_after", "ending_before"}),
         frozenset({"GET /v1/settlements/{settlement_id}/items"}),
+    ),
+    Allowance(
+        "webhook_url_public_address",
+        "Where a webhook URL leads is checked when it is set (the SSRF guard, decision 0604): "
+        "the host must be a DNS name that resolves now, or a canonical literal, and every "
+        "address must be public. DNS answers and address ranges are not JSON Schema.",
+        400,
+        frozenset({"url_not_allowed", "url_unresolvable", "parameter_invalid"}),
+        frozenset({"url"}),
+        WEBHOOK_ENDPOINT_WRITES,
+    ),
+    Allowance(
+        "event_types_by_owner",
+        "An endpoint subscribes only to the event types its owner's events can have (a "
+        "merchant's or the platform's): the owner is the caller's key, not the request.",
+        400,
+        frozenset({"event_type_invalid"}),
+        None,
+        WEBHOOK_ENDPOINT_WRITES,
+    ),
+    Allowance(
+        "redelivery_to_the_events_owner",
+        "An event is redelivered only to an endpoint of the event's owner: which pairs qualify "
+        "is state.",
+        400,
+        frozenset({"endpoint_mismatch"}),
+        frozenset({"endpoint"}),
+        frozenset({"POST /v1/events/{event_id}/redeliver"}),
     ),
     Allowance(
         "integral_float",

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from clearport.settlement.settings import SettlementSettings
+from clearport.webhooks.settings import WebhookSettings
 
 
 class Settings(BaseSettings):
@@ -88,11 +89,16 @@ class Settings(BaseSettings):
     # Seconds between worker passes; rows per batch for each job.
     worker_interval_s: float = 1.0
     worker_batch_size: int = 500
+    # `clearport worker` serves its Prometheus metrics (webhook deliveries, backlog) on this
+    # port when set.
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65_535)
     # Rows younger than this may still be joined by rows of older, slower transactions, so the
     # sealer re-scans them for late arrivals (see docs/decisions/0302).
     seal_lookback_s: int = 60
     # CLEARPORT_SETTLEMENT_*: cutoff, time zone, partitions, payout file originators.
     settlement: SettlementSettings = Field(default_factory=SettlementSettings)
+    # CLEARPORT_WEBHOOKS_*: timeouts, concurrency, retries, retention, the loopback switch.
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @property
     def pgdata_dir(self) -> Path:

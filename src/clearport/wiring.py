@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from clearport.txlog.service import ChainService
     from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import VaultService
+    from clearport.webhooks.ports import Resolver
+    from clearport.webhooks.service import WebhookService
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Container:
     settlement_jobs: SettlementJobs
     storage: ObjectStorage
     mirror: TxlogMirror | None  # the DynamoDB mirror of the txlog, when a table is configured
+    webhooks: WebhookService
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
     # processes (decision 0019).
@@ -100,9 +103,11 @@ def build_container(
     *,
     clock: Clock | None = None,
     connectors: Mapping[str, Connector] | None = None,
+    resolver: Resolver | None = None,
 ) -> Container:
     """Every service over `database_url`. Payments go to `connectors` (by name, the first one
-    routed to), by default the built-in simulator."""
+    routed to), by default the built-in simulator; webhook hosts are resolved by `resolver`, by
+    default the system's."""
     # Imported here, not at the top: the commands that only need the database URL or the
     # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
     from clearport.access.lockout import LockoutPolicy
@@ -114,7 +119,7 @@ def build_container(
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
-    from clearport.events.service import EventQueries
+    from clearport.events.service import EventQueries, Outbox
     from clearport.events.store import PgEventStore
     from clearport.http.representation import ApiRepresentation
     from clearport.idempotency.service import IdempotencyService
@@ -141,6 +146,11 @@ def build_container(
     from clearport.vault.envelope import AesGcmCipher, TtlDekCache
     from clearport.vault.service import VaultService
     from clearport.vault.store import PgVaultRepository, PgWrappedKeys
+    from clearport.webhooks.guard import LoopbackSwitch, UrlGuard
+    from clearport.webhooks.resolver import SystemResolver
+    from clearport.webhooks.sender import HttpxSender, ssl_context
+    from clearport.webhooks.service import WebhookService
+    from clearport.webhooks.store import PgWebhookStore
 
     clock = clock or SystemClock()
     secret = load_or_create_server_secret(
@@ -187,6 +197,9 @@ def build_container(
     )
     payment_settings = PgPaymentSettingsRepository()
     events = PgEventStore()
+    outbox = Outbox(events, clock)
+    # The one place below http that knows how the API shows things (see pyproject.toml).
+    shown = ApiRepresentation()
     payments = PaymentService(
         uow,
         PgPaymentStore(),
@@ -196,8 +209,7 @@ def build_container(
         idempotency,
         events,
         PgTxlogStore(),
-        # The one place below http that knows how the API shows things (see pyproject.toml).
-        ApiRepresentation(),
+        shown,
         connectors if connectors is not None else {simulator.name: simulator},
         clock,
         max_amount_minor=settings.payment_max_amount_minor,
@@ -249,6 +261,36 @@ def build_container(
         clock,
         table_for,
         stl.options(),
+        outbox,
+        shown,
+    )
+    hooks = settings.webhooks
+    webhooks = WebhookService(
+        uow,
+        PgWebhookStore(),
+        events,
+        vault,
+        UrlGuard(
+            resolver or SystemResolver(timeout_s=hooks.connect_timeout_s),
+            LoopbackSwitch(
+                hooks.allow_loopback,
+                uow,
+                keys,
+                live_environment=settings.environment == "live",
+            ),
+        ),
+        HttpxSender(
+            connect_timeout_s=hooks.connect_timeout_s,
+            timeout_s=hooks.timeout_s,
+            max_response_bytes=hooks.max_response_bytes,
+            concurrency=hooks.concurrency,
+            ssl=ssl_context(hooks.ca_bundle),
+        ),
+        shown,
+        outbox,
+        auditor,
+        clock,
+        hooks.options(),
     )
     return Container(
         settings=settings,
@@ -294,6 +336,7 @@ def build_container(
         settlement_jobs=SettlementJobs(settlement, database_url),
         storage=storage,
         mirror=mirror,
+        webhooks=webhooks,
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

@@ -35,6 +35,7 @@ PARAM_KIND = {
     "event_id": "evt",
     "settlement_id": "stl",
     "payout_id": "po",
+    "endpoint_id": "we",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/payments/{payment_id}/capture"): {},
@@ -44,6 +45,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("put", "/v1/merchants/{merchant_id}/bank_account"): US_BANK,
     ("put", "/v1/merchants/{merchant_id}/payment_settings"): {"require_cvc": True},
     ("post", "/v1/payouts/{payout_id}/mark"): {"status": "paid"},
+    ("patch", "/v1/webhook_endpoints/{endpoint_id}"): {"description": "Renamed"},
+    ("post", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): {},
+    ("post", "/v1/events/{event_id}/redeliver"): {"endpoint": "we_0000000000ZZZZZZZZZZZZZZZZ"},
 }
 MISSING_SUFFIX = "_0000000000ZZZZZZZZZZZZZZZZ"
 
@@ -80,6 +84,13 @@ def _objects_of_merchant_a(
     assert wait_run(api, admin, run.json()["id"], settings)["status"] == "completed"
     (settlement,) = api.call("GET", "/v1/settlements", key_a).json()["data"]
     (payout,) = api.call("GET", "/v1/payouts", key_a).json()["data"]
+    endpoint = api.call(
+        "POST",
+        "/v1/webhook_endpoints",
+        key_a,
+        json={"url": "https://1.1.1.1/hooks", "enabled_events": ["*"]},
+    )
+    assert endpoint.status_code == 201, endpoint.text
     ids = {
         "tok": token.json()["id"],
         "pay": authorized["id"],
@@ -87,6 +98,7 @@ def _objects_of_merchant_a(
         "evt": events[0]["id"],
         "stl": settlement["id"],
         "po": payout["id"],
+        "we": endpoint.json()["id"],
     }
     return ids, merchant_a, key_a
 
@@ -153,6 +165,7 @@ def test_cross_merchant_matrix(api: Api, settings: Settings) -> None:
         "/v1/settlements",
         "/v1/payouts",
         "/v1/balance_transactions",
+        "/v1/webhook_endpoints",
     ):
         body = api.call("GET", listing, key_b, params={"limit": 100}).text
         assert all(object_id not in body for object_id in ids.values()), listing

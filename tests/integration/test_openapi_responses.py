@@ -225,6 +225,40 @@ def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> 
         payout_id=payout["id"],
     )
 
+    # The events settlement wrote, platform ones included, validate like the payments'.
+    every = c.call("GET", "/v1/events", admin, params={"limit": 100}).json()["data"]
+    assert {e["data"]["object"]["object"] for e in every} >= {
+        "payment",
+        "refund",
+        "settlement",
+        "payout",
+        "settlement_run",
+    }
+
+    # Webhook endpoints (a public address literal: nothing to resolve; no worker delivers here).
+    hook = c.call(
+        "POST",
+        "/v1/webhook_endpoints",
+        key,
+        json={"url": "https://1.1.1.1/hooks", "enabled_events": ["payment.captured"]},
+    ).json()
+    we = {"endpoint_id": hook["id"]}
+    c.call("GET", "/v1/webhook_endpoints", key)
+    c.call("GET", "/v1/webhook_endpoints/{endpoint_id}", key, **we)
+    c.call(
+        "PATCH", "/v1/webhook_endpoints/{endpoint_id}", key, json={"enabled_events": ["*"]}, **we
+    )
+    c.call("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret", key, json={}, **we)
+    c.call(
+        "POST",
+        "/v1/events/{event_id}/redeliver",
+        key,
+        json={"endpoint": hook["id"]},
+        event_id=events["data"][0]["id"],
+    )
+    c.call("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries", key, **we)
+    c.call("DELETE", "/v1/webhook_endpoints/{endpoint_id}", key, **we)
+
     # Health, readiness and metrics (no key).
     for path in ("/healthz", "/readyz", "/metrics"):
         c.call("GET", path, None)

@@ -103,3 +103,60 @@ def test_settlement_over_http(api: Api, settings: Settings) -> None:
     assert paid.status_code == 200 and paid.json()["status"] == "paid"
     again = post(api, finance, f"/v1/payouts/{payout['id']}/mark", {"status": "paid"})
     assert again.status_code == 409
+
+
+def _events(api: Api, key: str, type_: str) -> list[dict[str, Any]]:
+    r = api.call("GET", "/v1/events", key, params={"type": type_, "limit": 100})
+    assert r.status_code == 200, r.text
+    return list(r.json()["data"])
+
+
+def test_settlement_and_payouts_emit_their_events(api: Api, settings: Settings) -> None:
+    """settlement.completed per merchant settlement, payout.created with it, payout.paid and
+    payout.failed when marked, settlement_run.completed once as a platform event; each with the
+    object as the API shows it right after the change."""
+    admin = api.operator("admin")
+    merchant, key = api.merchant(admin, payout_delay_days=0)
+    other, other_key = api.merchant(admin, payout_delay_days=0)
+    for who, owner in ((merchant, key), (other, other_key)):
+        put = api.call("PUT", f"/v1/merchants/{who}/bank_account", admin, json=US_BANK)
+        assert put.status_code == 200, put.text
+        pay(api, owner, amount=2_000, capture=True)
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    time.sleep(1.1)
+    body = {"business_date": yesterday, "cutoff": int(time.time())}
+    run = wait_run(
+        api,
+        admin,
+        api.call("POST", "/v1/settlement_runs", admin, json=body).json()["id"],
+        settings,
+    )
+    assert run["status"] == "completed"
+
+    (settled,) = _events(api, key, "settlement.completed")
+    (settlement,) = api.call("GET", "/v1/settlements", key).json()["data"]
+    assert settled["data"]["object"] == settlement
+    (created,) = _events(api, key, "payout.created")
+    assert created["data"]["object"]["settlement"] == settlement["id"]
+    assert created["data"]["object"]["status"] == "pending"  # as it was when created
+    assert len(_events(api, other_key, "settlement.completed")) == 1
+    # The run is the platform's: operators see its event, merchants do not.
+    assert _events(api, key, "settlement_run.completed") == []
+    (finished,) = _events(api, admin, "settlement_run.completed")
+    assert finished["data"]["object"]["id"] == run["id"]
+    assert finished["data"]["object"]["status"] == "completed"
+
+    (payout,) = api.call("GET", "/v1/payouts", key).json()["data"]
+    (other_payout,) = api.call("GET", "/v1/payouts", other_key).json()["data"]
+    post(api, admin, f"/v1/payouts/{payout['id']}/mark", {"status": "paid"})
+    post(
+        api,
+        admin,
+        f"/v1/payouts/{other_payout['id']}/mark",
+        {"status": "failed", "failure_code": "R01"},
+    )
+    (paid,) = _events(api, key, "payout.paid")
+    assert paid["data"]["object"] == api.call("GET", f"/v1/payouts/{payout['id']}", key).json()
+    (failed,) = _events(api, other_key, "payout.failed")
+    assert failed["data"]["object"]["failure_code"] == "R01"
+    assert _events(api, key, "payout.failed") == []

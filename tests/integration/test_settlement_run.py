@@ -28,6 +28,9 @@ from clearport.core.errors import InvalidRequest, InvalidState, InvariantViolati
 from clearport.core.ids import new_id
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
+from clearport.events.service import Outbox
+from clearport.events.store import PgEventStore
+from clearport.http.representation import ApiRepresentation
 from clearport.ledger.domain import PLATFORM, AccountKind, AccountRef, TransferRequest
 from clearport.ledger.service import LedgerService
 from clearport.ledger.store import PgLedgerStore
@@ -98,6 +101,8 @@ def make_service(
         clock,
         table_for,
         SettlementOptions(partitions=partitions, chunk_size=3),
+        Outbox(PgEventStore(), clock),
+        ApiRepresentation(),
     )
 
 

@@ -15,7 +15,12 @@ from clearport.http.errors import error_response_for
 from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.service import MerchantPatch
 from clearport.vault.cards import CardInput
-from clearport.vault.domain import BankAccount, CardDataDestroyed, UndecryptableRecord
+from clearport.vault.domain import (
+    PLATFORM_OWNER,
+    BankAccount,
+    CardDataDestroyed,
+    UndecryptableRecord,
+)
 from clearport.wiring import Container
 from tests.support import Api, pg
 
@@ -285,3 +290,37 @@ async def test_concurrent_rotate_kek_makes_one_kek(api: Api, vault_container: Co
     assert results[0].target == results[1].target
     assert len(set(await vault_container.vault.provider.kek_ids()) - before) == 1
     assert await reveal(vault_container, merchant_id, token) == NUMBERS[0]
+
+
+async def test_sealed_secrets_survive_rotations_and_belong_to_their_owner(
+    api: Api, vault_container: Container
+) -> None:
+    """Webhook signing secrets: a merchant's under its DEK (re-encrypted by its DEK rotation,
+    which destroys the old version only then), the platform's under the platform's DEK (a DEK
+    that references no merchant, re-wrapped by a KEK rotation like every other)."""
+    vault = vault_container.vault
+    merchant_id, _ = api.merchant()
+    async with vault_container.db.transaction() as tx:
+        mine = await vault.seal_secret(tx, merchant_id, "webhook_signing", b"whsec_merchant")
+        platform = await vault.seal_secret(tx, PLATFORM_OWNER, "webhook_signing", b"whsec_pf")
+    # No merchant may open another owner's secret, nor the platform's.
+    with pytest.raises(UndecryptableRecord):
+        async with vault_container.db.transaction() as tx:
+            await vault.open_secrets(tx, merchant_id, [platform])
+    rotated = await vault.rotate_dek(SYSTEM_CLI, ORIGIN, merchant_id)
+    assert rotated.finished and rotated.processed == 1
+    assert rows(api, "SELECT dek_version FROM vault_secrets WHERE id = %s", mine) == [(2,)]
+    assert rows(
+        api, "SELECT status FROM vault_deks WHERE merchant_id = %s ORDER BY version", merchant_id
+    ) == [("destroyed",), ("active",)]
+    kek = await vault.rotate_kek(SYSTEM_CLI, ORIGIN)
+    assert kek.finished
+    assert rows(api, "SELECT kek_id FROM vault_deks WHERE merchant_id = 'platform'") == [
+        (kek.target,)
+    ]
+    vault._cache.clear()  # type: ignore[attr-defined]
+    async with vault_container.db.transaction() as tx:
+        assert await vault.open_secrets(tx, merchant_id, [mine]) == {mine: b"whsec_merchant"}
+        assert await vault.open_secrets(tx, PLATFORM_OWNER, [platform]) == {platform: b"whsec_pf"}
+        await vault.destroy_secrets(tx, [mine, platform])
+    assert rows(api, "SELECT count(*) FROM vault_secrets") == [(0,)]

@@ -7,6 +7,13 @@ from pathlib import Path
 
 from clearport.config import Settings
 from clearport.settlement.settings import SettlementSettings
+from clearport.webhooks.settings import WebhookSettings
+
+# Settings groups read from the environment under a prefix of their own.
+NESTED = {
+    "settlement": ("CLEARPORT_SETTLEMENT_", SettlementSettings),
+    "webhooks": ("CLEARPORT_WEBHOOKS_", WebhookSettings),
+}
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -20,11 +27,12 @@ def _section(title: str) -> str:
 def _env_names() -> set[str]:
     names = set()
     for name, field in Settings.model_fields.items():
-        if name == "settlement":
+        if name in NESTED:
+            prefix, group = NESTED[name]
+            names |= {f"{prefix}{inner.upper()}" for inner in group.model_fields}
             continue
         alias = field.validation_alias
         names.add(alias if isinstance(alias, str) else f"CLEARPORT_{name.upper()}")
-    names |= {f"CLEARPORT_SETTLEMENT_{name.upper()}" for name in SettlementSettings.model_fields}
     return names
 
 
@@ -35,10 +43,18 @@ def test_every_setting_is_in_both_tables() -> None:
     configuration = _section("## Configuration")
     missing_on_aws = sorted(n for n in names if f"`{n}`" not in deploying)
     assert missing_on_aws == []
-    # The configuration table abbreviates groups (`…_NACHA_COMPANY_ID`); each name's tail is
-    # there in code.
-    short = len("CLEARPORT_SETTLEMENT")
+
+    # The configuration table abbreviates a group's names (`…_NACHA_COMPANY_ID` for
+    # CLEARPORT_SETTLEMENT_NACHA_COMPANY_ID); each name's tail is there in code.
+    def abbreviated(name: str) -> str | None:
+        for prefix, _ in NESTED.values():
+            if name.startswith(prefix):
+                return f"`…{name[len(prefix) - 1 :]}`"
+        return None
+
     missing = sorted(
-        n for n in names if f"`{n}`" not in configuration and f"`…{n[short:]}`" not in configuration
+        n
+        for n in names
+        if f"`{n}`" not in configuration and (abbreviated(n) or f"`{n}`") not in configuration
     )
     assert missing == []

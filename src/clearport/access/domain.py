@@ -29,6 +29,7 @@ class Permission(StrEnum):
     FINANCE_READ = "finance.read"
     FINANCE_WRITE = "finance.write"
     SECURITY_SHRED = "security.shred"
+    WEBHOOKS_MANAGE = "webhooks.manage"  # platform endpoints, and every merchant's (admin)
 
 
 _READ = {Permission.MERCHANTS_READ, Permission.FINANCE_READ}

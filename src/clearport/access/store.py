@@ -100,6 +100,14 @@ class PgApiKeyRepository:
             at,
         )
 
+    async def live_keys_exist(self, tx: Transaction) -> bool:
+        """Any unrevoked live merchant key (webhooks refuse their loopback switch then)."""
+        return bool(
+            await conn_of(tx).fetchval(
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE mode = 'live' AND revoked_at IS NULL)"
+            )
+        )
+
     async def list_for_merchant(
         self, tx: Transaction, merchant_id: str, page: PageRequest
     ) -> Page[ApiKey]:

@@ -55,7 +55,7 @@ def settle(
     as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
 ) -> None:
     """Settle a business date (joins the date's run if it exists; safe to re-run)."""
-    from clearport.http.routers.settlements import run_json
+    from clearport.http.representation import run_json
 
     settings = start_command()
     err = Console(stderr=True)
@@ -116,7 +116,7 @@ def mark(
 ) -> None:
     """Record a payout's outcome: `clearport payouts mark po_… paid` (or `--status paid`);
     `failed` returns the money to the merchant's available."""
-    from clearport.http.routers.settlements import payout_json
+    from clearport.http.representation import payout_json
 
     if outcome is not None and status is not None and outcome != status:
         raise typer.BadParameter(

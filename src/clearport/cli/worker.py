@@ -24,8 +24,9 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Run one pass of every job and exit."),
 ) -> None:
     """Janitor (pending attempts, expiring authorizations, ledger holds), txlog sealer and
-    checkpoints, idempotency purge, the nightly settlement schedule with its partition jobs, and
-    the copies out of PostgreSQL (checkpoints to object storage, the DynamoDB mirror)."""
+    checkpoints, idempotency purge, the nightly settlement schedule with its partition jobs,
+    webhooks (relay, delivery jobs, retention), and the copies out of PostgreSQL (checkpoints to
+    object storage, the DynamoDB mirror)."""
     from clearport.worker.jobs import copy_once, run_forever, run_once
 
     async def work(container: Container) -> None:
@@ -34,6 +35,11 @@ def worker(
             copied = await copy_once(container, f"once:{os.getpid()}")
             print(json.dumps(report.__dict__ | {"copied": copied}))
             return
+        metrics_port = container.settings.worker_metrics_port
+        if metrics_port is not None:  # the worker's own metrics (webhook deliveries, backlog)
+            from prometheus_client import start_http_server
+
+            start_http_server(metrics_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

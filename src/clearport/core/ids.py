@@ -40,6 +40,8 @@ PREFIXES = frozenset(
         "itm",
         "tr",
         "rot",
+        "sec",
+        "wd",
     }
 )
 

@@ -1,4 +1,4 @@
-"""Keyset pagination over time-ordered ids: newest first."""
+"""Keyset pagination over time-ordered ids (or another ordering column): newest first."""
 
 from __future__ import annotations
 
@@ -43,20 +43,27 @@ async def fetch_page(
     page: PageRequest,
     row_to: Callable[[asyncpg.Record], T],
     id_column: str = "id",
+    position_of: str | None = None,
 ) -> Page[T]:
     """Run `select` (a "SELECT … FROM …" without WHERE/ORDER) with `where` clauses ANDed.
 
     `where` clauses use $1..$n for `args`; the cursor and limit parameters are appended.
+    Cursors are object ids; with `position_of` the page is ordered by `id_column` (`seq`)
+    and `position_of` is the SQL that reads a cursor's value of it, `{}` standing for the
+    cursor's id (`(SELECT seq FROM events WHERE id = {})`).
     """
     clauses = list(where)
     params = list(args)
     ascending = page.ending_before is not None
+
+    def position(cursor: str) -> str:
+        params.append(cursor)
+        return f"${len(params)}" if position_of is None else position_of.format(f"${len(params)}")
+
     if page.starting_after is not None:
-        params.append(page.starting_after)
-        clauses.append(f"{id_column} < ${len(params)}")
+        clauses.append(f"{id_column} < {position(page.starting_after)}")
     if page.ending_before is not None:
-        params.append(page.ending_before)
-        clauses.append(f"{id_column} > ${len(params)}")
+        clauses.append(f"{id_column} > {position(page.ending_before)}")
     params.append(page.limit + 1)
     order = "ASC" if ascending else "DESC"
     sql = select

@@ -49,4 +49,11 @@ class FakeEventStore:
             equal={"type": lambda e: e.type, "object_id": lambda e: e.object_id},
             created_at=lambda e: e.created_at,
         )
-        return paginate(chosen, page, lambda e: e.id)
+        # By sequence (here: position), as the table pages: cursors name events by id.
+        position = {e.id: f"{i:012d}" for i, e in enumerate(self.events)}
+        by_position = PageRequest(
+            page.limit,
+            None if page.starting_after is None else position.get(page.starting_after, ""),
+            None if page.ending_before is None else position.get(page.ending_before, "~"),
+        )
+        return paginate(chosen, by_position, lambda e: position[e.id])

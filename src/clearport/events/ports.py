@@ -24,6 +24,6 @@ class EventStore(Protocol):
         page: PageRequest,
         filters: Mapping[str, Any],
     ) -> Page[Event]:
-        """Newest first; `merchant_id` None lists every merchant's. Filters: `type`,
-        `object_id`, `created_gte`, `created_lt`."""
+        """Newest first by sequence; `merchant_id` None lists every merchant's and the
+        platform's. Filters: `type`, `object_id`, `created_gte`, `created_lt`."""
         ...

@@ -98,6 +98,14 @@ class PgEventStore:
             args.append(merchant_id)
             where.append("merchant_id = $1")
         add_filters(where, args, filters, equal={"type": "type", "object_id": "object_id"})
+        # By sequence, never by id: ids are drawn before the transaction, `seq` as it writes.
         return await fetch_page(
-            conn_of(tx), select=_SELECT, where=where, args=args, page=page, row_to=_event
+            conn_of(tx),
+            select=_SELECT,
+            where=where,
+            args=args,
+            page=page,
+            row_to=_event,
+            id_column="seq",
+            position_of=f"(SELECT seq FROM {EVENTS.name} WHERE id = {{}})",
         )

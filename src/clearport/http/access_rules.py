@@ -57,6 +57,8 @@ _MERCHANTS_READ = Permission.MERCHANTS_READ
 _FINANCE_READ = Permission.FINANCE_READ
 _FINANCE_WRITE = Permission.FINANCE_WRITE
 _KEYS_MANAGE = Permission.KEYS_MANAGE
+# webhooks/endpoints.py: a merchant key its own endpoints; webhooks.manage (admin) all of them
+_WEBHOOKS = merchant_keys_and_operators(Permission.WEBHOOKS_MANAGE)
 
 # (method, path template) -> who may call it. Each entry is the check the service method behind
 # the route makes first; the comment names it where it is not a plain `require(...)`.
@@ -109,6 +111,15 @@ ROUTE_ACCESS: Mapping[tuple[str, str], RouteAccess] = {
     ("GET", "/v1/payouts"): merchant_keys_and_operators(_FINANCE_READ),
     ("GET", "/v1/payouts/{payout_id}"): merchant_keys_and_operators(_FINANCE_READ),
     ("POST", "/v1/payouts/{payout_id}/mark"): operators(_FINANCE_WRITE),
+    # webhooks/endpoints.py: its _scope (a merchant key, or webhooks.manage)
+    ("POST", "/v1/webhook_endpoints"): _WEBHOOKS,
+    ("GET", "/v1/webhook_endpoints"): _WEBHOOKS,
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}"): _WEBHOOKS,
+    ("PATCH", "/v1/webhook_endpoints/{endpoint_id}"): _WEBHOOKS,
+    ("DELETE", "/v1/webhook_endpoints/{endpoint_id}"): _WEBHOOKS,
+    ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): _WEBHOOKS,
+    ("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries"): _WEBHOOKS,
+    ("POST", "/v1/events/{event_id}/redeliver"): _WEBHOOKS,
 }
 
 

@@ -29,6 +29,7 @@ from clearport.http.routers import (
     payments,
     settlements,
     tokens,
+    webhooks,
 )
 from clearport.wiring import Container
 
@@ -75,6 +76,7 @@ def create_app(container: Container) -> FastAPI:
         payments,
         events,
         settlements,
+        webhooks,
         docs,
     ):
         app.include_router(module.router)
@@ -94,6 +96,10 @@ TAGS = [
     {"name": "payments", "description": "Payments, refunds, payment settings and events."},
     {"name": "balance", "description": "Balances and balance transactions."},
     {"name": "settlement", "description": "Settlement runs, settlements, items and payouts."},
+    {
+        "name": "webhooks",
+        "description": "Webhook endpoints, their delivery attempts, redelivering an event.",
+    },
     {"name": "health", "description": "Liveness, readiness and metrics (no key)."},
 ]
 

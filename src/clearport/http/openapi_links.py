@@ -75,6 +75,21 @@ PAYOUT = (
         settlement_id="$response.body#/settlement",
     ),
 )
+WEBHOOK_ENDPOINT = (
+    _to("GetWebhookEndpoint", "GET /v1/webhook_endpoints/{endpoint_id}", endpoint_id=ID),
+    _to("UpdateWebhookEndpoint", "PATCH /v1/webhook_endpoints/{endpoint_id}", endpoint_id=ID),
+    _to(
+        "RotateWebhookSecret",
+        "POST /v1/webhook_endpoints/{endpoint_id}/rotate_secret",
+        endpoint_id=ID,
+    ),
+    _to(
+        "ListWebhookDeliveries",
+        "GET /v1/webhook_endpoints/{endpoint_id}/deliveries",
+        endpoint_id=ID,
+    ),
+    _to("DeleteWebhookEndpoint", "DELETE /v1/webhook_endpoints/{endpoint_id}", endpoint_id=ID),
+)
 
 # (operation, status) -> the links of that answer.
 LINKS: dict[tuple[str, str], tuple[Link, ...]] = {
@@ -124,6 +139,17 @@ LINKS: dict[tuple[str, str], tuple[Link, ...]] = {
     ),
     ("GET /v1/payouts/{payout_id}", "200"): PAYOUT,
     ("GET /v1/events", "200"): (_to("GetEvent", "GET /v1/events/{event_id}", event_id=FIRST_ID),),
+    ("POST /v1/webhook_endpoints", "201"): WEBHOOK_ENDPOINT,
+    ("GET /v1/webhook_endpoints/{endpoint_id}", "200"): WEBHOOK_ENDPOINT,
+    ("PATCH /v1/webhook_endpoints/{endpoint_id}", "200"): WEBHOOK_ENDPOINT,
+    ("POST /v1/webhook_endpoints/{endpoint_id}/rotate_secret", "200"): WEBHOOK_ENDPOINT,
+    ("GET /v1/webhook_endpoints", "200"): (
+        _to(
+            "GetWebhookEndpoint",
+            "GET /v1/webhook_endpoints/{endpoint_id}",
+            endpoint_id=FIRST_ID,
+        ),
+    ),
 }
 
 

@@ -1,19 +1,24 @@
-"""How the API shows payments, refunds and events: pure functions over the domain records.
+"""How the API shows payments, refunds, settlements, payouts, settlement runs, webhook
+endpoints and events: pure functions over the domain records.
 
-The payment services need the same representation inside their transactions (an event carries
-the object as shown, and the stored idempotent response is what a retry gets back), so
-`ApiRepresentation` implements their port (`payments.ports.Representation`) and `wiring` hands
+The services need the same representation inside their transactions (an event carries the
+object as shown, and the stored idempotent response is what a retry gets back), so
+`ApiRepresentation` implements their ports (`payments.ports.Representation`,
+`settlement.ports.SettlementRepresentation`, `webhooks.ports.Representation`) and `wiring` hands
 it to them. Standard library, core and domain modules only (an import contract).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from clearport.core.clock import unix_seconds
 from clearport.events.domain import Event
 from clearport.payments.domain import Payment, Refund
+from clearport.settlement.domain import Payout, Settlement, SettlementRun
+from clearport.webhooks.domain import WebhookEndpoint
 
 
 def payment_json(p: Payment) -> dict[str, Any]:
@@ -60,6 +65,89 @@ def refund_json(r: Refund) -> dict[str, Any]:
     }
 
 
+def _date_unix(d: date) -> int:
+    return int(datetime.combine(d, time(0), UTC).timestamp())
+
+
+def run_json(run: SettlementRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "object": "settlement_run",
+        "business_date": run.business_date.isoformat(),
+        "cutoff": unix_seconds(run.cutoff_at),
+        "status": run.status,
+        "partitions": run.partitions,
+        "stats": run.stats,
+        "error": run.error,
+        "created": unix_seconds(run.created_at),
+        "completed": unix_seconds(run.completed_at),
+    }
+
+
+def settlement_json(s: Settlement) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "object": "settlement",
+        "merchant": s.merchant_id,
+        "business_date": s.business_date.isoformat(),
+        "currency": s.currency,
+        "count": s.count,
+        "gross": s.gross,
+        "refunds": s.refunds,
+        "fees": s.fees,
+        "fee_details": {
+            "interchange": s.interchange,
+            "scheme_fees": s.scheme_fees,
+            "markup": s.markup,
+            "rounding": s.rounding,
+        },
+        "reserve_held": s.reserve_held,
+        "reserve_released": s.reserve_released,
+        "net": s.net,
+        "carried_in": s.carried_in,
+        "carried_forward": s.carried_out,
+        "payout": s.payout,
+        "payout_id": s.payout_id,
+        "flagged_items": s.flagged_items,
+        "run": s.run_id,
+        "created": unix_seconds(s.created_at),
+    }
+
+
+def payout_json(p: Payout) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "object": "payout",
+        "merchant": p.merchant_id,
+        "amount": p.amount,
+        "currency": p.currency,
+        "status": p.status,
+        "arrival_date": _date_unix(p.arrival_date),
+        "settlement": p.settlement_id,
+        "flag": p.flag,
+        "failure_code": p.failure_code,
+        "created": unix_seconds(p.created_at),
+    }
+
+
+def webhook_endpoint_json(e: WebhookEndpoint, secret: str | None = None) -> dict[str, Any]:
+    """The endpoint; `secret` only in the answer to create and rotate_secret."""
+    shown: dict[str, Any] = {
+        "id": e.id,
+        "object": "webhook_endpoint",
+        "url": e.url,
+        "enabled_events": list(e.enabled_events),
+        "status": str(e.status),
+        "disabled_reason": e.disabled_reason,
+        "description": e.description,
+        "merchant": e.merchant_id,
+        "created": unix_seconds(e.created_at),
+    }
+    if secret is not None:
+        shown["secret"] = secret
+    return shown
+
+
 def event_json(e: Event) -> dict[str, Any]:
     return {
         "id": e.id,
@@ -76,13 +164,28 @@ def stored_response_body(shown: dict[str, Any]) -> bytes:
 
 
 class ApiRepresentation:
-    """`payments.ports.Representation`, as the API shows things."""
+    """The services' representation ports, as the API shows things."""
 
     def payment(self, payment: Payment) -> dict[str, Any]:
         return payment_json(payment)
 
     def refund(self, refund: Refund) -> dict[str, Any]:
         return refund_json(refund)
+
+    def settlement(self, settlement: Settlement) -> dict[str, Any]:
+        return settlement_json(settlement)
+
+    def payout(self, payout: Payout) -> dict[str, Any]:
+        return payout_json(payout)
+
+    def settlement_run(self, run: SettlementRun) -> dict[str, Any]:
+        return run_json(run)
+
+    def event(self, event: Event) -> dict[str, Any]:
+        return event_json(event)
+
+    def webhook_endpoint(self, endpoint: WebhookEndpoint) -> dict[str, Any]:
+        return webhook_endpoint_json(endpoint)
 
     def response_body(self, shown: dict[str, Any]) -> bytes:
         return stored_response_body(shown)

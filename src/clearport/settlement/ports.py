@@ -49,6 +49,15 @@ class PayoutDestinations(Protocol):
     async def destination(self, tx: Transaction, merchant_id: str) -> PayoutDestination | None: ...
 
 
+class SettlementRepresentation(Protocol):
+    """How the API shows what settlement changes (`http.representation` implements it): the
+    events written with each change carry the object as shown right after it."""
+
+    def settlement(self, settlement: Settlement) -> dict[str, Any]: ...
+    def payout(self, payout: Payout) -> dict[str, Any]: ...
+    def settlement_run(self, run: SettlementRun) -> dict[str, Any]: ...
+
+
 class PayoutFileRenderer(Protocol):
     def render(
         self,
@@ -158,6 +167,13 @@ class PricingStore(Protocol):
         payouts: Sequence[NewPayout],
         now: datetime,
     ) -> None: ...
+    async def settlements_by_id(
+        self, tx: Transaction, settlement_ids: Sequence[str]
+    ) -> list[Settlement]:
+        """The settlements just completed, read back for their events."""
+        ...
+
+    async def payouts_by_id(self, tx: Transaction, payout_ids: Sequence[str]) -> list[Payout]: ...
 
 
 class PayoutStore(Protocol):

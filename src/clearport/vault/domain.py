@@ -29,6 +29,11 @@ FINGERPRINT_BYTES = 16  # 128 bits of HMAC-SHA256: 26 base32 characters
 class RecordKind(StrEnum):
     CARD = "card"
     BANK_ACCOUNT = "bank_account"
+    SECRET = "secret"  # a secret a feature must use, not only check (webhook signing secrets)
+
+
+# The owner of the platform's own secrets: its DEKs belong to no merchant (migration 0009).
+PLATFORM_OWNER = "platform"
 
 
 class DekStatus(StrEnum):
@@ -128,6 +133,16 @@ class RotationRecord:
     merchant_id: str | None  # a DEK rotation's merchant; None for a KEK rotation
     target: str  # the KEK id, or the DEK version as text
     done_count: int
+
+
+@dataclass(frozen=True)
+class SecretRecord:
+    """A vault_secrets row: a secret sealed under its owner's DEK (a merchant or the platform)."""
+
+    id: str
+    owner_id: str
+    purpose: str
+    sealed: Sealed
 
 
 # --- bank accounts ---------------------------------------------------------------------------

@@ -234,7 +234,23 @@ class KeyOperations:
                 )
                 await self._repo.update_bank_account_ciphertext(tx, merchant_id, sealed)
                 processed += 1
-            if await self._repo.cards_to_reencrypt(tx, merchant_id, target, 1):
+            # Sealed secrets (webhook signing secrets): a handful per merchant, one batch.
+            secrets = await self._repo.secrets_to_reencrypt(tx, merchant_id, target, batch_size)
+            for secret in secrets:
+                sealed = await keys.reseal(
+                    tx,
+                    merchant_id,
+                    RecordKind.SECRET,
+                    secret.id,
+                    secret.sealed,
+                    key=new_key,
+                    version=target,
+                )
+                await self._repo.update_secret_ciphertext(tx, secret.id, sealed)
+            processed += len(secrets)
+            if await self._repo.cards_to_reencrypt(
+                tx, merchant_id, target, 1
+            ) or await self._repo.secrets_to_reencrypt(tx, merchant_id, target, 1):
                 return RotationResult(rotation_id, kind, str(target), resumed, processed, False)
             destroyed = await self._repo.destroy_unreferenced_retired_deks(tx, merchant_id)
             if destroyed:

@@ -13,6 +13,7 @@ from clearport.vault.domain import (
     RotationKind,
     RotationRecord,
     Sealed,
+    SecretRecord,
 )
 
 
@@ -156,6 +157,20 @@ class VaultRepository(Protocol):
     ) -> BankAccountRecord | None: ...
     async def update_bank_account_ciphertext(
         self, tx: Transaction, merchant_id: str, sealed: Sealed
+    ) -> None: ...
+
+    # -- secrets (vault_secrets) --
+    async def insert_secret(self, tx: Transaction, record: SecretRecord) -> None: ...
+    async def get_secrets(self, tx: Transaction, secret_ids: Sequence[str]) -> list[SecretRecord]:
+        """The rows that exist of `secret_ids`, in any order."""
+        ...
+
+    async def delete_secrets(self, tx: Transaction, secret_ids: Sequence[str]) -> None: ...
+    async def secrets_to_reencrypt(
+        self, tx: Transaction, owner_id: str, target_version: int, limit: int
+    ) -> list[SecretRecord]: ...
+    async def update_secret_ciphertext(
+        self, tx: Transaction, secret_id: str, sealed: Sealed
     ) -> None: ...
 
     # -- rotations --

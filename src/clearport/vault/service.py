@@ -5,12 +5,14 @@ crypto-shredding, all over one data-key helper (envelope encryption, `vault.data
 
     tokens.CardTokens            tokenize, token reads, reveal for a connector
     bank_accounts.BankAccounts   set, get, decrypted for payouts
+    secrets.SealedSecrets        secrets other features must use (webhook signing secrets)
     key_operations.KeyOperations KEK and DEK rotation, status, crypto-shredding
     data_keys.DataKeys           the DEK for writing, for reading a record, the DEK cache
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from clearport.access.domain import Origin, Principal
@@ -26,6 +28,7 @@ from clearport.vault.data_keys import DataKeys
 from clearport.vault.domain import BankAccount, BankAccountView
 from clearport.vault.key_operations import DEFAULT_BATCH, KeyOperations, RotationResult
 from clearport.vault.ports import DekCache, KeyProvider, RecordCipher, VaultRepository
+from clearport.vault.secrets import SealedSecrets
 from clearport.vault.tokens import CardTokens
 
 __all__ = [
@@ -56,6 +59,7 @@ class VaultService:
         data_keys = self._data_keys
         self._tokens = CardTokens(uow, repo, merchants, data_keys, provider, auditor, clock)
         self._bank_accounts = BankAccounts(uow, repo, merchants, data_keys, auditor)
+        self._secrets = SealedSecrets(repo, data_keys)
         self._keys = KeyOperations(
             uow, repo, merchants, provider, data_keys, auditor, invalidations
         )
@@ -112,6 +116,21 @@ class VaultService:
         self, tx: Transaction, merchant_id: str
     ) -> BankAccount | None:
         return await self._bank_accounts.bank_account_for_payout(tx, merchant_id)
+
+    # --- sealed secrets (owner: a merchant id, or domain.PLATFORM_OWNER) ----------------------
+
+    async def seal_secret(
+        self, tx: Transaction, owner_id: str, purpose: str, plaintext: bytes
+    ) -> str:
+        return await self._secrets.seal(tx, owner_id, purpose, plaintext)
+
+    async def open_secrets(
+        self, tx: Transaction, owner_id: str, secret_ids: Sequence[str]
+    ) -> dict[str, bytes]:
+        return await self._secrets.open(tx, owner_id, secret_ids)
+
+    async def destroy_secrets(self, tx: Transaction, secret_ids: Sequence[str]) -> None:
+        await self._secrets.destroy(tx, secret_ids)
 
     # --- key operations ----------------------------------------------------------------------
 

@@ -1,6 +1,9 @@
-"""Vault tables: vault_deks, card_tokens, merchant_bank_accounts, vault_rotations."""
+"""Vault tables: vault_deks, card_tokens, merchant_bank_accounts, vault_secrets,
+vault_rotations."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -18,6 +21,7 @@ from clearport.vault.domain import (
     RotationKind,
     RotationRecord,
     Sealed,
+    SecretRecord,
 )
 
 _DEK_COLUMNS = "merchant_id, version, status, kek_id, wrapped_key"
@@ -31,6 +35,7 @@ _BANK_ACCOUNT_COLUMNS = (
     " nonce, ciphertext, updated_at"
 )
 _ROTATION_COLUMNS = "id, kind, merchant_id, target, done_count"
+_SECRET_COLUMNS = "id, owner_id, purpose, dek_version, nonce, ciphertext"
 
 _card = Params()
 _INSERT_CARD = f"""
@@ -126,6 +131,12 @@ def _bank_account_record(row: asyncpg.Record) -> BankAccountRecord:
     )
 
 
+def _secret_record(row: asyncpg.Record) -> SecretRecord:
+    return SecretRecord(
+        id=row["id"], owner_id=row["owner_id"], purpose=row["purpose"], sealed=_sealed(row)
+    )
+
+
 def _rotation(row: asyncpg.Record) -> RotationRecord:
     return RotationRecord(
         id=row["id"],
@@ -207,6 +218,9 @@ class PgVaultRepository:
                AND NOT EXISTS (SELECT 1 FROM merchant_bank_accounts b
                                 WHERE b.merchant_id = d.merchant_id
                                   AND b.dek_version = d.version)
+               AND NOT EXISTS (SELECT 1 FROM vault_secrets s
+                                WHERE s.owner_id = d.merchant_id
+                                  AND s.dek_version = d.version)
             """,
             merchant_id,
         )
@@ -351,6 +365,56 @@ class PgVaultRepository:
             "UPDATE merchant_bank_accounts SET dek_version = $2, nonce = $3, ciphertext = $4"
             " WHERE merchant_id = $1",
             merchant_id,
+            sealed.dek_version,
+            sealed.nonce,
+            sealed.ciphertext,
+        )
+
+    # -- secrets --
+
+    async def insert_secret(self, tx: Transaction, record: SecretRecord) -> None:
+        sealed = record.sealed
+        await conn_of(tx).execute(
+            "INSERT INTO vault_secrets (id, owner_id, purpose, dek_version, nonce, ciphertext)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            record.id,
+            record.owner_id,
+            record.purpose,
+            sealed.dek_version,
+            sealed.nonce,
+            sealed.ciphertext,
+        )
+
+    async def get_secrets(self, tx: Transaction, secret_ids: Sequence[str]) -> list[SecretRecord]:
+        rows = await conn_of(tx).fetch(
+            f"SELECT {_SECRET_COLUMNS} FROM vault_secrets WHERE id = ANY($1::text[])",
+            list(secret_ids),
+        )
+        return [_secret_record(row) for row in rows]
+
+    async def delete_secrets(self, tx: Transaction, secret_ids: Sequence[str]) -> None:
+        await conn_of(tx).execute(
+            "DELETE FROM vault_secrets WHERE id = ANY($1::text[])", list(secret_ids)
+        )
+
+    async def secrets_to_reencrypt(
+        self, tx: Transaction, owner_id: str, target_version: int, limit: int
+    ) -> list[SecretRecord]:
+        rows = await conn_of(tx).fetch(
+            f"SELECT {_SECRET_COLUMNS} FROM vault_secrets WHERE owner_id = $1"
+            " AND dek_version <> $2 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED",
+            owner_id,
+            target_version,
+            limit,
+        )
+        return [_secret_record(row) for row in rows]
+
+    async def update_secret_ciphertext(
+        self, tx: Transaction, secret_id: str, sealed: Sealed
+    ) -> None:
+        await conn_of(tx).execute(
+            "UPDATE vault_secrets SET dek_version = $2, nonce = $3, ciphertext = $4 WHERE id = $1",
+            secret_id,
             sealed.dek_version,
             sealed.nonce,
             sealed.ciphertext,

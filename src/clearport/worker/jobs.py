@@ -1,7 +1,8 @@
 """The worker loop: janitor (pending attempts, expiring authorizations), ledger hold expiry,
-sealer and checkpoints, purges, and the nightly settlement schedule with its partition jobs;
-beside it, the copies out of PostgreSQL (checkpoints to object storage, the DynamoDB mirror) in
-a loop of their own, so that a slow S3 or DynamoDB never delays the janitor.
+sealer and checkpoints, purges, the nightly settlement schedule with its partition jobs, and
+webhooks (the relay loop and delivery jobs, worker/webhooks.py); beside them, the copies out of
+PostgreSQL (checkpoints to object storage, the DynamoDB mirror) in a loop of their own, so that a
+slow S3 or DynamoDB never delays the janitor.
 
 Every job is safe to run in several workers at once: a pending attempt's answer is written only
 while it is still pending and expiring payments are claimed with `FOR UPDATE SKIP LOCKED` and a
@@ -25,6 +26,7 @@ from clearport.settlement.jobs import SettlementJobs
 from clearport.txlog.service import CHAINS
 from clearport.wiring import Container
 from clearport.worker.settlement import settlement_pass
+from clearport.worker.webhooks import WebhookJobs, webhooks_loop
 
 log = structlog.get_logger("clearport.worker")
 
@@ -36,6 +38,7 @@ class PassReport:
     sealed: dict[str, int] = field(default_factory=dict)
     purged: int = 0
     holds_expired: int = 0
+    webhooks_purged: int = 0
 
 
 async def run_once(container: Container) -> PassReport:
@@ -55,6 +58,9 @@ async def run_once(container: Container) -> PassReport:
     report.purged = await container.idempotency_store.purge_expired(
         container.clock.now() - timedelta(seconds=settings.idempotency_ttl_s)
     )
+    # Deliveries can outpace one batch a pass: purge ten.
+    purged = await container.webhooks.purge(batch * 10)
+    report.webhooks_purged = purged.attempts + purged.deliveries + purged.events + purged.secrets
     return report
 
 
@@ -67,15 +73,24 @@ async def run_forever(container: Container, stop: asyncio.Event) -> None:
     """
     jobs = container.settlement_jobs
     await jobs.open()
-    job_worker = asyncio.create_task(jobs.run_worker(), name="settlement-jobs")
-    copier = asyncio.create_task(_copies(container, stop), name="copies")
-    try:
-        await _passes(container, stop, jobs)
-    finally:
-        for task in (job_worker, copier):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    hooks = container.settings.webhooks
+    async with WebhookJobs(
+        container.webhooks, container.db.url, concurrency=hooks.concurrency
+    ) as deliveries:
+        background = [
+            asyncio.create_task(jobs.run_worker(), name="settlement-jobs"),
+            asyncio.create_task(deliveries.run_worker(), name="webhook-jobs"),
+            asyncio.create_task(webhooks_loop(container, deliveries, stop), name="webhook-relay"),
+            asyncio.create_task(_copies(container, stop), name="copies"),
+        ]
+        try:
+            await _passes(container, stop, jobs)
+        finally:
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
 
 async def copy_once(container: Container, owner: str) -> dict[str, int]:

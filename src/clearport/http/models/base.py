@@ -50,6 +50,8 @@ AuditEventId = Annotated[str, StringConstraints(pattern=id_pattern("aud"))]
 BalanceTransactionId = Annotated[str, StringConstraints(pattern=id_pattern("txn"))]
 BankAccountId = Annotated[str, StringConstraints(pattern=id_pattern("ba"))]
 RequestId = Annotated[str, StringConstraints(pattern=id_pattern("req"))]
+WebhookEndpointId = Annotated[str, StringConstraints(pattern=id_pattern("we"))]
+WebhookDeliveryId = Annotated[str, StringConstraints(pattern=id_pattern("wd"))]
 
 Timestamp = Annotated[int, Field(ge=0, description="Unix seconds.")]
 BusinessDate = Annotated[

@@ -1,15 +1,14 @@
-"""Payments, refunds, their events and a merchant's payment settings, as the API shows them
+"""Payments, refunds and a merchant's payment settings, as the API shows them
 (`http/representation.py`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from clearport.http.models.base import (
     Currency,
-    EventId,
     ListOf,
     MerchantId,
     Metadata,
@@ -18,11 +17,9 @@ from clearport.http.models.base import (
     ResponseModel,
     Timestamp,
     TokenId,
-    enum_of,
 )
 from clearport.http.models.vault import Card
 from clearport.payments.domain import PaymentStatus, RefundStatus
-from clearport.payments.records import EVENT_OF_REFUND, EVENT_OF_STATUS
 
 
 class Routing(ResponseModel):
@@ -72,31 +69,9 @@ class PaymentSettings(ResponseModel):
     require_cvc: bool = Field(description="Refuse card payments that come without a CVC.")
 
 
-# The event types the code emits, from the one table that names them.
-EVENT_TYPES = {*EVENT_OF_STATUS.values(), *EVENT_OF_REFUND.values()}
-
-
-class EventData(ResponseModel):
-    object: Annotated[Payment | Refund, Field(discriminator="object")] = Field(
-        description="The object as the API showed it right after the change."
-    )
-
-
-class Event(ResponseModel):
-    id: EventId
-    object: Literal["event"]
-    type: str = Field(json_schema_extra=enum_of(EVENT_TYPES))
-    created: Timestamp
-    data: EventData
-
-
 class PaymentList(ListOf[Payment]):
     pass
 
 
 class RefundList(ListOf[Refund]):
-    pass
-
-
-class EventList(ListOf[Event]):
     pass

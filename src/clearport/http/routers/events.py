@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from clearport.http.context import ApiRoute, container_of, principal_of
 from clearport.http.listing import ListQuery, list_query
 from clearport.http.models.base import AnyId, EventId
-from clearport.http.models.payments import Event, EventList
+from clearport.http.models.events import Event, EventList
 from clearport.http.representation import event_json
 from clearport.http.schemas import list_json
 

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
-from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
 from clearport.core.pagination import PageRequest
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.listing import MAX_TIMESTAMP, ListQuery, list_query, page_query
 from clearport.http.models import settlement as shown
 from clearport.http.models.base import BusinessDate, PayoutId, RunId, SettlementId
+from clearport.http.representation import payout_json, run_json, settlement_json
 from clearport.http.schemas import StrictModel, list_json
-from clearport.settlement.domain import (
-    ITEM_ID_PREFIXES,
-    ItemLine,
-    Payout,
-    Settlement,
-    SettlementRun,
-)
+from clearport.settlement.domain import ITEM_ID_PREFIXES, ItemLine
 
 router = APIRouter(route_class=ApiRoute, tags=["settlement"])
 
@@ -41,55 +35,6 @@ class RunCreate(StrictModel):
 class PayoutMark(StrictModel):
     status: Literal["paid", "failed"]
     failure_code: Annotated[str, StringConstraints(min_length=1, max_length=8)] | None = None
-
-
-def _date_unix(d: date) -> int:
-    return int(datetime.combine(d, time(0), UTC).timestamp())
-
-
-def run_json(run: SettlementRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "object": "settlement_run",
-        "business_date": run.business_date.isoformat(),
-        "cutoff": unix_seconds(run.cutoff_at),
-        "status": run.status,
-        "partitions": run.partitions,
-        "stats": run.stats,
-        "error": run.error,
-        "created": unix_seconds(run.created_at),
-        "completed": unix_seconds(run.completed_at),
-    }
-
-
-def settlement_json(s: Settlement) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "object": "settlement",
-        "merchant": s.merchant_id,
-        "business_date": s.business_date.isoformat(),
-        "currency": s.currency,
-        "count": s.count,
-        "gross": s.gross,
-        "refunds": s.refunds,
-        "fees": s.fees,
-        "fee_details": {
-            "interchange": s.interchange,
-            "scheme_fees": s.scheme_fees,
-            "markup": s.markup,
-            "rounding": s.rounding,
-        },
-        "reserve_held": s.reserve_held,
-        "reserve_released": s.reserve_released,
-        "net": s.net,
-        "carried_in": s.carried_in,
-        "carried_forward": s.carried_out,
-        "payout": s.payout,
-        "payout_id": s.payout_id,
-        "flagged_items": s.flagged_items,
-        "run": s.run_id,
-        "created": unix_seconds(s.created_at),
-    }
 
 
 def item_json(i: ItemLine) -> dict[str, Any]:
@@ -110,22 +55,6 @@ def item_json(i: ItemLine) -> dict[str, Any]:
         "commission": i.commission_minor,
         "net": i.net_minor,
         "flags": [f for f in i.flags.split(",") if f],
-    }
-
-
-def payout_json(p: Payout) -> dict[str, Any]:
-    return {
-        "id": p.id,
-        "object": "payout",
-        "merchant": p.merchant_id,
-        "amount": p.amount,
-        "currency": p.currency,
-        "status": p.status,
-        "arrival_date": _date_unix(p.arrival_date),
-        "settlement": p.settlement_id,
-        "flag": p.flag,
-        "failure_code": p.failure_code,
-        "created": unix_seconds(p.created_at),
     }
 
 

@@ -19,6 +19,7 @@ from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import UnitOfWork
+from clearport.events.service import Outbox
 from clearport.ledger.service import LedgerService
 from clearport.settlement.domain import (
     ItemLine,
@@ -32,6 +33,7 @@ from clearport.settlement.ports import (
     PayoutDestinations,
     PayoutFileRenderer,
     ReportSinkLike,
+    SettlementRepresentation,
     SettlementStore,
 )
 from clearport.settlement.service.payouts import SettlementPayouts
@@ -56,22 +58,28 @@ class SettlementService:
         clock: Clock,
         tables: Callable[[date], InterchangeTable],
         options: SettlementOptions,
+        outbox: Outbox,
+        shown: SettlementRepresentation,
     ) -> None:
+        """`outbox` and `shown` write the events of settlements, payouts and runs in the
+        transactions that change them."""
         self.options = options
         self._reports = PartitionReports(uow, store, report_sink)
         self._payouts = SettlementPayouts(
-            uow, store, ledger, storage, renderer, destinations, auditor, clock
+            uow, store, ledger, storage, renderer, destinations, auditor, clock, outbox, shown
         )
         self._runs = SettlementRuns(
             uow,
             store,
-            PartitionPricing(store, ledger, tables, clock),
+            PartitionPricing(store, ledger, tables, clock, outbox, shown),
             self._reports,
             self._payouts,
             auditor,
             clock,
             tables,
             options,
+            outbox,
+            shown,
         )
         self._queries = SettlementQueries(uow, store)
 

@@ -12,6 +12,7 @@ from clearport.core.clock import Clock
 from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant, present
 from clearport.core.ids import parse_id
 from clearport.core.uow import UnitOfWork
+from clearport.events.service import Outbox
 from clearport.ledger.domain import AccountKind, AccountRef, TransferRequest
 from clearport.ledger.service import LedgerService
 from clearport.settlement.domain import (
@@ -29,6 +30,7 @@ from clearport.settlement.ports import (
     PayoutDestinations,
     PayoutFileRenderer,
     PayoutStore,
+    SettlementRepresentation,
 )
 from clearport.storage.ports import ObjectStorage
 
@@ -63,8 +65,12 @@ class SettlementPayouts:
         destinations: PayoutDestinations,
         auditor: Auditor,
         clock: Clock,
+        outbox: Outbox,
+        shown: SettlementRepresentation,
     ) -> None:
         self._uow = uow
+        self._outbox = outbox
+        self._shown = shown
         self._store = store
         self._ledger = ledger
         self._storage = storage
@@ -212,5 +218,8 @@ class SettlementPayouts:
                 origin=origin,
                 details={"failure_code": failure_code} if failure_code else {},
             )
-            updated = await self._store.get_payout(tx, payout.id)
-        return present(updated, "an updated payout can be read back")
+            updated = present(await self._store.get_payout(tx, payout.id), "a payout is read")
+            await self._outbox.emit(
+                tx, f"payout.{status}", self._shown.payout(updated), merchant_id=payout.merchant_id
+            )
+        return updated

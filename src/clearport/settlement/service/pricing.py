@@ -13,12 +13,13 @@ from clearport.core.clock import Clock
 from clearport.core.errors import invariant
 from clearport.core.ids import new_id
 from clearport.core.uow import Transaction
+from clearport.events.service import Outbox
 from clearport.ledger.domain import MAX_BATCH, AccountKind, AccountRef, TransferRequest
 from clearport.ledger.service import LedgerService
 from clearport.settlement.domain import NewPayout, OpenSettlement, SettlementNetting, SettlementRun
 from clearport.settlement.fees import InterchangeTable
 from clearport.settlement.netting import net_partition
-from clearport.settlement.ports import PricingStore
+from clearport.settlement.ports import PricingStore, SettlementRepresentation
 from clearport.vault.cards import BRANDS
 
 
@@ -65,11 +66,15 @@ class PartitionPricing:
         ledger: LedgerService,
         tables: Callable[[date], InterchangeTable],
         clock: Clock,
+        outbox: Outbox,
+        shown: SettlementRepresentation,
     ) -> None:
         self._store = store
         self._ledger = ledger
         self._tables = tables
         self._clock = clock
+        self._outbox = outbox
+        self._shown = shown
 
     async def settle(self, tx: Transaction, run: SettlementRun, partition: int) -> SettledPartition:
         now = self._clock.now()
@@ -103,4 +108,21 @@ class PartitionPricing:
             payouts,
             now,
         )
+        await self._emit(tx, [s.id for s in opened], [p.id for p in payouts])
         return SettledPartition(priced, len(opened))
+
+    async def _emit(
+        self, tx: Transaction, settlement_ids: Sequence[str], payout_ids: Sequence[str]
+    ) -> None:
+        """`settlement.completed` per merchant settlement and `payout.created` per payout, in
+        the partition's transaction: they exist exactly when what they describe does."""
+        settlements = await self._store.settlements_by_id(tx, settlement_ids)
+        payouts = await self._store.payouts_by_id(tx, payout_ids)
+        await self._outbox.emit_all(
+            tx,
+            [
+                ("settlement.completed", self._shown.settlement(s), s.merchant_id)
+                for s in settlements
+            ]
+            + [("payout.created", self._shown.payout(p), p.merchant_id) for p in payouts],
+        )

@@ -27,9 +27,10 @@ from clearport.core.clock import Clock
 from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant, present
 from clearport.core.ids import new_id
 from clearport.core.uow import UnitOfWork
+from clearport.events.service import Outbox
 from clearport.settlement.domain import SettlementOptions, SettlementRun
 from clearport.settlement.fees import InterchangeTable
-from clearport.settlement.ports import RunStore
+from clearport.settlement.ports import RunStore, SettlementRepresentation
 from clearport.settlement.service.payouts import SettlementPayouts
 from clearport.settlement.service.pricing import PartitionPricing
 from clearport.settlement.service.reports import PartitionReports
@@ -53,8 +54,12 @@ class SettlementRuns:
         clock: Clock,
         tables: Callable[[date], InterchangeTable],
         options: SettlementOptions,
+        outbox: Outbox,
+        shown: SettlementRepresentation,
     ) -> None:
         self._uow = uow
+        self._outbox = outbox
+        self._shown = shown
         self._store = store
         self._pricing = pricing
         self._reports = reports
@@ -188,8 +193,15 @@ class SettlementRuns:
         files = await self._payouts.write_payout_files(run.business_date, run.cutoff_at)
         async with self._uow.transaction() as tx:
             await self._store.complete_run(tx, run_id, files, self._clock.now())
-            finished = await self._store.get_run(tx, run_id)
-        return present(finished, "a completed run can be read back")
+            finished = present(await self._store.get_run(tx, run_id), "a completed run is read")
+            # A platform event: the run belongs to no merchant.
+            await self._outbox.emit(
+                tx,
+                "settlement_run.completed",
+                self._shown.settlement_run(finished),
+                merchant_id=None,
+            )
+        return finished
 
     async def complete(self, run_id: str, progress: Progress | None = None) -> SettlementRun:
         """Work through the run's pending partitions in this process, then finalize it."""

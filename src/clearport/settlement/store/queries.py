@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
@@ -80,6 +81,21 @@ class PgQueryStore:
     async def get_settlement(self, tx: Transaction, settlement_id: str) -> Settlement | None:
         row = await conn_of(tx).fetchrow(f"{_SETTLEMENT_SELECT} WHERE s.id = $1", settlement_id)
         return None if row is None else _settlement(row)
+
+    async def settlements_by_id(
+        self, tx: Transaction, settlement_ids: Sequence[str]
+    ) -> list[Settlement]:
+        rows = await conn_of(tx).fetch(
+            f"{_SETTLEMENT_SELECT} WHERE s.id = ANY($1::text[]) ORDER BY s.id",
+            list(settlement_ids),
+        )
+        return [_settlement(row) for row in rows]
+
+    async def payouts_by_id(self, tx: Transaction, payout_ids: Sequence[str]) -> list[Payout]:
+        rows = await conn_of(tx).fetch(
+            "SELECT * FROM payouts WHERE id = ANY($1::text[]) ORDER BY id", list(payout_ids)
+        )
+        return [payout_from_row(row) for row in rows]
 
     async def list_settlements(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, run_id: str | None
