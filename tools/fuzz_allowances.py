@@ -19,6 +19,8 @@ from typing import Any
 
 import schemathesis
 
+from clearport.core.redaction import contains_card_number
+
 # (the generated case, the error it got) -> whether the allowance applies to them
 Test = Callable[[Any, dict[str, Any]], bool]
 
@@ -92,8 +94,21 @@ AMOUNT_OPERATIONS = frozenset(
         "POST /v1/payments",
         "POST /v1/payments/{payment_id}/capture",
         "POST /v1/payments/{payment_id}/refunds",
+        "POST /v1/disputes",
+        "POST /v1/adjustments",
     }
 )
+
+
+def _text_refused(case: Any, error: dict[str, Any]) -> bool:
+    """The text the error names is blank, or holds what looks like a card number."""
+    param = error.get("param")
+    return isinstance(param, str) and any(
+        isinstance(value, str) and (not value.strip() or contains_card_number(value))
+        for value in _body_value(case.body, param)
+    )
+
+
 LISTS = None  # every list operation takes the two cursors
 WEBHOOK_ENDPOINT_WRITES = frozenset(
     {"POST /v1/webhook_endpoints", "PATCH /v1/webhook_endpoints/{endpoint_id}"}
@@ -166,8 +181,8 @@ ALLOWANCES: tuple[Allowance, ...] = (
     Allowance(
         "amount_bounded_by_state",
         "An amount is bounded by state and configuration the document cannot see: what the "
-        "payment has left to capture or refund, and the deployment's maximum payment amount "
-        "(CLEARPORT_PAYMENT_MAX_AMOUNT_MINOR).",
+        "payment has left to capture, refund or dispute, and the deployment's maximum amount "
+        "per currency (CLEARPORT_PAYMENT_MAX_AMOUNT_MINOR).",
         400,
         frozenset({"amount_too_large"}),
         frozenset({"amount"}),
@@ -218,6 +233,43 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({"endpoint_mismatch"}),
         frozenset({"endpoint"}),
         frozenset({"POST /v1/events/{event_id}/redeliver"}),
+    ),
+    Allowance(
+        "evidence_due_by_clock",
+        "A dispute's evidence is due in the future, within 120 days: a bound that moves with "
+        "the clock.",
+        400,
+        frozenset({"parameter_invalid"}),
+        frozenset({"evidence_due_by"}),
+        frozenset({"POST /v1/disputes"}),
+    ),
+    Allowance(
+        "adjustment_in_a_settled_currency",
+        "An adjustment's currency must be one the merchant settles (its default currency or one "
+        "it has balances in): state.",
+        400,
+        frozenset({"currency_not_settled"}),
+        frozenset({"currency"}),
+        frozenset({"POST /v1/adjustments"}),
+    ),
+    Allowance(
+        "text_says_something_and_no_card_number",
+        "A reason or a piece of evidence must say something (not only spaces) and never hold a "
+        "card number (it is stored and sent in events): a Luhn check is no JSON Schema pattern.",
+        400,
+        frozenset({"parameter_invalid"}),
+        None,
+        frozenset({"POST /v1/adjustments", "POST /v1/disputes/{dispute_id}"}),
+        _text_refused,
+    ),
+    Allowance(
+        "file_content_checked",
+        "An upload is recognised by its content (a PDF, PNG or JPEG signature; CSV text for "
+        "reconciliation), at most 5 MB and not empty: the document can only say it is binary.",
+        400,
+        frozenset({"file_type_refused", "file_too_large", "parameter_invalid"}),
+        frozenset({"file"}),
+        frozenset({"POST /v1/files"}),
     ),
     Allowance(
         "integral_float",
