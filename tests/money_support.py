@@ -3,11 +3,16 @@ agree, disputes, settlement runs on chosen dates."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from clearport.access.domain import SYSTEM_CLI, Origin
+from clearport.config import Settings
+from clearport.settlement.service.payouts import ReturnsImport
+from clearport.wiring import build_container
 from tests.integration.test_payments_api import CARD, post
 from tests.integration.test_settlement_api import wait_run
 from tests.ledger_support import assert_zero_sum
@@ -66,16 +71,30 @@ def assert_list_agrees_with_balance(api: Api, key: str) -> None:
         assert listed == held, (status, listed, held)
 
 
-def settle(api: Api, admin: str, days_ago: int) -> dict[str, Any]:
+def settle(api: Api, admin: str, days_ago: int, settings: Settings) -> dict[str, Any]:
     """A run for the date `days_ago` days back, its cutoff now (after what came before)."""
     time.sleep(1.05)  # the cutoff is whole seconds: after everything so far
     business_date = (datetime.now(UTC) - timedelta(days=days_ago)).date().isoformat()
     body = {"business_date": business_date, "cutoff": int(time.time())}
     started = post(api, admin, "/v1/settlement_runs", body)
     assert started.status_code == 201, started.text
-    run = wait_run(api, admin, started.json()["id"])
+    run = wait_run(api, admin, started.json()["id"], settings)
     assert run["status"] == "completed", run
     return run
+
+
+def import_returns(settings: Settings, database_url: str, data: bytes) -> ReturnsImport:
+    """What `clearport payouts import-returns FILE` does, in a container of its own."""
+
+    async def main() -> ReturnsImport:
+        container = build_container(settings, database_url)
+        await container.start(listen=False)
+        try:
+            return await container.settlement.import_returns(SYSTEM_CLI, Origin(), data)
+        finally:
+            await container.stop()
+
+    return asyncio.run(main())
 
 
 def settled(api: Api, key: str) -> list[dict[str, Any]]:

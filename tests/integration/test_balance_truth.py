@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from clearport.config import Settings
 from tests.integration.test_payments_api import post
 from tests.integration.test_settlement_api import US_BANK, wait_run
 from tests.money_support import assert_list_agrees_with_balance, capture, zero_sum
@@ -35,18 +36,24 @@ step = st.one_of(
 )
 
 
-def _settle(api: Api, admin: str) -> None:
+def _settle(api: Api, admin: str, settings: Settings) -> None:
     time.sleep(1.05)
     day = (datetime.now(UTC) - timedelta(days=next(_DAYS_AGO))).date().isoformat()
     started = post(
         api, admin, "/v1/settlement_runs", {"business_date": day, "cutoff": int(time.time())}
     )
     assert started.status_code == 201, started.text
-    assert wait_run(api, admin, started.json()["id"])["status"] == "completed"
+    assert wait_run(api, admin, started.json()["id"], settings)["status"] == "completed"
 
 
 def _apply(
-    api: Api, admin: str, merchant: str, key: str, op: tuple[Any, ...], state: dict[str, list[Any]]
+    settings: Settings,
+    api: Api,
+    admin: str,
+    merchant: str,
+    key: str,
+    op: tuple[Any, ...],
+    state: dict[str, list[Any]],
 ) -> None:
     payments, disputes = state["payments"], state["disputes"]
     match op:
@@ -88,7 +95,7 @@ def _apply(
             )
             assert r.status_code == 201, r.text
         case ("settle",):
-            _settle(api, admin)
+            _settle(api, admin, settings)
         case ("payout", paid):
             sent = api.call("GET", "/v1/payouts", key, params={"status": "in_transit"}).json()
             if sent["data"]:
@@ -107,7 +114,9 @@ def _apply(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.lists(step, min_size=4, max_size=14))
-def test_the_list_and_the_balance_agree_at_every_moment(api: Api, history: list[Any]) -> None:
+def test_the_list_and_the_balance_agree_at_every_moment(
+    api: Api, settings: Settings, history: list[Any]
+) -> None:
     admin = api.operator("admin")
     merchant, key = api.merchant(admin, payout_delay_days=0)
     assert (
@@ -116,6 +125,6 @@ def test_the_list_and_the_balance_agree_at_every_moment(api: Api, history: list[
     )
     state: dict[str, list[Any]] = {"payments": [], "disputes": []}
     for op in [*history, ("settle",)]:
-        _apply(api, admin, merchant, key, op, state)
+        _apply(settings, api, admin, merchant, key, op, state)
         assert_list_agrees_with_balance(api, key)
     zero_sum(api)

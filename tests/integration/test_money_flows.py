@@ -13,9 +13,8 @@ from typing import Any
 
 import psycopg
 
-from clearport.access.domain import SYSTEM_CLI, Origin
+from clearport.config import Settings
 from clearport.settlement.calendar import HolidayCalendar
-from clearport.wiring import Container
 from tests.integration.test_payments_api import post
 from tests.integration.test_settlement_api import US_BANK
 from tests.money_support import (
@@ -23,6 +22,7 @@ from tests.money_support import (
     balance,
     capture,
     dispute,
+    import_returns,
     items,
     settle,
     settled,
@@ -57,9 +57,7 @@ def _return_file(payout_file: bytes, payout_id: str, reason: str) -> bytes:
     return "\n".join([header, returned, addenda, ""]).encode("ascii")
 
 
-async def test_disputes_adjustments_and_payouts_through_settlement(
-    api: Api, vault_container: Container
-) -> None:
+def test_disputes_adjustments_and_payouts_through_settlement(api: Api, settings: Settings) -> None:
     admin = api.operator("admin")
     merchant, key = api.merchant(admin, payout_delay_days=0)
     assert (
@@ -80,7 +78,7 @@ async def test_disputes_adjustments_and_payouts_through_settlement(
     assert_list_agrees_with_balance(api, key)
 
     # The first run: every kind of item, each with its type, into the report and the payout.
-    settle(api, admin, days_ago=2)
+    settle(api, admin, 2, settings)
     (first,) = settled(api, key)
     fees = (290 + 30) + (145 + 30)  # 2.9% + 30 cents per capture
     assert (first["gross"], first["refunds"], first["disputes"], first["adjustments"]) == (
@@ -118,9 +116,9 @@ async def test_disputes_adjustments_and_payouts_through_settlement(
 
     # The bank returns it (R01): failed, the money back in available; importing twice is safe.
     returns = _return_file(nacha, payout["id"], "R01")
-    imported = await vault_container.settlement.import_returns(SYSTEM_CLI, Origin(), returns)
+    imported = import_returns(settings, api.database_url, returns)
     assert imported.failed == (payout["id"],) and not imported.unmatched
-    again = await vault_container.settlement.import_returns(SYSTEM_CLI, Origin(), returns)
+    again = import_returns(settings, api.database_url, returns)
     assert again.already_failed == (payout["id"],) and not again.failed
     failed = _payout(api, key, first)
     assert (failed["status"], failed["failure_code"]) == ("failed", "R01")
@@ -140,7 +138,7 @@ async def test_disputes_adjustments_and_payouts_through_settlement(
 
     # The next run pays the failed payout's money again (what the dispute left of it), with the
     # reversal; the failed payout names the settlement that repaid it.
-    settle(api, admin, days_ago=1)
+    settle(api, admin, 1, settings)
     second = settled(api, key)[-1]
     assert second["repaid"] == first["payout"] - 4_500
     assert second["disputes"] == -2_000 and second["fee_details"]["disputes"] == -1_500
@@ -181,7 +179,7 @@ KW_BANK = {
 }
 
 
-def test_zero_and_three_exponent_currencies_end_to_end(api: Api) -> None:
+def test_zero_and_three_exponent_currencies_end_to_end(api: Api, settings: Settings) -> None:
     """¥ and KWD through payment, dispute, settlement and payout: every fixed amount is its
     currency's (fee ¥40 / 0.100 KWD, dispute fee ¥2,000 / 5.000 KWD), the payout file says the
     amounts in their units, and payouts arrive on the currency's banking days."""
@@ -197,7 +195,7 @@ def test_zero_and_three_exponent_currencies_end_to_end(api: Api) -> None:
         paid = capture(api, key, 12_345, currency)
         dispute(api, admin, paid["id"], 2_000)
         merchants[currency] = (merchant, key)
-    settle(api, admin, days_ago=1)
+    settle(api, admin, 1, settings)
     calendar = HolidayCalendar()
     for currency, (_bank, fixed, fee, _country) in cases.items():
         _, key = merchants[currency]
