@@ -3,13 +3,13 @@ covers disputes and adjustments; settlement items and settlements carry them; pa
 are paid again; the platform's adjustments account; fixed amounts in pricing per currency.
 
 Revision ID: 0010
-Revises: 0011
+Revises: 0009
 """
 
 from alembic import op
 
 revision = "0010"
-down_revision = "0011"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
