@@ -79,6 +79,8 @@ class Api:
         idempotency_key: str | None = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        files: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
     ) -> httpx.Response:
         all_headers = dict(headers or {})
         if key is not None:
@@ -92,6 +94,8 @@ class Api:
             content=content,
             params=params,
             headers=all_headers,
+            files=files,
+            data=data,
         )
 
     def operator(self, role: str = "admin") -> str:

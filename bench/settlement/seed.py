@@ -77,11 +77,15 @@ def seed(
                 "payout_delay_days, reserve) FROM STDIN"
             ) as copy:
                 blended = json.dumps(
-                    {"model": "blended", "percent_bps": 290, "fixed_minor": 30,
-                     "brand_overrides": {"amex": {"percent_bps": 350, "fixed_minor": 0}}}
+                    {"model": "blended", "percent_bps": 290, "fixed_minor": {"usd": 30},
+                     "brand_overrides": {"amex": {"percent_bps": 350, "fixed_minor": {}}}}
                 )  # fmt: skip
                 icpp = json.dumps(
-                    {"model": "interchange_plus", "markup_bps": 40, "markup_fixed_minor": 5}
+                    {
+                        "model": "interchange_plus",
+                        "markup_bps": 40,
+                        "markup_fixed_minor": {"usd": 5},
+                    }
                 )
                 reserve = json.dumps({"percent_bps": 500, "hold_days": 7})
                 no_reserve = json.dumps({"percent_bps": 0, "hold_days": 0})

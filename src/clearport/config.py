@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from clearport.core.money import per_currency_caps
 from clearport.settlement.settings import SettlementSettings
 from clearport.webhooks.settings import WebhookSettings
 
@@ -76,8 +77,10 @@ class Settings(BaseSettings):
     # Unwrapped DEKs kept in memory per process: at most this many, each this long.
     dek_cache_size: int = 10_000
     dek_cache_ttl_s: float = 300.0
-    # Largest amount one payment may carry, in minor units of any currency.
-    payment_max_amount_minor: int = 100_000_000
+    # Largest amount one payment, dispute or adjustment may carry, per currency in its minor
+    # units: JSON such as {"usd": 50000000}; currencies not named keep their default (about one
+    # million US dollars, core/money.py).
+    payment_max_amount_minor: dict[str, int] = Field(default_factory=dict, validate_default=True)
     # Authorizations not captured within this window are voided and marked `expired`.
     authorization_window_s: int = 7 * 86_400
     # Bound on every connector call; no answer in time leaves the attempt `pending`.
@@ -99,6 +102,11 @@ class Settings(BaseSettings):
     settlement: SettlementSettings = Field(default_factory=SettlementSettings)
     # CLEARPORT_WEBHOOKS_*: timeouts, concurrency, retries, retention, the loopback switch.
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+
+    @field_validator("payment_max_amount_minor")
+    @classmethod
+    def _caps_per_currency(cls, value: dict[str, int]) -> dict[str, int]:
+        return per_currency_caps(value)
 
     @property
     def pgdata_dir(self) -> Path:

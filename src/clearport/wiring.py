@@ -24,13 +24,16 @@ from clearport.vault.ports import KeyCustody, KeyProvider, WrappedKeys
 
 if TYPE_CHECKING:
     from clearport.access.service import Authenticator
+    from clearport.adjustments.service import AdjustmentService
     from clearport.audit.service import Auditor, AuditQueries
     from clearport.config import Settings
     from clearport.connectors.ports import Connector
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener
+    from clearport.disputes.service import DisputeService
     from clearport.events.service import EventQueries
+    from clearport.files.service import FileService
     from clearport.idempotency.ports import IdempotencyStore
     from clearport.idempotency.service import IdempotencyService
     from clearport.ledger.service import LedgerService
@@ -73,6 +76,9 @@ class Container:
     storage: ObjectStorage
     mirror: TxlogMirror | None  # the DynamoDB mirror of the txlog, when a table is configured
     webhooks: WebhookService
+    files: FileService
+    disputes: DisputeService
+    adjustments: AdjustmentService
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
     # processes (decision 0019).
@@ -114,13 +120,19 @@ def build_container(
     from clearport.access.server_secret import load_or_create_server_secret
     from clearport.access.service import Authenticator
     from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter, PgRateLimiter
+    from clearport.adjustments.service import AdjustmentService
+    from clearport.adjustments.store import PgAdjustmentStore
     from clearport.audit.service import Auditor, AuditQueries
     from clearport.audit.store import PgAuditLog
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
+    from clearport.disputes.service import DisputeService
+    from clearport.disputes.store import PgDisputeStore
     from clearport.events.service import EventQueries, Outbox
     from clearport.events.store import PgEventStore
+    from clearport.files.service import FileService
+    from clearport.files.store import PgFileStore
     from clearport.http.representation import ApiRepresentation
     from clearport.idempotency.service import IdempotencyService
     from clearport.idempotency.store import PgIdempotencyStore
@@ -130,6 +142,7 @@ def build_container(
     from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
     from clearport.payments.service import PaymentService
     from clearport.payments.store import PgPaymentStore
+    from clearport.settlement.calendar import HolidayCalendar
     from clearport.settlement.destinations import VaultPayoutDestinations
     from clearport.settlement.interchange_tables import table_for
     from clearport.settlement.jobs import SettlementJobs
@@ -186,7 +199,8 @@ def build_container(
     # API keys are read on every request today (decision 0002): the hot-path cache subscribes
     # here when it exists; the announcements are published already.
     hub.subscribe(CacheTopic.API_KEY, NoCache())
-    ledger = LedgerService(uow, PgLedgerStore(), clock)
+    settlement_store = PgSettlementStore()
+    ledger = LedgerService(uow, PgLedgerStore(), clock, settlement_store)
     simulator = SimulatorConnector(latency_s=settings.simulator_latency_s)
     idempotency_store = PgIdempotencyStore(db)
     idempotency = IdempotencyService(
@@ -198,6 +212,7 @@ def build_container(
     payment_settings = PgPaymentSettingsRepository()
     events = PgEventStore()
     outbox = Outbox(events, clock)
+    txlog = PgTxlogStore()
     # The one place below http that knows how the API shows things (see pyproject.toml).
     shown = ApiRepresentation()
     payments = PaymentService(
@@ -208,7 +223,7 @@ def build_container(
         ledger,
         idempotency,
         events,
-        PgTxlogStore(),
+        txlog,
         shown,
         connectors if connectors is not None else {simulator.name: simulator},
         clock,
@@ -243,7 +258,7 @@ def build_container(
     stl = settings.settlement
     settlement = SettlementService(
         uow,
-        PgSettlementStore(),
+        settlement_store,
         ledger,
         storage,
         lambda prefix: ReportSink(storage, prefix, storage.scratch_dir()),
@@ -260,6 +275,7 @@ def build_container(
         auditor,
         clock,
         table_for,
+        HolidayCalendar(),
         stl.options(),
         outbox,
         shown,
@@ -291,6 +307,35 @@ def build_container(
         auditor,
         clock,
         hooks.options(),
+    )
+    files = FileService(uow, PgFileStore(), storage, auditor, clock)
+    disputes = DisputeService(
+        uow,
+        PgDisputeStore(),
+        payments.disputed,
+        merchants_repo,
+        settlement_store,
+        files,
+        ledger,
+        txlog,
+        outbox,
+        idempotency,
+        auditor,
+        shown,
+        clock,
+        max_amount_minor=settings.payment_max_amount_minor,
+    )
+    adjustments = AdjustmentService(
+        uow,
+        PgAdjustmentStore(),
+        merchants_repo,
+        ledger,
+        txlog,
+        idempotency,
+        auditor,
+        shown,
+        clock,
+        max_amount_minor=settings.payment_max_amount_minor,
     )
     return Container(
         settings=settings,
@@ -337,6 +382,9 @@ def build_container(
         storage=storage,
         mirror=mirror,
         webhooks=webhooks,
+        files=files,
+        disputes=disputes,
+        adjustments=adjustments,
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

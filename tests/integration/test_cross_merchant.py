@@ -26,6 +26,7 @@ OPERATOR_ONLY = {
     "/v1/operator_keys/{key_id}",
     "/v1/settlement_runs/{run_id}",
     "/v1/payouts/{payout_id}/mark",
+    "/v1/disputes/{dispute_id}/close",
 }
 # Which object of merchant A each path parameter names.
 PARAM_KIND = {
@@ -36,6 +37,9 @@ PARAM_KIND = {
     "settlement_id": "stl",
     "payout_id": "po",
     "endpoint_id": "we",
+    "dispute_id": "dp",
+    "adjustment_id": "adj",
+    "file_id": "file",
 }
 BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/payments/{payment_id}/capture"): {},
@@ -48,7 +52,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("patch", "/v1/webhook_endpoints/{endpoint_id}"): {"description": "Renamed"},
     ("post", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): {},
     ("post", "/v1/events/{event_id}/redeliver"): {"endpoint": "we_0000000000ZZZZZZZZZZZZZZZZ"},
+    ("post", "/v1/disputes/{dispute_id}"): {"evidence": {"product_description": "Coffee"}},
+    ("post", "/v1/disputes/{dispute_id}/close"): {"outcome": "won"},
 }
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 MISSING_SUFFIX = "_0000000000ZZZZZZZZZZZZZZZZ"
 
 
@@ -71,6 +78,25 @@ def _objects_of_merchant_a(
     captured = pay(api, key_a, capture=True)
     refund = post(api, key_a, f"/v1/payments/{captured['id']}/refunds", {"amount": 100})
     assert refund.status_code in (200, 201), refund.text
+    dispute = post(
+        api, admin, "/v1/disputes", {"payment": captured["id"], "amount": 100, "reason": "general"}
+    )
+    assert dispute.status_code == 201, dispute.text
+    adjustment = post(
+        api,
+        admin,
+        "/v1/adjustments",
+        {"merchant": merchant_a, "amount": 50, "currency": "usd", "reason": "goodwill"},
+    )
+    assert adjustment.status_code == 201, adjustment.text
+    upload = api.call(
+        "POST",
+        "/v1/files",
+        key_a,
+        files={"file": ("receipt.png", PNG, "image/png")},
+        data={"purpose": "dispute_evidence"},
+    )
+    assert upload.status_code == 201, upload.text
     events = api.call("GET", "/v1/events", key_a).json()["data"]
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     time.sleep(1.1)
@@ -99,6 +125,9 @@ def _objects_of_merchant_a(
         "stl": settlement["id"],
         "po": payout["id"],
         "we": endpoint.json()["id"],
+        "dp": dispute.json()["id"],
+        "adj": adjustment.json()["id"],
+        "file": upload.json()["id"],
     }
     return ids, merchant_a, key_a
 
@@ -166,6 +195,8 @@ def test_cross_merchant_matrix(api: Api, settings: Settings) -> None:
         "/v1/payouts",
         "/v1/balance_transactions",
         "/v1/webhook_endpoints",
+        "/v1/disputes",
+        "/v1/adjustments",
     ):
         body = api.call("GET", listing, key_b, params={"limit": 100}).text
         assert all(object_id not in body for object_id in ids.values()), listing

@@ -19,8 +19,8 @@ MERCHANT = {
     "pricing": {
         "model": "blended",
         "percent_bps": 250,
-        "fixed_minor": 30,
-        "brand_overrides": {"visa": {"percent_bps": 200, "fixed_minor": 25}},
+        "fixed_minor": {"usd": 30},
+        "brand_overrides": {"visa": {"percent_bps": 200, "fixed_minor": {"usd": 25}}},
     },
     "metadata": {"b": "2", "a": "é"},
 }
@@ -28,7 +28,8 @@ COMPACT = json.dumps(MERCHANT, separators=(",", ":")).encode()
 # The same parameters: keys reversed at every depth, other whitespace, é as an escape.
 REORDERED = (
     b'{\n  "metadata" : {"a": "\\u00e9", "b": "2"},\r\n\t"pricing": {"brand_overrides": '
-    b'{"visa": {"fixed_minor": 25, "percent_bps": 200}}, "fixed_minor": 30, "percent_bps": 250,'
+    b'{"visa": {"fixed_minor": {"usd": 25}, "percent_bps": 200}}, "fixed_minor": {"usd": 30},'
+    b' "percent_bps": 250,'
     b' "model": "blended"}, "default_currency": "usd", "mcc": "5411", "country": "US",'
     b' "name": "Acme"  }\n'
 )

@@ -77,7 +77,7 @@ def test_bad_pagination_is_400(api: Api, params: dict[str, object], param: str) 
         ({k: v for k, v in MERCHANT.items() if k != "name"}, "name", "parameter_missing"),
         ({**MERCHANT, "payout_delay_days": 1.5}, "payout_delay_days", "parameter_invalid"),
         (
-            {**MERCHANT, "pricing": {"model": "blended", "percent_bps": -1, "fixed_minor": 0}},
+            {**MERCHANT, "pricing": {"model": "blended", "percent_bps": -1, "fixed_minor": {}}},
             "pricing[percent_bps]",
             "parameter_invalid",
         ),
@@ -145,7 +145,11 @@ def test_patch_status_pricing_and_transitions(api: Api) -> None:
         admin,
         json={
             "status": "suspended",
-            "pricing": {"model": "interchange_plus", "markup_bps": 40, "markup_fixed_minor": 5},
+            "pricing": {
+                "model": "interchange_plus",
+                "markup_bps": 40,
+                "markup_fixed_minor": {"usd": 5, "jpy": 4},
+            },
             "payout_delay_days": 3,
             "reserve": {"percent_bps": 500, "hold_days": 90},
         },
@@ -154,7 +158,28 @@ def test_patch_status_pricing_and_transitions(api: Api) -> None:
     body = patched.json()
     assert body["status"] == "suspended" and body["payout_delay_days"] == 3
     assert body["pricing"]["model"] == "interchange_plus"
+    assert body["pricing"]["markup_fixed_minor"] == {"usd": 5, "jpy": 4}
     assert body["reserve"] == {"percent_bps": 500, "hold_days": 90}
+    # A fixed amount is per currency: one number would mean $0.05 and ¥5 alike.
+    for fixed, param in (
+        (5, "pricing[markup_fixed_minor]"),
+        ({"xyz": 5}, "pricing[markup_fixed_minor][xyz]"),
+        ({"usd": -1}, "pricing[markup_fixed_minor][usd]"),
+    ):
+        refused = api.call(
+            "PATCH",
+            f"/v1/merchants/{merchant_id}",
+            admin,
+            json={
+                "pricing": {
+                    "model": "interchange_plus",
+                    "markup_bps": 4,
+                    "markup_fixed_minor": fixed,
+                }
+            },
+        )
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"]["param"] == param
     closed = api.call("PATCH", f"/v1/merchants/{merchant_id}", admin, json={"status": "closed"})
     assert closed.status_code == 200
     reopen = api.call("PATCH", f"/v1/merchants/{merchant_id}", admin, json={"status": "active"})

@@ -46,12 +46,16 @@ class Checker:
         json: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        files: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
         **path: str,
     ) -> httpx.Response:
         url = template.format(**path)
         if method == "POST" and headers is None:
             headers = {"Idempotency-Key": str(uuid.uuid4())}
-        r = self.api.call(method, url, key, json=json, params=params, headers=headers)
+        r = self.api.call(
+            method, url, key, json=json, params=params, headers=headers, files=files, data=data
+        )
         self.check(method, template, r)
         return r
 
@@ -121,7 +125,13 @@ def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> 
         "PATCH",
         "/v1/merchants/{merchant_id}",
         admin,
-        json={"pricing": {"model": "interchange_plus", "markup_bps": 20, "markup_fixed_minor": 5}},
+        json={
+            "pricing": {
+                "model": "interchange_plus",
+                "markup_bps": 20,
+                "markup_fixed_minor": {"usd": 5},
+            }
+        },
         **mer,
     )
     key = c.call("POST", "/v1/merchants/{merchant_id}/keys", admin, **mer).json()["secret"]
@@ -198,8 +208,46 @@ def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> 
     c.call("GET", "/v1/payments", key, params={"limit": 100})
     refunds = c.call("GET", "/v1/refunds", key, params={"payment": captured["id"]}).json()
     c.call("GET", "/v1/refunds/{refund_id}", key, refund_id=refunds["data"][0]["id"])
+
+    # Disputes with evidence, adjustments, files.
+    dispute = c.call(
+        "POST",
+        "/v1/disputes",
+        admin,
+        json={"payment": captured["id"], "amount": 300, "reason": "product_not_received"},
+    ).json()
+    dp = {"dispute_id": dispute["id"]}
+    receipt = c.call(
+        "POST",
+        "/v1/files",
+        key,
+        files={"file": ("receipt.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")},
+        data={"purpose": "dispute_evidence"},
+    ).json()
+    c.call("GET", "/v1/files/{file_id}", key, file_id=receipt["id"])
+    c.call(
+        "POST",
+        "/v1/disputes/{dispute_id}",
+        key,
+        json={"evidence": {"receipt": receipt["id"], "shipping_carrier": "UPS"}, "submit": True},
+        **dp,
+    )
+    c.call("GET", "/v1/disputes", key, params={"payment": captured["id"]})
+    c.call("GET", "/v1/disputes/{dispute_id}", key, **dp)
+    c.call("POST", "/v1/disputes/{dispute_id}/close", admin, json={"outcome": "won"}, **dp)
+    adjustment = c.call(
+        "POST",
+        "/v1/adjustments",
+        admin,
+        json={"merchant": merchant["id"], "amount": -150, "currency": "usd", "reason": "fee fix"},
+    ).json()
+    c.call("GET", "/v1/adjustments", key)
+    c.call("GET", "/v1/adjustments/{adjustment_id}", key, adjustment_id=adjustment["id"])
+
     events = c.call("GET", "/v1/events", key, params={"limit": 100}).json()
-    assert {e["data"]["object"]["object"] for e in events["data"]} == {"payment", "refund"}
+    assert {e["data"]["object"]["object"] for e in events["data"]} == {
+        "payment", "refund", "dispute",
+    }  # fmt: skip
     c.call("GET", "/v1/events/{event_id}", key, event_id=events["data"][0]["id"])
     c.call("GET", "/v1/balance", key)
     c.call("GET", "/v1/balance_transactions", admin, params={"merchant": merchant["id"]})

@@ -34,6 +34,7 @@ from clearport.http.representation import ApiRepresentation
 from clearport.ledger.domain import PLATFORM, AccountKind, AccountRef, TransferRequest
 from clearport.ledger.service import LedgerService
 from clearport.ledger.store import PgLedgerStore
+from clearport.settlement.calendar import HolidayCalendar
 from clearport.settlement.domain import SettlementOptions
 from clearport.settlement.fees import parse_pricing, price_item, region_for_country
 from clearport.settlement.interchange_tables import table_for
@@ -53,9 +54,9 @@ from tests.unit.test_payout_files import parse_nacha
 ORIGIN = Origin("local")
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
-BLENDED = {"model": "blended", "percent_bps": 290, "fixed_minor": 30, "brand_overrides": {
-    "amex": {"percent_bps": 350, "fixed_minor": 0}}}  # fmt: skip
-ICPP = {"model": "interchange_plus", "markup_bps": 25, "markup_fixed_minor": 5}
+BLENDED = {"model": "blended", "percent_bps": 290, "fixed_minor": {"usd": 30, "eur": 25},
+           "brand_overrides": {"amex": {"percent_bps": 350, "fixed_minor": {}}}}  # fmt: skip
+ICPP = {"model": "interchange_plus", "markup_bps": 25, "markup_fixed_minor": {"usd": 5, "eur": 5}}
 
 
 class FakeDestinations:
@@ -100,6 +101,7 @@ def make_service(
         Auditor(PgAuditLog(), clock),
         clock,
         table_for,
+        HolidayCalendar(),
         SettlementOptions(partitions=partitions, chunk_size=3),
         Outbox(PgEventStore(), clock),
         ApiRepresentation(),
@@ -246,13 +248,14 @@ def test_settlement_end_to_end(env: Env) -> None:
     # SQL pricing equals the domain's, item by item.
     table = table_for(YESTERDAY)
     for mid, country, pricing in ((r["us"], "US", BLENDED), (r["eu"], "DE", ICPP)):
-        for typ, gross, brand, ic, sf, mk, flags in q(
-            url, "SELECT type, gross, brand, interchange, scheme_fee, markup, flags "
+        for typ, gross, brand, ic, sf, mk, flags, currency in q(
+            url, "SELECT type, gross, brand, interchange, scheme_fee, markup, flags, currency "
             "FROM settlement_items WHERE merchant_id = %s", mid,
         ):  # fmt: skip
             region = region_for_country(country)
             priced = price_item(parse_pricing(pricing), table, kind=typ, amount_minor=abs(gross),
-                                brand=brand, card_type=None, region=region)  # fmt: skip
+                                currency=currency, brand=brand, card_type=None,
+                                region=region)  # fmt: skip
             assert (ic, sf, mk) == (priced.interchange_minor, priced.scheme_fee_minor,
                                     priced.markup_minor)  # fmt: skip
             assert flags == ",".join(priced.flags)
@@ -325,7 +328,8 @@ def test_pricing_in_sql_uses_the_domains_regions(env: Env) -> None:
         region = region_for_country(merchants[mid])
         regions.add(region)
         priced = price_item(parse_pricing(ICPP), table, kind="capture", amount_minor=gross,
-                            brand=brand, card_type=None, region=region)  # fmt: skip
+                            currency="usd", brand=brand, card_type=None,
+                            region=region)  # fmt: skip
         assert (ic, sf, mk, flags) == (priced.interchange_minor, priced.scheme_fee_minor,
                                        priced.markup_minor, ",".join(priced.flags))  # fmt: skip
     assert regions == {"us", "uk", "eea", "intl"}

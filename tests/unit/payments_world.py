@@ -99,7 +99,7 @@ def world(*, connector_timeout_s: float = 5.0, require_cvc: bool = False) -> Wor
         ApiRepresentation(),
         {connector.name: connector},
         clock,
-        max_amount_minor=1_000_000_00,
+        max_amount_minor={"usd": 1_000_000_00},
         connector_timeout_s=connector_timeout_s,
         authorization_window_s=WINDOW_S,
         janitor_grace_s=0,

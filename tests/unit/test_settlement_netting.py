@@ -23,16 +23,27 @@ from clearport.settlement.domain import (
     Leg,
     MerchantTerms,
     OpenSettlement,
+    Repayment,
     ReserveHoldDue,
     SettlementInput,
     SettlementNetting,
 )
 from clearport.settlement.fees import FeeTotals
-from clearport.settlement.netting import net_partition, net_settlement
+from clearport.settlement.netting import net_partition
+from clearport.settlement.netting import net_settlement as net_settlement_on
 
 DAY = date(2026, 11, 2)
 MERCHANT = "mer_x"
 STL = OpenSettlement("stl_x", MERCHANT, "usd")
+
+
+def every_day(currency: str, day: date) -> date:
+    """A calendar whose every day is a banking day (settlement/calendar.py has the real ones)."""
+    return day
+
+
+def net_settlement(business_date: date, given_: SettlementInput) -> SettlementNetting:
+    return net_settlement_on(business_date, given_, created_on=DAY, banking=every_day)
 
 
 def balances(legs: tuple[Leg, ...]) -> Counter[tuple[str, str]]:
@@ -70,11 +81,15 @@ def fee_totals(draw: st.DrawFn, gross: int) -> FeeTotals:
 def settlement_inputs(draw: st.DrawFn) -> SettlementInput:
     gross = draw(st.integers(0, 10**11))
     refunds = draw(st.integers(0, 10**11))
+    disputes = draw(st.integers(-(10**9), 10**10))
+    adjustments = draw(st.integers(-(10**9), 10**9))
+    dispute_fees = draw(st.integers(-(10**5), 10**6))
     fees = draw(fee_totals(gross))
     count = draw(st.integers(0, 10**6))
     items = ItemAggregates(
-        STL.id, count, gross, refunds, fees, gross - refunds - fees.charged,
-        draw(st.integers(0, count)),
+        STL.id, count, gross, refunds, fees,
+        gross - refunds - disputes + adjustments - fees.charged - dispute_fees,
+        draw(st.integers(0, count)), disputes, adjustments, dispute_fees,
     )  # fmt: skip
     terms = MerchantTerms(
         MERCHANT, draw(st.integers(0, 10_000)), draw(st.integers(0, 30)), draw(st.integers(0, 90))
@@ -83,7 +98,9 @@ def settlement_inputs(draw: st.DrawFn) -> SettlementInput:
         ReserveHoldDue(f"stl_h{i}", MERCHANT, "usd", amount)
         for i, amount in enumerate(draw(st.lists(st.integers(1, 10**9), max_size=4)))
     )
-    return SettlementInput(STL, items, terms, draw(st.integers(-(10**10), 0)), releases)
+    return SettlementInput(
+        STL, items, terms, draw(st.integers(-(10**10), 0)), releases, draw(st.integers(0, 10**9))
+    )
 
 
 @settings(max_examples=150, deadline=None)
@@ -94,28 +111,36 @@ def test_net_settlement_moves_money_as_the_formulas_say(given_: SettlementInput)
     t = netted.totals
     held = round(Fraction(items.gross_minor * terms.reserve_percent_bps, 10_000))
     released = sum(h.amount_minor for h in given_.releases_due)
-    total = items.gross_minor - items.refunds_minor - items.fees.charged - held + released
-    total += given_.carried_in_minor
+    # What the items put into pending when they happened (a dispute's fee with it).
+    in_pending = (
+        items.gross_minor
+        - items.refunds_minor
+        - items.disputes_minor
+        + items.adjustments_minor
+        - items.dispute_fees_minor
+    )
+    repaid = given_.repaid_minor
+    total = in_pending - items.fees.charged - held + released + given_.carried_in_minor + repaid
     assert (t.reserve_held_minor, t.reserve_released_minor) == (held, released)
-    assert t.net_minor == total - given_.carried_in_minor
+    assert t.net_minor == total - given_.carried_in_minor - repaid
     assert (t.payout_minor, t.carried_out_minor) == (max(total, 0), min(total, 0))
-    # payout + carried forward = net + carried in, and only one of them is not zero.
-    assert t.payout_minor + t.carried_out_minor == t.net_minor + t.carried_in_minor
+    # payout + carried forward = net + carried in + repaid, and only one of them is not zero.
+    assert t.payout_minor + t.carried_out_minor == t.net_minor + t.carried_in_minor + repaid
     assert t.payout_minor * t.carried_out_minor == 0
     # The legs net to zero; the merchant's accounts move exactly as settlement says.
     moved = balances(netted.legs)
     assert sum(moved.values()) == 0
-    assert moved[(MERCHANT, AVAILABLE)] == t.payout_minor
+    assert moved[(MERCHANT, AVAILABLE)] == t.payout_minor - repaid
     assert moved[(MERCHANT, RESERVE)] == held - released
-    assert moved[(MERCHANT, PENDING)] == (
-        -(items.gross_minor - items.refunds_minor) - t.carried_in_minor + t.carried_out_minor
-    )
-    # What the merchant was charged is what the platform's fee accounts received, to the unit.
+    assert moved[(MERCHANT, PENDING)] == -in_pending - t.carried_in_minor + t.carried_out_minor
+    # The captures' fees go to the platform's fee accounts now, to the unit; the dispute fees
+    # went when the disputes came, and the settlement shows them.
     platform = sum(v for (owner, _), v in moved.items() if owner == PLATFORM)
-    assert platform == t.fees_minor == items.fees.charged
+    assert platform == items.fees.charged
+    assert t.fees_minor == items.fees.charged + items.dispute_fees_minor
     assert t.rounding_minor == items.fees.rounding_residual
-    # Available never dips below zero while the legs are posted in order.
-    available = 0
+    # Available (holding the repayment) never dips below zero while the legs are posted.
+    available = repaid
     for leg in netted.legs:
         available += balances((leg,))[(MERCHANT, AVAILABLE)]
         assert available >= 0
@@ -172,6 +197,8 @@ def test_net_partition_joins_what_the_store_read() -> None:
     netted = net_partition(
         DAY,
         [a, b, c],
+        created_on=DAY,
+        banking=every_day,
         aggregates=[
             ItemAggregates("stl_c", 1, 500, 0, FeeTotals(markup_charged=45), 455, 0),
             ItemAggregates("stl_a", 1, 1_000, 0, FeeTotals(markup_charged=59), 941, 0),
@@ -213,7 +240,7 @@ def test_net_partition_refuses_what_it_cannot_place() -> None:
     ) -> list[SettlementNetting]:
         return net_partition(
             DAY, settlements, aggregates=aggregates, terms=terms, carried_in=(),
-            releases_due=releases_due,
+            releases_due=releases_due, created_on=DAY, banking=every_day,
         )  # fmt: skip
 
     assert len(partition()) == 1
@@ -250,6 +277,13 @@ def test_net_partition_is_net_settlement_of_each(inputs: list[SettlementInput]) 
             CarriedBalance(p.settlement.merchant_id, "usd", p.carried_in_minor) for p in placed
         ],
         releases_due=[h for p in placed for h in p.releases_due],
+        repayments=[
+            Repayment(p.settlement.merchant_id, "usd", p.repaid_minor, ())
+            for p in placed
+            if p.repaid_minor
+        ],
+        created_on=DAY,
+        banking=every_day,
     )
     assert netted == [net_settlement(DAY, p) for p in placed]
     assert sum(balances(tuple(leg for n in netted for leg in n.legs)).values()) == 0

@@ -1,10 +1,12 @@
-"""`clearport settle --date YYYY-MM-DD [--cutoff now]` and `clearport payouts mark po_… paid`."""
+"""`clearport settle --date YYYY-MM-DD [--cutoff now]`, `clearport payouts mark po_… paid` and
+`clearport payouts import-returns FILE`."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -115,7 +117,7 @@ def mark(
     failure_code: str | None = typer.Option(None, help="e.g. the ACH return code R01"),
 ) -> None:
     """Record a payout's outcome: `clearport payouts mark po_… paid` (or `--status paid`);
-    `failed` returns the money to the merchant's available."""
+    `failed` returns the money to the merchant's available, and its next settlement pays it."""
     from clearport.http.representation import payout_json
 
     if outcome is not None and status is not None and outcome != status:
@@ -134,3 +136,29 @@ def mark(
         ),
     )
     print(json.dumps(payout_json(payout)))
+
+
+@payouts_app.command("import-returns")
+def import_returns(
+    file: Path = typer.Argument(..., help="A NACHA return file from the bank."),
+) -> None:
+    """Mark the payouts a NACHA return file returns as failed, with their R-codes (R01 ...):
+    their money goes back to available and the next settlement pays it again. Safe to import
+    twice."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc.strerror}", param_hint="FILE") from None
+    result = in_migrated_container_or_fail(
+        start_command(),
+        lambda c: c.settlement.import_returns(SYSTEM_CLI, CLI_ORIGIN, data),
+    )
+    print(
+        json.dumps(
+            {
+                "failed": list(result.failed),
+                "already_failed": list(result.already_failed),
+                "unmatched": list(result.unmatched),
+            }
+        )
+    )

@@ -42,6 +42,10 @@ PREFIXES = frozenset(
         "rot",
         "sec",
         "wd",
+        "dp",
+        "dpr",
+        "adj",
+        "file",
     }
 )
 

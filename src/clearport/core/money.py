@@ -47,6 +47,52 @@ CURRENCY_EXPONENTS: dict[str, int] = {
 # Upper bound for any single amount: fits BIGINT sums of millions of items with room to spare.
 MAX_AMOUNT_MINOR = 10**12
 
+# The largest amount one payment, dispute or adjustment may carry, per currency, by default: about
+# one million US dollars, rounded, so that a cap means the same money in every currency (one
+# number of minor units would allow ¥100,000,000 and 100,000.000 KWD alike). Deployments change
+# any of them (CLEARPORT_PAYMENT_MAX_AMOUNT_MINOR).
+DEFAULT_MAX_AMOUNT_MINOR: dict[str, int] = {
+    currency: 10 ** (6 + exp) for currency, exp in CURRENCY_EXPONENTS.items()
+} | {
+    "sek": 1_000_000_000,
+    "nok": 1_000_000_000,
+    "dkk": 500_000_000,
+    "pln": 400_000_000,
+    "czk": 2_000_000_000,
+    "huf": 30_000_000_000,
+    "ron": 500_000_000,
+    "hkd": 1_000_000_000,
+    "mxn": 2_000_000_000,
+    "brl": 500_000_000,
+    "inr": 8_000_000_000,
+    "zar": 2_000_000_000,
+    "cny": 500_000_000,
+    "ils": 400_000_000,
+    "aed": 400_000_000,
+    "try": 3_000_000_000,
+    "jpy": 150_000_000,
+    "krw": 1_400_000_000,
+    "clp": 1_000_000_000,
+    "isk": 150_000_000,
+    "vnd": 25_000_000_000,
+    "kwd": 300_000_000,
+    "bhd": 400_000_000,
+    "jod": 700_000_000,
+    "omr": 400_000_000,
+    "tnd": 3_000_000_000,
+}
+
+
+def per_currency_caps(overrides: dict[str, int]) -> dict[str, int]:
+    """The default caps with `overrides` (currency -> minor units) applied; a currency that is
+    not supported, or a cap outside 1..MAX_AMOUNT_MINOR, is a ValueError."""
+    for currency, cap in overrides.items():
+        if currency not in CURRENCY_EXPONENTS:
+            raise ValueError(f"{currency!r} is not a supported currency")
+        if type(cap) is not int or not 0 < cap <= MAX_AMOUNT_MINOR:
+            raise ValueError(f"the cap for {currency} must be 1..{MAX_AMOUNT_MINOR} minor units")
+    return DEFAULT_MAX_AMOUNT_MINOR | overrides
+
 
 def parse_currency(value: str, *, field: Field | str = "currency") -> str:
     if value not in CURRENCY_EXPONENTS:

@@ -32,3 +32,12 @@ def redact(text: str) -> str:
     if not text:
         return text
     return _PAN_CANDIDATE.sub(_mask_pan, redact_secrets(text))
+
+
+def contains_card_number(text: str) -> bool:
+    """Whether free text holds what looks like a card number (13-19 Luhn-valid digits): such
+    text is refused where it would be stored and shown (dispute evidence, a reason)."""
+    return any(
+        luhn_valid(m.group(0).replace(" ", "").replace("-", ""))
+        for m in _PAN_CANDIDATE.finditer(text)
+    )

@@ -26,6 +26,11 @@ class UnitOfWork(Protocol):
         """Statements commit one by one: for a single read or a single-statement write."""
         ...
 
+    def snapshot(self) -> AbstractAsyncContextManager[Transaction]:
+        """A read-only transaction whose reads all see one moment (repeatable read): for reads
+        that must agree with each other, such as balances beside what settlement carries."""
+        ...
+
 
 class Snapshottable(Protocol):
     """An in-memory fake whose state a `FakeUnitOfWork` can take back."""
@@ -88,3 +93,6 @@ class FakeUnitOfWork:
 
     def autocommit(self) -> AbstractAsyncContextManager[Transaction]:
         return self._block(autocommit=True)
+
+    def snapshot(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._block(autocommit=False)

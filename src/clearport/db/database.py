@@ -79,6 +79,14 @@ class Database:
             yield PgTransaction(cast(asyncpg.Connection, conn))
 
     @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Transaction]:
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            yield PgTransaction(cast(asyncpg.Connection, conn))
+
+    @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[Transaction]:
         """A connection without BEGIN/COMMIT: each statement commits on its own. For single
         reads and single-statement writes, it saves two round trips."""

@@ -120,6 +120,22 @@ ROUTE_ACCESS: Mapping[tuple[str, str], RouteAccess] = {
     ("POST", "/v1/webhook_endpoints/{endpoint_id}/rotate_secret"): _WEBHOOKS,
     ("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries"): _WEBHOOKS,
     ("POST", "/v1/events/{event_id}/redeliver"): _WEBHOOKS,
+    # disputes/service.py: operators create and close (finance.write); the merchant gives its
+    # evidence, an operator on its behalf (merchant_scope(finance.write)); reads scope by
+    # finance.read
+    ("POST", "/v1/disputes"): operators(_FINANCE_WRITE),
+    ("GET", "/v1/disputes"): merchant_keys_and_operators(_FINANCE_READ),
+    ("GET", "/v1/disputes/{dispute_id}"): merchant_keys_and_operators(_FINANCE_READ),
+    ("POST", "/v1/disputes/{dispute_id}"): merchant_keys_and_operators(_FINANCE_WRITE),
+    ("POST", "/v1/disputes/{dispute_id}/close"): operators(_FINANCE_WRITE),
+    # adjustments/service.py
+    ("POST", "/v1/adjustments"): operators(_FINANCE_WRITE),
+    ("GET", "/v1/adjustments"): merchant_keys_and_operators(_FINANCE_READ),
+    ("GET", "/v1/adjustments/{adjustment_id}"): merchant_keys_and_operators(_FINANCE_READ),
+    # files/service.py: a merchant uploads its own, an operator with finance.write the
+    # platform's; reads scope by finance.read
+    ("POST", "/v1/files"): merchant_keys_and_operators(_FINANCE_WRITE),
+    ("GET", "/v1/files/{file_id}"): merchant_keys_and_operators(_FINANCE_READ),
 }
 
 

@@ -21,8 +21,10 @@ from clearport.http.routers import (
     audit,
     balance,
     bank_accounts,
+    disputes,
     docs,
     events,
+    files,
     health,
     merchants,
     operators,
@@ -47,7 +49,7 @@ def create_app(container: Container) -> FastAPI:
         title="Clearport API",
         version=__version__,
         summary="Merchant services: tokenize cards; authorize, capture, void and refund "
-        "payments; balances, settlement and payouts.",
+        "payments; disputes and adjustments; balances, settlement and payouts.",
         lifespan=lifespan,
         openapi_tags=TAGS,
         # Served by routers/docs.py from the vendored assets, never from a CDN.
@@ -64,7 +66,11 @@ def create_app(container: Container) -> FastAPI:
     for exc_class in (ClearportError, RequestValidationError, StarletteHTTPException, Exception):
         app.add_exception_handler(exc_class, handle)
 
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=container.settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=container.settings.max_body_bytes,
+        larger_bodies={files.UPLOAD_PATH: files.MAX_UPLOAD_BODY_BYTES},
+    )
     for module in (
         health,
         merchants,
@@ -77,6 +83,8 @@ def create_app(container: Container) -> FastAPI:
         events,
         settlements,
         webhooks,
+        disputes,
+        files,
         docs,
     ):
         app.include_router(module.router)
@@ -100,6 +108,7 @@ TAGS = [
         "name": "webhooks",
         "description": "Webhook endpoints, their delivery attempts, redelivering an event.",
     },
+    {"name": "disputes", "description": "Disputes, their evidence files, and adjustments."},
     {"name": "health", "description": "Liveness, readiness and metrics (no key)."},
 ]
 

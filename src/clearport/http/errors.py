@@ -147,6 +147,8 @@ def _param_of(loc: Sequence[int | str], body: Any) -> str | None:
     kept: list[str] = []
     value = body
     for index, part in enumerate(parts):
+        if part == "[key]":  # the key itself was refused: the parameter is the key's path
+            break
         if isinstance(value, dict):
             if part not in value and index < len(parts) - 1:
                 continue  # a union member's name

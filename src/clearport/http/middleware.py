@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -25,9 +26,18 @@ LATENCY = Histogram(
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        larger_bodies: Mapping[str, int] | None = None,
+    ) -> None:
+        """`larger_bodies`: paths that take more than `max_body_bytes` (a file upload), each
+        with its own limit; every other path keeps the small one."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.larger_bodies = dict(larger_bodies or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,8 +58,9 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        limit = self.larger_bodies.get(scope.get("path", ""), self.max_body_bytes)
         try:
-            body = await _read_body(receive, _content_length(scope), self.max_body_bytes)
+            body = await _read_body(receive, _content_length(scope), limit)
             if body is None:
                 await _send_json(
                     send_wrapper,
@@ -58,7 +69,7 @@ class RequestContextMiddleware:
                         request_id,
                         error_type="invalid_request_error",
                         code="body_too_large",
-                        message=f"The request body exceeds {self.max_body_bytes} bytes.",
+                        message=f"The request body exceeds {limit} bytes.",
                         param=None,
                     ),
                 )

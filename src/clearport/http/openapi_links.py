@@ -90,6 +90,16 @@ WEBHOOK_ENDPOINT = (
     ),
     _to("DeleteWebhookEndpoint", "DELETE /v1/webhook_endpoints/{endpoint_id}", endpoint_id=ID),
 )
+DISPUTE = (
+    _to("GetDispute", "GET /v1/disputes/{dispute_id}", dispute_id=ID),
+    _to("UpdateDispute", "POST /v1/disputes/{dispute_id}", dispute_id=ID),
+    _to("CloseDispute", "POST /v1/disputes/{dispute_id}/close", dispute_id=ID),
+    _to(
+        "GetDisputedPayment", "GET /v1/payments/{payment_id}", payment_id="$response.body#/payment"
+    ),
+    _to("ListDisputeEvents", "GET /v1/events", object=ID),
+)
+ADJUSTMENT = (_to("GetAdjustment", "GET /v1/adjustments/{adjustment_id}", adjustment_id=ID),)
 
 # (operation, status) -> the links of that answer.
 LINKS: dict[tuple[str, str], tuple[Link, ...]] = {
@@ -150,6 +160,17 @@ LINKS: dict[tuple[str, str], tuple[Link, ...]] = {
             endpoint_id=FIRST_ID,
         ),
     ),
+    ("POST /v1/disputes", "201"): DISPUTE,
+    ("GET /v1/disputes/{dispute_id}", "200"): DISPUTE,
+    ("POST /v1/disputes/{dispute_id}", "200"): DISPUTE,
+    ("GET /v1/disputes", "200"): (
+        _to("GetDispute", "GET /v1/disputes/{dispute_id}", dispute_id=FIRST_ID),
+    ),
+    ("POST /v1/adjustments", "201"): ADJUSTMENT,
+    ("GET /v1/adjustments", "200"): (
+        _to("GetAdjustment", "GET /v1/adjustments/{adjustment_id}", adjustment_id=FIRST_ID),
+    ),
+    ("POST /v1/files", "201"): (_to("GetFile", "GET /v1/files/{file_id}", file_id=ID),),
 }
 
 

@@ -1,5 +1,5 @@
-"""How the API shows payments, refunds, settlements, payouts, settlement runs, webhook
-endpoints and events: pure functions over the domain records.
+"""How the API shows payments, refunds, disputes, adjustments, files, settlements, payouts,
+settlement runs, webhook endpoints and events: pure functions over the domain records.
 
 The services need the same representation inside their transactions (an event carries the
 object as shown, and the stored idempotent response is what a retry gets back), so
@@ -14,8 +14,11 @@ import json
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from clearport.adjustments.domain import Adjustment
 from clearport.core.clock import unix_seconds
+from clearport.disputes.domain import Dispute
 from clearport.events.domain import Event
+from clearport.files.domain import StoredFile
 from clearport.payments.domain import Payment, Refund
 from clearport.settlement.domain import Payout, Settlement, SettlementRun
 from clearport.webhooks.domain import WebhookEndpoint
@@ -94,18 +97,22 @@ def settlement_json(s: Settlement) -> dict[str, Any]:
         "count": s.count,
         "gross": s.gross,
         "refunds": s.refunds,
+        "disputes": s.disputes,
+        "adjustments": s.adjustments,
         "fees": s.fees,
         "fee_details": {
             "interchange": s.interchange,
             "scheme_fees": s.scheme_fees,
             "markup": s.markup,
             "rounding": s.rounding,
+            "disputes": s.dispute_fees,
         },
         "reserve_held": s.reserve_held,
         "reserve_released": s.reserve_released,
         "net": s.net,
         "carried_in": s.carried_in,
         "carried_forward": s.carried_out,
+        "repaid": s.repaid,
         "payout": s.payout,
         "payout_id": s.payout_id,
         "flagged_items": s.flagged_items,
@@ -126,6 +133,7 @@ def payout_json(p: Payout) -> dict[str, Any]:
         "settlement": p.settlement_id,
         "flag": p.flag,
         "failure_code": p.failure_code,
+        "repaid_by": p.repaid_by,
         "created": unix_seconds(p.created_at),
     }
 
@@ -148,6 +156,60 @@ def webhook_endpoint_json(e: WebhookEndpoint, secret: str | None = None) -> dict
     return shown
 
 
+def dispute_json(d: Dispute) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "object": "dispute",
+        "payment": d.payment_id,
+        "merchant": d.merchant_id,
+        "amount": d.amount,
+        "currency": d.currency,
+        "fee": d.fee,
+        "status": str(d.status),
+        "reason": str(d.reason),
+        "network_reason_code": d.network_reason_code,
+        "network_case_id": d.network_case_id,
+        "connector": d.connector,
+        "evidence": d.evidence,
+        "evidence_details": {
+            "due_by": unix_seconds(d.evidence_due_by),
+            "has_evidence": bool(d.evidence),
+            "submission_count": d.submission_count,
+            "submitted": unix_seconds(d.evidence_submitted_at),
+        },
+        "from_available": d.from_available,
+        "reversal": d.reversal_id,
+        "created": unix_seconds(d.created_at),
+        "closed": unix_seconds(d.closed_at),
+    }
+
+
+def adjustment_json(a: Adjustment) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "object": "adjustment",
+        "merchant": a.merchant_id,
+        "amount": a.amount,
+        "currency": a.currency,
+        "reason": a.reason,
+        "balance_transaction": a.balance_transaction,
+        "created": unix_seconds(a.created_at),
+    }
+
+
+def file_json(f: StoredFile) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "object": "file",
+        "merchant": f.merchant_id,
+        "purpose": str(f.purpose),
+        "type": str(f.type),
+        "size": f.size,
+        "sha256": f.sha256,
+        "created": unix_seconds(f.created_at),
+    }
+
+
 def event_json(e: Event) -> dict[str, Any]:
     return {
         "id": e.id,
@@ -164,7 +226,8 @@ def stored_response_body(shown: dict[str, Any]) -> bytes:
 
 
 class ApiRepresentation:
-    """The services' representation ports, as the API shows things."""
+    """The services' representation ports (payments, disputes, adjustments, settlement,
+    webhooks), as the API shows things."""
 
     def payment(self, payment: Payment) -> dict[str, Any]:
         return payment_json(payment)
@@ -186,6 +249,12 @@ class ApiRepresentation:
 
     def webhook_endpoint(self, endpoint: WebhookEndpoint) -> dict[str, Any]:
         return webhook_endpoint_json(endpoint)
+
+    def dispute(self, dispute: Dispute) -> dict[str, Any]:
+        return dispute_json(dispute)
+
+    def adjustment(self, adjustment: Adjustment) -> dict[str, Any]:
+        return adjustment_json(adjustment)
 
     def response_body(self, shown: dict[str, Any]) -> bytes:
         return stored_response_body(shown)

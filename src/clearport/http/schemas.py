@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from clearport.access.domain import ApiKey
 from clearport.audit.domain import AuditEvent
 from clearport.core.clock import unix_seconds
 from clearport.core.countries import ASSIGNED_COUNTRIES
+from clearport.core.money import CURRENCY_EXPONENTS
 from clearport.http.models.base import Currency, enum_of
-from clearport.merchants.domain import Merchant
+from clearport.merchants.domain import DEFAULT_DISPUTE_FEE_MINOR, Merchant
 from clearport.vault.cards import Brand
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -33,22 +34,52 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _supported_currency(code: str) -> str:
+    if code not in CURRENCY_EXPONENTS:
+        raise ValueError("must be a supported lower-case ISO 4217 code")
+    return code
+
+
+CurrencyKey = Annotated[
+    str, AfterValidator(_supported_currency), Field(json_schema_extra=enum_of(CURRENCY_EXPONENTS))
+]
+# A fixed amount means a different sum of money in every currency, so it is never one number:
+# minor units per currency (decision 0703). A currency it does not name has no fixed part.
+PerCurrency = Annotated[
+    dict[CurrencyKey, Annotated[int, Field(ge=0, le=1_000_000_000)]],
+    Field(
+        max_length=len(CURRENCY_EXPONENTS),
+        description='Minor units per currency, e.g. {"usd": 30, "jpy": 40}.',
+    ),
+]
+
+
 class BrandRate(StrictModel):
     percent_bps: int = Field(ge=0, le=10_000)
-    fixed_minor: int = Field(ge=0, le=1_000_000)
+    fixed_minor: PerCurrency
 
 
 class BlendedPricing(StrictModel):
     model: Literal["blended"]
     percent_bps: int = Field(ge=0, le=10_000)
-    fixed_minor: int = Field(ge=0, le=1_000_000)
+    fixed_minor: PerCurrency
     brand_overrides: dict[Brand, BrandRate] = Field(default_factory=dict)
+    dispute_fee_minor: PerCurrency = Field(
+        default_factory=lambda: dict(DEFAULT_DISPUTE_FEE_MINOR),
+        description="What a chargeback costs the merchant, per currency (by default the "
+        "platform's table).",
+    )
 
 
 class InterchangePlusPricing(StrictModel):
     model: Literal["interchange_plus"]
     markup_bps: int = Field(ge=0, le=10_000)
-    markup_fixed_minor: int = Field(ge=0, le=1_000_000)
+    markup_fixed_minor: PerCurrency
+    dispute_fee_minor: PerCurrency = Field(
+        default_factory=lambda: dict(DEFAULT_DISPUTE_FEE_MINOR),
+        description="What a chargeback costs the merchant, per currency (by default the "
+        "platform's table).",
+    )
 
 
 Pricing = Annotated[BlendedPricing | InterchangePlusPricing, Field(discriminator="model")]

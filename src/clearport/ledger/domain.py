@@ -42,8 +42,8 @@ after settlement), and platform accounts carry no flag.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple, NoReturn
@@ -97,6 +97,8 @@ class AccountKind(StrEnum):
     SCHEME_FEE_PAYABLE = "scheme_fee_payable"
     PAYOUTS_IN_TRANSIT = "payouts_in_transit"
     ROUNDING = "rounding"
+    # what the platform credits merchants by adjustment (or takes back): its own money
+    ADJUSTMENTS = "adjustments"
 
 
 MERCHANT_KINDS = frozenset({AccountKind.PENDING, AccountKind.AVAILABLE, AccountKind.RESERVE})
@@ -370,6 +372,32 @@ class BalanceTransaction:
     status: str  # "pending" | "available"
     available_on: datetime
     created_at: datetime
+
+    def settled(self, at: datetime) -> BalanceTransaction:
+        """This transaction once the settlement of its source has made it available (at `at`)."""
+        return replace(self, status="available", available_on=at)
+
+
+def merchant_balances(
+    accounts: Mapping[AccountKind, Mapping[str, int]], carried: Mapping[str, int]
+) -> dict[AccountKind, dict[str, int]]:
+    """A merchant's balance as the API shows it: its accounts, with the deficit that settlements
+    carry (`carried`, per currency, never positive) shown where it belongs.
+
+    A settlement whose total is negative pays nothing and keeps the deficit in the `pending`
+    account (`available` may not go negative: decision 0201), although the money it stands for
+    is settled: the merchant owes it. Shown as it is, `pending` would hold settled money and the
+    balance transactions (available once settled) would not add up to it. So the deficit is
+    shown in `available`, negative, and `pending` without it (decision 0701)."""
+    out = {kind: dict(by_currency) for kind, by_currency in accounts.items()}
+    for currency, deficit in carried.items():
+        if deficit == 0:
+            continue
+        pending = out.setdefault(AccountKind.PENDING, {})
+        available = out.setdefault(AccountKind.AVAILABLE, {})
+        pending[currency] = pending.get(currency, 0) - deficit
+        available[currency] = available.get(currency, 0) + deficit
+    return out
 
 
 def merchant_view(

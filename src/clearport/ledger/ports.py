@@ -11,6 +11,20 @@ from clearport.core.uow import Transaction
 from clearport.ledger import domain as ledger
 
 
+class Settlements(Protocol):
+    """What settlement (a feature above the ledger) tells it: when a source's money became
+    available, and the deficits it carries (settlement's store implements it)."""
+
+    async def settled_at(self, tx: Transaction, sources: Sequence[str]) -> dict[str, datetime]:
+        """For each of `sources` a settlement has settled (or that is a settlement: what it
+        posted is settled by itself), when."""
+        ...
+
+    async def carried(self, tx: Transaction, merchant_id: str) -> dict[str, int]:
+        """The deficit the merchant's settlements carry forward, per currency (<= 0)."""
+        ...
+
+
 class LedgerStore(Protocol):
     """Ledger persistence. `post` writes one linked group in one round trip, or nothing."""
 

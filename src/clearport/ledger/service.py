@@ -25,17 +25,35 @@ from clearport.ledger.domain import (
     BalanceTransaction,
     PostResult,
     TransferRequest,
+    merchant_balances,
     new_txn_ids,
     validate_batch,
 )
-from clearport.ledger.ports import LedgerStore
+from clearport.ledger.ports import LedgerStore, Settlements
+
+
+class NothingSettled:
+    """`Settlements` before settlement exists (a ledger on its own, in tests of the ledger)."""
+
+    async def settled_at(self, tx: Transaction, sources: Sequence[str]) -> dict[str, datetime]:
+        return {}
+
+    async def carried(self, tx: Transaction, merchant_id: str) -> dict[str, int]:
+        return {}
 
 
 class LedgerService:
-    def __init__(self, uow: UnitOfWork, store: LedgerStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        store: LedgerStore,
+        clock: Clock,
+        settlements: Settlements | None = None,
+    ) -> None:
         self._uow = uow
         self._store = store
         self._clock = clock
+        self._settlements = settlements or NothingSettled()
 
     async def post(self, tx: Transaction, transfers: Sequence[TransferRequest]) -> list[PostResult]:
         """Post one linked group: all transfers are written or none (a specific error)."""
@@ -92,9 +110,14 @@ class LedgerService:
     async def merchant_balance(
         self, actor: Principal, merchant: str | None
     ) -> dict[AccountKind, dict[str, int]]:
-        async with self._uow.transaction() as tx:
+        """The balance as the API shows it: a carried deficit in `available` (decision 0701).
+        Read in one snapshot, so the accounts and the settlements that carry a deficit agree."""
+        async with self._uow.snapshot() as tx:
             merchant_id = await self._merchant_of(tx, actor, merchant)
-            return await self.balances(tx, merchant_id)
+            return merchant_balances(
+                await self.balances(tx, merchant_id),
+                await self._settlements.carried(tx, merchant_id),
+            )
 
     async def list_balance_transactions(
         self,
@@ -103,8 +126,18 @@ class LedgerService:
         page: PageRequest,
         filters: Mapping[str, Any],
     ) -> Page[BalanceTransaction]:
-        async with self._uow.transaction() as tx:
+        async with self._uow.snapshot() as tx:
             merchant_id = await self._merchant_of(tx, actor, merchant)
-            return await self._store.balance_transactions(
+            listed = await self._store.balance_transactions(
                 tx, merchant_id, page, {**filters, "types": BALANCE_TRANSACTION_TYPES}
             )
+            # Money in pending becomes available when its source is settled.
+            sources = [t.source for t in listed.data if t.status == "pending" and t.source]
+            settled = await self._settlements.settled_at(tx, sources) if sources else {}
+        return Page(
+            [
+                t.settled(settled[t.source]) if t.status == "pending" and t.source in settled else t
+                for t in listed.data
+            ],
+            listed.has_more,
+        )

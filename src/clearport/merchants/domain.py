@@ -66,12 +66,33 @@ class MerchantGate:
     require_cvc: bool  # the merchant's payment setting: refuse card payments without a CVC
 
 
+# Example terms for a merchant onboarded without its own. Fixed amounts are per currency, in
+# minor units of each (decision 0703): a currency not named has no fixed fee, and no dispute fee.
+DEFAULT_FIXED_FEE_MINOR: dict[str, int] = {
+    "usd": 30, "eur": 25, "gbp": 20, "cad": 30, "aud": 30, "chf": 30, "jpy": 40, "kwd": 100,
+}  # fmt: skip
+# Keep equal to migration 0010's fee for merchants onboarded before dispute fees existed.
+DEFAULT_DISPUTE_FEE_MINOR: dict[str, int] = {
+    "usd": 1500, "eur": 1500, "gbp": 1500, "cad": 1500, "aud": 2500, "chf": 1500, "jpy": 2000,
+    "kwd": 5000,
+}  # fmt: skip
+
 DEFAULT_PRICING: dict[str, Any] = {
     "model": "blended",
     "percent_bps": 290,
-    "fixed_minor": 30,
+    "fixed_minor": DEFAULT_FIXED_FEE_MINOR,
     "brand_overrides": {},
+    "dispute_fee_minor": DEFAULT_DISPUTE_FEE_MINOR,
 }
+
+
+def dispute_fee_minor(pricing: dict[str, Any], currency: str) -> int:
+    """What a chargeback in `currency` costs the merchant under its pricing (0 where it names
+    no fee in that currency)."""
+    fees = pricing.get("dispute_fee_minor") or {}
+    fee = fees.get(currency, 0) if isinstance(fees, dict) else 0
+    return fee if type(fee) is int and fee >= 0 else 0
+
 
 DEFAULT_RESERVE: dict[str, Any] = {"percent_bps": 0, "hold_days": 0}
 

@@ -10,6 +10,7 @@ written anywhere.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from clearport.access.domain import Principal
@@ -84,7 +85,7 @@ class Authorizations:
         writer: OutcomeWriter,
         clock: Clock,
         *,
-        max_amount_minor: int,
+        max_amount_minor: Mapping[str, int],
     ) -> None:
         self._uow = uow
         self._store = store
@@ -102,8 +103,8 @@ class Authorizations:
         merchant_id = principal.require_merchant()
         if claim is not None and claim.recovered_resource is not None:
             return await self._recover(merchant_id, claim, claim.recovered_resource)
-        validate_amount(new.amount, max_amount_minor=self._max_amount_minor)
         parse_currency(new.currency)
+        validate_amount(new.amount, new.currency, max_amount_minor=self._max_amount_minor)
         if isinstance(new.source, InlineCard):
             today = self._clock.now().date()
             brand = validate_card(new.source.card, today, field_prefix=("source", "card"))

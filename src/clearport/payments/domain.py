@@ -14,6 +14,7 @@ naming the current status. Connector answers are mapped by an exhaustive `match`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -99,12 +100,21 @@ def require_status(current: PaymentStatus, action: str, allowed: PaymentStatus) 
         )
 
 
-def validate_amount(amount: int, *, max_amount_minor: int, field: Field | str = "amount") -> int:
+def validate_amount(
+    amount: int,
+    currency: str,
+    *,
+    max_amount_minor: Mapping[str, int],
+    field: Field | str = "amount",
+) -> int:
+    """A positive amount within the cap of its currency (a cap is per currency: one number of
+    minor units would mean a different sum of money in each)."""
     if type(amount) is not int or amount <= 0:
         raise InvalidRequest("'{field}' must be a positive integer in minor units.", field=field)
-    if amount > min(max_amount_minor, MAX_AMOUNT_MINOR):
+    cap = min(max_amount_minor.get(currency, MAX_AMOUNT_MINOR), MAX_AMOUNT_MINOR)
+    if amount > cap:
         raise InvalidRequest(
-            f"'{{field}}' exceeds the maximum of {max_amount_minor} minor units.",
+            f"'{{field}}' exceeds the maximum of {cap} minor units of {currency}.",
             code="amount_too_large",
             field=field,
         )
@@ -243,6 +253,9 @@ class Payment:
     amount_captured: int = 0
     amount_refunded: int = 0
     amount_refund_pending: int = 0
+    # What chargebacks took and did not give back (open or lost disputes): like a refund, it is
+    # no longer the merchant's to refund or to have disputed again.
+    amount_disputed: int = 0
     pending_operation: str | None = None
     auth_code: str | None = None
     network_reference: str | None = None
@@ -253,9 +266,28 @@ class Payment:
     def check(self) -> None:
         invariant(0 <= self.amount_captured <= self.amount, "amount_captured out of range")
         invariant(
-            0 <= self.amount_refunded + self.amount_refund_pending <= self.amount_captured,
-            "refunds exceed the captured amount",
+            0
+            <= self.amount_refunded + self.amount_refund_pending + self.amount_disputed
+            <= self.amount_captured,
+            "refunds and disputes exceed the captured amount",
         )
+
+    @property
+    def disputable_minor(self) -> int:
+        """What a chargeback may still take: captured, less refunds (done or under way) and
+        what earlier chargebacks took."""
+        return (
+            self.amount_captured
+            - self.amount_refunded
+            - self.amount_refund_pending
+            - self.amount_disputed
+        )
+
+    def record_dispute(self, taken_minor: int, at: datetime) -> None:
+        """A chargeback took `taken_minor` (negative: a won dispute gave it back)."""
+        self.amount_disputed += taken_minor
+        self.updated_at = at
+        self.check()
 
     def move_to(self, target: PaymentStatus, at: datetime) -> PaymentStatus:
         """Apply a legal transition; return the previous status."""

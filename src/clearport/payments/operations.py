@@ -16,6 +16,7 @@ from clearport.core.errors import (
     ConnectorFailed,
     IdempotencyInProgress,
     InternalError,
+    InvalidState,
     NotFound,
 )
 from clearport.core.ids import new_id
@@ -153,6 +154,13 @@ class Operations:
             if payment is None:
                 raise NotFound(f"No such payment: '{payment_id}'.", field="id")
             require_status(payment.status, "refunded", PaymentStatus.CAPTURED)
+            if payment.amount_disputed:
+                # The cardholder has the money back through the chargeback already (or may get
+                # it): a refund now would pay them twice. Won back, it may be refunded again.
+                raise InvalidState(
+                    "This payment is disputed; it cannot be refunded while a chargeback holds "
+                    "its money (GET /v1/disputes?payment=… shows the dispute)."
+                )
             value = refund_amount(
                 amount,
                 payment.amount_captured,

@@ -20,6 +20,7 @@ from clearport.ledger.service import LedgerService
 from clearport.merchants.ports import MerchantGates
 from clearport.payments.authorize import Authorizations, InlineCard, NewPayment, TokenSource
 from clearport.payments.calls import ConnectorCalls
+from clearport.payments.disputed import DisputedPayments
 from clearport.payments.janitor import Janitor
 from clearport.payments.operations import Operations
 from clearport.payments.outcomes import OutcomeWriter
@@ -45,7 +46,7 @@ class PaymentService:
         connectors: Mapping[str, Connector],
         clock: Clock,
         *,
-        max_amount_minor: int,
+        max_amount_minor: Mapping[str, int],
         connector_timeout_s: float,
         authorization_window_s: int,
         janitor_grace_s: int,
@@ -74,6 +75,8 @@ class PaymentService:
             authorization_window_s=authorization_window_s,
         )
         self.queries = PaymentQueries(uow, store)
+        # For the disputes feature: a payment locked and what chargebacks took recorded.
+        self.disputed = DisputedPayments(store, clock)
         # The use cases under the names the entry points know.
         self.create = self.authorizations.create
         self.capture = self.operations.capture

@@ -24,7 +24,18 @@ SCHEME_FEE_PAYABLE = "scheme_fee_payable"
 PAYOUTS_IN_TRANSIT = "payouts_in_transit"
 ROUNDING = "rounding"
 
-ITEM_KINDS = ("capture", "refund")
+# What a settlement settles: captures (+) and refunds (-); disputes (-: the amount taken from the
+# merchant when the chargeback came) and their reversals (+: given back when won), each with the
+# dispute fee charged (or returned) at that moment; adjustments (signed).
+ITEM_KINDS = ("capture", "refund", "dispute", "dispute_reversal", "adjustment")
+
+
+def item_gross(kind: str, amount_minor: int) -> int:
+    """An item's signed gross from its source's amount (positive, but an adjustment's: signed)."""
+    if kind in ("capture", "dispute_reversal", "adjustment"):
+        return amount_minor
+    invariant(kind in ("refund", "dispute"), f"unknown item kind {kind}")
+    return -amount_minor
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +83,16 @@ class ItemAggregates:
     count: int
     gross_minor: int  # captures
     refunds_minor: int
-    fees: FeeTotals
-    net_minor: int  # the items' own nets: gross - refunds - fees, item by item
+    fees: FeeTotals  # the captures' fees, charged by this settlement
+    net_minor: int  # the items' own nets: gross - commission, item by item
     flagged: int  # items priced with a fallback rate
+    disputes_minor: int = 0  # disputed amounts taken minus those given back
+    adjustments_minor: int = 0  # signed
+    dispute_fees_minor: int = 0  # charged (or returned) when the dispute moved, not now
 
     @staticmethod
     def empty(settlement_id: str) -> ItemAggregates:
-        """A settlement without items: only a reserve release is due."""
+        """A settlement without items: only a reserve release or a repayment is due."""
         return ItemAggregates(settlement_id, 0, 0, 0, FeeTotals(), 0, 0)
 
 
@@ -112,15 +126,27 @@ class ReserveHoldDue:
 
 
 @dataclass(frozen=True, slots=True)
+class Repayment:
+    """Failed payouts' money back in the merchant's available balance, to be paid again: what
+    is there (`amount_minor`, what disputes left of it) and the payouts it came from."""
+
+    merchant_id: str
+    currency: str
+    amount_minor: int
+    payout_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SettlementInput:
-    """What netting one settlement needs: its items, its merchant's terms, what it carries in
-    and the reserves due back."""
+    """What netting one settlement needs: its items, its merchant's terms, what it carries in,
+    the reserves due back and failed payouts' money to pay again."""
 
     settlement: OpenSettlement
     items: ItemAggregates
     terms: MerchantTerms
     carried_in_minor: int
     releases_due: tuple[ReserveHoldDue, ...]
+    repaid_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +169,10 @@ class SettlementTotals:
     carried_out_minor: int
     payout_minor: int
     flagged_items: int
+    disputes_minor: int = 0
+    adjustments_minor: int = 0
+    dispute_fees_minor: int = 0  # within fees_minor
+    repaid_minor: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +275,9 @@ class PayoutFile:
         }
 
 
-# A settled item's id is its source's: the captured payment's, or the refund's.
-ITEM_ID_PREFIXES = ("pay", "rfd")
+# A settled item's id is its source's: the captured payment's, the refund's, the dispute's, its
+# reversal's or the adjustment's.
+ITEM_ID_PREFIXES = ("pay", "rfd", "dp", "dpr", "adj")
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +287,7 @@ class ItemLine:
 
     settlement_id: str
     merchant_id: str
-    payment_id: str
+    payment_id: str | None  # None for an adjustment
     source_id: str
     reference: str | None
     type: str
@@ -276,6 +307,8 @@ class ReportSummary:
     count: int = 0
     gross_minor: int = 0
     refunds_minor: int = 0
+    disputes_minor: int = 0
+    adjustments_minor: int = 0
     interchange_minor: int = 0
     scheme_fee_minor: int = 0
     markup_minor: int = 0
@@ -291,10 +324,15 @@ class ReportSummary:
             f"item {line.source_id}: gross = net + fees",
         )
         self.count += 1
-        if line.gross_minor >= 0:
-            self.gross_minor += line.gross_minor
-        else:
-            self.refunds_minor -= line.gross_minor
+        match line.type:
+            case "capture":
+                self.gross_minor += line.gross_minor
+            case "refund":
+                self.refunds_minor -= line.gross_minor
+            case "dispute" | "dispute_reversal":
+                self.disputes_minor -= line.gross_minor
+            case _:
+                self.adjustments_minor += line.gross_minor
         self.interchange_minor += line.interchange_minor
         self.scheme_fee_minor += line.scheme_fee_minor
         self.markup_minor += line.markup_minor
@@ -310,6 +348,8 @@ class PartitionReportTotals:
     count: int
     gross_minor: int
     refunds_minor: int
+    disputes_minor: int
+    adjustments_minor: int
     interchange_minor: int
     scheme_fee_minor: int
     markup_minor: int
@@ -370,6 +410,10 @@ class Settlement:
     flagged_items: int
     report: dict[str, object] | None
     created_at: datetime
+    disputes: int = 0
+    adjustments: int = 0
+    dispute_fees: int = 0
+    repaid: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +430,7 @@ class Payout:
     failure_code: str | None
     created_at: datetime
     updated_at: datetime
+    repaid_by: str | None = None  # the settlement that paid a failed payout's money again
 
 
 PAYOUT_TRANSITIONS = {

@@ -2,11 +2,16 @@
 
 Two models, chosen per merchant (the `pricing` JSON of the merchant API):
 
-- blended: `percent_bps` of the amount + `fixed_minor`, with per-brand overrides. The whole fee is
-  the acquirer's markup (no interchange or scheme fee is shown separately).
+- blended: `percent_bps` of the amount + `fixed_minor` (per currency), with per-brand overrides.
+  The whole fee is the acquirer's markup (no interchange or scheme fee is shown separately).
 - interchange_plus ("interchange++"): interchange (by brand x card type x region, from a versioned
   table) + scheme fee (by brand x region) + the acquirer's markup (`markup_bps` +
-  `markup_fixed_minor`).
+  `markup_fixed_minor`, per currency).
+
+Fixed amounts are per currency (decision 0703): a merchant's `fixed_minor` that names no amount in
+the item's currency charges no fixed part there (its terms say so); a table row whose fixed part
+is not given in the item's currency is not known there, so the item is priced at the fallback and
+flagged, like a missing row.
 
 Every component is first computed exactly (a `Fraction` of a minor unit), then rounded half-even
 per item. The difference between the sum of rounded items and the rounded exact sum is posted to
@@ -29,6 +34,7 @@ from types import MappingProxyType
 from typing import Any
 
 from clearport.core.errors import InvalidRequest, invariant
+from clearport.core.money import CURRENCY_EXPONENTS
 
 BPS = 10_000
 
@@ -67,22 +73,41 @@ def region_for_country(country: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """`bps` basis points (may be fractional, e.g. 1.6) of the amount plus `fixed_minor`."""
+    """`bps` basis points (may be fractional, e.g. 1.6) of the amount plus a fixed amount in the
+    item's currency. `fixed_minor` maps a currency to minor units of it (a fixed amount means a
+    different sum of money in every currency, so it is never one number); None: no fixed part in
+    any currency."""
 
     bps: Fraction
-    fixed_minor: int = 0
+    fixed_minor: Mapping[str, int] | None = None
 
-    def exact(self, amount_minor: int) -> Fraction:
-        return Fraction(amount_minor) * self.bps / BPS + self.fixed_minor
+    def fixed_in(self, currency: str) -> int:
+        """The fixed part in `currency`; 0 when it names none there."""
+        return 0 if self.fixed_minor is None else self.fixed_minor.get(currency, 0)
+
+    def applies_to(self, currency: str) -> bool:
+        """Whether the rate is known in `currency`: it has no fixed part, or one there."""
+        return self.fixed_minor is None or currency in self.fixed_minor
+
+    def exact(self, amount_minor: int, currency: str) -> Fraction:
+        return Fraction(amount_minor) * self.bps / BPS + self.fixed_in(currency)
 
     @staticmethod
     def parse(
         raw: Mapping[str, Any], *, bps_key: str = "bps", fixed_key: str = "fixed_minor"
     ) -> Rate:
         bps = Fraction(str(raw[bps_key]))
-        fixed = raw.get(fixed_key, 0)
-        invariant(bps >= 0 and isinstance(fixed, int) and fixed >= 0, "rates are non-negative")
-        return Rate(bps, fixed)
+        invariant(bps >= 0, "rates are non-negative")
+        fixed = raw.get(fixed_key)
+        if fixed is None:
+            return Rate(bps)
+        invariant(isinstance(fixed, Mapping), f"'{fixed_key}' is per currency")
+        for currency, amount in fixed.items():
+            invariant(
+                currency in CURRENCY_EXPONENTS and type(amount) is int and amount >= 0,
+                f"'{fixed_key}' maps currencies to non-negative minor units",
+            )
+        return Rate(bps, MappingProxyType(dict(fixed)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,54 +178,68 @@ class InterchangeTable:
             fallback_scheme_fee=Rate.parse(doc["fallback"]["scheme_fee"]),
         )
 
-    def interchange_rate(self, brand: str, card_type: str | None, region: str) -> tuple[Rate, bool]:
-        """(rate, used_fallback). Unknown card type or missing row -> the most expensive row of
-        the brand in the region (priced on a 100.00 reference amount), else the table fallback."""
+    def interchange_rate(
+        self, brand: str, card_type: str | None, region: str, currency: str
+    ) -> tuple[Rate, bool]:
+        """(rate, used_fallback). Unknown card type, a missing row or one not known in
+        `currency` -> the most expensive row of the brand in the region that is known there
+        (priced on a 100.00 reference amount), else the table fallback."""
         if card_type is not None:
             rate = self.interchange.get((brand, card_type, region))
-            if rate is not None:
+            if rate is not None and rate.applies_to(currency):
                 return rate, False
         candidates = [
-            r for (b, _, reg), r in self.interchange.items() if b == brand and reg == region
+            r
+            for (b, _, reg), r in self.interchange.items()
+            if b == brand and reg == region and r.applies_to(currency)
         ]
         if candidates:
-            return max(candidates, key=lambda r: (r.exact(10_000), r.bps)), True
+            return max(candidates, key=lambda r: (r.exact(10_000, currency), r.bps)), True
         return self.fallback_interchange, True
 
-    def scheme_fee_rate(self, brand: str, region: str) -> tuple[Rate, bool]:
+    def scheme_fee_rate(self, brand: str, region: str, currency: str) -> tuple[Rate, bool]:
         rate = self.scheme_fees.get((brand, region))
-        if rate is not None:
+        if rate is not None and rate.applies_to(currency):
             return rate, False
         return self.fallback_scheme_fee, True
 
-    def rate_grid(self, brands: Iterable[str]) -> RateGrid:
-        """Every brand x region rate of the table with its fallbacks resolved, as the pricing
-        statement applies them to a settlement's items (their card type is not known there)."""
+    def rate_grid(self, brands: Iterable[str], currencies: Iterable[str]) -> RateGrid:
+        """Every brand x region x currency rate of the table with its fallbacks resolved, as the
+        pricing statement applies them to a settlement's items (their card type is not known
+        there)."""
         rates = []
+        currencies = tuple(currencies)
         for brand in brands:
             for region in REGIONS:
-                interchange, interchange_fallback = self.interchange_rate(brand, None, region)
-                scheme_fee, scheme_fee_fallback = self.scheme_fee_rate(brand, region)
-                rates.append(
-                    BrandRegionRates(
-                        brand,
-                        region,
-                        interchange,
-                        interchange_fallback,
-                        scheme_fee,
-                        scheme_fee_fallback,
+                for currency in currencies:
+                    interchange, interchange_fallback = self.interchange_rate(
+                        brand, None, region, currency
                     )
-                )
-        return RateGrid(tuple(rates), self.fallback_interchange, self.fallback_scheme_fee)
+                    scheme_fee, scheme_fee_fallback = self.scheme_fee_rate(brand, region, currency)
+                    rates.append(
+                        BrandRegionRates(
+                            brand,
+                            region,
+                            currency,
+                            interchange,
+                            interchange_fallback,
+                            scheme_fee,
+                            scheme_fee_fallback,
+                        )
+                    )
+        return RateGrid(
+            tuple(rates), self.fallback_interchange, self.fallback_scheme_fee, currencies
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class BrandRegionRates:
-    """The interchange and scheme-fee rates of one brand in one region; `*_fallback` says the
-    rate is a fallback (the item gets flagged)."""
+    """The interchange and scheme-fee rates of one brand in one region for items in one
+    currency; `*_fallback` says the rate is a fallback (the item gets flagged)."""
 
     brand: str
     region: str
+    currency: str
     interchange: Rate
     interchange_fallback: bool
     scheme_fee: Rate
@@ -215,6 +254,7 @@ class RateGrid:
     rates: tuple[BrandRegionRates, ...]
     fallback_interchange: Rate
     fallback_scheme_fee: Rate
+    currencies: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +340,7 @@ def price_item(
     *,
     kind: str,
     amount_minor: int,
+    currency: str,
     brand: str,
     card_type: str | None,
     region: str,
@@ -310,10 +351,12 @@ def price_item(
         return NO_FEE
     match pricing:
         case BlendedPricing():
-            return PricedItem(Fraction(0), Fraction(0), pricing.rate_for(brand).exact(amount_minor))
+            return PricedItem(
+                Fraction(0), Fraction(0), pricing.rate_for(brand).exact(amount_minor, currency)
+            )
         case InterchangePlusPricing():
-            ic, ic_fallback = table.interchange_rate(brand, card_type, region)
-            sf, sf_fallback = table.scheme_fee_rate(brand, region)
+            ic, ic_fallback = table.interchange_rate(brand, card_type, region, currency)
+            sf, sf_fallback = table.scheme_fee_rate(brand, region, currency)
             flags = tuple(
                 f
                 for f, on in (
@@ -323,8 +366,8 @@ def price_item(
                 if on
             )
             return PricedItem(
-                ic.exact(amount_minor),
-                sf.exact(amount_minor),
-                pricing.markup.exact(amount_minor),
+                ic.exact(amount_minor, currency),
+                sf.exact(amount_minor, currency),
+                pricing.markup.exact(amount_minor, currency),
                 flags,
             )

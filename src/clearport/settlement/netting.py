@@ -4,27 +4,33 @@ for one partition and returns what the store writes and the ledger posts.
 
 Per merchant x currency x business date (one `stl_` settlement):
 
-    net      = gross - refunds - fees - reserve_held + reserve_released
-    total    = net + carried_in            (carried_in <= 0: a negative total of an earlier day)
+    net      = gross - refunds - disputes + adjustments - fees - reserve_held + reserve_released
+    total    = net + carried_in + repaid   (carried_in <= 0: a negative total of an earlier day;
+                                            repaid >= 0: failed payouts' money paid again)
     payout   = max(total, 0)
     carried  = min(total, 0)               (carried forward to the next settlement, never paid)
+
+`fees` are the captures' fees, charged now, plus the dispute fees charged when the disputes came
+(already posted then: this settlement shows them, it does not charge them again).
 
 Ledger legs (merchant accounts are credit-normal; see ledger/domain.py):
 
     fees      pending   -> interchange_payable / scheme_fee_payable / fee_revenue (+ rounding)
     reserve   pending   -> reserve                      (reserve_held)
     release   reserve   -> available                    (reserve_released)
-    settle    pending   -> available                    (payout - reserve_released; may flip)
+    settle    pending   -> available                    (payout - reserve_released - repaid;
+                                                         may flip)
     payout    available -> payouts_in_transit           (when the payout file is written)
 
-`available` rises by exactly the payout, and a negative total stays in `pending` as the carried
-amount: pending moves by -(gross - refunds) - carried_in + carried_out. The ledger itself holds
-the carry forward; the settlements table records it.
+`available` rises by exactly the payout less what was already there to repay, and a negative
+total stays in `pending` as the carried amount: pending moves by -(what the items put there) -
+carried_in + carried_out. The ledger itself holds the carry forward; the settlements table records
+it (and the balance shows it as a negative available: decision 0701).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
@@ -47,14 +53,19 @@ from clearport.settlement.domain import (
     MerchantTerms,
     OpenSettlement,
     PayoutDue,
+    Repayment,
     ReserveHold,
     ReserveHoldDue,
     ReserveRelease,
     SettlementInput,
     SettlementNetting,
     SettlementTotals,
+    item_gross,
 )
 from clearport.settlement.fees import BPS, FeeTotals, round_half_even
+
+# The first banking day on or after a date, in a currency's calendar (settlement/calendar.py).
+BankingDays = Callable[[str, date], date]
 
 
 def reserve_hold_minor(gross_minor: int, percent_bps: int) -> int:
@@ -71,24 +82,38 @@ def reserve_release_date(business_date: date, hold_days: int) -> date:
 class Netting:
     gross_minor: int
     refunds_minor: int
-    fees_minor: int
+    fees_minor: int  # the captures' fees, charged by this settlement
     reserve_held_minor: int
     reserve_released_minor: int
     carried_in_minor: int = 0
+    disputes_minor: int = 0  # taken minus given back (signed)
+    adjustments_minor: int = 0  # signed
+    dispute_fees_minor: int = 0  # posted when the disputes moved (signed)
+    repaid_minor: int = 0
 
     def __post_init__(self) -> None:
         invariant(
             min(self.gross_minor, self.refunds_minor, self.reserve_held_minor) >= 0
-            and self.reserve_released_minor >= 0,
+            and min(self.reserve_released_minor, self.repaid_minor) >= 0,
             "netting inputs are non-negative amounts",
         )
         invariant(self.carried_in_minor <= 0, "only a negative total is carried forward")
 
     @property
-    def net_minor(self) -> int:
+    def items_pending_minor(self) -> int:
+        """What the items put into the merchant's pending account when they happened."""
         return (
             self.gross_minor
             - self.refunds_minor
+            - self.disputes_minor
+            + self.adjustments_minor
+            - self.dispute_fees_minor
+        )
+
+    @property
+    def net_minor(self) -> int:
+        return (
+            self.items_pending_minor
             - self.fees_minor
             - self.reserve_held_minor
             + self.reserve_released_minor
@@ -96,13 +121,14 @@ class Netting:
 
     @property
     def settled_minor(self) -> int:
-        """pending -> available, so that available rises by exactly the payout (negative: the
-        release that a carried deficit absorbs goes back from available to pending)."""
-        return self.payout_minor - self.reserve_released_minor
+        """pending -> available, so that available rises by exactly the payout, less what it
+        held already to repay (negative: the release or repayment that a carried deficit
+        absorbs goes back from available to pending)."""
+        return self.payout_minor - self.reserve_released_minor - self.repaid_minor
 
     @property
     def total_minor(self) -> int:
-        return self.net_minor + self.carried_in_minor
+        return self.net_minor + self.carried_in_minor + self.repaid_minor
 
     @property
     def payout_minor(self) -> int:
@@ -166,23 +192,30 @@ def net_effect(legs: Iterable[Leg], owner: str, kind: str) -> int:
 
 @dataclass(slots=True)
 class ItemTotals:
-    """Count and signed sum of items, to compare with the sources they came from."""
+    """Count and signed sums of items, to compare with the sources they came from."""
 
     count: int = 0
     gross_minor: int = 0  # captures
     refunds_minor: int = 0
-    fees_minor: int = 0
+    disputes_minor: int = 0
+    adjustments_minor: int = 0
+    fees_minor: int = 0  # every item's commission: captures' fees and dispute fees
     net_minor: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
 
     def add(self, kind: str, amount_minor: int, fee_minor: int) -> None:
         invariant(kind in ITEM_KINDS, f"unknown item kind {kind}")
         self.count += 1
-        signed = amount_minor if kind == "capture" else -amount_minor
-        if kind == "capture":
-            self.gross_minor += amount_minor
-        else:
-            self.refunds_minor += amount_minor
+        signed = item_gross(kind, amount_minor)
+        match kind:
+            case "capture":
+                self.gross_minor += amount_minor
+            case "refund":
+                self.refunds_minor += amount_minor
+            case "dispute" | "dispute_reversal":
+                self.disputes_minor -= signed
+            case _:
+                self.adjustments_minor += signed
         self.fees_minor += fee_minor
         self.net_minor += signed - fee_minor
         self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
@@ -194,9 +227,18 @@ def check_settlement(
     """The per-settlement invariants; a violation aborts the run (InvariantViolation)."""
     invariant(items.gross_minor == netting.gross_minor, "items gross = settlement gross")
     invariant(items.refunds_minor == netting.refunds_minor, "items refunds = settlement refunds")
-    invariant(items.fees_minor == fees.charged == netting.fees_minor, "items fees = fees charged")
+    invariant(items.disputes_minor == netting.disputes_minor, "items disputes = settlement's")
     invariant(
-        items.gross_minor - items.refunds_minor == items.net_minor + items.fees_minor,
+        items.adjustments_minor == netting.adjustments_minor, "items adjustments = settlement's"
+    )
+    invariant(
+        items.fees_minor == fees.charged + netting.dispute_fees_minor
+        and fees.charged == netting.fees_minor,
+        "items fees = fees charged + dispute fees",
+    )
+    invariant(
+        items.gross_minor - items.refunds_minor - items.disputes_minor + items.adjustments_minor
+        == items.net_minor + items.fees_minor,
         "gross = net + fees per item",
     )
     invariant(
@@ -209,14 +251,12 @@ def check_settlement(
     )
     invariant(
         net_effect(legs, merchant_id, PENDING)
-        == -(netting.gross_minor - netting.refunds_minor)
-        - netting.carried_in_minor
-        + netting.carried_out_minor,
+        == -netting.items_pending_minor - netting.carried_in_minor + netting.carried_out_minor,
         "settlement empties the items' pending amounts, keeping only the carried deficit",
     )
     invariant(
-        net_effect(legs, merchant_id, AVAILABLE) == netting.payout_minor,
-        "available receives exactly the payout",
+        net_effect(legs, merchant_id, AVAILABLE) == netting.payout_minor - netting.repaid_minor,
+        "available receives exactly the payout, less the repayment it held already",
     )
     invariant(
         net_effect(legs, merchant_id, RESERVE)
@@ -224,15 +264,26 @@ def check_settlement(
         "reserve moves by held - released",
     )
     invariant(
-        netting.net_minor + netting.carried_in_minor
+        netting.net_minor + netting.carried_in_minor + netting.repaid_minor
         == netting.payout_minor + netting.carried_out_minor,
-        "net + carried in = payout + carried forward",
+        "net + carried in + repaid = payout + carried forward",
     )
     invariant(all(leg.amount_minor > 0 for leg in legs), "legs carry positive amounts")
 
 
-def net_settlement(business_date: date, given: SettlementInput) -> SettlementNetting:
-    """Net one settlement of `business_date`; its invariants are checked (InvariantViolation)."""
+def arrival_date(
+    currency: str, business_date: date, delay_days: int, created_on: date, banking: BankingDays
+) -> date:
+    """When a payout arrives: the payout delay after the business date, never before the payout
+    exists, on a banking day of its currency."""
+    return banking(currency, max(business_date + timedelta(days=delay_days), created_on))
+
+
+def net_settlement(
+    business_date: date, given: SettlementInput, *, created_on: date, banking: BankingDays
+) -> SettlementNetting:
+    """Net one settlement of `business_date`, made on `created_on`; its invariants are checked
+    (InvariantViolation)."""
     stl, items, terms = given.settlement, given.items, given.terms
     invariant(items.settlement_id == stl.id, f"{stl.id}: the aggregates are its own")
     invariant(terms.merchant_id == stl.merchant_id, f"{stl.id}: the terms are its merchant's")
@@ -249,19 +300,27 @@ def net_settlement(business_date: date, given: SettlementInput) -> SettlementNet
         reserve_held_minor=held,
         reserve_released_minor=sum(hold.amount_minor for hold in given.releases_due),
         carried_in_minor=given.carried_in_minor,
+        disputes_minor=items.disputes_minor,
+        adjustments_minor=items.adjustments_minor,
+        dispute_fees_minor=items.dispute_fees_minor,
+        repaid_minor=given.repaid_minor,
     )
     item_totals = ItemTotals(
         count=items.count,
         gross_minor=items.gross_minor,
         refunds_minor=items.refunds_minor,
-        fees_minor=fees.charged,
+        disputes_minor=items.disputes_minor,
+        adjustments_minor=items.adjustments_minor,
+        fees_minor=fees.charged + items.dispute_fees_minor,
         net_minor=items.net_minor,
     )
     legs = settlement_legs(stl.merchant_id, fees, netting)
     check_settlement(stl.merchant_id, item_totals, fees, netting, legs)
     payout = None
     if netting.payout_minor > 0:
-        arrival = business_date + timedelta(days=terms.payout_delay_days)
+        arrival = arrival_date(
+            stl.currency, business_date, terms.payout_delay_days, created_on, banking
+        )
         payout = PayoutDue(stl.id, stl.merchant_id, stl.currency, netting.payout_minor, arrival)
     hold = None
     if held > 0:
@@ -272,7 +331,7 @@ def net_settlement(business_date: date, given: SettlementInput) -> SettlementNet
         count=items.count,
         gross_minor=items.gross_minor,
         refunds_minor=items.refunds_minor,
-        fees_minor=fees.charged,
+        fees_minor=fees.charged + items.dispute_fees_minor,
         interchange_minor=fees.interchange_charged,
         scheme_fees_minor=fees.scheme_fee_charged,
         markup_minor=fees.markup_charged,
@@ -284,6 +343,10 @@ def net_settlement(business_date: date, given: SettlementInput) -> SettlementNet
         carried_out_minor=netting.carried_out_minor,
         payout_minor=netting.payout_minor,
         flagged_items=items.flagged,
+        disputes_minor=items.disputes_minor,
+        adjustments_minor=items.adjustments_minor,
+        dispute_fees_minor=items.dispute_fees_minor,
+        repaid_minor=netting.repaid_minor,
     )
     releases = tuple(ReserveRelease(hold.held_by, stl.id) for hold in given.releases_due)
     return SettlementNetting(stl, totals, tuple(legs), payout, hold, releases)
@@ -297,6 +360,9 @@ def net_partition(
     terms: Iterable[MerchantTerms],
     carried_in: Iterable[CarriedBalance],
     releases_due: Iterable[ReserveHoldDue],
+    repayments: Iterable[Repayment] = (),
+    created_on: date,
+    banking: BankingDays,
 ) -> list[SettlementNetting]:
     """Net every settlement a partition opened (in their order), from what the store read."""
     ids = {stl.id for stl in settlements}
@@ -310,6 +376,8 @@ def net_partition(
     for hold in releases_due:
         due.setdefault(MerchantCurrency(hold.merchant_id, hold.currency), []).append(hold)
     invariant(due.keys() <= pairs, "every release due has its settlement")
+    repaid = {MerchantCurrency(r.merchant_id, r.currency): r.amount_minor for r in repayments}
+    invariant(repaid.keys() <= pairs, "every repayment has its settlement")
     return [
         net_settlement(
             business_date,
@@ -319,7 +387,10 @@ def net_partition(
                 terms=present(terms_of.get(stl.merchant_id), f"the terms of {stl.merchant_id}"),
                 carried_in_minor=carried.get(stl.pair, 0),
                 releases_due=tuple(due.get(stl.pair, ())),
+                repaid_minor=repaid.get(stl.pair, 0),
             ),
+            created_on=created_on,
+            banking=banking,
         )
         for stl in settlements
     ]

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
+from clearport.disputes.ports import FreeAvailable
 from clearport.settlement.domain import (
     CarriedBalance,
     ItemAggregates,
@@ -56,6 +57,14 @@ class SettlementRepresentation(Protocol):
     def settlement(self, settlement: Settlement) -> dict[str, Any]: ...
     def payout(self, payout: Payout) -> dict[str, Any]: ...
     def settlement_run(self, run: SettlementRun) -> dict[str, Any]: ...
+
+
+class BankingCalendar(Protocol):
+    """The days the banks of a currency settle (settlement/calendar.py)."""
+
+    def next_banking_day(self, currency: str, on: date) -> date:
+        """`on` if it is a banking day of `currency`, else the next one."""
+        ...
 
 
 class PayoutFileRenderer(Protocol):
@@ -166,6 +175,7 @@ class PricingStore(Protocol):
         releases: Sequence[ReserveRelease],
         payouts: Sequence[NewPayout],
         now: datetime,
+        repaid: Sequence[tuple[str, str]] = (),
     ) -> None: ...
     async def settlements_by_id(
         self, tx: Transaction, settlement_ids: Sequence[str]
@@ -176,7 +186,17 @@ class PricingStore(Protocol):
     async def payouts_by_id(self, tx: Transaction, payout_ids: Sequence[str]) -> list[Payout]: ...
 
 
-class PayoutStore(Protocol):
+class PayoutStore(FreeAvailable, Protocol):
+    """Payouts and payout files; and (disputes' port, settlement's to answer) what a merchant's
+    available balance holds beyond its pending payouts: failed payouts' money, which a dispute
+    may take first and the next settlement pays again."""
+
+    async def failed_payouts_to_repay(
+        self, tx: Transaction, merchant_id: str, currency: str
+    ) -> list[str]:
+        """Failed payouts whose money no settlement has paid again yet, locked."""
+        ...
+
     async def due_payouts(self, tx: Transaction, on: date) -> list[Payout]: ...
     async def flag_payouts(self, tx: Transaction, ids: Sequence[str], flag: str) -> None: ...
     async def has_payout_file(
@@ -199,6 +219,10 @@ class PayoutStore(Protocol):
     async def get_payout(
         self, tx: Transaction, payout_id: str, *, for_update: bool = False
     ) -> Payout | None: ...
+    async def payout_by_identification(self, tx: Transaction, identification: str) -> Payout | None:
+        """The payout whose NACHA entry carried this identification number, locked."""
+        ...
+
     async def set_payout_status(
         self, tx: Transaction, payout_id: str, status: str, failure_code: str | None, now: datetime
     ) -> None: ...

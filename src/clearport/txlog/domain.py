@@ -220,9 +220,9 @@ def verify(
 class TxlogEntry:
     """One state change, as the transaction log records it."""
 
-    object_type: str  # "payment" | "refund"
+    object_type: str  # "payment" | "refund" | "dispute" | "adjustment"
     object_id: str
-    payment_id: str
+    payment_id: str | None  # None for an adjustment
     merchant_id: str
     from_status: str | None
     to_status: str

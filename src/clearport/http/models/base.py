@@ -52,6 +52,10 @@ BankAccountId = Annotated[str, StringConstraints(pattern=id_pattern("ba"))]
 RequestId = Annotated[str, StringConstraints(pattern=id_pattern("req"))]
 WebhookEndpointId = Annotated[str, StringConstraints(pattern=id_pattern("we"))]
 WebhookDeliveryId = Annotated[str, StringConstraints(pattern=id_pattern("wd"))]
+DisputeId = Annotated[str, StringConstraints(pattern=id_pattern("dp"))]
+DisputeReversalId = Annotated[str, StringConstraints(pattern=id_pattern("dpr"))]
+AdjustmentId = Annotated[str, StringConstraints(pattern=id_pattern("adj"))]
+FileId = Annotated[str, StringConstraints(pattern=id_pattern("file"))]
 
 Timestamp = Annotated[int, Field(ge=0, description="Unix seconds.")]
 BusinessDate = Annotated[

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from clearport.events.domain import EVENT_TYPES
 from clearport.http.models.base import EventId, ListOf, ResponseModel, Timestamp, enum_of
+from clearport.http.models.disputes import Dispute
 from clearport.http.models.payments import Payment, Refund
 from clearport.http.models.settlement import Payout, Settlement, SettlementRun
 from clearport.http.models.webhooks import WebhookEndpoint
@@ -16,7 +17,7 @@ from clearport.http.models.webhooks import WebhookEndpoint
 
 class EventData(ResponseModel):
     object: Annotated[
-        Payment | Refund | Settlement | Payout | SettlementRun | WebhookEndpoint,
+        Payment | Refund | Dispute | Settlement | Payout | SettlementRun | WebhookEndpoint,
         Field(discriminator="object"),
     ] = Field(description="The object as the API showed it right after the change.")
 

@@ -36,8 +36,10 @@ class Balance(ResponseModel):
     """A merchant's balances, one line per currency."""
 
     object: Literal["balance"]
-    pending: list[Amount] = Field(description="Captured, not settled yet.")
-    available: list[Amount] = Field(description="Settled, awaiting payout.")
+    pending: list[Amount] = Field(description="Captured (or disputed, adjusted), not settled yet.")
+    available: list[Amount] = Field(
+        description="Settled, awaiting payout; negative when settlements carry a deficit."
+    )
     reserve: list[Amount] = Field(description="Held back as a reserve.")
 
 
@@ -50,8 +52,12 @@ class BalanceTransaction(ResponseModel):
     net: int
     currency: Currency
     source: str | None = Field(description="The id of the object that moved the money.")
-    status: Literal["pending", "available"]
-    available_on: Timestamp
+    status: Literal["pending", "available"] = Field(
+        description="`available` once the settlement of its source has completed."
+    )
+    available_on: Timestamp = Field(
+        description="When it became available; while pending, when it is expected to."
+    )
     created: Timestamp
 
 
@@ -73,6 +79,9 @@ class FeeDetails(ResponseModel):
     scheme_fees: int
     markup: int
     rounding: int
+    disputes: int = Field(
+        description="Dispute fees (charged when the disputes came; won ones given back)."
+    )
 
 
 class Settlement(ResponseModel):
@@ -86,6 +95,8 @@ class Settlement(ResponseModel):
     count: int = Field(ge=0)
     gross: int
     refunds: int
+    disputes: int = Field(description="Disputed amounts taken, less those given back (won).")
+    adjustments: int = Field(description="Signed: + credited to the merchant.")
     fees: int
     fee_details: FeeDetails
     reserve_held: int
@@ -93,6 +104,7 @@ class Settlement(ResponseModel):
     net: int
     carried_in: int
     carried_forward: int
+    repaid: int = Field(ge=0, description="Failed payouts' money paid again.")
     payout: int
     payout_id: PayoutId | None
     flagged_items: int = Field(ge=0, description="Items priced with a fallback rate.")
@@ -101,13 +113,14 @@ class Settlement(ResponseModel):
 
 
 class SettlementItem(ResponseModel):
-    """One settled capture or refund with its fee breakdown (refunds are negative)."""
+    """One settled capture, refund, dispute, dispute reversal or adjustment with its fee
+    breakdown (what leaves the merchant is negative; a dispute's markup is its dispute fee)."""
 
-    id: AnyId = Field(description="The id of the settled capture or refund.")
+    id: AnyId = Field(description="The id of the settled capture, refund, dispute, ...")
     object: Literal["settlement_item"]
     settlement: SettlementId
     merchant: MerchantId
-    payment: PaymentId
+    payment: PaymentId | None = Field(description="None for an adjustment.")
     reference: str | None
     type: str = Field(json_schema_extra=enum_of(ITEM_KINDS))
     brand: Brand | None
@@ -131,7 +144,10 @@ class Payout(ResponseModel):
     arrival_date: Timestamp
     settlement: SettlementId
     flag: str | None
-    failure_code: str | None
+    failure_code: str | None = Field(description="Why it failed: the bank's return code (R01).")
+    repaid_by: SettlementId | None = Field(
+        description="For a failed payout: the settlement that paid its money again."
+    )
     created: Timestamp
 
 

@@ -111,7 +111,7 @@ async def get_settlement(request: Request, settlement_id: SettlementId) -> JSONR
 async def list_items(
     request: Request,
     settlement_id: SettlementId,
-    # An item's id is the settled capture's or refund's: a cursor is an id of either kind.
+    # An item's id is its source's (capture, refund, dispute ...): a cursor is an id of any.
     page_request: PageRequest = Depends(page_query(ITEM_ID_PREFIXES)),
 ) -> JSONResponse:
     page = await container_of(request).settlement.list_items(

@@ -30,13 +30,14 @@ from clearport.settlement.domain import (
 )
 from clearport.settlement.fees import InterchangeTable
 from clearport.settlement.ports import (
+    BankingCalendar,
     PayoutDestinations,
     PayoutFileRenderer,
     ReportSinkLike,
     SettlementRepresentation,
     SettlementStore,
 )
-from clearport.settlement.service.payouts import SettlementPayouts
+from clearport.settlement.service.payouts import ReturnsImport, SettlementPayouts
 from clearport.settlement.service.pricing import PartitionPricing
 from clearport.settlement.service.queries import SettlementQueries
 from clearport.settlement.service.reports import PartitionReports
@@ -57,6 +58,7 @@ class SettlementService:
         auditor: Auditor,
         clock: Clock,
         tables: Callable[[date], InterchangeTable],
+        calendar: BankingCalendar,
         options: SettlementOptions,
         outbox: Outbox,
         shown: SettlementRepresentation,
@@ -66,12 +68,22 @@ class SettlementService:
         self.options = options
         self._reports = PartitionReports(uow, store, report_sink)
         self._payouts = SettlementPayouts(
-            uow, store, ledger, storage, renderer, destinations, auditor, clock, outbox, shown
+            uow,
+            store,
+            ledger,
+            storage,
+            renderer,
+            destinations,
+            auditor,
+            clock,
+            outbox,
+            shown,
+            calendar,
         )
         self._runs = SettlementRuns(
             uow,
             store,
-            PartitionPricing(store, ledger, tables, clock, outbox, shown),
+            PartitionPricing(store, store, ledger, tables, calendar, clock, outbox, shown),
             self._reports,
             self._payouts,
             auditor,
@@ -139,10 +151,13 @@ class SettlementService:
 
     # --- payouts ---------------------------------------------------------------------------------
 
-    async def write_payout_files(self, on: date, created_at: datetime) -> list[dict[str, Any]]:
-        """Put every pending payout due on or before `on` into that date's file per currency;
-        the files written, as the run's stats list them."""
-        files = await self._payouts.write_payout_files(on, created_at)
+    async def write_payout_files(
+        self, on: date, created_at: datetime, sent_on: date
+    ) -> list[dict[str, Any]]:
+        """Put every pending payout due by the effective date of a file sent on `sent_on` into
+        business date `on`'s file per currency; the files written, as the run's stats list
+        them."""
+        files = await self._payouts.write_payout_files(on, created_at, sent_on)
         return [f.summary() for f in files]
 
     async def mark_payout(
@@ -153,8 +168,13 @@ class SettlementService:
         status: str,
         failure_code: str | None = None,
     ) -> Payout:
-        """Operator: a payout was `paid`, or `failed` (an ACH return): money back to available."""
+        """Operator: a payout was `paid` (out of payouts in transit), or `failed` (an ACH
+        return): its money back to available, paid again by the next settlement."""
         return await self._payouts.mark_payout(actor, origin, payout_id, status, failure_code)
+
+    async def import_returns(self, actor: Principal, origin: Origin, data: bytes) -> ReturnsImport:
+        """A NACHA return file: its returned payouts become failed, with their R-codes."""
+        return await self._payouts.import_returns(actor, origin, data)
 
     # --- reads -----------------------------------------------------------------------------------
 

@@ -79,6 +79,11 @@ class SettlementRuns:
     def today(self) -> date:
         return self._clock.now().astimezone(ZoneInfo(self._options.timezone)).date()
 
+    def run_day(self, run: SettlementRun) -> date:
+        """The day a run was started, in the settlement's time zone: its payouts exist from
+        then, and its files take effect from then (the same day however often it resumes)."""
+        return run.created_at.astimezone(ZoneInfo(self._options.timezone)).date()
+
     # --- the run ---------------------------------------------------------------------------------
 
     async def start(
@@ -162,7 +167,7 @@ class SettlementRuns:
                 raise NotFound("No such settlement run.")
             if not await self._store.claim_partition(tx, run_id, partition):
                 return 0
-            settled = await self._pricing.settle(tx, run, partition)
+            settled = await self._pricing.settle(tx, run, partition, self.run_day(run))
             await self._store.mark_partition_done(
                 tx, run_id, partition, settled.items, settled.settlements, self._clock.now()
             )
@@ -190,7 +195,9 @@ class SettlementRuns:
             if problems:
                 await self._store.fail_run(tx, run_id, problems, self._clock.now())
         invariant(not problems, f"settlement run {run_id} violated: {'; '.join(problems)}")
-        files = await self._payouts.write_payout_files(run.business_date, run.cutoff_at)
+        files = await self._payouts.write_payout_files(
+            run.business_date, run.cutoff_at, self.run_day(run)
+        )
         async with self._uow.transaction() as tx:
             await self._store.complete_run(tx, run_id, files, self._clock.now())
             finished = present(await self._store.get_run(tx, run_id), "a completed run is read")

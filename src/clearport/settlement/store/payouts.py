@@ -12,6 +12,16 @@ from clearport.db.database import conn_of
 from clearport.db.statements import Params
 from clearport.settlement.domain import Payout, PayoutFile
 
+# Advisory lock class of "what a merchant's available balance holds beyond its pending payouts":
+# whoever spends it (a dispute, a repayment) holds the pair's lock first.
+_FREE_AVAILABLE_LOCK = 0x7C1E_0010
+
+_FREE_AVAILABLE = """
+SELECT coalesce((SELECT credits_posted - debits_posted - debits_pending FROM ledger_accounts
+                  WHERE owner = $1 AND kind = 'available' AND currency = $2), 0)
+     - coalesce((SELECT sum(amount) FROM payouts
+                  WHERE merchant_id = $1 AND currency = $2 AND status = 'pending'), 0)"""
+
 
 def payout_from_row(row: asyncpg.Record) -> Payout:
     return Payout(
@@ -27,6 +37,7 @@ def payout_from_row(row: asyncpg.Record) -> Payout:
         failure_code=row["failure_code"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        repaid_by=row["repaid_by"],
     )
 
 
@@ -52,6 +63,32 @@ UPDATE payouts SET status = {_status("status")}, failure_code = {_status("failur
 
 
 class PgPayoutStore:
+    async def lock_free_available(self, tx: Transaction, merchant_id: str, currency: str) -> int:
+        """The merchant's available balance beyond what its pending payouts will take (failed
+        payouts' money), with the pair locked until the transaction ends. Read in one statement,
+        so a payout file written meanwhile (available and its payouts move together) cannot
+        make it count twice. Take it before any ledger post of the transaction: ledger posts
+        lock accounts, and this lock must come first everywhere."""
+        conn = conn_of(tx)
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2 || ':' || $3))",
+            _FREE_AVAILABLE_LOCK,
+            merchant_id,
+            currency,
+        )
+        return int(await conn.fetchval(_FREE_AVAILABLE, merchant_id, currency))
+
+    async def failed_payouts_to_repay(
+        self, tx: Transaction, merchant_id: str, currency: str
+    ) -> list[str]:
+        rows = await conn_of(tx).fetch(
+            "SELECT id FROM payouts WHERE merchant_id = $1 AND currency = $2 "
+            "AND status = 'failed' AND repaid_by IS NULL ORDER BY id FOR UPDATE",
+            merchant_id,
+            currency,
+        )
+        return [r["id"] for r in rows]
+
     async def due_payouts(self, tx: Transaction, on: date) -> list[Payout]:
         rows = await conn_of(tx).fetch(
             """SELECT * FROM payouts WHERE status = 'pending' AND arrival_date <= $1
@@ -136,6 +173,12 @@ class PgPayoutStore:
             file_id,
             now,
         )
+
+    async def payout_by_identification(self, tx: Transaction, identification: str) -> Payout | None:
+        row = await conn_of(tx).fetchrow(
+            "SELECT * FROM payouts WHERE right(id, 15) = $1 FOR UPDATE", identification
+        )
+        return None if row is None else payout_from_row(row)
 
     async def get_payout(
         self, tx: Transaction, payout_id: str, *, for_update: bool = False

@@ -39,6 +39,10 @@ UNION
 SELECT merchant_id, currency FROM reserve_holds
  WHERE released_by IS NULL AND release_on <= {_pairs("business_date")}
    AND {partition_of("merchant_id", _pairs("partitions"))} = {_pairs("partition")}
+UNION
+SELECT merchant_id, currency FROM payouts
+ WHERE status = 'failed' AND repaid_by IS NULL
+   AND {partition_of("merchant_id", _pairs("partitions"))} = {_pairs("partition")}
 ORDER BY 1, 2"""
 
 _open = Params()
@@ -50,26 +54,36 @@ SELECT u.id, {_open("run_id")}, {_open("partition")}, {_open("business_date")}, 
               {_open("currencies", "text[]")}) AS u(id, m, c)"""
 
 # Per-item pricing, in SQL, mirroring settlement/fees.price_item (tests compare the two): the
-# brand x region rates and the country -> region table come from the domain as arrays.
+# brand x region x currency rates and the country -> region table come from the domain as arrays.
+# A dispute's fee was charged when it came (`fee` of its source): the item shows it as its markup,
+# with a reversal's given back (negative); the aggregates keep it apart from the captures' fees,
+# which this settlement charges.
 _price = Params()
 _PRICE_ITEMS = f"""
 WITH rates AS (
     SELECT * FROM unnest({_price("brand", "text[]")}, {_price("region", "text[]")},
+                         {_price("currency", "text[]")},
                          {_price("ic_bps", "numeric[]")}, {_price("ic_fixed", "bigint[]")},
                          {_price("ic_flag", "boolean[]")}, {_price("sf_bps", "numeric[]")},
                          {_price("sf_fixed", "bigint[]")}, {_price("sf_flag", "boolean[]")})
-        AS r(brand, region, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed, sf_flag)
+        AS r(brand, region, currency, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed, sf_flag)
+), fallback AS (
+    SELECT * FROM unnest({_price("fallback_currency", "text[]")},
+                         {_price("fallback_ic_fixed", "bigint[]")},
+                         {_price("fallback_sf_fixed", "bigint[]")})
+        AS f(currency, ic_fixed, sf_fixed)
 ), regions AS (
     SELECT * FROM unnest({_price("countries", "text[]")}, {_price("country_regions", "text[]")})
         AS cr(country, region)
 ), mp AS MATERIALIZED (
-    -- Each merchant's pricing, parsed once per merchant rather than once per item.
+    -- Each merchant's pricing in the settlement's currency, parsed once per settlement rather
+    -- than once per item. A fixed amount it does not name in that currency is 0 (decision 0703).
     SELECT st.id AS settlement_id, st.merchant_id,
            m.pricing ->> 'model' = 'interchange_plus' AS icpp,
            coalesce((m.pricing ->> 'percent_bps')::numeric,
                     (m.pricing ->> 'markup_bps')::numeric) AS bps,
-           coalesce((m.pricing ->> 'fixed_minor')::bigint,
-                    (m.pricing ->> 'markup_fixed_minor')::bigint) AS fixed,
+           coalesce((m.pricing -> 'fixed_minor' ->> st.currency)::bigint,
+                    (m.pricing -> 'markup_fixed_minor' ->> st.currency)::bigint, 0) AS fixed,
            nullif(m.pricing -> 'brand_overrides', '{{}}'::jsonb) AS overrides,
            coalesce(cr.region, {_price("default_region", "text")}) AS region,
            st.currency
@@ -81,14 +95,16 @@ WITH rates AS (
            s.created_at, s.payment_id, s.reference, s.brand, mp.settlement_id,
         CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
              ELSE s.amount * coalesce(r.ic_bps, {_price("fallback_ic_bps", "numeric")}) * 0.0001
-                  + coalesce(r.ic_fixed, {_price("fallback_ic_fixed", "bigint")}) END AS ic_x,
+                  + coalesce(r.ic_fixed, fb.ic_fixed, 0) END AS ic_x,
         CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
              ELSE s.amount * coalesce(r.sf_bps, {_price("fallback_sf_bps", "numeric")}) * 0.0001
-                  + coalesce(r.sf_fixed, {_price("fallback_sf_fixed", "bigint")}) END AS sf_x,
-        CASE WHEN s.type <> 'capture' THEN 0::numeric
+                  + coalesce(r.sf_fixed, fb.sf_fixed, 0) END AS sf_x,
+        CASE WHEN s.type = 'dispute' THEN s.fee::numeric
+             WHEN s.type = 'dispute_reversal' THEN -s.fee::numeric
+             WHEN s.type <> 'capture' THEN 0::numeric
              WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? s.brand
              THEN s.amount * (mp.overrides -> s.brand ->> 'percent_bps')::numeric * 0.0001
-                  + (mp.overrides -> s.brand ->> 'fixed_minor')::bigint
+                  + coalesce((mp.overrides -> s.brand -> 'fixed_minor' ->> s.currency)::bigint, 0)
              ELSE s.amount * mp.bps * 0.0001 + mp.fixed END AS mk_x,
         CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN ''
              ELSE concat_ws(',',
@@ -96,13 +112,16 @@ WITH rates AS (
                  CASE WHEN coalesce(r.sf_flag, true) THEN 'scheme_fee_fallback' END) END AS flags
       FROM settlement_sources s
       JOIN mp ON mp.merchant_id = s.merchant_id AND mp.currency = s.currency
-      LEFT JOIN rates r ON r.brand = s.brand AND r.region = mp.region
+      LEFT JOIN rates r
+             ON r.brand = s.brand AND r.region = mp.region AND r.currency = s.currency
+      LEFT JOIN fallback fb ON fb.currency = s.currency
      WHERE s.run_id = {_price("run_id")} AND s.partition = {_price("partition")}
 ), priced AS (
     SELECT exact.*,
            stl_round_half_even(ic_x) AS ic, stl_round_half_even(sf_x) AS sf,
            stl_round_half_even(mk_x) AS mk,
-           CASE WHEN type = 'capture' THEN amount ELSE -amount END AS gross
+           CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment') THEN amount
+                ELSE -amount END AS gross
       FROM exact
 ), ins AS (
     INSERT INTO settlement_items (source_id, settlement_id, transfer_id, merchant_id, payment_id,
@@ -115,8 +134,16 @@ WITH rates AS (
 SELECT settlement_id, count(*) AS n,
        coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0)::bigint AS gross,
        coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunds,
-       sum(ic)::bigint AS ic, sum(sf)::bigint AS sf, sum(mk)::bigint AS mk,
-       sum(ic_x)::text AS ic_x, sum(sf_x)::text AS sf_x, sum(mk_x)::text AS mk_x,
+       (coalesce(sum(amount) FILTER (WHERE type = 'dispute'), 0)
+        - coalesce(sum(amount) FILTER (WHERE type = 'dispute_reversal'), 0))::bigint AS disputes,
+       coalesce(sum(amount) FILTER (WHERE type = 'adjustment'), 0)::bigint AS adjustments,
+       coalesce(sum(ic) FILTER (WHERE type = 'capture'), 0)::bigint AS ic,
+       coalesce(sum(sf) FILTER (WHERE type = 'capture'), 0)::bigint AS sf,
+       coalesce(sum(mk) FILTER (WHERE type = 'capture'), 0)::bigint AS mk,
+       coalesce(sum(ic_x) FILTER (WHERE type = 'capture'), 0)::text AS ic_x,
+       coalesce(sum(sf_x) FILTER (WHERE type = 'capture'), 0)::text AS sf_x,
+       coalesce(sum(mk_x) FILTER (WHERE type = 'capture'), 0)::text AS mk_x,
+       coalesce(sum(mk) FILTER (WHERE type <> 'capture'), 0)::bigint AS dispute_fees,
        sum(gross - (ic + sf + mk))::bigint AS net,
        count(*) FILTER (WHERE flags <> '') AS flagged
   FROM priced GROUP BY settlement_id"""
@@ -139,6 +166,8 @@ _TOTAL_COLUMNS = (
     ("reserve_released", "reserve_released_minor"), ("net", "net_minor"),
     ("carried_in", "carried_in_minor"), ("carried_out", "carried_out_minor"),
     ("payout", "payout_minor"), ("flagged_items", "flagged_items"),
+    ("disputes", "disputes_minor"), ("adjustments", "adjustments_minor"),
+    ("dispute_fees", "dispute_fees_minor"), ("repaid", "repaid_minor"),
 )  # fmt: skip
 invariant(
     sorted(name for _, name in _TOTAL_COLUMNS)
@@ -168,6 +197,12 @@ UPDATE reserve_holds h SET released_by = u.by
        AS u(hold, by)
  WHERE h.settlement_id = u.hold AND h.released_by IS NULL"""
 
+_repaid = Params()
+_MARK_REPAID = f"""
+UPDATE payouts p SET repaid_by = u.by, updated_at = {_repaid("now")}
+  FROM unnest({_repaid("ids", "text[]")}, {_repaid("by", "text[]")}) AS u(id, by)
+ WHERE p.id = u.id AND p.status = 'failed' AND p.repaid_by IS NULL"""
+
 _payouts = Params()
 _INSERT_PAYOUTS = f"""
 INSERT INTO payouts (id, merchant_id, settlement_id, amount, currency, status, arrival_date,
@@ -191,7 +226,8 @@ class PgPricingStore:
     async def partition_pairs(
         self, tx: Transaction, run: SettlementRun, partition: int
     ) -> list[MerchantCurrency]:
-        """(merchant, currency) with items in the partition or a reserve release due."""
+        """(merchant, currency) with items in the partition, a reserve release due or failed
+        payouts to pay again."""
         rows = await conn_of(tx).fetch(
             _PARTITION_PAIRS,
             *_pairs.args(
@@ -229,6 +265,7 @@ class PgPricingStore:
     ) -> list[ItemAggregates]:
         """Insert the partition's items, priced; returns the aggregates of each settlement."""
         grid = rates.rates
+        fallback_ic, fallback_sf = rates.fallback_interchange, rates.fallback_scheme_fee
         await conn_of(tx).execute("SET LOCAL work_mem = '256MB'")
         rows = await conn_of(tx).fetch(
             _PRICE_ITEMS,
@@ -237,19 +274,21 @@ class PgPricingStore:
                 partition=partition,
                 brand=[r.brand for r in grid],
                 region=[r.region for r in grid],
+                currency=[r.currency for r in grid],
                 ic_bps=[_decimal(r.interchange.bps) for r in grid],
-                ic_fixed=[r.interchange.fixed_minor for r in grid],
+                ic_fixed=[r.interchange.fixed_in(r.currency) for r in grid],
                 ic_flag=[r.interchange_fallback for r in grid],
                 sf_bps=[_decimal(r.scheme_fee.bps) for r in grid],
-                sf_fixed=[r.scheme_fee.fixed_minor for r in grid],
+                sf_fixed=[r.scheme_fee.fixed_in(r.currency) for r in grid],
                 sf_flag=[r.scheme_fee_fallback for r in grid],
                 countries=list(COUNTRY_REGIONS),
                 country_regions=list(COUNTRY_REGIONS.values()),
                 default_region=DEFAULT_REGION,
                 fallback_ic_bps=_decimal(rates.fallback_interchange.bps),
-                fallback_ic_fixed=rates.fallback_interchange.fixed_minor,
                 fallback_sf_bps=_decimal(rates.fallback_scheme_fee.bps),
-                fallback_sf_fixed=rates.fallback_scheme_fee.fixed_minor,
+                fallback_currency=list(rates.currencies),
+                fallback_ic_fixed=[fallback_ic.fixed_in(c) for c in rates.currencies],
+                fallback_sf_fixed=[fallback_sf.fixed_in(c) for c in rates.currencies],
             ),
             timeout=LONG_S,
         )
@@ -269,6 +308,9 @@ class PgPricingStore:
                 ),
                 net_minor=r["net"],
                 flagged=r["flagged"],
+                disputes_minor=r["disputes"],
+                adjustments_minor=r["adjustments"],
+                dispute_fees_minor=r["dispute_fees"],
             )
             for r in rows
         ]
@@ -341,7 +383,9 @@ class PgPricingStore:
         releases: Sequence[ReserveRelease],
         payouts: Sequence[NewPayout],
         now: datetime,
+        repaid: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """Record what netting returned; `repaid`: (failed payout, settlement repaying it)."""
         conn = conn_of(tx)
         columns = {column: [getattr(t, name) for t in totals] for column, name in _TOTAL_COLUMNS}
         await conn.execute(
@@ -365,6 +409,11 @@ class PgPricingStore:
                     held_by=[r.held_by for r in releases],
                     released_by=[r.released_by for r in releases],
                 ),
+            )
+        if repaid:
+            await conn.execute(
+                _MARK_REPAID,
+                *_repaid.args(ids=[p for p, _ in repaid], by=[s for _, s in repaid], now=now),
             )
         if payouts:
             await conn.execute(

@@ -74,10 +74,38 @@ def _settlement(row: asyncpg.Record) -> Settlement:
         flagged_items=row["flagged_items"],
         report=json.loads(report) if isinstance(report, str) else report,
         created_at=row["created_at"],
+        disputes=row["disputes"],
+        adjustments=row["adjustments"],
+        dispute_fees=row["dispute_fees"],
+        repaid=row["repaid"],
     )
 
 
 class PgQueryStore:
+    async def settled_at(self, tx: Transaction, sources: Sequence[str]) -> dict[str, datetime]:
+        """`ledger.ports.Settlements`: when each source was settled (its settlement's creation,
+        in the transaction that settled it); a settlement's own postings when it was made."""
+        rows = await conn_of(tx).fetch(
+            """SELECT i.source_id AS source, s.created_at FROM settlement_items i
+                 JOIN settlements s ON s.id = i.settlement_id
+                WHERE i.source_id = ANY($1::text[])
+               UNION ALL
+               SELECT id, created_at FROM settlements WHERE id = ANY($1::text[])""",
+            list(sources),
+        )
+        return {r["source"]: r["created_at"] for r in rows}
+
+    async def carried(self, tx: Transaction, merchant_id: str) -> dict[str, int]:
+        """`ledger.ports.Settlements`: the deficit each currency carries. Every settlement moves
+        the carry by carried_out - carried_in, so their sum is what is carried now, whatever
+        order the dates were settled in."""
+        rows = await conn_of(tx).fetch(
+            """SELECT currency, sum(carried_out - carried_in)::bigint AS carried
+                 FROM settlements WHERE merchant_id = $1 GROUP BY currency""",
+            merchant_id,
+        )
+        return {r["currency"]: r["carried"] for r in rows if r["carried"]}
+
     async def get_settlement(self, tx: Transaction, settlement_id: str) -> Settlement | None:
         row = await conn_of(tx).fetchrow(f"{_SETTLEMENT_SELECT} WHERE s.id = $1", settlement_id)
         return None if row is None else _settlement(row)

@@ -41,8 +41,13 @@ class PgReportStore:
     ) -> PartitionReportTotals:
         row = await conn_of(tx).fetchrow(
             """SELECT count(i.*) AS count,
-                      coalesce(sum(i.gross) FILTER (WHERE i.gross > 0), 0) AS gross_minor,
-                      coalesce(-sum(i.gross) FILTER (WHERE i.gross < 0), 0) AS refunds_minor,
+                      coalesce(sum(i.gross) FILTER (WHERE i.type = 'capture'), 0) AS gross_minor,
+                      coalesce(-sum(i.gross) FILTER (WHERE i.type = 'refund'), 0)
+                        AS refunds_minor,
+                      coalesce(-sum(i.gross) FILTER (
+                          WHERE i.type IN ('dispute', 'dispute_reversal')), 0) AS disputes_minor,
+                      coalesce(sum(i.gross) FILTER (WHERE i.type = 'adjustment'), 0)
+                        AS adjustments_minor,
                       coalesce(sum(i.interchange), 0) AS interchange_minor,
                       coalesce(sum(i.scheme_fee), 0) AS scheme_fee_minor,
                       coalesce(sum(i.markup), 0) AS markup_minor,
@@ -51,7 +56,8 @@ class PgReportStore:
                       count(*) FILTER (WHERE i.flags <> '') AS flagged,
                       (SELECT count(*) FROM settlements x
                         WHERE x.run_id = $1 AND x.partition = $2) AS settlements,
-                      (SELECT coalesce(sum(x.gross - x.refunds - x.fees), 0) FROM settlements x
+                      (SELECT coalesce(sum(x.gross - x.refunds - x.disputes + x.adjustments
+                                           - x.fees), 0) FROM settlements x
                         WHERE x.run_id = $1 AND x.partition = $2) AS settlements_net_minor
                  FROM settlements s JOIN settlement_items i ON i.settlement_id = s.id
                 WHERE s.run_id = $1 AND s.partition = $2""",

@@ -50,22 +50,58 @@ VALUES ({_insert_run("id")}, {_insert_run("business_date")}, {_insert_run("cutof
     {_insert_run("created_by")}, {_insert_run("created_at")})
 ON CONFLICT (business_date) DO NOTHING RETURNING *"""
 
+# The run's sources: captures and refunds (credit / debit of the merchant's pending account);
+# disputes that took from pending and the credits of disputes won, each its chargeback with its
+# fee (`<source>:chargeback`, `<source>:fee`: what the dispute charged pending); adjustments,
+# signed. Each is eligible once, before the cutoff and after the lookback, while no item has it.
 _stage = Params()
+_WINDOW = (
+    f"t.action = 'post' AND t.created_at >= {_stage('lookback_from')} "
+    f"AND t.created_at < {_stage('cutoff_at')} AND t.source IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM settlement_items i WHERE i.source_id = t.source)"
+)
 _STAGE_SOURCES = f"""
 INSERT INTO settlement_sources (run_id, partition, source_id, transfer_id, type, merchant_id,
-    currency, amount, created_at, payment_id, brand, reference)
-SELECT {_stage("run_id")}, {partition_of("a.owner", _stage("partitions"))}, t.source, t.id, t.code,
-       a.owner, t.currency, t.amount, t.created_at, p.id, p.card_brand, p.reference
-  FROM ledger_transfers t
-  JOIN ledger_accounts a ON a.id = CASE WHEN t.code = 'capture'
-       THEN t.credit_account_id ELSE t.debit_account_id END
-  LEFT JOIN refunds r ON t.code = 'refund' AND r.id = t.source
-  LEFT JOIN payments p
-         ON p.id = CASE WHEN t.code = 'capture' THEN t.source ELSE r.payment_id END
- WHERE t.code IN ('capture', 'refund') AND t.action = 'post'
-   AND t.created_at >= {_stage("lookback_from")} AND t.created_at < {_stage("cutoff_at")}
-   AND a.kind = 'pending' AND t.source IS NOT NULL
-   AND NOT EXISTS (SELECT 1 FROM settlement_items i WHERE i.source_id = t.source)"""
+    currency, amount, fee, created_at, payment_id, brand, reference)
+SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}, x.*
+  FROM (
+    SELECT t.source, t.id, t.code AS type, a.owner AS merchant_id, t.currency, t.amount,
+           0::bigint AS fee, t.created_at, p.id AS payment_id, p.card_brand, p.reference
+      FROM ledger_transfers t
+      JOIN ledger_accounts a ON a.id = CASE WHEN t.code = 'capture'
+           THEN t.credit_account_id ELSE t.debit_account_id END
+      LEFT JOIN refunds r ON t.code = 'refund' AND r.id = t.source
+      LEFT JOIN payments p
+             ON p.id = CASE WHEN t.code = 'capture' THEN t.source ELSE r.payment_id END
+     WHERE t.code IN ('capture', 'refund') AND a.kind = 'pending' AND {_WINDOW}
+    UNION ALL
+    SELECT t.source, t.id, 'dispute', a.owner, t.currency, t.amount, coalesce(f.amount, 0),
+           t.created_at, p.id, p.card_brand, p.reference
+      FROM ledger_transfers t
+      JOIN ledger_accounts a ON a.id = t.debit_account_id
+      JOIN disputes d ON d.id = t.source
+      JOIN payments p ON p.id = d.payment_id
+      LEFT JOIN ledger_transfers f ON f.id = t.source || ':fee'
+     WHERE t.code = 'chargeback' AND t.id = t.source || ':chargeback' AND a.kind = 'pending'
+       AND {_WINDOW}
+    UNION ALL
+    SELECT t.source, t.id, 'dispute_reversal', a.owner, t.currency, t.amount,
+           coalesce(f.amount, 0), t.created_at, p.id, p.card_brand, p.reference
+      FROM ledger_transfers t
+      JOIN ledger_accounts a ON a.id = t.credit_account_id
+      JOIN disputes d ON d.reversal_id = t.source
+      JOIN payments p ON p.id = d.payment_id
+      LEFT JOIN ledger_transfers f ON f.id = t.source || ':fee'
+     WHERE t.code = 'chargeback' AND t.id = t.source || ':chargeback' AND a.kind = 'pending'
+       AND {_WINDOW}
+    UNION ALL
+    SELECT t.source, t.id, 'adjustment', a.owner, t.currency,
+           CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE -t.amount END, 0,
+           t.created_at, NULL, NULL, NULL
+      FROM ledger_transfers t
+      JOIN ledger_accounts a ON a.id IN (t.debit_account_id, t.credit_account_id)
+     WHERE t.code = 'adjustment' AND a.kind = 'pending' AND {_WINDOW}
+  ) x"""
 
 _finish = Params()
 _FINISH_RUN = f"""
@@ -133,7 +169,8 @@ class PgRunStore:
         # Fresh statistics, so each partition's statement is planned with hash joins.
         await conn.execute("ANALYZE settlement_sources", timeout=LONG_S)
         missing = await conn.fetchval(
-            "SELECT count(*) FROM settlement_sources WHERE run_id = $1 AND payment_id IS NULL",
+            "SELECT count(*) FROM settlement_sources WHERE run_id = $1 AND payment_id IS NULL "
+            "AND type <> 'adjustment'",
             run.id,
             timeout=LONG_S,
         )
@@ -158,11 +195,13 @@ class PgRunStore:
         return None if row is None else run_from_row(row)
 
     async def first_source_at(self, tx: Transaction) -> datetime | None:
-        # Two probes of the (code, created_at) index rather than one scan.
+        # One probe of the (code, created_at) index per kind rather than one scan.
         value: datetime | None = await conn_of(tx).fetchval(
             "SELECT least("
             "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'capture'), "
-            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'refund'))"
+            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'refund'), "
+            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'chargeback'), "
+            "(SELECT min(created_at) FROM ledger_transfers WHERE code = 'adjustment'))"
         )
         return value
 
@@ -246,8 +285,8 @@ class PgRunStore:
         problems: list[str] = []
         staged = await conn.fetchrow(
             """SELECT count(*) AS n,
-                      coalesce(sum(CASE WHEN type = 'capture' THEN amount ELSE -amount END), 0)
-                        AS total
+                      coalesce(sum(CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment')
+                                        THEN amount ELSE -amount END), 0) AS total
                  FROM settlement_sources WHERE run_id = $1""",
             run.id,
             timeout=LONG_S,
@@ -271,12 +310,19 @@ class PgRunStore:
                  LEFT JOIN (SELECT settlement_id, count(*) n,
                                    coalesce(sum(gross) FILTER (WHERE type = 'capture'), 0) g,
                                    coalesce(-sum(gross) FILTER (WHERE type = 'refund'), 0) r,
+                                   coalesce(-sum(gross) FILTER (
+                                       WHERE type IN ('dispute', 'dispute_reversal')), 0) d,
+                                   coalesce(sum(gross) FILTER (WHERE type = 'adjustment'), 0) a,
+                                   coalesce(sum(commission) FILTER (
+                                       WHERE type IN ('dispute', 'dispute_reversal')), 0) df,
                                    sum(commission) f, sum(net) net
                               FROM settlement_items GROUP BY settlement_id) i
                    ON i.settlement_id = s.id
                 WHERE s.run_id = $1
-                  AND (coalesce(i.n, 0), coalesce(i.g, 0), coalesce(i.r, 0), coalesce(i.f, 0))
-                      IS DISTINCT FROM (s.count, s.gross, s.refunds, s.fees)""",
+                  AND (coalesce(i.n, 0), coalesce(i.g, 0), coalesce(i.r, 0), coalesce(i.d, 0),
+                       coalesce(i.a, 0), coalesce(i.f, 0), coalesce(i.df, 0))
+                      IS DISTINCT FROM (s.count, s.gross, s.refunds, s.disputes, s.adjustments,
+                                        s.fees, s.dispute_fees)""",
             run.id,
             timeout=LONG_S,
         )

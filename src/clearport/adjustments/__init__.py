@@ -1,0 +1,1 @@
+"""Adjustments: finance corrects a merchant's balance by a balanced ledger entry."""

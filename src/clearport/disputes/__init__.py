@@ -1,0 +1,1 @@
+"""Disputes: chargebacks and inquiries, their evidence, their money (decision 0700)."""

@@ -1,0 +1,1 @@
+"""Uploaded files: dispute evidence and processor files, kept in object storage."""
