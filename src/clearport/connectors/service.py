@@ -175,26 +175,25 @@ class ConnectorService:
             current = await self._repo.get(tx, connector_id, for_update=True)
             if current is None:
                 raise NotFound(f"No such connector: '{connector_id}'.", field="id")
-            settings, display, credentials_id = current.settings, current.secret_display, None
+            settings, display = current.settings, current.secret_display
+            credentials_id = current.credentials_id
             if patch.settings is not None:
                 change = self._settings_after(current, patch.settings)
                 settings, display = change.public, change.display
-                if change.secret is not None:  # credentials changed: sealed anew
+                if change.secret is not None:  # credentials changed: sealed anew (or none left)
                     kept = await self._opened(tx, current, change.kept)
                     credentials_id = await self._seal(tx, {**kept, **change.secret})
             updated = replace(
                 current,
                 settings=settings,
                 secret_display=display,
-                credentials_id=current.credentials_id if credentials_id is None else credentials_id,
+                credentials_id=credentials_id,
                 enabled=current.enabled
                 if patch.status is None
                 else patch.status == ConnectorStatus.ENABLED,
                 version=current.version + 1,
                 updated_at=now,
             )
-            if not display:  # every credential removed
-                updated = replace(updated, credentials_id=None)
             await self._repo.update(tx, updated)
             if current.credentials_id not in (None, updated.credentials_id):
                 await self._vault.destroy_secrets(tx, [current.credentials_id])

@@ -19,7 +19,6 @@ from clearport.http.models.connectors import (
     ConnectorList,
     ConnectorUpdate,
 )
-from clearport.http.openapi import answers
 from clearport.http.schemas import list_json
 
 router = APIRouter(prefix="/v1/connectors", route_class=ApiRoute, tags=["connectors"])
@@ -66,11 +65,7 @@ async def get_connector(request: Request, connector_id: ConnectorId) -> JSONResp
     return JSONResponse(connector_json(view))
 
 
-@router.patch(
-    "/{connector_id}",
-    response_model=Connector,
-    responses=answers(409),  # changed by someone else between reading and writing
-)
+@router.patch("/{connector_id}", response_model=Connector)
 async def update_connector(
     request: Request, connector_id: ConnectorId, body: ConnectorUpdate
 ) -> JSONResponse:
