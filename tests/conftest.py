@@ -72,6 +72,9 @@ def settings() -> Settings:
         data_dir=_TMP / "data",
         secret_key=TEST_SERVER_SECRET,  # type: ignore[arg-type]
         rate_limit_requests=100_000,
+        # Payments go to the built-in simulator whatever a test registers: tests of other
+        # connectors build a container of their own.
+        connectors_default_order="simulator",
     )
 
 

@@ -184,6 +184,9 @@ def main() -> int:
             # the rate limit nor the failed-authentication lockout may stand in its way.
             "CLEARPORT_RATE_LIMIT_REQUESTS": "1000000000",
             "CLEARPORT_AUTH_MAX_FAILURES": "1000000000",
+            # The fuzzer registers connectors with made-up hosts: payments stay on the
+            # built-in simulator rather than trying them.
+            "CLEARPORT_CONNECTORS_DEFAULT_ORDER": "simulator",
         }
         subprocess.run([str(BIN / "clearport"), "db", "upgrade"], env=env, check=True)
         operator = _clearport(env, "operators", "create", "--role", "admin", "--json")["secret"]

@@ -58,6 +58,11 @@ class Allowance:
         )
 
 
+def _a_setting(_case: Any, error: dict[str, Any]) -> bool:
+    param = error.get("param")
+    return param == "settings" or (isinstance(param, str) and param.startswith("settings["))
+
+
 def _both_cursors(case: Any, _error: dict[str, Any]) -> bool:
     query = case.query or {}
     return "starting_after" in query and "ending_before" in query
@@ -282,6 +287,25 @@ ALLOWANCES: tuple[Allowance, ...] = (
         None,
         None,
         _integral_float,
+    ),
+    Allowance(
+        "connector_name_taken",
+        "A connector's name is unique (the built-in simulator's `simulator` included): which "
+        "names are taken is state.",
+        409,
+        frozenset({"duplicate_connector"}),
+        frozenset({"name"}),
+        frozenset({"POST /v1/connectors"}),
+    ),
+    Allowance(
+        "connector_settings_of_its_type",
+        "A change's settings are checked against the connector's type, which the request does "
+        "not carry (the document offers every type's settings): state.",
+        400,
+        frozenset({"parameter_invalid"}),
+        None,
+        frozenset({"PATCH /v1/connectors/{connector_id}"}),
+        _a_setting,
     ),
 )
 

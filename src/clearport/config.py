@@ -83,8 +83,19 @@ class Settings(BaseSettings):
     payment_max_amount_minor: dict[str, int] = Field(default_factory=dict, validate_default=True)
     # Authorizations not captured within this window are voided and marked `expired`.
     authorization_window_s: int = 7 * 86_400
-    # Bound on every connector call; no answer in time leaves the attempt `pending`.
+    # Outer bound on every connector call (each connector has its own, shorter, connect and
+    # read timeouts in its settings); no answer in time is a timeout: reversed, failed over.
     connector_timeout_s: float = 10.0
+    # Until routing rules exist: the connectors a payment may use, in order (comma-separated
+    # names; the built-in in-process simulator is `simulator`). Unset: every enabled registered
+    # connector, oldest first, or the built-in simulator when none is registered.
+    connectors_default_order: str | None = None
+    # How long a process trusts its copy of the registered connectors without an announcement.
+    connectors_cache_ttl_s: float = Field(default=30.0, gt=0)
+    # Per connector and process: this many technical failures in a row open its circuit
+    # breaker; after the cool-down one trial call decides (docs/decisions/0502).
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=30.0, ge=0)
     # The simulator connector's artificial latency per call.
     simulator_latency_s: float = 0.0
     # Attempts still `pending` after this long are resolved by the janitor.
@@ -107,6 +118,12 @@ class Settings(BaseSettings):
     @classmethod
     def _caps_per_currency(cls, value: dict[str, int]) -> dict[str, int]:
         return per_currency_caps(value)
+
+    @property
+    def connector_order(self) -> tuple[str, ...] | None:
+        if self.connectors_default_order is None:
+            return None
+        return tuple(n.strip() for n in self.connectors_default_order.split(",") if n.strip())
 
     @property
     def pgdata_dir(self) -> Path:

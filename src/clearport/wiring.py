@@ -8,7 +8,7 @@ adapter themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from clearport.adjustments.service import AdjustmentService
     from clearport.audit.service import Auditor, AuditQueries
     from clearport.config import Settings
-    from clearport.connectors.ports import Connector
+    from clearport.connectors.ports import Connector, ConnectorDirectory
+    from clearport.connectors.service import ConnectorService
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener
@@ -69,6 +70,8 @@ class Container:
     events: EventQueries
     chains: ChainService
     simulator: SimulatorConnector
+    connectors: ConnectorService
+    connector_directory: ConnectorDirectory
     idempotency_store: IdempotencyStore
     settlement: SettlementService
     # A run's partitions as jobs for the workers (`POST /v1/settlement_runs` queues them).
@@ -100,6 +103,7 @@ class Container:
     async def stop(self) -> None:
         await self.invalidation_listener.stop()
         await self.settlement_jobs.close()
+        await self.connector_directory.close()
         await self.db.close()
 
 
@@ -110,10 +114,12 @@ def build_container(
     clock: Clock | None = None,
     connectors: Mapping[str, Connector] | None = None,
     resolver: Resolver | None = None,
+    wrap_connectors: Callable[[Connector], Connector] | None = None,
 ) -> Container:
-    """Every service over `database_url`. Payments go to `connectors` (by name, the first one
-    routed to), by default the built-in simulator; webhook hosts are resolved by `resolver`, by
-    default the system's."""
+    """Every service over `database_url`. Payments go to the registered connectors (the
+    connector directory), or, given `connectors`, to those alone in their order (tests);
+    `wrap_connectors` goes around every registered connector built (injected faults). Webhook
+    hosts are resolved by `resolver`, by default the system's."""
     # Imported here, not at the top: the commands that only need the database URL or the
     # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
     from clearport.access.lockout import LockoutPolicy
@@ -124,7 +130,16 @@ def build_container(
     from clearport.adjustments.store import PgAdjustmentStore
     from clearport.audit.service import Auditor, AuditQueries
     from clearport.audit.store import PgAuditLog
+    from clearport.connectors.catalog import connector_types
+    from clearport.connectors.directory import (
+        FixedDirectory,
+        GuardOptions,
+        RegistryDirectory,
+    )
+    from clearport.connectors.domain import BreakerPolicy
+    from clearport.connectors.service import ConnectorService
     from clearport.connectors.simulator.connector import SimulatorConnector
+    from clearport.connectors.store import PgConnectorRepository
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
     from clearport.disputes.service import DisputeService
@@ -202,6 +217,29 @@ def build_container(
     settlement_store = PgSettlementStore()
     ledger = LedgerService(uow, PgLedgerStore(), clock, settlement_store)
     simulator = SimulatorConnector(latency_s=settings.simulator_latency_s)
+    guard_options = GuardOptions(
+        BreakerPolicy(settings.breaker_failure_threshold, settings.breaker_cooldown_s),
+        settings.connector_timeout_s,
+    )
+    types = connector_types()
+    connector_repo = PgConnectorRepository()
+    directory: ConnectorDirectory
+    if connectors is not None:
+        directory = FixedDirectory(connectors, guard_options)
+    else:
+        registry = RegistryDirectory(
+            uow,
+            connector_repo,
+            vault,
+            types,
+            simulator,
+            guard_options,
+            default_order=settings.connector_order,
+            ttl_s=settings.connectors_cache_ttl_s,
+            wrap=wrap_connectors,
+        )
+        hub.subscribe(CacheTopic.CONNECTORS, registry)
+        directory = registry
     idempotency_store = PgIdempotencyStore(db)
     idempotency = IdempotencyService(
         idempotency_store,
@@ -225,10 +263,9 @@ def build_container(
         events,
         txlog,
         shown,
-        connectors if connectors is not None else {simulator.name: simulator},
+        directory,
         clock,
         max_amount_minor=settings.payment_max_amount_minor,
-        connector_timeout_s=settings.connector_timeout_s,
         authorization_window_s=settings.authorization_window_s,
         janitor_grace_s=settings.janitor_grace_s,
     )
@@ -376,6 +413,10 @@ def build_container(
         events=EventQueries(uow, events),
         chains=chains,
         simulator=simulator,
+        connectors=ConnectorService(
+            uow, connector_repo, vault, types, directory, auditor, clock, invalidations
+        ),
+        connector_directory=directory,
         idempotency_store=idempotency_store,
         settlement=settlement,
         settlement_jobs=SettlementJobs(settlement, database_url),
@@ -568,3 +609,65 @@ def schema_head() -> str:
 
 def is_migrated(url: str) -> bool:
     return migrate.is_migrated(url)
+
+
+# --- the connector simulators (`clearport simulate`), processes of their own ----------------
+
+
+def serve_simulator(
+    kind: str,
+    *,
+    host: str,
+    port: int,
+    database_url: str,
+    name: str,
+    schema: str | None,
+    api_key: str | None,
+    latency_ms: int,
+    error_rate: float,
+    timeout_rate: float,
+    silent: bool,
+    malformed: str | None,
+    seed: int | None,
+) -> None:
+    """Run the `http` or `iso8583` simulator host until it is stopped."""
+    from clearport.connectors.processor_sim.processor import Faults
+
+    faults = Faults(
+        latency_ms=latency_ms,
+        error_rate=error_rate,
+        timeout_rate=timeout_rate,
+        silent=silent,
+        seed=seed,
+    )
+    if kind == "http":
+        from clearport.connectors.http_acquirer import host as http_host
+
+        http_host.serve(
+            http_host.HttpHostOptions(
+                database_url,
+                schema=schema or "simulator_http",
+                name=name,
+                api_key=api_key,
+                faults=faults,
+            ),
+            host,
+            port,
+        )
+        return
+    if kind == "iso8583":
+        from clearport.connectors.iso8583 import host as iso_host
+
+        iso_host.serve(
+            iso_host.IsoHostOptions(
+                database_url,
+                schema=schema or "simulator_iso8583",
+                name=name,
+                faults=faults,
+                malformed=None if malformed is None else iso_host.Malformation(malformed),
+            ),
+            host,
+            port,
+        )
+        return
+    raise ValueError(f"unknown simulator {kind!r}")

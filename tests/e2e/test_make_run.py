@@ -98,3 +98,56 @@ def test_a_busy_port_touches_nothing(
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
         ).fetchone()
     assert tables == (0,)  # not even migrated
+
+
+def test_the_demo_pays_through_both_simulators(
+    empty_database: str,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    env = run_env(tmp_path / "data", empty_database)
+    with clearport_run(free_port(), env, tmp_path) as running:
+        keys = running.exports
+        merchant = {"Authorization": f"Bearer {keys['SK']}"}
+        card = {"exp_month": 12, "exp_year": 2030}
+
+        def pay(number: str) -> dict[str, object]:
+            r = httpx.post(
+                f"{running.url}/v1/payments",
+                headers=merchant,
+                json={
+                    "amount": 1500,
+                    "currency": "usd",
+                    "source": {"card": {**card, "number": number}},
+                },
+            )
+            assert r.status_code == 201, r.text
+            return dict(r.json())
+
+        paid = pay("4242424242424242")
+        assert (paid["status"], paid["connector"]) == ("authorized", "demo-iso8583")
+        failed = pay("4000000000000119")  # every processor answers 96: both are tried
+        assert failed["status"] == "failed"
+        assert failed["routing"] == {
+            "rule_set": None,
+            "version": None,
+            "rule": "default",
+            "candidates": ["demo-iso8583", "demo-http"],
+            "chosen": "demo-http",
+            "reason": "registered connectors, oldest first, in order",
+            "failover": [{"connector": "demo-iso8583", "decline_code": "processing_error"}],
+        }
+        connectors = httpx.get(
+            f"{running.url}/v1/connectors", headers={"Authorization": f"Bearer {keys['OK']}"}
+        ).json()["data"]
+        by_name = {c["name"]: c for c in connectors}
+        assert set(by_name) == {"demo-iso8583", "demo-http"}
+        assert str(by_name["demo-http"]["settings"]["api_key"]).startswith("****")
+        printed = "\n".join(running.printed)
+        assert (
+            "demo-iso8583 (iso8583 simulator" in printed and "demo-http (http simulator" in printed
+        )
+    # The simulators kept their own records, in their own schemas.
+    with psycopg.connect(empty_database) as conn:
+        iso = conn.execute("SELECT count(*) FROM simulator_iso8583.transactions").fetchone()
+        http = conn.execute("SELECT count(*) FROM simulator_http.transactions").fetchone()
+    assert iso == (2,) and http == (1,)

@@ -125,7 +125,7 @@ def _ids(value: Any) -> Iterator[str]:
 
 def test_the_readme_has_commands_to_test() -> None:
     commands = walkthrough_commands()
-    assert sum(c.startswith("curl ") for c in commands) == 14
+    assert sum(c.startswith("curl ") for c in commands) == 16
     assert any(c.startswith("curl -s http://127.0.0.1:8000/v1/disputes") for c in commands)
     assert any(c.startswith(".venv/bin/clearport payouts mark") for c in commands)
     assert len(table_commands()) >= 18

@@ -27,6 +27,7 @@ OPERATOR_ONLY = {
     "/v1/settlement_runs/{run_id}",
     "/v1/payouts/{payout_id}/mark",
     "/v1/disputes/{dispute_id}/close",
+    "/v1/connectors/{connector_id}",
 }
 # Which object of merchant A each path parameter names.
 PARAM_KIND = {
@@ -54,6 +55,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/events/{event_id}/redeliver"): {"endpoint": "we_0000000000ZZZZZZZZZZZZZZZZ"},
     ("post", "/v1/disputes/{dispute_id}"): {"evidence": {"product_description": "Coffee"}},
     ("post", "/v1/disputes/{dispute_id}/close"): {"outcome": "won"},
+    ("patch", "/v1/connectors/{connector_id}"): {"status": "disabled"},
 }
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 MISSING_SUFFIX = "_0000000000ZZZZZZZZZZZZZZZZ"
@@ -160,6 +162,7 @@ def test_cross_merchant_matrix(api: Api, settings: Settings) -> None:
                     "key_id": "key" + MISSING_SUFFIX,
                     "run_id": "sr" + MISSING_SUFFIX,
                     "payout_id": ids["po"],
+                    "connector_id": "con" + MISSING_SUFFIX,
                 }
                 response = api.call(
                     method.upper(), _fill(path, params), key_b, json=BODIES.get((method, path))

@@ -133,7 +133,7 @@ def test_parameters_carry_their_bounds_and_patterns(doc: dict[str, Any]) -> None
             if bound in parameters:
                 schema = parameters[bound]["schema"]
                 assert (schema["type"], schema["minimum"]) == ("integer", 0), path
-    assert lists == 14
+    assert lists == 15
     payments = doc["paths"]["/v1/payments"]["get"]["parameters"]
     (status,) = [p for p in payments if p.get("name") == "status"]
     assert doc["components"]["schemas"]["PaymentStatus"]["enum"][0] == "pending"
@@ -265,10 +265,13 @@ def test_every_request_string_states_what_it_may_hold(doc: dict[str, Any]) -> No
     assert len(free_text) >= 10  # reference, metadata keys and values, names, reasons ...
     for where, schema in strings:
         assert {"pattern", "enum", "const", "format"} & schema.keys(), where
+        if schema.get("format") == "password":  # says how to show it, not what it may hold
+            assert schema.get("pattern") == TEXT_PATTERN, where
         if "pattern" in schema:
             # A pattern the server's own rule admits: no control character ever matches it.
             assert not re.search(schema["pattern"], "a\x00"), where
     refs = [where for where, _ in free_text]
+    assert any(w.endswith("[settings][api_key]") for w in refs)  # a connector's credential
     assert any(w.endswith("[reference]") for w in refs)
     assert any(w.endswith("[metadata] key") for w in refs)
     assert any(w.endswith("[metadata][*]") for w in refs)
@@ -278,3 +281,12 @@ def test_country_codes_are_the_assigned_ones(doc: dict[str, Any]) -> None:
     country = doc["components"]["schemas"]["MerchantCreate"]["properties"]["country"]
     assert set(country["enum"]) == ASSIGNED_COUNTRIES
     assert "ZZ" not in country["enum"]
+
+
+def test_a_connector_change_may_remove_a_setting_with_null(doc: dict[str, Any]) -> None:
+    """What the server accepts (null removes a setting), the document states."""
+    settings = doc["components"]["schemas"]["ConnectorUpdate"]["properties"]["settings"]
+    iso = [o for o in settings["anyOf"] if "terminals" in o.get("properties", {})]
+    assert iso and {"type": "null"} in iso[0]["properties"]["terminals"]["anyOf"]
+    assert "required" not in iso[0]
+    assert {"type": "null"} in settings["anyOf"]  # `settings: null` changes none

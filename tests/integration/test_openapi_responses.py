@@ -307,6 +307,28 @@ def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> 
     c.call("GET", "/v1/webhook_endpoints/{endpoint_id}/deliveries", key, **we)
     c.call("DELETE", "/v1/webhook_endpoints/{endpoint_id}", key, **we)
 
+    # Connectors (operators): credentials shown masked.
+    connector = c.call(
+        "POST",
+        "/v1/connectors",
+        admin,
+        json={
+            "name": "acquirer-x",
+            "type": "http_acquirer",
+            "settings": {"url": "http://127.0.0.1:9", "api_key": "sk_acquirer_0123456789"},
+        },
+    ).json()
+    assert connector["settings"]["api_key"] == "****6789"
+    c.call("GET", "/v1/connectors", admin)
+    c.call("GET", "/v1/connectors/{connector_id}", admin, connector_id=connector["id"])
+    c.call(
+        "PATCH",
+        "/v1/connectors/{connector_id}",
+        admin,
+        json={"status": "disabled"},
+        connector_id=connector["id"],
+    )
+
     # Health, readiness and metrics (no key).
     for path in ("/healthz", "/readyz", "/metrics"):
         c.call("GET", path, None)

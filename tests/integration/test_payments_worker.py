@@ -44,30 +44,45 @@ def test_janitor_finishes_an_approval_whose_answer_was_lost(
 ) -> None:
     merchant_id, key = api.merchant()
     # The first authorization is approved but its answer is lost on the way back; the second
-    # never reaches the processor at all.
+    # never reaches the processor at all. Both requests die while the connector has them.
     fake = FakeConnector()
     fake.will("authorize", Answer.LOSE_ANSWER, Answer.TIME_OUT)
 
+    async def crashed(c: Container) -> str:
+        request = asyncio.create_task(
+            c.payments.create(merchant_principal(merchant_id), new_payment(), None)
+        )
+        await fake.until_held("authorize")
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        return str(
+            scalar(
+                api,
+                "SELECT id FROM payments WHERE merchant_id = %s ORDER BY id DESC LIMIT 1",
+                merchant_id,
+            )
+        )
+
     async def work(c: Container) -> None:
-        pending = await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
-        assert pending.status is PaymentStatus.PENDING
-        unknown = await c.payments.create(merchant_principal(merchant_id), new_payment(), None)
-        assert unknown.status is PaymentStatus.PENDING
+        pending_id = await crashed(c)
+        unknown_id = await crashed(c)
         # Over HTTP, a pending payment can be read but not captured, voided or refunded.
-        shown = api.call("GET", f"/v1/payments/{pending.id}", key).json()
+        shown = api.call("GET", f"/v1/payments/{pending_id}", key).json()
         assert shown["status"] == "pending"
         for action in ("capture", "void", "refunds"):
-            r = api.call("POST", f"/v1/payments/{pending.id}/{action}", key)
+            r = api.call("POST", f"/v1/payments/{pending_id}/{action}", key)
             assert r.status_code == 409
             assert "'pending'" in r.json()["error"]["message"]
         c.payments.janitor_grace_s = 0
         assert await c.payments.resolve_pending(100) == 2
-        done = await c.payments.get(merchant_principal(merchant_id), pending.id)
+        done = await c.payments.get(merchant_principal(merchant_id), pending_id)
         assert done.status is PaymentStatus.AUTHORIZED
         assert done.auth_code is not None
-        failed = await c.payments.get(merchant_principal(merchant_id), unknown.id)
+        failed = await c.payments.get(merchant_principal(merchant_id), unknown_id)
         assert failed.status is PaymentStatus.FAILED
-        assert fake.calls["void"] == 1  # the unknown one is released at the processor
+        # The unknown one is reversed at the processor, as an attempt of its own.
+        assert fake.reversed == [failed.auth_attempt_id]
         assert await c.payments.resolve_pending(100) == 0
 
     with_container(
@@ -76,9 +91,9 @@ def test_janitor_finishes_an_approval_whose_answer_was_lost(
         tmp_path,
         work,
         connectors={fake.name: fake},
-        connector_timeout_s=0.05,
     )
     assert scalar(api, "SELECT count(*) FROM payment_attempts WHERE status = 'pending'") == 0
+    assert scalar(api, "SELECT count(*) FROM payment_attempts WHERE operation = 'reverse'") == 1
     types = scalar(api, "SELECT array_agg(type ORDER BY seq) FROM events")
     assert sorted(types) == ["payment.authorized", "payment.failed"]
 

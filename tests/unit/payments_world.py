@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from clearport.access.domain import Principal, PrincipalKind
+from clearport.connectors.directory import FixedDirectory, GuardOptions
+from clearport.connectors.domain import BreakerPolicy
 from clearport.connectors.fake import FakeConnector
 from clearport.core.sensitive import SensitiveStr
 from clearport.core.uow import FakeUnitOfWork
@@ -54,6 +56,7 @@ class World:
     idempotency: IdempotencyService
     store: FakePaymentStore
     connector: FakeConnector
+    connectors: dict[str, FakeConnector]  # every candidate, in the default order
     payments: PaymentService
     merchant: Principal
 
@@ -72,10 +75,23 @@ class World:
 
     def nothing_held_while_calling(self) -> bool:
         """No transaction was open at any connector call."""
-        return all(open_blocks == 0 for _, open_blocks in self.connector.seen_while_calling)
+        return all(
+            open_blocks == 0
+            for connector in self.connectors.values()
+            for _, open_blocks in connector.seen_while_calling
+        )
 
 
-def world(*, connector_timeout_s: float = 5.0, require_cvc: bool = False) -> World:
+def world(
+    *,
+    connector_timeout_s: float = 5.0,
+    require_cvc: bool = False,
+    backups: tuple[str, ...] = (),
+    breaker_failures: int = 1_000,
+    candidates: bool = True,
+) -> World:
+    """Payments over the fakes; `backups` are further candidates after the connector `fake`;
+    without `candidates`, no connector is configured at all."""
     clock = TickingClock()
     merchants = FakeMerchantRepository()
     vault = FakeCardVault(clock)
@@ -86,7 +102,10 @@ def world(*, connector_timeout_s: float = 5.0, require_cvc: bool = False) -> Wor
     store = FakePaymentStore(txlog, events, keys)
     uow = FakeUnitOfWork(merchants, vault, ledger, txlog, events, keys, store)
     idempotency = IdempotencyService(keys, b"unit-test-secret", ttl_s=86_400, lock_timeout_s=60)
-    connector = FakeConnector(while_calling=lambda: uow.open)
+    connectors = {
+        name: FakeConnector(name, while_calling=lambda: uow.open) for name in ("fake", *backups)
+    }
+    connector = connectors["fake"]
     payments = PaymentService(
         uow,
         store,
@@ -97,10 +116,15 @@ def world(*, connector_timeout_s: float = 5.0, require_cvc: bool = False) -> Wor
         events,
         txlog,
         ApiRepresentation(),
-        {connector.name: connector},
+        FixedDirectory(
+            connectors if candidates else {},
+            GuardOptions(
+                BreakerPolicy(failure_threshold=breaker_failures, cooldown_s=60),
+                connector_timeout_s,
+            ),
+        ),
         clock,
         max_amount_minor={"usd": 1_000_000_00},
-        connector_timeout_s=connector_timeout_s,
         authorization_window_s=WINDOW_S,
         janitor_grace_s=0,
     )
@@ -118,6 +142,7 @@ def world(*, connector_timeout_s: float = 5.0, require_cvc: bool = False) -> Wor
         idempotency,
         store,
         connector,
+        connectors,
         payments,
         principal,
     )

@@ -13,7 +13,7 @@ from clearport.http.representation import payment_json, stored_response_body
 from clearport.idempotency.service import Replay
 from clearport.ledger.domain import PLATFORM, AccountKind, AccountRef
 from clearport.merchants.domain import MerchantStatus
-from clearport.payments.domain import AttemptStatus, PaymentStatus
+from clearport.payments.domain import AttemptStatus, Operation, PaymentStatus
 from tests.unit.payments_world import card_payment, world
 
 
@@ -75,15 +75,23 @@ async def test_a_refusal_is_final(answer: Answer, status: PaymentStatus, decline
 
 
 @pytest.mark.parametrize("answer", [Answer.TIME_OUT, Answer.LOSE_ANSWER, Answer.BREAK])
-async def test_no_answer_leaves_the_payment_pending(answer: Answer) -> None:
+async def test_no_answer_fails_the_payment_and_reverses_the_call(answer: Answer) -> None:
+    """The processor may have acted on a call whose answer never came: the payment fails
+    (never read as declined) and the call is reversed, so no authorization is left standing."""
     w = world(connector_timeout_s=0.01)
     w.connector.will("authorize", answer)
     claim = await w.claim("k1")
     payment = await w.payments.create(w.merchant, card_payment(), claim)
-    assert payment.status is PaymentStatus.PENDING  # unknown is never read as declined
-    assert w.store.attempts[payment.auth_attempt_id].status is AttemptStatus.PENDING
-    assert w.events.types() == []
-    # Answered (201 pending) and stored in the answer's transaction.
+    assert (payment.status, payment.decline_code) == (PaymentStatus.FAILED, "processing_error")
+    first = w.store.attempts[payment.auth_attempt_id]
+    assert first.status is AttemptStatus.FAILED
+    assert first.decline_code == ("processing_error" if answer is Answer.BREAK else "timeout")
+    [reversal] = [a for a in w.store.attempts.values() if a.operation is Operation.REVERSE]
+    assert (reversal.reverses, reversal.status) == (first.id, AttemptStatus.SUCCEEDED)
+    assert w.connector.reversed == [first.id]
+    assert w.events.types() == ["payment.failed"]
+    assert w.nothing_held_while_calling()
+    # Answered and stored in the answer's transaction.
     assert w.stored_response("k1") == stored_response_body(payment_json(payment))
 
 

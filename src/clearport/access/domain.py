@@ -30,9 +30,11 @@ class Permission(StrEnum):
     FINANCE_WRITE = "finance.write"
     SECURITY_SHRED = "security.shred"
     WEBHOOKS_MANAGE = "webhooks.manage"  # platform endpoints, and every merchant's (admin)
+    CONNECTORS_READ = "connectors.read"
+    CONNECTORS_MANAGE = "connectors.manage"  # register and change connectors: admin only
 
 
-_READ = {Permission.MERCHANTS_READ, Permission.FINANCE_READ}
+_READ = {Permission.MERCHANTS_READ, Permission.FINANCE_READ, Permission.CONNECTORS_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),

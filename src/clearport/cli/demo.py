@@ -1,4 +1,5 @@
-"""The demo merchant and keys of `clearport run`, kept in the data directory and shown again.
+"""The demo merchant and keys of `clearport run`, kept in the data directory and shown again;
+and the two simulators it starts, registered as connectors.
 
 `demo.json` (0600, like `server_secret`) holds the admin operator key, the demo merchant and its
 secret key. Each start reuses what still works in the database it runs against (the keys exist
@@ -11,13 +12,18 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clearport.access.domain import SYSTEM_CLI, Role
 from clearport.cli.context import CLI_ORIGIN
+from clearport.cli.simulate import RunningSimulator, free_port
+from clearport.connectors.service import ConnectorPatch, ConnectorView, NewConnector, masked
 from clearport.core.errors import InvalidRequest, NotFound
+from clearport.core.pagination import MAX_PAGE_LIMIT, PageRequest
 from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.service import NewMerchant
 
@@ -48,14 +54,14 @@ def _read(path: Path) -> dict[str, str]:
     return {k: v for k, v in stored.items() if isinstance(k, str) and isinstance(v, str)}
 
 
-def _write(path: Path, demo: Demo) -> None:
+def _write_json(path: Path, content: dict[str, Any]) -> None:
     """Atomically, readable by the owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(demo), handle, indent=1)
+            json.dump(content, handle, indent=1)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -103,5 +109,97 @@ async def ensure_demo(container: Container, path: Path) -> tuple[Demo, bool]:
     demo = Demo(operator_key, merchant.id, merchant_key)
     reused = stored == asdict(demo)
     if not reused:
-        _write(path, demo)
+        _write_json(path, asdict(demo))
     return demo, reused
+
+
+# The simulators' ports and the HTTP one's key, kept so a restart changes no connector.
+SIMULATORS_FILE_NAME = "demo-simulators.json"
+SIMULATOR_KINDS = ("iso8583", "http")  # the order payments try them in
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorPlan:
+    api_key: str
+    ports: dict[str, int]
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def simulator_plan(data_dir: Path, host: str = "127.0.0.1") -> SimulatorPlan:
+    """The ports and key of the last start where they are still usable, new ones otherwise."""
+    path = data_dir / SIMULATORS_FILE_NAME
+    try:
+        stored = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        stored = {}
+    stored = stored if isinstance(stored, dict) else {}
+    api_key = stored.get("api_key")
+    if not isinstance(api_key, str) or not api_key.startswith("sim_"):
+        api_key = "sim_" + secrets.token_hex(16)
+    ports: dict[str, int] = {}
+    for kind in SIMULATOR_KINDS:
+        port = stored.get(f"{kind}_port")
+        ports[kind] = port if isinstance(port, int) and _port_free(host, port) else free_port(host)
+    plan = SimulatorPlan(api_key, ports)
+    wanted = {"api_key": api_key, **{f"{k}_port": p for k, p in ports.items()}}
+    if wanted != stored:
+        _write_json(path, wanted)
+    return plan
+
+
+async def ensure_demo_connectors(
+    container: Container, simulators: Sequence[RunningSimulator], api_key: str
+) -> list[str]:
+    """Register the simulators `clearport run` started (or point those an earlier start
+    registered at today's ports and key); their names, in the order payments try them."""
+    connectors = container.connectors
+    existing: dict[str, ConnectorView] = {}
+    page = PageRequest(limit=MAX_PAGE_LIMIT)
+    while True:
+        listed = await connectors.list(SYSTEM_CLI, page)
+        existing.update({view.record.name: view for view in listed.data})
+        if not listed.has_more:
+            break
+        page = PageRequest(limit=MAX_PAGE_LIMIT, starting_after=listed.data[-1].record.id)
+    names = []
+    for simulator in simulators:
+        kind, settings = _demo_settings(simulator, api_key)
+        view = existing.get(simulator.name)
+        if view is None:
+            await connectors.create(
+                SYSTEM_CLI, CLI_ORIGIN, NewConnector(simulator.name, kind, settings)
+            )
+        elif not _as_wanted(view, settings):
+            await connectors.update(
+                SYSTEM_CLI,
+                CLI_ORIGIN,
+                view.record.id,
+                ConnectorPatch(settings=settings, status="enabled"),
+            )
+        names.append(simulator.name)
+    return names
+
+
+def _as_wanted(view: ConnectorView, settings: dict[str, Any]) -> bool:
+    shown = view.shown_settings
+    api_key = settings.get("api_key")
+    same = all(
+        shown.get(k) == (masked(v) if k == "api_key" and api_key else v)
+        for k, v in settings.items()
+    )
+    return same and view.record.enabled
+
+
+def _demo_settings(simulator: RunningSimulator, api_key: str) -> tuple[str, dict[str, Any]]:
+    if simulator.kind == "http":
+        url = f"http://127.0.0.1:{simulator.port}"
+        return "http_acquirer", {"url": url, "api_key": api_key, "timeout_ms": 5_000}
+    return "iso8583", {"host": "127.0.0.1", "port": simulator.port, "timeout_ms": 5_000}

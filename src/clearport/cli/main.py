@@ -16,6 +16,7 @@ from clearport.cli.merchants import merchants_app
 from clearport.cli.operators import operators_app
 from clearport.cli.serve import run, serve
 from clearport.cli.settle import payouts_app, settle
+from clearport.cli.simulate import simulate_app
 from clearport.cli.txlog import txlog_app
 from clearport.cli.worker import janitor, worker
 
@@ -33,3 +34,4 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(txlog_app, name="txlog")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(cloud_app, name="cloud")
+app.add_typer(simulate_app, name="simulate")

@@ -115,8 +115,10 @@ def run(
     port: int = typer.Option(8000, help="TCP port (make run PORT=…)."),
 ) -> None:
     """All in one: embedded database, migrate, the demo merchant and keys (created once, kept in
-    the data directory and shown again), worker, serve."""
-    from clearport.cli.demo import demo_file, ensure_demo
+    the data directory and shown again), both connector simulators (registered as connectors),
+    worker, serve."""
+    from clearport.cli.demo import demo_file, ensure_demo, ensure_demo_connectors, simulator_plan
+    from clearport.cli.simulate import simulator_processes
     from clearport.wiring import upgrade_database
 
     sock = _bind_or_exit(host, port)
@@ -125,19 +127,30 @@ def run(
         upgrade_database(url)
         path = demo_file(settings.data_dir)
         demo, reused = with_container(settings, url, lambda c: ensure_demo(c, path))
-        base = f"http://{host}:{port}"
-        out = Console()
-        kept = "the same as before" if reused else "new"
-        out.print(f"[bold]Clearport is starting.[/bold] Demo keys ({kept}; kept in {path}):")
-        out.print(f"  API            {base}  (docs: {base}/docs)")
-        out.print(f"  operator key   {demo.operator_key}  (role: admin)")
-        out.print(f"  merchant       {demo.merchant}")
-        out.print(f"  merchant key   {demo.merchant_key}")
-        out.print("For the README walkthrough, in another terminal:")
-        out.print(
-            f"  export OK={demo.operator_key} SK={demo.merchant_key} MER={demo.merchant}",
-            soft_wrap=True,
-        )
-        sys.stdout.flush()
-        with worker_subprocess(url):  # payments (issue 5): janitor, sealer, purges
-            _serve(settings, url, host, port, 1, sock=sock)
+        plan = simulator_plan(settings.data_dir)
+        with simulator_processes(url, plan.api_key, plan.ports) as simulators:
+            names = with_container(
+                settings, url, lambda c: ensure_demo_connectors(c, simulators, plan.api_key)
+            )
+            base = f"http://{host}:{port}"
+            out = Console()
+            kept = "the same as before" if reused else "new"
+            out.print(f"[bold]Clearport is starting.[/bold] Demo keys ({kept}; kept in {path}):")
+            out.print(f"  API            {base}  (docs: {base}/docs)")
+            out.print(f"  operator key   {demo.operator_key}  (role: admin)")
+            out.print(f"  merchant       {demo.merchant}")
+            out.print(f"  merchant key   {demo.merchant_key}")
+            for simulator in simulators:
+                out.print(
+                    f"  connector      {simulator.name} ({simulator.kind} simulator on port "
+                    f"{simulator.port}, its own process)"
+                )
+            out.print(f"  payments try   {', '.join(names)} (in this order: failover)")
+            out.print("For the README walkthrough, in another terminal:")
+            out.print(
+                f"  export OK={demo.operator_key} SK={demo.merchant_key} MER={demo.merchant}",
+                soft_wrap=True,
+            )
+            sys.stdout.flush()
+            with worker_subprocess(url):  # payments (issue 5): janitor, sealer, purges
+                _serve(settings, url, host, port, 1, sock=sock)

@@ -73,7 +73,7 @@ def janitor(
     in_migrated_container(start_command(), work)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """uvicorn re-raises SIGTERM after its shutdown, so the parent may die before its `finally`
     runs: on Linux the kernel then sends the worker SIGTERM too (PR_SET_PDEATHSIG)."""
     if sys.platform.startswith("linux"):
@@ -90,7 +90,7 @@ def worker_subprocess(database_url: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = subprocess.Popen(
         [sys.executable, "-c", "from clearport.cli.main import app; app()", "worker"],
         env=env,
-        preexec_fn=_die_with_parent,  # noqa: PLW1509 - called before any thread starts
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - called before any thread starts
     )
     try:
         yield proc

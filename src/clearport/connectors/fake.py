@@ -1,6 +1,6 @@
 """A scriptable connector for tests: it approves unless told otherwise, and can be told to
-decline, fail, time out, lose its answer, break the connection, or hold a call until the test
-lets it go (to make concurrency deterministic).
+decline, fail, time out, lose its answer, break the connection, refuse it, or hold a call until
+the test lets it go (to make concurrency deterministic).
 
     fake = FakeConnector()
     fake.will("capture", Answer.DECLINE)          # the next capture is refused
@@ -21,7 +21,13 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import NoReturn
 
-from clearport.connectors.domain import ConnectorCard, ConnectorResult, ConnectorStatus
+from clearport.connectors.domain import (
+    ConnectorCard,
+    ConnectorResult,
+    ConnectorStatus,
+    Failure,
+    unreachable,
+)
 
 
 class Answer(StrEnum):
@@ -31,6 +37,7 @@ class Answer(StrEnum):
     TIME_OUT = "time_out"  # never reaches the processor and never answers
     LOSE_ANSWER = "lose_answer"  # approved at the processor; the answer never arrives
     BREAK = "break"  # the connection breaks: the caller sees a transport error
+    REFUSE = "refuse"  # the connection is refused: nothing reaches the processor
 
 
 _REFUSALS = {
@@ -44,6 +51,8 @@ def _auth_code(reference: str) -> str:
 
 
 class FakeConnector:
+    inquires = True
+
     def __init__(
         self, name: str = "fake", *, while_calling: Callable[[], object] | None = None
     ) -> None:
@@ -58,11 +67,13 @@ class FakeConnector:
         self._waiting: Counter[str] = Counter()
         self._arrived: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._records: dict[str, ConnectorResult] = {}
+        self.reversed: list[str] = []  # originals reversed, in order
 
     def will(self, operation: str, *answers: Answer) -> None:
-        """The next calls of `operation` ("authorize", "capture", "void", "refund", "status")
-        to arrive give these answers, in order; after them it approves again. `status`
-        answers from the records; TIME_OUT or BREAK make the query itself fail."""
+        """The next calls of `operation` ("authorize", "capture", "void", "refund", "status",
+        "reverse") to arrive give these answers, in order; after them it approves again.
+        `status` answers from the records; TIME_OUT, BREAK or REFUSE make the query itself
+        fail."""
         self._script[operation].extend(answers)
 
     def hold(self, operation: str) -> asyncio.Event:
@@ -121,6 +132,8 @@ class FakeConnector:
                 await self._hang(operation)
             case Answer.BREAK:
                 raise ConnectionResetError("the fake connector broke the connection")
+            case Answer.REFUSE:
+                return unreachable(Failure.CONNECTION_REFUSED)
             case Answer.DECLINE | Answer.FAIL:
                 status, response_code, decline_code = _REFUSALS[answer]
                 result = ConnectorResult(
@@ -176,9 +189,23 @@ class FakeConnector:
                 await self._hang("status")
             case Answer.BREAK:
                 raise ConnectionResetError("the fake connector broke the connection")
+            case Answer.REFUSE:
+                return unreachable(Failure.CONNECTION_REFUSED)
             case _:
                 pass
         record = self._records.get(reference)
         if record is None:
             return ConnectorResult(status=ConnectorStatus.NOT_FOUND, connector_reference=reference)
         return record
+
+    async def reverse(
+        self, reference: str, original: str, amount_minor: int, currency: str
+    ) -> ConnectorResult:
+        result = await self._act("reverse", reference, "reverse", auth=False)
+        if result.status is ConnectorStatus.APPROVED:
+            self._records.pop(original, None)
+            self.reversed.append(original)
+        return result
+
+    async def close(self) -> None:
+        pass

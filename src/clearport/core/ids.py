@@ -46,6 +46,7 @@ PREFIXES = frozenset(
         "dpr",
         "adj",
         "file",
+        "con",
     }
 )
 

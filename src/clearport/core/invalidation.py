@@ -25,6 +25,7 @@ class CacheTopic(StrEnum):
 
     DATA_KEYS = "data_keys"  # a merchant id: its DEKs were destroyed (shred, rotation)
     API_KEY = "api_key"  # an API key id: it was revoked
+    CONNECTORS = "connectors"  # a connector id: registered or changed
 
 
 class Invalidations(Protocol):

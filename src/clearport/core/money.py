@@ -44,6 +44,45 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "tnd": 3,
 }
 
+# ISO 4217 numeric codes of the same currencies: what ISO 8583 carries (DE49).
+CURRENCY_NUMERIC: dict[str, str] = {
+    "usd": "840",
+    "eur": "978",
+    "gbp": "826",
+    "chf": "756",
+    "cad": "124",
+    "aud": "036",
+    "nzd": "554",
+    "sek": "752",
+    "nok": "578",
+    "dkk": "208",
+    "pln": "985",
+    "czk": "203",
+    "huf": "348",
+    "ron": "946",
+    "sgd": "702",
+    "hkd": "344",
+    "mxn": "484",
+    "brl": "986",
+    "inr": "356",
+    "zar": "710",
+    "cny": "156",
+    "ils": "376",
+    "aed": "784",
+    "try": "949",
+    "jpy": "392",
+    "krw": "410",
+    "clp": "152",
+    "isk": "352",
+    "vnd": "704",
+    "kwd": "414",
+    "bhd": "048",
+    "jod": "400",
+    "omr": "512",
+    "tnd": "788",
+}
+CURRENCY_OF_NUMERIC: dict[str, str] = {code: alpha for alpha, code in CURRENCY_NUMERIC.items()}
+
 # Upper bound for any single amount: fits BIGINT sums of millions of items with room to spare.
 MAX_AMOUNT_MINOR = 10**12
 

@@ -136,6 +136,11 @@ ROUTE_ACCESS: Mapping[tuple[str, str], RouteAccess] = {
     # platform's; reads scope by finance.read
     ("POST", "/v1/files"): merchant_keys_and_operators(_FINANCE_WRITE),
     ("GET", "/v1/files/{file_id}"): merchant_keys_and_operators(_FINANCE_READ),
+    # connectors/service.py
+    ("POST", "/v1/connectors"): operators(Permission.CONNECTORS_MANAGE),
+    ("GET", "/v1/connectors"): operators(Permission.CONNECTORS_READ),
+    ("GET", "/v1/connectors/{connector_id}"): operators(Permission.CONNECTORS_READ),
+    ("PATCH", "/v1/connectors/{connector_id}"): operators(Permission.CONNECTORS_MANAGE),
 }
 
 

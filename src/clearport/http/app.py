@@ -16,11 +16,13 @@ from clearport import __version__
 from clearport.core.errors import ClearportError
 from clearport.http.errors import error_response_for
 from clearport.http.middleware import RequestContextMiddleware
+from clearport.http.models.connectors import document_types
 from clearport.http.openapi import openapi_document
 from clearport.http.routers import (
     audit,
     balance,
     bank_accounts,
+    connectors,
     disputes,
     docs,
     events,
@@ -56,7 +58,7 @@ def create_app(container: Container) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    _serve_document(app)
+    _serve_document(app, container)
     app.state.container = container
     app.state.schema_head = container.schema_head()
 
@@ -85,6 +87,7 @@ def create_app(container: Container) -> FastAPI:
         webhooks,
         disputes,
         files,
+        connectors,
         docs,
     ):
         app.include_router(module.router)
@@ -109,16 +112,21 @@ TAGS = [
         "description": "Webhook endpoints, their delivery attempts, redelivering an event.",
     },
     {"name": "disputes", "description": "Disputes, their evidence files, and adjustments."},
+    {"name": "connectors", "description": "Acquirers and processors payments go to (operators)."},
     {"name": "health", "description": "Liveness, readiness and metrics (no key)."},
 ]
 
 
-def _serve_document(app: FastAPI) -> None:
-    """`/openapi.json` serves the completed document (http/openapi.py), built once."""
+def _serve_document(app: FastAPI, container: Container) -> None:
+    """`/openapi.json` serves the completed document (http/openapi.py), built once, with the
+    settings of the connector types this process knows."""
+
+    def connector_types(doc: dict[str, Any]) -> None:
+        document_types(doc, container.connectors.types)
 
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = openapi_document(app)
+            app.openapi_schema = openapi_document(app, completions=(connector_types,))
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]

@@ -17,11 +17,13 @@ shares comes from the mechanisms around the endpoints (`http/context.py`, `http/
 - the text rule (`http/request_rules.py`): every free-text string a request carries — in a body,
   a query or a path, a metadata key or value — declares the pattern that refuses control
   characters, so the document states what the server enforces;
-- links between operations (`http/openapi_links.py`).
+- links between operations (`http/openapi_links.py`);
+- what only the running application knows (`completions`: the connector types' settings).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +93,9 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"description": ERROR_ANSWERS[status].description} for status in statuses}
 
 
-def openapi_document(app: FastAPI) -> dict[str, Any]:
+def openapi_document(
+    app: FastAPI, completions: Sequence[Callable[[dict[str, Any]], None]] = ()
+) -> dict[str, Any]:
     doc = get_openapi(
         title=app.title,
         version=app.version,
@@ -123,6 +127,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     for path, operations in doc["paths"].items():
         for method, operation in operations.items():
             _complete(path, method, operation)
+    for complete in completions:
+        complete(doc)
     _declare_text_rule(doc)
     add_links(doc)
     return doc
@@ -236,7 +242,7 @@ def _declare_text_rule(doc: dict[str, Any]) -> None:
         if isinstance(ref, str) and ref.startswith(REF_SCHEMAS):
             pending.append((schemas[ref.removeprefix(REF_SCHEMAS)], False))
             continue
-        if (is_name or schema.get("type") == "string") and not TEXT_CONSTRAINTS & schema.keys():
+        if (is_name or schema.get("type") == "string") and not _says_what_it_takes(schema):
             schema["pattern"] = TEXT_PATTERN
         for key in ("anyOf", "oneOf", "allOf"):
             pending.extend((option, is_name) for option in schema.get(key, []))
@@ -250,6 +256,13 @@ def _declare_text_rule(doc: dict[str, Any]) -> None:
 
 # A string that declares one of these says exactly what it takes; the text rule adds nothing.
 TEXT_CONSTRAINTS = frozenset({"pattern", "enum", "const", "format"})
+# Formats that only say how to show a string (a credential is `password`): still free text.
+FREE_FORMATS = frozenset({"password"})
+
+
+def _says_what_it_takes(schema: dict[str, Any]) -> bool:
+    found = TEXT_CONSTRAINTS & schema.keys()
+    return bool(found - {"format"}) or ("format" in found and schema["format"] not in FREE_FORMATS)
 
 
 def _drop_null(schema: dict[str, Any]) -> None:

@@ -101,6 +101,11 @@ DISPUTE = (
 )
 ADJUSTMENT = (_to("GetAdjustment", "GET /v1/adjustments/{adjustment_id}", adjustment_id=ID),)
 
+CONNECTOR = (
+    _to("GetConnector", "GET /v1/connectors/{connector_id}", connector_id=ID),
+    _to("UpdateConnector", "PATCH /v1/connectors/{connector_id}", connector_id=ID),
+)
+
 # (operation, status) -> the links of that answer.
 LINKS: dict[tuple[str, str], tuple[Link, ...]] = {
     ("POST /v1/payments", "201"): PAYMENT,
@@ -171,6 +176,9 @@ LINKS: dict[tuple[str, str], tuple[Link, ...]] = {
         _to("GetAdjustment", "GET /v1/adjustments/{adjustment_id}", adjustment_id=FIRST_ID),
     ),
     ("POST /v1/files", "201"): (_to("GetFile", "GET /v1/files/{file_id}", file_id=ID),),
+    ("POST /v1/connectors", "201"): CONNECTOR,
+    ("GET /v1/connectors/{connector_id}", "200"): CONNECTOR,
+    ("PATCH /v1/connectors/{connector_id}", "200"): CONNECTOR,
 }
 
 

@@ -23,6 +23,10 @@ from clearport.payments.domain import Payment, Refund
 from clearport.settlement.domain import Payout, Settlement, SettlementRun
 from clearport.webhooks.domain import WebhookEndpoint
 
+# Payments routed before connectors could fail over stored `{rule, candidates, reason}`: shown
+# in today's shape, with what they did not record.
+_ROUTING_BEFORE_FAILOVER: dict[str, Any] = {"rule_set": None, "version": None, "failover": []}
+
 
 def payment_json(p: Payment) -> dict[str, Any]:
     return {
@@ -46,7 +50,7 @@ def payment_json(p: Payment) -> dict[str, Any]:
         "network_reference": p.network_reference,
         "decline_code": p.decline_code,
         "connector": p.connector,
-        "routing": p.routing,
+        "routing": {**_ROUTING_BEFORE_FAILOVER, "chosen": p.connector, **p.routing},
         "reference": p.reference,
         "metadata": p.metadata,
         "created": unix_seconds(p.created_at),

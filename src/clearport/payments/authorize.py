@@ -3,26 +3,38 @@
 Two durable writes (docs/decisions/0300): the pending payment, its attempt and the card's token
 commit before the connector is called; the answer is written after. An authorization whose
 outcome is known and that moves no money finishes in ONE autocommit statement that also stores
-the idempotent response; a sale (it posts to the ledger) or an unknown outcome takes a
-transaction. The CVC travels in memory from the request to the one connector call; it is never
+the idempotent response; a sale (it posts to the ledger) or a failure to reverse takes a
+transaction. The CVC travels in memory from the request to the connector calls; it is never
 written anywhere.
+
+Failover (decision 0501): on a technical failure (a processing error, a timeout, a refused
+connection, an open breaker) — never on a decline — the payment moves to the next candidate in
+one more write: the failed attempt, its reversal if the call may have reached the processor, the
+next attempt, the payment pointing at it and `routing.failover` saying why. The reversal is sent
+while the next connector is asked; a timed-out authorization is never left standing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
+
+import structlog
 
 from clearport.access.domain import Principal
-from clearport.connectors.domain import ConnectorCard
+from clearport.connectors.domain import ConnectorCard, ConnectorResult
 from clearport.core.clock import Clock
 from clearport.core.errors import (
+    ConnectorFailed,
     Field,
     IdempotencyInProgress,
     InternalError,
     InvalidRequest,
     NotFound,
     PermissionDenied,
+    present,
 )
 from clearport.core.ids import new_id
 from clearport.core.money import parse_currency
@@ -34,21 +46,27 @@ from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.ports import MerchantGates
 from clearport.payments.calls import ConnectorCalls
 from clearport.payments.domain import (
+    Attempt,
     Operation,
     Outcome,
     Payment,
     PaymentStatus,
     authorization_target,
     new_attempt,
+    new_reversal,
+    next_candidate,
     outcome_of,
     route,
     validate_amount,
 )
+from clearport.payments.lost import LostCalls, failed
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import CardVault, PaymentStore
 from clearport.payments.records import payment_entry
 from clearport.vault.cards import CardInput, validate_card, validate_cvc
 from clearport.vault.service import StoredCard
+
+log = structlog.get_logger("clearport.payments")
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,7 @@ class Authorizations:
         idempotency: IdempotencyService,
         calls: ConnectorCalls,
         writer: OutcomeWriter,
+        lost: LostCalls,
         clock: Clock,
         *,
         max_amount_minor: Mapping[str, int],
@@ -94,6 +113,7 @@ class Authorizations:
         self._idempotency = idempotency
         self._calls = calls
         self._writer = writer
+        self._lost = lost
         self._clock = clock
         self._max_amount_minor = max_amount_minor
 
@@ -110,7 +130,13 @@ class Authorizations:
             brand = validate_card(new.source.card, today, field_prefix=("source", "card"))
             if new.source.cvc is not None:
                 validate_cvc(new.source.cvc, brand, field=("source", "card", "cvc"))
-        routing = route(self._calls.names)
+        candidates = await self._calls.candidates()
+        if not candidates.names:
+            raise ConnectorFailed(
+                "No connector is available for payments; nothing was sent.",
+                code="connector_unavailable",
+            )
+        routing = route(candidates.names, candidates.rule, candidates.reason, self._calls.allows)
         now = self._clock.now()
         payment_id = new_id("pay")
         async with self._uow.transaction() as tx:
@@ -182,22 +208,125 @@ class Authorizations:
             exp_year=card_input.exp_year,
             cvc=cvc,
         )
-        result = await self._calls.call(
-            "authorize",
-            self._calls[routing.connector].authorize(
-                attempt.id, new.amount, new.currency, connector_card, capture=new.capture
-            ),
+        del cvc
+        reversals: list[asyncio.Task[bool]] = []
+        try:
+            return await self._authorize(
+                principal, payment, attempt, connector_card, claim, reversals
+            )
+        finally:
+            del connector_card
+            # Reversals sent while failing over finish before the answer; a crash leaves them
+            # pending for the janitor.
+            await asyncio.gather(*reversals, return_exceptions=True)
+
+    async def _authorize(
+        self,
+        principal: Principal,
+        payment: Payment,
+        attempt: Attempt,
+        card: ConnectorCard,
+        claim: IdempotencyClaim | None,
+        reversals: list[asyncio.Task[bool]],
+    ) -> Payment:
+        """Call the chosen connector; on a technical failure, fail over to the next candidate
+        (never on a decline), reversing a call that may have reached the processor."""
+        while True:
+            connector = await self._calls.get(attempt.connector)
+            result = (
+                self._calls.missing()
+                if connector is None
+                else await connector.authorize(
+                    attempt.id,
+                    payment.amount,
+                    payment.currency,
+                    card,
+                    capture=payment.capture_requested,
+                )
+            )
+            outcome = outcome_of(result)
+            if outcome in (Outcome.SUCCEEDED, Outcome.DECLINED):
+                current, _ = await self._finish(principal, payment, attempt, result, claim, None)
+                return current
+            # A technical failure. One that may have reached the processor is reversed.
+            answer = failed(result)
+            reversal = (
+                new_reversal(attempt, self._clock.now()) if outcome is Outcome.UNKNOWN else None
+            )
+            code = present(answer.decline_code, "a failure has a decline code")
+            following, routing = next_candidate(
+                payment.routing, attempt.connector, code, self._calls.allows
+            )
+            if following is None:
+                current, written = await self._finish(
+                    principal, payment, attempt, answer, claim, reversal
+                )
+                if written and reversal is not None and connector is not None:
+                    reversals.append(asyncio.create_task(self._lost.reverse(reversal, connector)))
+                return current
+            moved = await self._fail_over(payment, attempt, answer, reversal, following, routing)
+            if moved is None:  # the janitor decided meanwhile: its answer stands
+                return await self._current(payment.id, claim)
+            if reversal is not None and connector is not None:
+                reversals.append(asyncio.create_task(self._lost.reverse(reversal, connector)))
+            payment, attempt = moved
+
+    async def _fail_over(
+        self,
+        payment: Payment,
+        attempt: Attempt,
+        answer: ConnectorResult,
+        reversal: Attempt | None,
+        following: str,
+        routing: dict[str, Any],
+    ) -> tuple[Payment, Attempt] | None:
+        """One transaction: this attempt failed, its reversal pending (if any), the next
+        connector's attempt pending and the payment pointing at it. None if the attempt was no
+        longer pending."""
+        now = self._clock.now()
+        attempt.complete(Outcome.FAILED, answer, now)
+        moved = replace(payment, connector=following, routing=routing, updated_at=now)
+        next_attempt = new_attempt(moved, Operation.AUTHORIZE, moved.amount, now)
+        moved.auth_attempt_id = next_attempt.id
+        async with self._uow.transaction() as tx:
+            if not await self._store.complete_attempt(tx, attempt):
+                return None
+            if reversal is not None:
+                await self._store.insert_attempt(tx, reversal)
+            await self._store.insert_attempt(tx, next_attempt)
+            await self._store.update_payment(tx, moved)
+        log.info(
+            "payment_failover",
+            payment=payment.id,
+            failed=attempt.connector,
+            decline_code=answer.decline_code,
+            to=following,
         )
-        del connector_card, cvc
+        return moved, next_attempt
+
+    async def _finish(
+        self,
+        principal: Principal,
+        payment: Payment,
+        attempt: Attempt,
+        result: ConnectorResult,
+        claim: IdempotencyClaim | None,
+        reversal: Attempt | None,
+    ) -> tuple[Payment, bool]:
+        """The second durable write: the answer, and a reversal to send if it needs one; the
+        payment, and whether this wrote it (else the janitor decided first)."""
         outcome = outcome_of(result)
         # The common case, an answer that moves no money, is one statement of its own.
-        alone = outcome is not Outcome.UNKNOWN and (
-            authorization_target(outcome, capture=new.capture) is not PaymentStatus.CAPTURED
+        alone = (
+            reversal is None
+            and outcome is not Outcome.UNKNOWN
+            and authorization_target(outcome, capture=payment.capture_requested)
+            is not PaymentStatus.CAPTURED
         )
         block = self._uow.autocommit() if alone else self._uow.transaction()
         async with block as tx:
             postings: list[TransferRequest] = []
-            current, _ = await self._writer.authorization(
+            current, written = await self._writer.authorization(
                 tx,
                 payment,
                 attempt,
@@ -206,9 +335,20 @@ class Authorizations:
                 postings,
                 storing=claim if alone else None,
             )
+            if reversal is not None and written:
+                await self._store.insert_attempt(tx, reversal)
             if claim is not None and not claim.completed_in_transaction:
                 await self._writer.respond(tx, claim, 201, current)
             await self._writer.post(tx, postings)
+        return current, written
+
+    async def _current(self, payment_id: str, claim: IdempotencyClaim | None) -> Payment:
+        """The payment as someone else decided it, answered under `claim`."""
+        async with self._uow.transaction() as tx:
+            current = await self._store.get_payment(tx, payment_id)
+            if current is None:
+                raise InternalError("payment vanished")
+            await self._writer.respond(tx, claim, 201, current)
         return current
 
     async def _recover(self, merchant_id: str, claim: IdempotencyClaim, payment_id: str) -> Payment:

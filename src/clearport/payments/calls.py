@@ -1,39 +1,30 @@
-"""The configured connectors, and every call to one bounded by a timeout."""
+"""The connectors a payment can use, from the connector directory (`connectors.directory`).
+
+Every connector it hands out is guarded (`connectors.guard`): bounded by a deadline, behind its
+circuit breaker, answering a transport failure as `UNREACHABLE` or `UNKNOWN` and never raising.
+A connector this process cannot build or find (unregistered meanwhile, a missing plug-in) is
+answered `UNREACHABLE`, as a host that refuses connections would be.
+"""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Mapping
-
-import structlog
-
-from clearport.connectors.domain import ConnectorResult, ConnectorStatus
-from clearport.connectors.ports import Connector
-
-log = structlog.get_logger("clearport.payments")
+from clearport.connectors.domain import ConnectorResult, Failure, unreachable
+from clearport.connectors.ports import Candidates, Connector, ConnectorDirectory
 
 
 class ConnectorCalls:
-    def __init__(self, connectors: Mapping[str, Connector], *, timeout_s: float) -> None:
-        self._connectors = dict(connectors)
-        self._timeout_s = timeout_s
+    def __init__(self, directory: ConnectorDirectory) -> None:
+        self._directory = directory
 
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The connectors routing chooses from, in configuration order."""
-        return tuple(self._connectors)
+    async def candidates(self) -> Candidates:
+        return await self._directory.candidates()
 
-    def __getitem__(self, name: str) -> Connector:
-        return self._connectors[name]
+    def allows(self, name: str) -> bool:
+        return self._directory.allows(name)
 
-    async def call(self, operation: str, call: Awaitable[ConnectorResult]) -> ConnectorResult:
-        """The connector's answer, or UNKNOWN when none came in time or the transport broke:
-        the processor may have acted, so it is never read as a decline."""
-        try:
-            return await asyncio.wait_for(call, timeout=self._timeout_s)
-        except TimeoutError:
-            log.warning("connector_timeout", operation=operation)
-            return ConnectorResult(status=ConnectorStatus.UNKNOWN)
-        except Exception as exc:  # a transport error: the processor may have acted
-            log.warning("connector_error", operation=operation, error=type(exc).__name__)
-            return ConnectorResult(status=ConnectorStatus.UNKNOWN)
+    async def get(self, name: str) -> Connector | None:
+        return await self._directory.connector(name)
+
+    @staticmethod
+    def missing() -> ConnectorResult:
+        return unreachable(Failure.CONNECTION_REFUSED)

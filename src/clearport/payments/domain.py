@@ -10,17 +10,21 @@ naming the current status. Connector answers are mapped by an exhaustive `match`
        │                     │   │                    │
        ├─declined─> declined │   └─expire─> expired    └─refund (part): stays captured
        └─error────> failed   └─void──> voided
+
+A pending authorization may move from one connector to the next (failover, `Routing`) before
+its outcome is known: the payment stays pending, each connector's call is an attempt of its
+own, and one whose answer never came is reversed (an attempt of operation `reverse`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, assert_never
 
-from clearport.connectors.domain import ConnectorResult, ConnectorStatus
+from clearport.connectors.domain import ConnectorResult, ConnectorStatus, Failure
 from clearport.core.errors import Field, InternalError, InvalidRequest, InvalidState, invariant
 from clearport.core.ids import new_id
 from clearport.core.money import MAX_AMOUNT_MINOR
@@ -49,6 +53,7 @@ class Operation(StrEnum):
     VOID = "void"
     REFUND = "refund"
     EXPIRE = "expire"
+    REVERSE = "reverse"  # cancel what another attempt may have done at the processor
 
 
 class AttemptStatus(StrEnum):
@@ -169,7 +174,7 @@ def outcome_of(result: ConnectorResult) -> Outcome:
             return Outcome.SUCCEEDED
         case ConnectorStatus.DECLINED:
             return Outcome.DECLINED
-        case ConnectorStatus.ERROR | ConnectorStatus.NOT_FOUND:
+        case ConnectorStatus.ERROR | ConnectorStatus.NOT_FOUND | ConnectorStatus.UNREACHABLE:
             return Outcome.FAILED
         case ConnectorStatus.UNKNOWN:
             return Outcome.UNKNOWN
@@ -208,24 +213,67 @@ def attempt_status(outcome: Outcome) -> AttemptStatus:
 
 @dataclass(frozen=True, slots=True)
 class Routing:
-    connector: str
+    """Why a payment went to its connector (API.md `routing`): never a black box. The rule set
+    and its version come with the routing rules (issue 15); until then the rule is `default`."""
+
+    chosen: str
     rule: str
     candidates: tuple[str, ...]
     reason: str
+    failover: tuple[tuple[str, str], ...] = ()  # (connector, decline code), in order
+    rule_set: str | None = None
+    version: int | None = None
+
+    @property
+    def connector(self) -> str:
+        return self.chosen
 
     def as_json(self) -> dict[str, Any]:
-        return {"rule": self.rule, "candidates": list(self.candidates), "reason": self.reason}
+        return {
+            "rule_set": self.rule_set,
+            "version": self.version,
+            "rule": self.rule,
+            "candidates": list(self.candidates),
+            "chosen": self.chosen,
+            "reason": self.reason,
+            "failover": [
+                {"connector": connector, "decline_code": code} for connector, code in self.failover
+            ],
+        }
 
 
-def route(connectors: tuple[str, ...]) -> Routing:
-    """Routing while one connector exists: the decision is still recorded, never implicit."""
-    invariant(len(connectors) > 0, "no connector configured")
-    return Routing(
-        connector=connectors[0],
-        rule="default",
-        candidates=connectors,
-        reason="first configured connector" if len(connectors) > 1 else "only connector",
-    )
+def route(
+    candidates: tuple[str, ...], rule: str, reason: str, allows: Callable[[str], bool]
+) -> Routing:
+    """The first candidate whose circuit breaker lets calls out; those skipped before it are
+    listed as failed over (`breaker_open`). With every breaker open, the first candidate: its
+    call is refused at once and the payment fails."""
+    invariant(len(candidates) > 0, "routing needs a candidate")
+    skipped: list[tuple[str, str]] = []
+    for name in candidates:
+        if allows(name):
+            return Routing(name, rule, candidates, reason, tuple(skipped))
+        skipped.append((name, str(Failure.BREAKER_OPEN)))
+    return Routing(candidates[0], rule, candidates, reason)
+
+
+def next_candidate(
+    routing: dict[str, Any], failed: str, code: str, allows: Callable[[str], bool]
+) -> tuple[str | None, dict[str, Any]]:
+    """After `failed` failed for a technical reason (`code`): the next candidate whose breaker
+    lets calls out and the routing that records the failover (those skipped for an open breaker
+    included); or None and the routing unchanged, when no candidate is left."""
+    candidates: list[str] = list(routing.get("candidates", []))
+    failover = [*routing.get("failover", []), {"connector": failed, "decline_code": code}]
+    tried = {entry["connector"] for entry in failover}
+    after = candidates[candidates.index(failed) + 1 :] if failed in candidates else []
+    for name in after:
+        if name in tried:
+            continue
+        if allows(name):
+            return name, {**routing, "chosen": name, "failover": failover}
+        failover.append({"connector": name, "decline_code": str(Failure.BREAKER_OPEN)})
+    return None, routing  # the last one tried stays `chosen`; its failure is the payment's
 
 
 @dataclass(slots=True)
@@ -325,7 +373,7 @@ class Payment:
                 previous = self.move_to(PaymentStatus.VOIDED, at)
             case Operation.EXPIRE:
                 previous = self.move_to(PaymentStatus.EXPIRED, at)
-            case Operation.AUTHORIZE | Operation.REFUND:
+            case Operation.AUTHORIZE | Operation.REFUND | Operation.REVERSE:
                 raise InternalError(f"not a payment operation: {operation}")
             case _:
                 assert_never(operation)
@@ -347,7 +395,11 @@ def after_authorization(
     updated.move_to(authorization_target(outcome, capture=updated.capture_requested), at)
     updated.auth_code = result.auth_code
     updated.network_reference = result.network_reference
-    updated.decline_code = result.decline_code
+    # A technical failure shows as `processing_error` whatever its kind (timeout, refused
+    # connection ...): the attempts and `routing.failover` keep the kind.
+    updated.decline_code = (
+        str(Failure.PROCESSING_ERROR) if outcome is Outcome.FAILED else result.decline_code
+    )
     if outcome is Outcome.SUCCEEDED:
         updated.authorized_at = at
     if updated.status is PaymentStatus.CAPTURED:
@@ -416,6 +468,9 @@ class Attempt:
     created_at: datetime
     status: AttemptStatus = AttemptStatus.PENDING
     refund_id: str | None = None
+    reverses: str | None = None  # the attempt a reversal cancels
+    tries: int = 0  # how often the janitor could not settle it yet
+    retry_at: datetime | None = None  # not asked about again before then
     response_code: str | None = None
     decline_code: str | None = None
     auth_code: str | None = None
@@ -451,4 +506,20 @@ def new_attempt(
         connector=payment.connector,
         created_at=at,
         refund_id=refund_id,
+    )
+
+
+def new_reversal(attempt: Attempt, at: datetime) -> Attempt:
+    """A pending reversal of `attempt` at the same connector, for the same amount."""
+    return Attempt(
+        id=new_id("att"),
+        payment_id=attempt.payment_id,
+        merchant_id=attempt.merchant_id,
+        operation=Operation.REVERSE,
+        amount=attempt.amount,
+        currency=attempt.currency,
+        connector=attempt.connector,
+        created_at=at,
+        refund_id=attempt.refund_id,
+        reverses=attempt.id,
     )

@@ -160,14 +160,21 @@ class FakePaymentStore:
         return True
 
     async def pending_attempts(
-        self, tx: Transaction, older_than: datetime, limit: int
+        self, tx: Transaction, older_than: datetime, now: datetime, limit: int
     ) -> list[Attempt]:
         pending = [
             a
             for a in self.attempts.values()
-            if a.status is AttemptStatus.PENDING and a.created_at < older_than
+            if a.status is AttemptStatus.PENDING
+            and a.created_at < older_than
+            and (a.retry_at is None or a.retry_at <= now)
         ]
         return [replace(a) for a in sorted(pending, key=lambda a: a.created_at)[:limit]]
+
+    async def postpone_attempt(self, tx: Transaction, attempt_id: str, retry_at: datetime) -> None:
+        stored = self.attempts.get(attempt_id)
+        if stored is not None and stored.status is AttemptStatus.PENDING:
+            self.attempts[attempt_id] = replace(stored, tries=stored.tries + 1, retry_at=retry_at)
 
     async def claim_expirable(
         self, tx: Transaction, authorized_before: datetime, limit: int

@@ -10,7 +10,7 @@ answer never came, is a `ConnectorFailed`; a refused refund is a refund that `fa
 from __future__ import annotations
 
 from clearport.access.domain import Principal
-from clearport.connectors.domain import ConnectorResult
+from clearport.connectors.domain import ConnectorResult, ConnectorStatus
 from clearport.core.clock import Clock
 from clearport.core.errors import (
     ConnectorFailed,
@@ -71,11 +71,13 @@ class Operations:
         claim: IdempotencyClaim | None,
     ) -> Payment:
         payment, attempt = await self._begin(principal, payment_id, Operation.CAPTURE, amount)
-        result = await self._calls.call(
-            "capture",
-            self._calls[payment.connector].capture(
+        connector = await self._calls.get(payment.connector)
+        result = (
+            self._calls.missing()
+            if connector is None
+            else await connector.capture(
                 attempt.id, payment.auth_attempt_id, attempt.amount, payment.currency
-            ),
+            )
         )
         return await self._finish(attempt, result, principal.actor, claim)
 
@@ -83,8 +85,11 @@ class Operations:
         self, principal: Principal, payment_id: str, claim: IdempotencyClaim | None
     ) -> Payment:
         payment, attempt = await self._begin(principal, payment_id, Operation.VOID, None)
-        result = await self._calls.call(
-            "void", self._calls[payment.connector].void(attempt.id, payment.auth_attempt_id)
+        connector = await self._calls.get(payment.connector)
+        result = (
+            self._calls.missing()
+            if connector is None
+            else await connector.void(attempt.id, payment.auth_attempt_id)
         )
         return await self._finish(attempt, result, principal.actor, claim)
 
@@ -132,6 +137,12 @@ class Operations:
             if outcome is Outcome.SUCCEEDED:
                 await self._writer.respond(tx, claim, 200, payment)
             await self._writer.post(tx, postings)
+        if result.status is ConnectorStatus.UNREACHABLE:
+            raise ConnectorFailed(
+                f"The connector could not be reached for the {attempt.operation}; nothing was "
+                "sent, retry later.",
+                code="connector_unavailable",
+            )
         if outcome is not Outcome.SUCCEEDED:
             raise ConnectorFailed(f"The connector refused the {attempt.operation}.")
         return payment
@@ -194,11 +205,13 @@ class Operations:
             await self._store.insert_attempt(tx, attempt)
             await self._store.update_payment(tx, payment)
             await self._txlog.append(tx, [refund_entry(refund, None, principal.actor, None)])
-        result = await self._calls.call(
-            "refund",
-            self._calls[payment.connector].refund(
+        connector = await self._calls.get(payment.connector)
+        result = (
+            self._calls.missing()
+            if connector is None
+            else await connector.refund(
                 attempt.id, payment.auth_attempt_id, value, payment.currency
-            ),
+            )
         )
         async with self._uow.transaction() as tx:
             postings: list[TransferRequest] = []

@@ -88,9 +88,14 @@ class PaymentStore(Protocol):
         ...
 
     async def pending_attempts(
-        self, tx: Transaction, older_than: datetime, limit: int
+        self, tx: Transaction, older_than: datetime, now: datetime, limit: int
     ) -> list[Attempt]:
-        """Attempts still pending, oldest first: the janitor's work."""
+        """Attempts pending since before `older_than` and not postponed past `now`, oldest
+        first: the janitor's work."""
+        ...
+
+    async def postpone_attempt(self, tx: Transaction, attempt_id: str, retry_at: datetime) -> None:
+        """Count one more try of a still pending attempt and leave it until `retry_at`."""
         ...
 
     async def claim_expirable(

@@ -1,9 +1,10 @@
 """Payments: authorize, capture, void, refund and sale through a connector, the janitor, and
 the reads; one name (`Container.payments`) for the entry points.
 
-The use cases live in their own modules: `authorize` (create, sale, recovering an abandoned
-first attempt), `operations` (capture, void, refund), `janitor` (pending attempts, expiring
-authorizations), `queries` (payments and refunds). Every connector call follows the three steps
+The use cases live in their own modules: `authorize` (create, sale, failover, recovering an
+abandoned first attempt), `operations` (capture, void, refund), `janitor` (pending attempts,
+expiring authorizations) over `lost` (settling a call whose answer never came, reversals),
+`queries` (payments and refunds). Every connector call follows the three steps
 of docs/decisions/0300; `outcomes.OutcomeWriter` writes the answers for all of them.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from clearport.connectors.ports import Connector
+from clearport.connectors.ports import ConnectorDirectory
 from clearport.core.clock import Clock
 from clearport.core.uow import UnitOfWork
 from clearport.events.ports import EventStore
@@ -22,6 +23,7 @@ from clearport.payments.authorize import Authorizations, InlineCard, NewPayment,
 from clearport.payments.calls import ConnectorCalls
 from clearport.payments.disputed import DisputedPayments
 from clearport.payments.janitor import Janitor
+from clearport.payments.lost import LostCalls
 from clearport.payments.operations import Operations
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import CardVault, PaymentStore, Representation
@@ -43,16 +45,16 @@ class PaymentService:
         events: EventStore,
         txlog: TxlogStore,
         shown: Representation,
-        connectors: Mapping[str, Connector],
+        connectors: ConnectorDirectory,
         clock: Clock,
         *,
         max_amount_minor: Mapping[str, int],
-        connector_timeout_s: float,
         authorization_window_s: int,
         janitor_grace_s: int,
     ) -> None:
-        calls = ConnectorCalls(connectors, timeout_s=connector_timeout_s)
+        calls = ConnectorCalls(connectors)
         writer = OutcomeWriter(store, events, txlog, ledger, idempotency, shown, clock)
+        lost = LostCalls(uow, store, calls, writer, clock)
         self.authorizations = Authorizations(
             uow,
             store,
@@ -61,6 +63,7 @@ class PaymentService:
             idempotency,
             calls,
             writer,
+            lost,
             clock,
             max_amount_minor=max_amount_minor,
         )
@@ -70,6 +73,7 @@ class PaymentService:
             store,
             calls,
             writer,
+            lost,
             clock,
             grace_s=janitor_grace_s,
             authorization_window_s=authorization_window_s,

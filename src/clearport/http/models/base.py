@@ -56,6 +56,7 @@ DisputeId = Annotated[str, StringConstraints(pattern=id_pattern("dp"))]
 DisputeReversalId = Annotated[str, StringConstraints(pattern=id_pattern("dpr"))]
 AdjustmentId = Annotated[str, StringConstraints(pattern=id_pattern("adj"))]
 FileId = Annotated[str, StringConstraints(pattern=id_pattern("file"))]
+ConnectorId = Annotated[str, StringConstraints(pattern=id_pattern("con"))]
 
 Timestamp = Annotated[int, Field(ge=0, description="Unix seconds.")]
 BusinessDate = Annotated[

@@ -22,12 +22,27 @@ from clearport.http.models.vault import Card
 from clearport.payments.domain import PaymentStatus, RefundStatus
 
 
+class FailedOver(ResponseModel):
+    """A candidate the payment moved on from, and why."""
+
+    connector: str
+    decline_code: str = Field(
+        description="`processing_error`, `timeout`, `connection_refused` or `breaker_open`."
+    )
+
+
 class Routing(ResponseModel):
     """Why the payment went to its connector: never a black box."""
 
+    rule_set: str | None = Field(description="The routing rule set (rules come with issue 15).")
+    version: int | None
     rule: str
     candidates: list[str]
+    chosen: str
     reason: str
+    failover: list[FailedOver] = Field(
+        description="Candidates tried (or skipped, breaker open) before `chosen`, in order."
+    )
 
 
 class Payment(ResponseModel):

@@ -156,7 +156,8 @@ def _source(body: PaymentSource) -> InlineCard | TokenSource:
     status_code=201,
     response_model=Payment,
     response_description="The payment: a declined card is a payment with status `declined`.",
-    responses=answers(404),
+    # 502: no connector to send it to (the configured order names none usable), nothing written.
+    responses=answers(404, 502),
 )
 async def create_payment(request: Request, body: PaymentCreate) -> JSONResponse:
     payment = await container_of(request).payments.create(

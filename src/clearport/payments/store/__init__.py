@@ -126,8 +126,13 @@ _COMPLETE_ATTEMPT = (
 _PENDING_ATTEMPTS_PARAMS = Params()
 _PENDING_ATTEMPTS = (
     f"SELECT {ATTEMPTS.column_list()} FROM {ATTEMPTS.name} WHERE status = 'pending' "
-    f"AND created_at < {_PENDING_ATTEMPTS_PARAMS('older_than')} ORDER BY created_at "
-    f"LIMIT {_PENDING_ATTEMPTS_PARAMS('limit')}"
+    f"AND created_at < {_PENDING_ATTEMPTS_PARAMS('older_than')} "
+    f"AND (retry_at IS NULL OR retry_at <= {_PENDING_ATTEMPTS_PARAMS('now')}) "
+    f"ORDER BY created_at LIMIT {_PENDING_ATTEMPTS_PARAMS('limit')}"
+)
+_POSTPONE_ATTEMPT = (
+    f"UPDATE {ATTEMPTS.name} SET tries = tries + 1, retry_at = $2 "
+    "WHERE id = $1 AND status = 'pending'"
 )
 _CLAIM_EXPIRABLE_PARAMS = Params()
 _CLAIM_EXPIRABLE = (
@@ -258,12 +263,16 @@ class PgPaymentStore:
         return bool(done)
 
     async def pending_attempts(
-        self, tx: Transaction, older_than: datetime, limit: int
+        self, tx: Transaction, older_than: datetime, now: datetime, limit: int
     ) -> list[Attempt]:
         rows = await conn_of(tx).fetch(
-            _PENDING_ATTEMPTS, *_PENDING_ATTEMPTS_PARAMS.args(older_than=older_than, limit=limit)
+            _PENDING_ATTEMPTS,
+            *_PENDING_ATTEMPTS_PARAMS.args(older_than=older_than, now=now, limit=limit),
         )
         return [attempt_of(r) for r in rows]
+
+    async def postpone_attempt(self, tx: Transaction, attempt_id: str, retry_at: datetime) -> None:
+        await conn_of(tx).execute(_POSTPONE_ATTEMPT, attempt_id, retry_at)
 
     async def claim_expirable(
         self, tx: Transaction, authorized_before: datetime, limit: int

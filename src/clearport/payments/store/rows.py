@@ -53,9 +53,13 @@ PAYMENTS = Table(
         ("captured_at", "timestamptz"),
     ),
 )
-# What a state change of a payment writes; the other columns are fixed at creation.
+# What a state change of a payment writes; the other columns are fixed at creation (the
+# connector, its attempt and the routing change only while pending: failover).
 PAYMENT_CHANGES = (
     "status",
+    "connector",
+    "auth_attempt_id",
+    "routing",
     "amount_captured",
     "amount_refunded",
     "amount_refund_pending",
@@ -76,6 +80,9 @@ ATTEMPTS = Table(
         ("merchant_id", "text"),
         ("operation", "text"),
         ("refund_id", "text"),
+        ("reverses", "text"),
+        ("tries", "integer"),
+        ("retry_at", "timestamptz"),
         ("amount", "bigint"),
         ("currency", "text"),
         ("connector", "text"),
