@@ -77,7 +77,10 @@ async def test_signed_delivery_round_trip(api: Api, settings: Settings, database
         assert got.headers["content-type"] == "application/json"
         # The body is the event as the API shows it.
         assert api.call("GET", f"/v1/events/{body['id']}", key).json() == body
-    assert [json.loads(r.body)["type"] for r in receiver.received] == [
+    # Both, each once. Their arrival order is not asserted: an endpoint takes several
+    # requests in flight (CLEARPORT_WEBHOOKS_ENDPOINT_CONCURRENCY), so the two race; the order
+    # they are sent in is the ordering test's subject.
+    assert sorted(json.loads(r.body)["type"] for r in receiver.received) == [
         "payment.authorized",
         "payment.captured",
     ]
