@@ -3,24 +3,48 @@
 Entry points (`http`, `worker`, `cli`) get everything from here: the container of services for
 a database, and the few infrastructure steps a command needs before it has one (find or start
 the database, migrate it, the keyring for the key ceremony). They never import a store or an
-adapter themselves.
+adapter themselves. This module builds the container; the steps live beside it, one module per
+kind (`keys`, `cloud`, `database`, `simulators`), and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from clearport.core.clock import Clock, SystemClock
-from clearport.core.errors import present
 from clearport.core.invalidation import CacheTopic, InvalidationHub, NoCache
 from clearport.db import migrate
-from clearport.db.embedded import database_url_for
-from clearport.vault.keyring import ComponentFiles, LocalKeyProvider
-from clearport.vault.ports import KeyCustody, KeyProvider, WrappedKeys
+from clearport.vault.keyring import ComponentFiles
+from clearport.wiring.cloud import bootstrap_cloud, dynamodb_mirror_for, object_storage_for
+from clearport.wiring.database import database_url, is_migrated, schema_head, upgrade_database
+from clearport.wiring.keys import (
+    build_key_provider,
+    checkpoint_signer_for,
+    checkpoint_verifier,
+    key_provider_for,
+    local_key_custody,
+)
+from clearport.wiring.simulators import serve_simulator
+
+__all__ = [
+    "Container",
+    "bootstrap_cloud",
+    "build_container",
+    "build_key_provider",
+    "checkpoint_signer_for",
+    "checkpoint_verifier",
+    "database_url",
+    "dynamodb_mirror_for",
+    "is_migrated",
+    "key_provider_for",
+    "local_key_custody",
+    "object_storage_for",
+    "schema_head",
+    "serve_simulator",
+    "upgrade_database",
+]
 
 if TYPE_CHECKING:
     from clearport.access.service import Authenticator
@@ -43,9 +67,7 @@ if TYPE_CHECKING:
     from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.service import SettlementService
     from clearport.storage.ports import ObjectStorage
-    from clearport.txlog.dynamodb import DynamoDbMirror
     from clearport.txlog.mirror import TxlogMirror
-    from clearport.txlog.ports import CheckpointSigner, SignatureVerifier
     from clearport.txlog.service import ChainService
     from clearport.vault.ceremony import KeyCeremony
     from clearport.vault.service import VaultService
@@ -432,242 +454,3 @@ def build_container(
         invalidations=hub,
         invalidation_listener=InvalidationListener(database_url, hub),
     )
-
-
-# --- keys ------------------------------------------------------------------------------------
-
-
-def build_key_provider(
-    kind: str,
-    *,
-    keyring_path: Path,
-    pgdata_dir: Path,
-    master_key_hex: str | None,
-    kms_key_id: str | None,
-    kms_region: str | None,
-    kms_endpoint_url: str | None,
-    shared: WrappedKeys | None = None,
-) -> KeyProvider:
-    keyring = keyring_path.resolve()
-    if keyring.is_relative_to(pgdata_dir.resolve()):
-        raise ValueError("The keyring must not live inside the database directory.")
-    if kind == "local":
-        master = bytes.fromhex(master_key_hex) if master_key_hex else None
-        if master is not None and len(master) != 32:
-            raise ValueError("CLEARPORT_MASTER_KEY must be 64 hex digits (256 bits).")
-        return LocalKeyProvider(keyring_path, master_key=master)
-    if kind == "aws-kms":
-        # Here rather than at the top: boto3 takes longer to import than the rest of the key
-        # ceremony (`clearport keys split`) takes to run, and the local keyring never needs it.
-        from clearport.vault.kms import AwsKmsKeyProvider
-
-        if not kms_key_id:
-            raise ValueError("CLEARPORT_KMS_KEY_ID is required with the aws-kms key provider.")
-        return AwsKmsKeyProvider(
-            kms_key_id,
-            region=kms_region,
-            keyring_path=keyring_path,
-            endpoint_url=kms_endpoint_url,
-            shared=shared,
-        )
-    raise ValueError(f"unknown key provider {kind!r}")
-
-
-def key_provider_for(
-    settings: Settings, *, kind: str | None = None, shared: WrappedKeys | None = None
-) -> KeyProvider:
-    return build_key_provider(
-        kind or settings.key_provider,
-        keyring_path=settings.keyring_file,
-        pgdata_dir=settings.pgdata_dir,
-        master_key_hex=settings.master_key.get_secret_value() if settings.master_key else None,
-        kms_key_id=settings.kms_key_id,
-        kms_region=settings.kms_region,
-        kms_endpoint_url=settings.kms_endpoint_url,
-        shared=shared,
-    )
-
-
-def checkpoint_signer_for(settings: Settings) -> CheckpointSigner:
-    """The key that signs txlog checkpoints: the local keyring's Ed25519 key, or the KMS
-    signing key (CLEARPORT_KMS_SIGNING_KEY_ID) with the `aws-kms` provider."""
-    if settings.key_provider == "aws-kms":
-        from clearport.vault.kms import KmsCheckpointSigner
-
-        if not settings.kms_signing_key_id:
-            raise ValueError(
-                "CLEARPORT_KMS_SIGNING_KEY_ID (an ECC_NIST_P256 SIGN_VERIFY key) is required with "
-                "the aws-kms key provider: it signs the transaction-log checkpoints."
-            )
-        return KmsCheckpointSigner(
-            settings.kms_signing_key_id,
-            region=settings.kms_region,
-            endpoint_url=settings.kms_endpoint_url,
-        )
-    from clearport.txlog.signatures import Ed25519CheckpointSigner
-
-    provider = key_provider_for(settings, kind="local")
-    if not isinstance(provider, LocalKeyProvider):  # pragma: no cover - build_key_provider
-        raise TypeError("the local key provider is a LocalKeyProvider")
-    return Ed25519CheckpointSigner(provider.signing_key)
-
-
-def checkpoint_verifier(public_key_pem: bytes) -> SignatureVerifier:
-    """A verifier of checkpoints for one public key (PEM or DER); ValueError if unusable."""
-    from clearport.txlog.signatures import PublicKeyVerifier
-
-    return PublicKeyVerifier(public_key_pem)
-
-
-def object_storage_for(settings: Settings) -> ObjectStorage:
-    if settings.storage == "s3":
-        from clearport.storage.s3 import S3Storage
-
-        if not settings.s3_bucket:
-            raise ValueError("CLEARPORT_S3_BUCKET is required with CLEARPORT_STORAGE=s3.")
-        return S3Storage(
-            settings.s3_bucket,
-            prefix=settings.s3_prefix,
-            region=settings.s3_region,
-            endpoint_url=settings.s3_endpoint_url,
-            kms_key_id=settings.s3_kms_key_id,
-            multipart_threshold_bytes=settings.s3_multipart_threshold_bytes,
-            part_size_bytes=settings.s3_part_size_bytes,
-            scratch_dir=settings.data_dir / "scratch",
-        )
-    from clearport.storage.local import LocalDirectoryStorage
-
-    return LocalDirectoryStorage(settings.storage_root)
-
-
-def dynamodb_mirror_for(settings: Settings) -> DynamoDbMirror:
-    from clearport.txlog.dynamodb import DynamoDbMirror
-
-    return DynamoDbMirror(
-        present(settings.dynamodb_table, "the mirror is configured"),
-        region=settings.dynamodb_region,
-        endpoint_url=settings.dynamodb_endpoint_url,
-    )
-
-
-async def bootstrap_cloud(settings: Settings) -> list[str]:
-    """Create what the settings name in AWS and is missing: the S3 bucket, the DynamoDB table,
-    the KMS keys behind aliases. For moto (compose) and a first set-up; what was created."""
-    created: list[str] = []
-    if settings.storage == "s3":
-        from clearport.storage.s3 import S3Storage
-
-        storage = object_storage_for(settings)
-        if isinstance(storage, S3Storage) and await storage.create_bucket():
-            created.append(f"S3 bucket {storage.bucket}")
-    if settings.dynamodb_table:
-        import asyncio
-
-        if await asyncio.to_thread(dynamodb_mirror_for(settings).create_table):
-            created.append(f"DynamoDB table {settings.dynamodb_table}")
-    if settings.key_provider == "aws-kms":
-        from clearport.vault.kms import ensure_kms_alias
-
-        for alias, signing in ((settings.kms_key_id, False), (settings.kms_signing_key_id, True)):
-            if alias and await ensure_kms_alias(
-                alias,
-                signing=signing,
-                region=settings.kms_region,
-                endpoint_url=settings.kms_endpoint_url,
-            ):
-                created.append(f"KMS key {alias}")
-    return created
-
-
-def local_key_custody(settings: Settings) -> KeyCustody | None:
-    """The local keyring's master key for `keys split|combine`; None with another provider."""
-    if settings.key_provider != "local":
-        return None
-    provider = key_provider_for(settings, kind="local")
-    if not isinstance(provider, LocalKeyProvider):  # pragma: no cover - build_key_provider
-        raise TypeError("the local key provider is a LocalKeyProvider")
-    return provider
-
-
-# --- the database, before there is a container -----------------------------------------------
-
-
-@contextmanager
-def database_url(settings: Settings) -> Iterator[str]:
-    """The configured database, or the embedded server started (and stopped) around the block."""
-    with database_url_for(settings.database_url, settings.pgdata_dir) as url:
-        yield url
-
-
-def upgrade_database(url: str) -> None:
-    migrate.upgrade(url)
-
-
-def schema_head() -> str:
-    return migrate.head_revision()
-
-
-def is_migrated(url: str) -> bool:
-    return migrate.is_migrated(url)
-
-
-# --- the connector simulators (`clearport simulate`), processes of their own ----------------
-
-
-def serve_simulator(
-    kind: str,
-    *,
-    host: str,
-    port: int,
-    database_url: str,
-    name: str,
-    schema: str | None,
-    api_key: str | None,
-    latency_ms: int,
-    error_rate: float,
-    timeout_rate: float,
-    silent: bool,
-    malformed: str | None,
-    seed: int | None,
-) -> None:
-    """Run the `http` or `iso8583` simulator host until it is stopped."""
-    from clearport.connectors.processor_sim.processor import Faults
-
-    faults = Faults(
-        latency_ms=latency_ms,
-        error_rate=error_rate,
-        timeout_rate=timeout_rate,
-        silent=silent,
-        seed=seed,
-    )
-    if kind == "http":
-        from clearport.connectors.http_acquirer import host as http_host
-
-        http_host.serve(
-            http_host.HttpHostOptions(
-                database_url,
-                schema=schema or "simulator_http",
-                name=name,
-                api_key=api_key,
-                faults=faults,
-            ),
-            host,
-            port,
-        )
-        return
-    if kind == "iso8583":
-        from clearport.connectors.iso8583 import host as iso_host
-
-        iso_host.serve(
-            iso_host.IsoHostOptions(
-                database_url,
-                schema=schema or "simulator_iso8583",
-                name=name,
-                faults=faults,
-                malformed=None if malformed is None else iso_host.Malformation(malformed),
-            ),
-            host,
-            port,
-        )
-        return
-    raise ValueError(f"unknown simulator {kind!r}")
