@@ -4,6 +4,9 @@ table on the same server in the same run.
     .venv/bin/python -m bench.settlement --payments 1000000 --merchants 50000
     .venv/bin/python -m bench.settlement --payments 10000000 --merchants 50000 --partitions 16
 
+(2 % refunds; `--disputes 0.001 --adjustments 0.0005` by default, a quarter of the disputes won,
+so reversed: every kind of item is in the run.)
+
 and, to load the same data into the platform's own database (DATABASE_URL or the embedded one)
 for a look with `clearport settle`:
 
@@ -98,6 +101,11 @@ def main() -> None:
     parser.add_argument("--merchants", type=int, default=50_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="concurrent `clearport settle`")
+    parser.add_argument("--refunds", type=float, default=0.02, help="refunds per capture")
+    parser.add_argument("--disputes", type=float, default=0.001, help="disputes per capture")
+    parser.add_argument(
+        "--adjustments", type=float, default=0.0005, help="adjustments per capture"
+    )
     parser.add_argument(
         "--tune",
         action="store_true",
@@ -117,6 +125,8 @@ def main() -> None:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_database(base, name)
+    with psycopg.connect(base, autocommit=True) as conn:
+        server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     if args.tune:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET max_wal_size = '8GB'")
@@ -126,7 +136,15 @@ def main() -> None:
         migrate.upgrade(url)
         day = (datetime.now(UTC) - timedelta(days=1)).date()
         t0 = time.perf_counter()
-        counts = seed(url, payments=args.payments, merchants=args.merchants, business_date=day)
+        counts = seed(
+            url,
+            payments=args.payments,
+            merchants=args.merchants,
+            business_date=day,
+            refund_ratio=args.refunds,
+            dispute_ratio=args.disputes,
+            adjustment_ratio=args.adjustments,
+        )
         seed_s = time.perf_counter() - t0
         csv_path = str(tmp / "captures.csv")
         rows = export_captures_csv(url, csv_path)
@@ -135,10 +153,14 @@ def main() -> None:
         copy_s = time.perf_counter() - t0
         os.unlink(csv_path)
         result = _settle(url, day.isoformat(), tmp / "data", args.partitions, args.workers)
-        items = args.payments + counts["refunds"]
+        items = sum(r["stats"]["staged"] for r in result["runs"][:1])
         report = {
+            "server": server_version,
             "payments": args.payments,
             "refunds": counts["refunds"],
+            "disputes": counts["disputes"],
+            "adjustments": counts["adjustments"],
+            "items": items,
             "merchants": args.merchants,
             "partitions": args.partitions,
             "workers": args.workers,
