@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,52 @@ def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -
     return {"wall_s": wall, "runs": runs, "children_peak_rss_kib": max(rss)}
 
 
+def _explain(url: str, name: str, min_s: float) -> None:
+    """auto_explain for every new session of the bench database (the settle processes')."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute("LOAD 'auto_explain'")
+        except psycopg.Error as exc:
+            raise SystemExit(f"--explain: this server has no auto_explain ({exc})") from exc
+        for setting, value in (
+            ("session_preload_libraries", "auto_explain"),
+            ("auto_explain.log_min_duration", f"{int(min_s * 1000)}ms"),
+            ("auto_explain.log_analyze", "on"),
+            ("auto_explain.log_buffers", "on"),
+            ("auto_explain.log_nested_statements", "on"),
+        ):
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(name), sql.Identifier(*setting.split(".")), sql.Literal(value)
+                )
+            )
+
+
+def _steps(url: str) -> dict[str, Any]:
+    """Where the run's time went, from its own timestamps: start (the run row) to staged (the
+    first partition claimed after that), each partition (done_at to done_at), finalize."""
+    with psycopg.connect(url) as conn:
+        run = conn.execute(
+            "SELECT created_at, completed_at FROM settlement_runs ORDER BY created_at LIMIT 1"
+        ).fetchone()
+        done = [
+            r[0]
+            for r in conn.execute(
+                "SELECT done_at FROM settlement_partitions WHERE done_at IS NOT NULL "
+                "ORDER BY done_at"
+            ).fetchall()
+        ]
+    if run is None or not done or run[1] is None:
+        return {}
+    ticks = [run[0], *done, run[1]]
+    gaps = [round((b - a).total_seconds(), 1) for a, b in pairwise(ticks)]
+    return {
+        "stage_and_first_partition": gaps[0],
+        "partitions": gaps[1:-1],
+        "finalize": gaps[-1],
+    }
+
+
 def seed_main(argv: list[str]) -> None:
     """`seed`: COPY-load captured payments (+2% refunds) and their ledger transfers for a date
     into the configured database (the embedded one when DATABASE_URL is unset)."""
@@ -101,11 +148,17 @@ def main() -> None:
     parser.add_argument("--merchants", type=int, default=50_000)
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="concurrent `clearport settle`")
+    parser.add_argument(
+        "--explain",
+        type=float,
+        metavar="SECONDS",
+        help="log EXPLAIN (ANALYZE, BUFFERS) of every settlement statement slower than this to "
+        "the server's log (auto_explain: needs a server that ships it, e.g. DATABASE_URL's; the "
+        "embedded one does not)",
+    )
     parser.add_argument("--refunds", type=float, default=0.02, help="refunds per capture")
     parser.add_argument("--disputes", type=float, default=0.001, help="disputes per capture")
-    parser.add_argument(
-        "--adjustments", type=float, default=0.0005, help="adjustments per capture"
-    )
+    parser.add_argument("--adjustments", type=float, default=0.0005, help="adjustments per capture")
     parser.add_argument(
         "--tune",
         action="store_true",
@@ -152,6 +205,8 @@ def main() -> None:
         copy_baseline(url, csv_path)
         copy_s = time.perf_counter() - t0
         os.unlink(csv_path)
+        if args.explain is not None:
+            _explain(url, name, args.explain)
         result = _settle(url, day.isoformat(), tmp / "data", args.partitions, args.workers)
         items = sum(r["stats"]["staged"] for r in result["runs"][:1])
         report = {
@@ -176,6 +231,7 @@ def main() -> None:
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             ),
             "run_status": [r["status"] for r in result["runs"]],
+            "steps_s": _steps(url),
         }
         print(json.dumps(report, indent=1))
     finally:

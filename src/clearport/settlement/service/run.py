@@ -184,9 +184,7 @@ class SettlementRuns:
                     sink.abort()
                     return 0
                 await self._store.restage_if_lost(tx, run, partition)
-                settled = await self._pricing.settle(
-                    tx, run, partition, self.run_day(run), report
-                )
+                settled = await self._pricing.settle(tx, run, partition, self.run_day(run), report)
                 await self._store.mark_partition_done(
                     tx, run_id, partition, settled.items, settled.settlements, self._clock.now()
                 )

@@ -63,6 +63,7 @@ VALUES ({_insert_run("id")}, {_insert_run("business_date")}, {_insert_run("cutof
     {_insert_run("created_by")}, {_insert_run("created_at")})
 ON CONFLICT (business_date) DO NOTHING RETURNING *"""
 
+
 # The run's sources: captures and refunds (credit / debit of the merchant's pending account);
 # disputes that took from pending and the credits of disputes won, each its chargeback with its
 # fee (`<source>:chargeback`, `<source>:fee`: what the dispute charged pending); adjustments,
