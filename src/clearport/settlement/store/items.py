@@ -79,31 +79,50 @@ WITH rates AS (
       FROM settlements st JOIN merchants m ON m.id = st.merchant_id
       LEFT JOIN regions cr ON cr.country = m.country
      WHERE st.run_id = {_price("run_id")} AND st.partition = {_price("partition")}
+), terms AS MATERIALIZED (
+    -- What a capture of each brand costs in each settlement, resolved once per settlement and
+    -- brand (rates, fallbacks, brand overrides, flags), so that pricing an item is arithmetic
+    -- on two numbers per fee rather than JSON and joins per item. A rate is bps * 0.0001:
+    -- numeric arithmetic is exact, so amount * (bps * 0.0001) = amount * bps * 0.0001.
+    SELECT mp.settlement_id, b.brand, mp.icpp,
+           coalesce(r.ic_bps, {_price("fallback_ic_bps", "numeric")}) * 0.0001 AS ic_rate,
+           coalesce(r.ic_fixed, fb.ic_fixed, 0) AS ic_fixed,
+           coalesce(r.sf_bps, {_price("fallback_sf_bps", "numeric")}) * 0.0001 AS sf_rate,
+           coalesce(r.sf_fixed, fb.sf_fixed, 0) AS sf_fixed,
+           CASE WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? b.brand
+                THEN (mp.overrides -> b.brand ->> 'percent_bps')::numeric * 0.0001
+                ELSE mp.bps * 0.0001 END AS mk_rate,
+           CASE WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? b.brand
+                THEN coalesce((mp.overrides -> b.brand -> 'fixed_minor' ->> b.currency)::bigint,
+                              0)
+                ELSE mp.fixed END AS mk_fixed,
+           CASE WHEN NOT mp.icpp THEN ''
+                ELSE concat_ws(',',
+                    CASE WHEN coalesce(r.ic_flag, true) THEN 'interchange_fallback' END,
+                    CASE WHEN coalesce(r.sf_flag, true) THEN 'scheme_fee_fallback' END) END
+             AS flags
+      FROM (SELECT DISTINCT merchant_id, currency, brand FROM settlement_sources
+             WHERE run_id = {_price("run_id")} AND partition = {_price("partition")}
+               AND type = 'capture') b
+      JOIN mp ON mp.merchant_id = b.merchant_id AND mp.currency = b.currency
+      LEFT JOIN rates r
+             ON r.brand = b.brand AND r.region = mp.region AND r.currency = b.currency
+      LEFT JOIN fallback fb ON fb.currency = b.currency
 ), exact AS (
     SELECT s.source_id, s.transfer_id, s.type, s.merchant_id, s.currency, s.amount,
            s.created_at, s.payment_id, s.reference, s.brand, mp.settlement_id,
-        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
-             ELSE s.amount * coalesce(r.ic_bps, {_price("fallback_ic_bps", "numeric")}) * 0.0001
-                  + coalesce(r.ic_fixed, fb.ic_fixed, 0) END AS ic_x,
-        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
-             ELSE s.amount * coalesce(r.sf_bps, {_price("fallback_sf_bps", "numeric")}) * 0.0001
-                  + coalesce(r.sf_fixed, fb.sf_fixed, 0) END AS sf_x,
+        CASE WHEN s.type <> 'capture' OR NOT t.icpp THEN 0::numeric
+             ELSE s.amount * t.ic_rate + t.ic_fixed END AS ic_x,
+        CASE WHEN s.type <> 'capture' OR NOT t.icpp THEN 0::numeric
+             ELSE s.amount * t.sf_rate + t.sf_fixed END AS sf_x,
         CASE WHEN s.type = 'dispute' THEN s.fee::numeric
              WHEN s.type = 'dispute_reversal' THEN -s.fee::numeric
              WHEN s.type <> 'capture' THEN 0::numeric
-             WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? s.brand
-             THEN s.amount * (mp.overrides -> s.brand ->> 'percent_bps')::numeric * 0.0001
-                  + coalesce((mp.overrides -> s.brand -> 'fixed_minor' ->> s.currency)::bigint, 0)
-             ELSE s.amount * mp.bps * 0.0001 + mp.fixed END AS mk_x,
-        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN ''
-             ELSE concat_ws(',',
-                 CASE WHEN coalesce(r.ic_flag, true) THEN 'interchange_fallback' END,
-                 CASE WHEN coalesce(r.sf_flag, true) THEN 'scheme_fee_fallback' END) END AS flags
+             ELSE s.amount * t.mk_rate + t.mk_fixed END AS mk_x,
+        CASE WHEN s.type <> 'capture' THEN '' ELSE t.flags END AS flags
       FROM settlement_sources s
       JOIN mp ON mp.merchant_id = s.merchant_id AND mp.currency = s.currency
-      LEFT JOIN rates r
-             ON r.brand = s.brand AND r.region = mp.region AND r.currency = s.currency
-      LEFT JOIN fallback fb ON fb.currency = s.currency
+      LEFT JOIN terms t ON t.settlement_id = mp.settlement_id AND t.brand = s.brand
      WHERE s.run_id = {_price("run_id")} AND s.partition = {_price("partition")}
 ), priced AS MATERIALIZED (
     SELECT settlement_id, merchant_id, payment_id, source_id, reference, type, brand, currency,
