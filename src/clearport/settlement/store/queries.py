@@ -30,7 +30,8 @@ def _items_page(beyond: str | None) -> tuple[str, Params]:
     """A page of a settlement's items, newest first by (created_at, source_id): items' ids are
     their sources' (pay_…, rfd_…), whose string order is not time order. `beyond` is how the
     rows compare with the cursor's (`<` after it, `>` before it: read oldest first, reversed).
-    The index settlement_items_settlement_created serves all three in key order."""
+    The date's index (settlement_id, created_at, source_id), built when its run finalized
+    (decision 0900), serves all three in key order."""
     p = Params()
     # The settlement's date names the one partition of items to read.
     where = (
