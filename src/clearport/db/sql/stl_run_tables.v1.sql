@@ -3,13 +3,15 @@
 
 -- The business date's partition of settlement_items ([d, d + 1)), created empty and without
 -- indexes: the run bulk-inserts its items, then stl_index_items builds the indexes once.
--- Idempotent. Creating a partition locks settlement_items briefly: call it in a short
+-- Idempotent, and safe from two workers at once (the second waits for the first's commit, then
+-- finds the table). Creating a partition locks settlement_items briefly: call it in a short
 -- transaction of its own, never in the one that stages a night's sources.
 CREATE FUNCTION stl_items_partition(d date) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     name text := 'settlement_items_' || to_char(d, 'YYYYMMDD');
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('settlement_items'), hashtext(name));
     IF to_regclass(name) IS NULL THEN
         EXECUTE format(
             'CREATE TABLE %I PARTITION OF settlement_items FOR VALUES FROM (%L) TO (%L)',
