@@ -24,6 +24,7 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -241,6 +242,7 @@ def main() -> None:
             )
         if server is not None:
             server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)  # the embedded server's data, the reports
 
 
 if __name__ == "__main__":
