@@ -135,6 +135,8 @@ INSERT INTO settlement_sources ({_SOURCE_COLUMNS})
 SELECT {_SOURCE_COLUMNS} FROM settlement_sources_0015
  WHERE run_id IN (SELECT id FROM settlement_runs WHERE status = 'running');
 DROP TABLE settlement_sources_0015;
+-- The next staging anti-joins the claims: plan it with their real size, not an empty table's.
+ANALYZE settlement_claims;
 """
     )
 
