@@ -4,6 +4,9 @@ table on the same server in the same run.
     .venv/bin/python -m bench.settlement --payments 1000000 --merchants 50000
     .venv/bin/python -m bench.settlement --payments 10000000 --merchants 50000 --partitions 16
 
+(2 % refunds; `--disputes 0.001 --adjustments 0.0005` by default, a quarter of the disputes won,
+so reversed: every kind of item is in the run.)
+
 and, to load the same data into the platform's own database (DATABASE_URL or the embedded one)
 for a look with `clearport settle`:
 
@@ -21,11 +24,13 @@ import json
 import os
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +72,52 @@ def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -
     return {"wall_s": wall, "runs": runs, "children_peak_rss_kib": max(rss)}
 
 
+def _explain(url: str, name: str, min_s: float) -> None:
+    """auto_explain for every new session of the bench database (the settle processes')."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            conn.execute("LOAD 'auto_explain'")
+        except psycopg.Error as exc:
+            raise SystemExit(f"--explain: this server has no auto_explain ({exc})") from exc
+        for setting, value in (
+            ("session_preload_libraries", "auto_explain"),
+            ("auto_explain.log_min_duration", f"{int(min_s * 1000)}ms"),
+            ("auto_explain.log_analyze", "on"),
+            ("auto_explain.log_buffers", "on"),
+            ("auto_explain.log_nested_statements", "on"),
+        ):
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} SET {} = {}").format(
+                    sql.Identifier(name), sql.Identifier(*setting.split(".")), sql.Literal(value)
+                )
+            )
+
+
+def _steps(url: str) -> dict[str, Any]:
+    """Where the run's time went, from its own timestamps: start (the run row) to staged (the
+    first partition claimed after that), each partition (done_at to done_at), finalize."""
+    with psycopg.connect(url) as conn:
+        run = conn.execute(
+            "SELECT created_at, completed_at FROM settlement_runs ORDER BY created_at LIMIT 1"
+        ).fetchone()
+        done = [
+            r[0]
+            for r in conn.execute(
+                "SELECT done_at FROM settlement_partitions WHERE done_at IS NOT NULL "
+                "ORDER BY done_at"
+            ).fetchall()
+        ]
+    if run is None or not done or run[1] is None:
+        return {}
+    ticks = [run[0], *done, run[1]]
+    gaps = [round((b - a).total_seconds(), 1) for a, b in pairwise(ticks)]
+    return {
+        "stage_and_first_partition": gaps[0],
+        "partitions": gaps[1:-1],
+        "finalize": gaps[-1],
+    }
+
+
 def seed_main(argv: list[str]) -> None:
     """`seed`: COPY-load captured payments (+2% refunds) and their ledger transfers for a date
     into the configured database (the embedded one when DATABASE_URL is unset)."""
@@ -99,6 +150,17 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="concurrent `clearport settle`")
     parser.add_argument(
+        "--explain",
+        type=float,
+        metavar="SECONDS",
+        help="log EXPLAIN (ANALYZE, BUFFERS) of every settlement statement slower than this to "
+        "the server's log (auto_explain: needs a server that ships it, e.g. DATABASE_URL's; the "
+        "embedded one does not)",
+    )
+    parser.add_argument("--refunds", type=float, default=0.02, help="refunds per capture")
+    parser.add_argument("--disputes", type=float, default=0.001, help="disputes per capture")
+    parser.add_argument("--adjustments", type=float, default=0.0005, help="adjustments per capture")
+    parser.add_argument(
         "--tune",
         action="store_true",
         help="ALTER SYSTEM max_wal_size=8GB, checkpoint_timeout=30min (reloadable) first",
@@ -117,6 +179,8 @@ def main() -> None:
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = _with_database(base, name)
+    with psycopg.connect(base, autocommit=True) as conn:
+        server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
     if args.tune:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute("ALTER SYSTEM SET max_wal_size = '8GB'")
@@ -126,7 +190,15 @@ def main() -> None:
         migrate.upgrade(url)
         day = (datetime.now(UTC) - timedelta(days=1)).date()
         t0 = time.perf_counter()
-        counts = seed(url, payments=args.payments, merchants=args.merchants, business_date=day)
+        counts = seed(
+            url,
+            payments=args.payments,
+            merchants=args.merchants,
+            business_date=day,
+            refund_ratio=args.refunds,
+            dispute_ratio=args.disputes,
+            adjustment_ratio=args.adjustments,
+        )
         seed_s = time.perf_counter() - t0
         csv_path = str(tmp / "captures.csv")
         rows = export_captures_csv(url, csv_path)
@@ -134,11 +206,17 @@ def main() -> None:
         copy_baseline(url, csv_path)
         copy_s = time.perf_counter() - t0
         os.unlink(csv_path)
+        if args.explain is not None:
+            _explain(url, name, args.explain)
         result = _settle(url, day.isoformat(), tmp / "data", args.partitions, args.workers)
-        items = args.payments + counts["refunds"]
+        items = sum(r["stats"]["staged"] for r in result["runs"][:1])
         report = {
+            "server": server_version,
             "payments": args.payments,
             "refunds": counts["refunds"],
+            "disputes": counts["disputes"],
+            "adjustments": counts["adjustments"],
+            "items": items,
             "merchants": args.merchants,
             "partitions": args.partitions,
             "workers": args.workers,
@@ -154,6 +232,7 @@ def main() -> None:
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             ),
             "run_status": [r["status"] for r in result["runs"]],
+            "steps_s": _steps(url),
         }
         print(json.dumps(report, indent=1))
     finally:
@@ -163,6 +242,7 @@ def main() -> None:
             )
         if server is not None:
             server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)  # the embedded server's data, the reports
 
 
 if __name__ == "__main__":

@@ -145,27 +145,34 @@ async def add_merchant(
 
 
 async def capture(env: Env, merchant: str, amount: int, currency: str, brand: str) -> str:
-    pay = new_id("pay")
     async with env.db.transaction() as tx:
-        conn: asyncpg.Connection = conn_of(tx)
-        await conn.execute(
-            """INSERT INTO payments (id, merchant_id, amount, currency, status, capture_requested,
-                   amount_captured, card_brand, card_bin, card_last4, card_exp_month,
-                   card_exp_year, card_fingerprint, token_id, auth_attempt_id, connector,
-                   routing, reference, created_at, updated_at, captured_at)
-               VALUES ($1, $2, $3, $4, 'captured', true, $3, $5, '424242', '4242', 12, 2030,
-                   'fp', 'tok_x', 'att_x', 'simulator', '{}', $6, now(), now(), now())""",
-            pay, merchant, amount, currency, brand, f"order-{pay[-6:]}",
-        )  # fmt: skip
-        await env.ledger.post(
-            tx,
-            [TransferRequest(
-                id=f"{pay}:capture",
-                debit=AccountRef(PLATFORM, AccountKind.PROCESSOR_RECEIVABLE, currency),
-                credit=AccountRef(merchant, AccountKind.PENDING, currency),
-                amount_minor=amount, currency=currency, code="capture", source=pay,
-            )],
-        )  # fmt: skip
+        return await capture_in(tx, env, merchant, amount, currency, brand)
+
+
+async def capture_in(
+    tx: Transaction, env: Env, merchant: str, amount: int, currency: str, brand: str
+) -> str:
+    """A captured payment and its ledger transfer, in the caller's transaction."""
+    pay = new_id("pay")
+    conn: asyncpg.Connection = conn_of(tx)
+    await conn.execute(
+        """INSERT INTO payments (id, merchant_id, amount, currency, status, capture_requested,
+               amount_captured, card_brand, card_bin, card_last4, card_exp_month,
+               card_exp_year, card_fingerprint, token_id, auth_attempt_id, connector,
+               routing, reference, created_at, updated_at, captured_at)
+           VALUES ($1, $2, $3, $4, 'captured', true, $3, $5, '424242', '4242', 12, 2030,
+               'fp', 'tok_x', 'att_x', 'simulator', '{}', $6, now(), now(), now())""",
+        pay, merchant, amount, currency, brand, f"order-{pay[-6:]}",
+    )  # fmt: skip
+    await env.ledger.post(
+        tx,
+        [TransferRequest(
+            id=f"{pay}:capture",
+            debit=AccountRef(PLATFORM, AccountKind.PROCESSOR_RECEIVABLE, currency),
+            credit=AccountRef(merchant, AccountKind.PENDING, currency),
+            amount_minor=amount, currency=currency, code="capture", source=pay,
+        )],
+    )  # fmt: skip
     return pay
 
 

@@ -116,9 +116,10 @@ def test_items_are_newest_first_and_both_cursors_walk_them(api: Api, settings: S
             conn.execute(
                 "INSERT INTO settlement_items (source_id, settlement_id, transfer_id,"
                 " merchant_id, payment_id, type, currency, gross, interchange, scheme_fee,"
-                " markup, commission, net, created_at)"
+                " markup, commission, net, created_at, business_date)"
                 " SELECT %s, settlement_id, transfer_id, merchant_id, %s, 'capture', currency,"
-                " 100, 0, 0, 1, 1, 99, %s FROM settlement_items WHERE settlement_id = %s"
+                " 100, 0, 0, 1, 1, 99, %s, business_date FROM settlement_items"
+                " WHERE settlement_id = %s"
                 " LIMIT 1",
                 (source, source, at, settlement_id),
             )

@@ -3,7 +3,7 @@ seams as settlement/store/), payout destinations, file renderers and report sink
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -106,8 +106,21 @@ class RunStore(Protocol):
         """The new run with its pending partitions; None if the date has a run already."""
         ...
 
+    async def prepare_items_partition(self, tx: Transaction, business_date: date) -> None:
+        """The date's partition of items exists (a short transaction of its own)."""
+        ...
+
     async def stage_sources(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
-        """Stage the run's eligible captures and refunds; the run with its `staged` count."""
+        """Claim and stage the run's eligible sources; the run with its `staged` count."""
+        ...
+
+    async def restage_if_lost(self, tx: Transaction, run: SettlementRun, partition: int) -> int:
+        """Stage again, from the run's claims, the pending partitions whose staged rows a crash
+        emptied (they are UNLOGGED) if this one's are gone; how many partitions."""
+        ...
+
+    async def index_items(self, tx: Transaction, business_date: date) -> None:
+        """Build the date's item indexes (once its partitions are all settled)."""
         ...
 
     async def get_run(self, tx: Transaction, run_id: str) -> SettlementRun | None: ...
@@ -155,8 +168,22 @@ class PricingStore(Protocol):
         now: datetime,
     ) -> None: ...
     async def price_items(
-        self, tx: Transaction, run: SettlementRun, partition: int, rates: RateGrid
-    ) -> list[ItemAggregates]: ...
+        self,
+        tx: Transaction,
+        run: SettlementRun,
+        partition: int,
+        rates: RateGrid,
+        report: Callable[[bytes], Awaitable[None]],
+    ) -> list[ItemAggregates]:
+        """Insert the partition's items, streaming their report lines (CSV) to `report`."""
+        ...
+
+    async def priced_report_totals(
+        self, tx: Transaction, run_id: str, partition: int
+    ) -> PartitionReportTotals:
+        """The summary of the lines `price_items` streamed, in its transaction."""
+        ...
+
     async def staged_count(self, tx: Transaction, run_id: str, partition: int) -> int: ...
     async def merchant_terms(
         self, tx: Transaction, merchant_ids: Sequence[str]
@@ -230,10 +257,10 @@ class PayoutStore(FreeAvailable, Protocol):
 
 class ReportStore(Protocol):
     async def partition_report_csv(
-        self, tx: Transaction, run_id: str, partition: int, output: Callable[[bytes], None]
+        self, tx: Transaction, run: SettlementRun, partition: int, output: Callable[[bytes], None]
     ) -> None: ...
     async def partition_report_totals(
-        self, tx: Transaction, run_id: str, partition: int
+        self, tx: Transaction, run: SettlementRun, partition: int
     ) -> PartitionReportTotals: ...
     async def set_partition_report(
         self, tx: Transaction, run_id: str, partition: int, report: ReportFiles

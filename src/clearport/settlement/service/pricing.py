@@ -6,7 +6,7 @@ arithmetic lives there."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -22,6 +22,7 @@ from clearport.settlement.domain import (
     MerchantCurrency,
     NewPayout,
     OpenSettlement,
+    PartitionReportTotals,
     Repayment,
     SettlementNetting,
     SettlementRun,
@@ -41,6 +42,7 @@ from clearport.vault.cards import BRANDS
 class SettledPartition:
     items: int
     settlements: int
+    report: PartitionReportTotals | None = None  # the summary of the report lines it streamed
 
 
 def _transfers(netted: SettlementNetting) -> list[TransferRequest]:
@@ -112,9 +114,15 @@ class PartitionPricing:
         return found
 
     async def settle(
-        self, tx: Transaction, run: SettlementRun, partition: int, run_day: date
+        self,
+        tx: Transaction,
+        run: SettlementRun,
+        partition: int,
+        run_day: date,
+        report: Callable[[bytes], Awaitable[None]],
     ) -> SettledPartition:
-        """Settle the partition; its payouts exist from `run_day` (the run's own day, not the
+        """Settle the partition, streaming its report lines (CSV) to `report` from the pass
+        that prices its items; its payouts exist from `run_day` (the run's own day, not the
         clock's: a resumed run nets exactly as the first try)."""
         now = self._clock.now()
         pairs = await self._store.partition_pairs(tx, run, partition)
@@ -123,7 +131,7 @@ class PartitionPricing:
         opened = [OpenSettlement(new_id("stl"), p.merchant_id, p.currency) for p in pairs]
         await self._store.insert_settlements(tx, run, partition, opened, now)
         rates = self._tables(run.business_date).rate_grid(BRANDS, CURRENCY_EXPONENTS)
-        aggregates = await self._store.price_items(tx, run, partition, rates)
+        aggregates = await self._store.price_items(tx, run, partition, rates, report)
         staged = await self._store.staged_count(tx, run.id, partition)
         priced = sum(a.count for a in aggregates)
         invariant(priced == staged, f"partition {partition}: {priced} items for {staged} sources")
@@ -158,7 +166,8 @@ class PartitionPricing:
             ],
         )
         await self._emit(tx, [s.id for s in opened], [p.id for p in payouts])
-        return SettledPartition(priced, len(opened))
+        totals = await self._store.priced_report_totals(tx, run.id, partition)
+        return SettledPartition(priced, len(opened), totals)
 
     async def _emit(
         self, tx: Transaction, settlement_ids: Sequence[str], payout_ids: Sequence[str]

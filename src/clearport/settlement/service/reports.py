@@ -1,5 +1,6 @@
-"""A partition's detail report: streamed by COPY to CSV, converted to Parquet, with a summary
-checked against the partition's settlements (decision 0405)."""
+"""A partition's detail report: streamed as CSV by the pass that prices its items (or, after a
+crash lost it, by COPY from the committed rows), converted to Parquet, with a summary checked
+against the partition's settlements (decisions 0405, 0900)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 from clearport.core.errors import invariant
 from clearport.core.uow import UnitOfWork
-from clearport.settlement.domain import SettlementRun
+from clearport.settlement.domain import PartitionReportTotals, SettlementRun
 from clearport.settlement.ports import ReportSinkLike, ReportStore
 
 
@@ -20,19 +21,38 @@ class PartitionReports:
         self._store = store
         self._report_sink = report_sink
 
-    async def write(self, run: SettlementRun, partition: int) -> None:
-        """Write (or write again: the same bytes) the report of one settled partition.
-
-        Three steps, so that no transaction is open while the files go to object storage: read
-        the settled items into local files, publish them, record them. A crash (or S3 failing)
-        after the first step leaves the partition without a report, which `finalize` writes
-        again from the same committed rows."""
+    def sink(self, run: SettlementRun, partition: int) -> ReportSinkLike:
+        """Where the partition's report lines go: local scratch files until `publish`."""
         prefix = f"settlements/{run.business_date.isoformat()}/{run.id}/partition-{partition:04d}"
-        sink = self._report_sink(prefix)
+        return self._report_sink(prefix)
+
+    async def write(self, run: SettlementRun, partition: int) -> None:
+        """Write (or write again: the same bytes) the report of one settled partition from its
+        committed rows: after a crash (or S3 failing) lost the one its pricing pass streamed.
+
+        No transaction is open while the files go to object storage: read the settled items
+        into local files, publish them, record them."""
+        sink = self.sink(run, partition)
         try:
             async with self._uow.transaction() as tx:
-                await self._store.partition_report_csv(tx, run.id, partition, sink.add_csv)
-                totals = await self._store.partition_report_totals(tx, run.id, partition)
+                await self._store.partition_report_csv(tx, run, partition, sink.add_csv)
+                totals = await self._store.partition_report_totals(tx, run, partition)
+        except BaseException:
+            sink.abort()
+            raise
+        await self.publish(run, partition, sink, totals)
+
+    async def publish(
+        self,
+        run: SettlementRun,
+        partition: int,
+        sink: ReportSinkLike,
+        totals: PartitionReportTotals,
+    ) -> None:
+        """Check the report's totals against the settlements, publish its files and record
+        them. Called after the transaction that fed `sink` committed: a crash before the
+        record leaves the partition without a report, which `finalize` writes again."""
+        try:
             invariant(
                 totals.net_minor == totals.settlements_net_minor,
                 f"report of {run.id}/{partition} equals its settlements",

@@ -5,9 +5,11 @@ cutoff) and not yet settled. Exactly once rests on the database, not on this pro
 
 - the run is unique per date (a second start joins the first; one with another cutoff is
   refused, 409);
+- starting the run claims every source it stages (`settlement_claims`, primary key on the
+  source): no source is ever claimed by two runs;
 - each partition is settled in ONE transaction that locks its row and marks it done, so a crash
-  (even kill -9) rolls the partition back entirely and a re-run redoes it;
-- `settlement_items.source_id` is the primary key: an item can never be in two settlements;
+  (even kill -9) rolls the partition back entirely and a re-run redoes it; the staging is
+  UNLOGGED, and a partition whose staged rows a crash emptied is staged again from the claims;
 - ledger transfer ids derive from the settlement id, so a retried post is idempotent;
 - files are pure functions of committed rows, so re-running writes the same bytes.
 
@@ -104,6 +106,10 @@ class SettlementRuns:
             )
         cutoff = cutoff_at or self.cutoff_for(business_date)
         self._tables(business_date)  # refuse early if no pricing table is in effect
+        # The date's partition of items, in a short transaction of its own: creating it locks
+        # the items table, which the long staging transaction must not hold.
+        async with self._uow.transaction() as tx:
+            await self._store.prepare_items_partition(tx, business_date)
         async with self._uow.transaction() as tx:
             existing = await self._store.get_run_by_date(tx, business_date)
             if existing is not None:
@@ -160,19 +166,35 @@ class SettlementRuns:
             return await self._store.pending_partitions(tx, run_id)
 
     async def run_partition(self, run_id: str, partition: int) -> int:
-        """Settle one partition in one transaction; returns its item count (0 if already done)."""
+        """Settle one partition in one transaction; returns its item count (0 if already done).
+        Its report is streamed by the statement that prices its items into local files, and
+        published once the transaction has committed."""
         async with self._uow.transaction() as tx:
             run = await self._store.get_run(tx, run_id)
-            if run is None:
-                raise NotFound("No such settlement run.")
-            if not await self._store.claim_partition(tx, run_id, partition):
-                return 0
-            settled = await self._pricing.settle(tx, run, partition, self.run_day(run))
-            await self._store.mark_partition_done(
-                tx, run_id, partition, settled.items, settled.settlements, self._clock.now()
-            )
-        if settled.settlements:
-            await self._reports.write(run, partition)
+        if run is None:
+            raise NotFound("No such settlement run.")
+        sink = self._reports.sink(run, partition)
+
+        async def report(data: bytes) -> None:
+            sink.add_csv(data)
+
+        try:
+            async with self._uow.transaction() as tx:
+                if not await self._store.claim_partition(tx, run_id, partition):
+                    sink.abort()
+                    return 0
+                await self._store.restage_if_lost(tx, run, partition)
+                settled = await self._pricing.settle(tx, run, partition, self.run_day(run), report)
+                await self._store.mark_partition_done(
+                    tx, run_id, partition, settled.items, settled.settlements, self._clock.now()
+                )
+        except BaseException:
+            sink.abort()
+            raise
+        if settled.settlements and settled.report is not None:
+            await self._reports.publish(run, partition, sink, settled.report)
+        else:
+            sink.abort()
         return settled.items
 
     async def finalize(self, run_id: str) -> SettlementRun:
@@ -186,6 +208,9 @@ class SettlementRuns:
             pending = await self._store.pending_partitions(tx, run_id)
             if pending:
                 raise InvalidState(f"{len(pending)} partitions of {run_id} are not settled yet.")
+        # Every item of the date is in: its indexes are built once, now (decision 0900).
+        async with self._uow.transaction() as tx:
+            await self._store.index_items(tx, run.business_date)
             missing = await self._store.partitions_without_report(tx, run_id)
         for partition in missing:
             await self._reports.write(run, partition)

@@ -17,7 +17,6 @@ from clearport.db.database import conn_of
 from clearport.db.statements import Params
 from clearport.settlement.domain import (
     CarriedBalance,
-    ItemAggregates,
     MerchantCurrency,
     MerchantTerms,
     NewPayout,
@@ -28,8 +27,7 @@ from clearport.settlement.domain import (
     SettlementRun,
     SettlementTotals,
 )
-from clearport.settlement.fees import COUNTRY_REGIONS, DEFAULT_REGION, FeeTotals, RateGrid
-from clearport.settlement.store.runs import LONG_S, partition_of
+from clearport.settlement.store.runs import partition_of
 
 _pairs = Params()
 _PARTITION_PAIRS = f"""
@@ -52,101 +50,6 @@ SELECT u.id, {_open("run_id")}, {_open("partition")}, {_open("business_date")}, 
        {_open("created_at")}
   FROM unnest({_open("ids", "text[]")}, {_open("merchant_ids", "text[]")},
               {_open("currencies", "text[]")}) AS u(id, m, c)"""
-
-# Per-item pricing, in SQL, mirroring settlement/fees.price_item (tests compare the two): the
-# brand x region x currency rates and the country -> region table come from the domain as arrays.
-# A dispute's fee was charged when it came (`fee` of its source): the item shows it as its markup,
-# with a reversal's given back (negative); the aggregates keep it apart from the captures' fees,
-# which this settlement charges.
-_price = Params()
-_PRICE_ITEMS = f"""
-WITH rates AS (
-    SELECT * FROM unnest({_price("brand", "text[]")}, {_price("region", "text[]")},
-                         {_price("currency", "text[]")},
-                         {_price("ic_bps", "numeric[]")}, {_price("ic_fixed", "bigint[]")},
-                         {_price("ic_flag", "boolean[]")}, {_price("sf_bps", "numeric[]")},
-                         {_price("sf_fixed", "bigint[]")}, {_price("sf_flag", "boolean[]")})
-        AS r(brand, region, currency, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed, sf_flag)
-), fallback AS (
-    SELECT * FROM unnest({_price("fallback_currency", "text[]")},
-                         {_price("fallback_ic_fixed", "bigint[]")},
-                         {_price("fallback_sf_fixed", "bigint[]")})
-        AS f(currency, ic_fixed, sf_fixed)
-), regions AS (
-    SELECT * FROM unnest({_price("countries", "text[]")}, {_price("country_regions", "text[]")})
-        AS cr(country, region)
-), mp AS MATERIALIZED (
-    -- Each merchant's pricing in the settlement's currency, parsed once per settlement rather
-    -- than once per item. A fixed amount it does not name in that currency is 0 (decision 0703).
-    SELECT st.id AS settlement_id, st.merchant_id,
-           m.pricing ->> 'model' = 'interchange_plus' AS icpp,
-           coalesce((m.pricing ->> 'percent_bps')::numeric,
-                    (m.pricing ->> 'markup_bps')::numeric) AS bps,
-           coalesce((m.pricing -> 'fixed_minor' ->> st.currency)::bigint,
-                    (m.pricing -> 'markup_fixed_minor' ->> st.currency)::bigint, 0) AS fixed,
-           nullif(m.pricing -> 'brand_overrides', '{{}}'::jsonb) AS overrides,
-           coalesce(cr.region, {_price("default_region", "text")}) AS region,
-           st.currency
-      FROM settlements st JOIN merchants m ON m.id = st.merchant_id
-      LEFT JOIN regions cr ON cr.country = m.country
-     WHERE st.run_id = {_price("run_id")} AND st.partition = {_price("partition")}
-), exact AS (
-    SELECT s.source_id, s.transfer_id, s.type, s.merchant_id, s.currency, s.amount,
-           s.created_at, s.payment_id, s.reference, s.brand, mp.settlement_id,
-        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
-             ELSE s.amount * coalesce(r.ic_bps, {_price("fallback_ic_bps", "numeric")}) * 0.0001
-                  + coalesce(r.ic_fixed, fb.ic_fixed, 0) END AS ic_x,
-        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN 0::numeric
-             ELSE s.amount * coalesce(r.sf_bps, {_price("fallback_sf_bps", "numeric")}) * 0.0001
-                  + coalesce(r.sf_fixed, fb.sf_fixed, 0) END AS sf_x,
-        CASE WHEN s.type = 'dispute' THEN s.fee::numeric
-             WHEN s.type = 'dispute_reversal' THEN -s.fee::numeric
-             WHEN s.type <> 'capture' THEN 0::numeric
-             WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? s.brand
-             THEN s.amount * (mp.overrides -> s.brand ->> 'percent_bps')::numeric * 0.0001
-                  + coalesce((mp.overrides -> s.brand -> 'fixed_minor' ->> s.currency)::bigint, 0)
-             ELSE s.amount * mp.bps * 0.0001 + mp.fixed END AS mk_x,
-        CASE WHEN s.type <> 'capture' OR NOT mp.icpp THEN ''
-             ELSE concat_ws(',',
-                 CASE WHEN coalesce(r.ic_flag, true) THEN 'interchange_fallback' END,
-                 CASE WHEN coalesce(r.sf_flag, true) THEN 'scheme_fee_fallback' END) END AS flags
-      FROM settlement_sources s
-      JOIN mp ON mp.merchant_id = s.merchant_id AND mp.currency = s.currency
-      LEFT JOIN rates r
-             ON r.brand = s.brand AND r.region = mp.region AND r.currency = s.currency
-      LEFT JOIN fallback fb ON fb.currency = s.currency
-     WHERE s.run_id = {_price("run_id")} AND s.partition = {_price("partition")}
-), priced AS (
-    SELECT exact.*,
-           stl_round_half_even(ic_x) AS ic, stl_round_half_even(sf_x) AS sf,
-           stl_round_half_even(mk_x) AS mk,
-           CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment') THEN amount
-                ELSE -amount END AS gross
-      FROM exact
-), ins AS (
-    INSERT INTO settlement_items (source_id, settlement_id, transfer_id, merchant_id, payment_id,
-        reference, type, brand, currency, gross, interchange, scheme_fee, markup, commission, net,
-        flags, created_at)
-    SELECT source_id, settlement_id, transfer_id, merchant_id, payment_id, reference, type, brand,
-           currency, gross, ic, sf, mk, ic + sf + mk, gross - (ic + sf + mk), flags, created_at
-      FROM priced
-)
-SELECT settlement_id, count(*) AS n,
-       coalesce(sum(amount) FILTER (WHERE type = 'capture'), 0)::bigint AS gross,
-       coalesce(sum(amount) FILTER (WHERE type = 'refund'), 0)::bigint AS refunds,
-       (coalesce(sum(amount) FILTER (WHERE type = 'dispute'), 0)
-        - coalesce(sum(amount) FILTER (WHERE type = 'dispute_reversal'), 0))::bigint AS disputes,
-       coalesce(sum(amount) FILTER (WHERE type = 'adjustment'), 0)::bigint AS adjustments,
-       coalesce(sum(ic) FILTER (WHERE type = 'capture'), 0)::bigint AS ic,
-       coalesce(sum(sf) FILTER (WHERE type = 'capture'), 0)::bigint AS sf,
-       coalesce(sum(mk) FILTER (WHERE type = 'capture'), 0)::bigint AS mk,
-       coalesce(sum(ic_x) FILTER (WHERE type = 'capture'), 0)::text AS ic_x,
-       coalesce(sum(sf_x) FILTER (WHERE type = 'capture'), 0)::text AS sf_x,
-       coalesce(sum(mk_x) FILTER (WHERE type = 'capture'), 0)::text AS mk_x,
-       coalesce(sum(mk) FILTER (WHERE type <> 'capture'), 0)::bigint AS dispute_fees,
-       sum(gross - (ic + sf + mk))::bigint AS net,
-       count(*) FILTER (WHERE flags <> '') AS flagged
-  FROM priced GROUP BY settlement_id"""
 
 _carried = Params()
 _CARRIED_IN = f"""
@@ -260,65 +163,11 @@ class PgPricingStore:
             ),
         )
 
-    async def price_items(
-        self, tx: Transaction, run: SettlementRun, partition: int, rates: RateGrid
-    ) -> list[ItemAggregates]:
-        """Insert the partition's items, priced; returns the aggregates of each settlement."""
-        grid = rates.rates
-        fallback_ic, fallback_sf = rates.fallback_interchange, rates.fallback_scheme_fee
-        await conn_of(tx).execute("SET LOCAL work_mem = '256MB'")
-        rows = await conn_of(tx).fetch(
-            _PRICE_ITEMS,
-            *_price.args(
-                run_id=run.id,
-                partition=partition,
-                brand=[r.brand for r in grid],
-                region=[r.region for r in grid],
-                currency=[r.currency for r in grid],
-                ic_bps=[_decimal(r.interchange.bps) for r in grid],
-                ic_fixed=[r.interchange.fixed_in(r.currency) for r in grid],
-                ic_flag=[r.interchange_fallback for r in grid],
-                sf_bps=[_decimal(r.scheme_fee.bps) for r in grid],
-                sf_fixed=[r.scheme_fee.fixed_in(r.currency) for r in grid],
-                sf_flag=[r.scheme_fee_fallback for r in grid],
-                countries=list(COUNTRY_REGIONS),
-                country_regions=list(COUNTRY_REGIONS.values()),
-                default_region=DEFAULT_REGION,
-                fallback_ic_bps=_decimal(rates.fallback_interchange.bps),
-                fallback_sf_bps=_decimal(rates.fallback_scheme_fee.bps),
-                fallback_currency=list(rates.currencies),
-                fallback_ic_fixed=[fallback_ic.fixed_in(c) for c in rates.currencies],
-                fallback_sf_fixed=[fallback_sf.fixed_in(c) for c in rates.currencies],
-            ),
-            timeout=LONG_S,
-        )
-        return [
-            ItemAggregates(
-                settlement_id=r["settlement_id"],
-                count=r["n"],
-                gross_minor=r["gross"],
-                refunds_minor=r["refunds"],
-                fees=FeeTotals(
-                    interchange_exact=_fraction(r["ic_x"]),
-                    scheme_fee_exact=_fraction(r["sf_x"]),
-                    markup_exact=_fraction(r["mk_x"]),
-                    interchange_charged=r["ic"],
-                    scheme_fee_charged=r["sf"],
-                    markup_charged=r["mk"],
-                ),
-                net_minor=r["net"],
-                flagged=r["flagged"],
-                disputes_minor=r["disputes"],
-                adjustments_minor=r["adjustments"],
-                dispute_fees_minor=r["dispute_fees"],
-            )
-            for r in rows
-        ]
-
     async def staged_count(self, tx: Transaction, run_id: str, partition: int) -> int:
+        """What the partition staged, as recorded when it did (the rows may be gone)."""
         return int(
             await conn_of(tx).fetchval(
-                "SELECT count(*) FROM settlement_sources WHERE run_id = $1 AND partition = $2",
+                "SELECT staged FROM settlement_partitions WHERE run_id = $1 AND partition = $2",
                 run_id,
                 partition,
             )

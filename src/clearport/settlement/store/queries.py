@@ -30,9 +30,14 @@ def _items_page(beyond: str | None) -> tuple[str, Params]:
     """A page of a settlement's items, newest first by (created_at, source_id): items' ids are
     their sources' (pay_…, rfd_…), whose string order is not time order. `beyond` is how the
     rows compare with the cursor's (`<` after it, `>` before it: read oldest first, reversed).
-    The index settlement_items_settlement_created serves all three in key order."""
+    The date's index (settlement_id, created_at, source_id), built when its run finalized
+    (decision 0900), serves all three in key order."""
     p = Params()
-    where = f"settlement_id = {p('settlement_id')}"
+    # The settlement's date names the one partition of items to read.
+    where = (
+        f"settlement_id = {p('settlement_id')} AND business_date = "
+        f"(SELECT business_date FROM settlements WHERE id = {p('settlement_id')})"
+    )
     if beyond is not None:
         where += f" AND (created_at, source_id) {beyond} ({p('cursor_at')}, {p('cursor')})"
     order = "ASC" if beyond == ">" else "DESC"
@@ -84,11 +89,17 @@ def _settlement(row: asyncpg.Record) -> Settlement:
 class PgQueryStore:
     async def settled_at(self, tx: Transaction, sources: Sequence[str]) -> dict[str, datetime]:
         """`ledger.ports.Settlements`: when each source was settled (its settlement's creation,
-        in the transaction that settled it); a settlement's own postings when it was made."""
+        in the transaction that settled it: the same instant for every settlement of a
+        partition); a settlement's own postings when it was made. A source is settled once the
+        partition of the run that claimed it is done."""
         rows = await conn_of(tx).fetch(
-            """SELECT i.source_id AS source, s.created_at FROM settlement_items i
-                 JOIN settlements s ON s.id = i.settlement_id
-                WHERE i.source_id = ANY($1::text[])
+            """SELECT c.source_id AS source, s.created_at FROM settlement_claims c
+                 JOIN settlement_partitions p
+                   ON p.run_id = c.run_id AND p.partition = c.partition AND p.status = 'done'
+                 CROSS JOIN LATERAL (SELECT x.created_at FROM settlements x
+                                      WHERE x.run_id = c.run_id AND x.partition = c.partition
+                                      LIMIT 1) s
+                WHERE c.source_id = ANY($1::text[])
                UNION ALL
                SELECT id, created_at FROM settlements WHERE id = ANY($1::text[])""",
             list(sources),
@@ -149,7 +160,8 @@ class PgQueryStore:
         self, tx: Transaction, settlement_id: str, source_id: str
     ) -> datetime | None:
         value = await conn_of(tx).fetchval(
-            "SELECT created_at FROM settlement_items WHERE source_id = $1 AND settlement_id = $2",
+            "SELECT created_at FROM settlement_items WHERE source_id = $1 AND settlement_id = $2 "
+            "AND business_date = (SELECT business_date FROM settlements WHERE id = $2)",
             source_id,
             settlement_id,
         )

@@ -8,39 +8,42 @@ from collections.abc import Callable
 from clearport.core.errors import present
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
-from clearport.settlement.domain import PartitionReportTotals, ReportFiles
+from clearport.settlement.domain import PartitionReportTotals, ReportFiles, SettlementRun
+from clearport.settlement.store.items import REPORT_LINE, REPORT_ORDER
 from clearport.settlement.store.runs import LONG_S
+
+# The run's settlements in one partition, and their items in the date's partition of items.
+_ITEMS = """FROM settlement_items i
+ WHERE i.business_date = $3
+   AND i.settlement_id IN (SELECT s.id FROM settlements s
+                            WHERE s.run_id = $1 AND s.partition = $2)"""
 
 
 class PgReportStore:
     async def partition_report_csv(
-        self, tx: Transaction, run_id: str, partition: int, output: Callable[[bytes], None]
+        self, tx: Transaction, run: SettlementRun, partition: int, output: Callable[[bytes], None]
     ) -> None:
-        """Stream the partition's items as CSV (COPY), ordered by settlement and source."""
+        """Stream the partition's committed items as CSV (COPY), ordered by settlement and
+        source: the lines the pricing pass streamed (store/items.py), byte for byte."""
 
         async def sink(data: bytes) -> None:
             output(data)
 
         await conn_of(tx).copy_from_query(
-            """SELECT i.settlement_id, i.merchant_id, i.payment_id, i.source_id, i.reference,
-                      i.type, i.brand, i.currency, i.gross, i.interchange, i.scheme_fee,
-                      i.markup, i.commission, i.net, i.flags
-                 FROM settlements s
-                 JOIN settlement_items i ON i.settlement_id = s.id
-                WHERE s.run_id = $1 AND s.partition = $2
-                ORDER BY i.settlement_id, i.source_id""",
-            run_id,
+            f"SELECT {REPORT_LINE} {_ITEMS} ORDER BY {REPORT_ORDER}",
+            run.id,
             partition,
+            run.business_date,
             output=sink,
             format="csv",
             timeout=LONG_S,
         )
 
     async def partition_report_totals(
-        self, tx: Transaction, run_id: str, partition: int
+        self, tx: Transaction, run: SettlementRun, partition: int
     ) -> PartitionReportTotals:
         row = await conn_of(tx).fetchrow(
-            """SELECT count(i.*) AS count,
+            f"""SELECT count(i.*) AS count,
                       coalesce(sum(i.gross) FILTER (WHERE i.type = 'capture'), 0) AS gross_minor,
                       coalesce(-sum(i.gross) FILTER (WHERE i.type = 'refund'), 0)
                         AS refunds_minor,
@@ -59,10 +62,10 @@ class PgReportStore:
                       (SELECT coalesce(sum(x.gross - x.refunds - x.disputes + x.adjustments
                                            - x.fees), 0) FROM settlements x
                         WHERE x.run_id = $1 AND x.partition = $2) AS settlements_net_minor
-                 FROM settlements s JOIN settlement_items i ON i.settlement_id = s.id
-                WHERE s.run_id = $1 AND s.partition = $2""",
-            run_id,
+              {_ITEMS}""",
+            run.id,
             partition,
+            run.business_date,
             timeout=LONG_S,
         )
         return PartitionReportTotals(

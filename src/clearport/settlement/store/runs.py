@@ -26,6 +26,19 @@ def partition_of(merchant_column: str, partitions: str) -> str:
     return f"(abs(hashtext({merchant_column})::bigint) % {partitions})"
 
 
+def _stage_table(run_id: str) -> str:
+    """The run's staging table, as stl_stage_tables names it, quoted."""
+    return '"settlement_sources_' + run_id.lower().replace('"', '""') + '"'
+
+
+# A partition that staged sources whose rows are gone: a crash emptied the UNLOGGED staging.
+_EMPTIED = (
+    "p.staged > 0 AND NOT EXISTS (SELECT 1 FROM settlement_sources s "
+    "WHERE s.run_id = p.run_id AND s.partition = p.partition)"
+)
+_LOST = f"SELECT {_EMPTIED} FROM settlement_partitions p WHERE run_id = $1 AND partition = $2"
+
+
 def run_from_row(row: asyncpg.Record) -> SettlementRun:
     return SettlementRun(
         id=row["id"],
@@ -50,30 +63,31 @@ VALUES ({_insert_run("id")}, {_insert_run("business_date")}, {_insert_run("cutof
     {_insert_run("created_by")}, {_insert_run("created_at")})
 ON CONFLICT (business_date) DO NOTHING RETURNING *"""
 
+
 # The run's sources: captures and refunds (credit / debit of the merchant's pending account);
 # disputes that took from pending and the credits of disputes won, each its chargeback with its
 # fee (`<source>:chargeback`, `<source>:fee`: what the dispute charged pending); adjustments,
-# signed. Each is eligible once, before the cutoff and after the lookback, while no item has it.
-_stage = Params()
-_WINDOW = (
-    f"t.action = 'post' AND t.created_at >= {_stage('lookback_from')} "
-    f"AND t.created_at < {_stage('cutoff_at')} AND t.source IS NOT NULL "
-    "AND NOT EXISTS (SELECT 1 FROM settlement_items i WHERE i.source_id = t.source)"
-)
-_STAGE_SOURCES = f"""
-INSERT INTO settlement_sources (run_id, partition, source_id, transfer_id, type, merchant_id,
-    currency, amount, fee, created_at, payment_id, brand, reference)
-SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}, x.*
+# signed. Each is eligible once, before the cutoff and after the lookback, while no run has
+# claimed it ({which}); restaging reads exactly the sources the run claimed.
+def _sources(p: Params, which: str) -> str:
+    window = (
+        f"t.action = 'post' AND t.created_at >= {p('lookback_from')} "
+        f"AND t.created_at < {p('cutoff_at')} AND t.source IS NOT NULL AND {which}"
+    )
+    return f"""
+SELECT {p("run_id")} AS run_id, {partition_of("x.merchant_id", p("partitions"))}
+       AS partition, x.*
   FROM (
-    SELECT t.source, t.id, t.code AS type, a.owner AS merchant_id, t.currency, t.amount,
-           0::bigint AS fee, t.created_at, p.id AS payment_id, p.card_brand, p.reference
+    SELECT t.source AS source_id, t.id AS transfer_id, t.code AS type, a.owner AS merchant_id,
+           t.currency, t.amount, 0::bigint AS fee, t.created_at, p.id AS payment_id,
+           p.card_brand AS brand, p.reference
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id = CASE WHEN t.code = 'capture'
            THEN t.credit_account_id ELSE t.debit_account_id END
       LEFT JOIN refunds r ON t.code = 'refund' AND r.id = t.source
       LEFT JOIN payments p
              ON p.id = CASE WHEN t.code = 'capture' THEN t.source ELSE r.payment_id END
-     WHERE t.code IN ('capture', 'refund') AND a.kind = 'pending' AND {_WINDOW}
+     WHERE t.code IN ('capture', 'refund') AND a.kind = 'pending' AND {window}
     UNION ALL
     SELECT t.source, t.id, 'dispute', a.owner, t.currency, t.amount, coalesce(f.amount, 0),
            t.created_at, p.id, p.card_brand, p.reference
@@ -83,7 +97,7 @@ SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}
       JOIN payments p ON p.id = d.payment_id
       LEFT JOIN ledger_transfers f ON f.id = t.source || ':fee'
      WHERE t.code = 'chargeback' AND t.id = t.source || ':chargeback' AND a.kind = 'pending'
-       AND {_WINDOW}
+       AND {window}
     UNION ALL
     SELECT t.source, t.id, 'dispute_reversal', a.owner, t.currency, t.amount,
            coalesce(f.amount, 0), t.created_at, p.id, p.card_brand, p.reference
@@ -93,15 +107,57 @@ SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}
       JOIN payments p ON p.id = d.payment_id
       LEFT JOIN ledger_transfers f ON f.id = t.source || ':fee'
      WHERE t.code = 'chargeback' AND t.id = t.source || ':chargeback' AND a.kind = 'pending'
-       AND {_WINDOW}
+       AND {window}
     UNION ALL
     SELECT t.source, t.id, 'adjustment', a.owner, t.currency,
            CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE -t.amount END, 0,
            t.created_at, NULL, NULL, NULL
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id IN (t.debit_account_id, t.credit_account_id)
-     WHERE t.code = 'adjustment' AND a.kind = 'pending' AND {_WINDOW}
+     WHERE t.code = 'adjustment' AND a.kind = 'pending' AND {window}
   ) x"""
+
+
+_STAGED_COLUMNS = (
+    "run_id, partition, source_id, transfer_id, type, merchant_id, currency, amount, fee, "
+    "created_at, payment_id, brand, reference"
+)
+# A source's signed effect on its settlement (an item's gross).
+_GROSS = (
+    "CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment') THEN amount ELSE -amount END"
+)
+# ONE pass over the ledger: claim each source for the run (the exactly-once guard: a source is
+# claimed once, ever), stage it in its partition's UNLOGGED table, and record each partition's
+# count and gross durably for the end-of-run invariants.
+_stage = Params()
+_STAGE_SOURCES = f"""
+WITH src AS MATERIALIZED ({
+    _sources(_stage, "NOT EXISTS (SELECT 1 FROM settlement_claims c WHERE c.source_id = t.source)")
+}), claimed AS (
+    INSERT INTO settlement_claims (source_id, run_id, partition)
+    SELECT source_id, run_id, partition FROM src
+), staged AS (
+    INSERT INTO settlement_sources ({_STAGED_COLUMNS}) SELECT {_STAGED_COLUMNS} FROM src
+)
+UPDATE settlement_partitions p SET staged = x.n, staged_gross = x.gross
+  FROM (SELECT partition, count(*) AS n, sum({_GROSS}) AS gross,
+               count(*) FILTER (WHERE payment_id IS NULL AND type <> 'adjustment') AS orphans
+          FROM src GROUP BY partition) x
+ WHERE p.run_id = {_stage("run_id")} AND p.partition = x.partition
+RETURNING x.n, x.orphans"""
+
+# After a crash emptied the UNLOGGED staging: the claimed sources of the given partitions again.
+_restage = Params()
+_RESTAGE_SOURCES = f"""
+INSERT INTO settlement_sources ({_STAGED_COLUMNS})
+SELECT {_STAGED_COLUMNS} FROM ({
+    _sources(
+        _restage,
+        "EXISTS (SELECT 1 FROM settlement_claims c WHERE c.source_id = t.source "
+        f"AND c.run_id = {_restage('run_id')} "
+        f"AND c.partition = ANY({_restage('lost', 'int[]')}))",
+    )
+}) s"""
 
 _finish = Params()
 _FINISH_RUN = f"""
@@ -152,11 +208,15 @@ class PgRunStore:
         )
         return run_from_row(row)
 
+    async def prepare_items_partition(self, tx: Transaction, business_date: date) -> None:
+        await conn_of(tx).execute("SELECT stl_items_partition($1)", business_date)
+
     async def stage_sources(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
         conn = conn_of(tx)
+        await conn.execute("SELECT stl_stage_tables($1, $2)", run.id, run.partitions)
         # Room for the big hash joins of a night's volume (the default 4 MB spills to disk).
         await conn.execute("SET LOCAL work_mem = '256MB'")
-        staged = await conn.execute(
+        rows = await conn.fetch(
             _STAGE_SOURCES,
             *_stage.args(
                 run_id=run.id,
@@ -166,23 +226,66 @@ class PgRunStore:
             ),
             timeout=LONG_S,
         )
+        orphans = sum(r["orphans"] for r in rows)
+        invariant(not orphans, f"{orphans} staged sources have no payment")
         # Fresh statistics, so each partition's statement is planned with hash joins.
-        await conn.execute("ANALYZE settlement_sources", timeout=LONG_S)
-        missing = await conn.fetchval(
-            "SELECT count(*) FROM settlement_sources WHERE run_id = $1 AND payment_id IS NULL "
-            "AND type <> 'adjustment'",
-            run.id,
-            timeout=LONG_S,
-        )
-        invariant(not missing, f"{missing} staged sources have no payment")
+        await conn.execute(f"ANALYZE {_stage_table(run.id)}", timeout=LONG_S)
         await conn.execute(
             "UPDATE settlement_runs SET stats = jsonb_build_object('staged', $2::bigint) "
             "WHERE id = $1",
             run.id,
-            int(staged.split()[-1]),
+            sum(r["n"] for r in rows),
         )
         row = await conn.fetchrow("SELECT * FROM settlement_runs WHERE id = $1", run.id)
         return run_from_row(present(row, "the new run is visible"))
+
+    async def restage_if_lost(self, tx: Transaction, run: SettlementRun, partition: int) -> int:
+        conn = conn_of(tx)
+        if not await conn.fetchval(_LOST, run.id, partition):
+            return 0
+        # One worker restages, for every partition still to settle: the others wait here,
+        # then find their rows back.
+        await conn.execute("SELECT 1 FROM settlement_runs WHERE id = $1 FOR UPDATE", run.id)
+        lost = [
+            r["partition"]
+            for r in await conn.fetch(
+                "SELECT partition FROM settlement_partitions p WHERE run_id = $1 "
+                f"AND status = 'pending' AND {_EMPTIED}",
+                run.id,
+            )
+        ]
+        if not lost:
+            return 0
+        await conn.execute("SET LOCAL work_mem = '256MB'")
+        await conn.execute(
+            _RESTAGE_SOURCES,
+            *_restage.args(
+                run_id=run.id,
+                partitions=run.partitions,
+                lookback_from=run.lookback_from,
+                cutoff_at=run.cutoff_at,
+                lost=lost,
+            ),
+            timeout=LONG_S,
+        )
+        differ = await conn.fetchval(
+            f"""SELECT count(*) FROM settlement_partitions p
+                  LEFT JOIN (SELECT partition, count(*) AS n, sum({_GROSS}) AS gross
+                               FROM settlement_sources WHERE run_id = $1 GROUP BY partition) x
+                    ON x.partition = p.partition
+                 WHERE p.run_id = $1 AND p.partition = ANY($2::int[])
+                   AND (p.staged, p.staged_gross)
+                       IS DISTINCT FROM (coalesce(x.n, 0), coalesce(x.gross, 0))""",
+            run.id,
+            lost,
+            timeout=LONG_S,
+        )
+        invariant(not differ, f"{differ} partitions of {run.id} restaged differently")
+        await conn.execute(f"ANALYZE {_stage_table(run.id)}", timeout=LONG_S)
+        return len(lost)
+
+    async def index_items(self, tx: Transaction, business_date: date) -> None:
+        await conn_of(tx).execute("SELECT stl_index_items($1)", business_date, timeout=LONG_S)
 
     async def get_run(self, tx: Transaction, run_id: str) -> SettlementRun | None:
         row = await conn_of(tx).fetchrow("SELECT * FROM settlement_runs WHERE id = $1", run_id)
@@ -264,6 +367,8 @@ class PgRunStore:
     ) -> None:
         stats = {"payout_files": [f.summary() for f in payout_files], "violations": []}
         await self._finish(tx, run_id, "completed", stats, None, now)
+        # The staged rows served their purpose (the invariants held): dropped whole.
+        await conn_of(tx).execute("SELECT stl_drop_stage($1)", run_id)
 
     async def _finish(
         self,
@@ -283,51 +388,48 @@ class PgRunStore:
         """End-of-run checks in SQL; returns the violations (empty when all hold)."""
         conn = conn_of(tx)
         problems: list[str] = []
-        staged = await conn.fetchrow(
-            """SELECT count(*) AS n,
-                      coalesce(sum(CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment')
-                                        THEN amount ELSE -amount END), 0) AS total
-                 FROM settlement_sources WHERE run_id = $1""",
+        # One pass over the date's items (its partition, whole): each settlement's sums, and
+        # the run's count and gross against what its partitions staged (recorded durably).
+        checked = await conn.fetchrow(
+            """WITH i AS (
+                   SELECT settlement_id, count(*) n, sum(gross) total,
+                          coalesce(sum(gross) FILTER (WHERE type = 'capture'), 0) g,
+                          coalesce(-sum(gross) FILTER (WHERE type = 'refund'), 0) r,
+                          coalesce(-sum(gross) FILTER (
+                              WHERE type IN ('dispute', 'dispute_reversal')), 0) d,
+                          coalesce(sum(gross) FILTER (WHERE type = 'adjustment'), 0) a,
+                          coalesce(sum(commission) FILTER (
+                              WHERE type IN ('dispute', 'dispute_reversal')), 0) df,
+                          sum(commission) f
+                     FROM settlement_items WHERE business_date = $2 GROUP BY settlement_id)
+               SELECT (SELECT coalesce(sum(staged), 0) FROM settlement_partitions
+                        WHERE run_id = $1) AS staged,
+                      (SELECT coalesce(sum(staged_gross), 0) FROM settlement_partitions
+                        WHERE run_id = $1) AS staged_total,
+                      coalesce(sum(i.n), 0) AS n, coalesce(sum(i.total), 0) AS total,
+                      count(*) FILTER (WHERE s.id IS NULL) AS strays,
+                      count(*) FILTER (WHERE s.id IS NOT NULL
+                          AND (coalesce(i.n, 0), coalesce(i.g, 0), coalesce(i.r, 0),
+                               coalesce(i.d, 0), coalesce(i.a, 0), coalesce(i.f, 0),
+                               coalesce(i.df, 0))
+                          IS DISTINCT FROM (s.count, s.gross, s.refunds, s.disputes,
+                                            s.adjustments, s.fees, s.dispute_fees)) AS mismatch
+                 FROM (SELECT * FROM settlements WHERE run_id = $1) s
+                 FULL JOIN i ON i.settlement_id = s.id""",
             run.id,
+            run.business_date,
             timeout=LONG_S,
         )
-        items = await conn.fetchrow(
-            """SELECT count(*) AS n, coalesce(sum(i.gross), 0) AS total
-                 FROM settlement_items i JOIN settlements s ON s.id = i.settlement_id
-                WHERE s.run_id = $1""",
-            run.id,
-            timeout=LONG_S,
-        )
-        staged = present(staged, "aggregates return one row")
-        items = present(items, "aggregates return one row")
-        if (staged["n"], staged["total"]) != (items["n"], items["total"]):
+        checked = present(checked, "aggregates return one row")
+        if (checked["staged"], checked["staged_total"]) != (checked["n"], checked["total"]):
             problems.append(
-                f"items {items['n']}/{items['total']} != eligible sources "
-                f"{staged['n']}/{staged['total']}"
+                f"items {checked['n']}/{checked['total']} != eligible sources "
+                f"{checked['staged']}/{checked['staged_total']}"
             )
-        mismatch = await conn.fetchval(
-            """SELECT count(*) FROM settlements s
-                 LEFT JOIN (SELECT settlement_id, count(*) n,
-                                   coalesce(sum(gross) FILTER (WHERE type = 'capture'), 0) g,
-                                   coalesce(-sum(gross) FILTER (WHERE type = 'refund'), 0) r,
-                                   coalesce(-sum(gross) FILTER (
-                                       WHERE type IN ('dispute', 'dispute_reversal')), 0) d,
-                                   coalesce(sum(gross) FILTER (WHERE type = 'adjustment'), 0) a,
-                                   coalesce(sum(commission) FILTER (
-                                       WHERE type IN ('dispute', 'dispute_reversal')), 0) df,
-                                   sum(commission) f, sum(net) net
-                              FROM settlement_items GROUP BY settlement_id) i
-                   ON i.settlement_id = s.id
-                WHERE s.run_id = $1
-                  AND (coalesce(i.n, 0), coalesce(i.g, 0), coalesce(i.r, 0), coalesce(i.d, 0),
-                       coalesce(i.a, 0), coalesce(i.f, 0), coalesce(i.df, 0))
-                      IS DISTINCT FROM (s.count, s.gross, s.refunds, s.disputes, s.adjustments,
-                                        s.fees, s.dispute_fees)""",
-            run.id,
-            timeout=LONG_S,
-        )
-        if mismatch:
-            problems.append(f"{mismatch} settlements differ from the sum of their items")
+        if checked["strays"]:
+            problems.append(f"{checked['strays']} settlements of items are not the run's")
+        if checked["mismatch"]:
+            problems.append(f"{checked['mismatch']} settlements differ from the sum of their items")
         unbalanced = await conn.fetch(
             """SELECT currency, sum(debits_posted) - sum(credits_posted) AS diff
                  FROM ledger_accounts GROUP BY currency
