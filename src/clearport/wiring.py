@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener
     from clearport.disputes.service import DisputeService
+    from clearport.reconciliation.service import ReconciliationService
     from clearport.events.service import EventQueries
     from clearport.files.service import FileService
     from clearport.idempotency.ports import IdempotencyStore
@@ -82,6 +83,7 @@ class Container:
     files: FileService
     disputes: DisputeService
     adjustments: AdjustmentService
+    reconciliation: ReconciliationService
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
     # processes (decision 0019).
@@ -144,6 +146,8 @@ def build_container(
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
     from clearport.disputes.service import DisputeService
     from clearport.disputes.store import PgDisputeStore
+    from clearport.reconciliation.service import ReconciliationService
+    from clearport.reconciliation.store import ReconciliationStore
     from clearport.events.service import EventQueries, Outbox
     from clearport.events.store import PgEventStore
     from clearport.files.service import FileService
@@ -374,6 +378,20 @@ def build_container(
         clock,
         max_amount_minor=settings.payment_max_amount_minor,
     )
+    reconciliation = ReconciliationService(
+        uow,
+        ReconciliationStore(
+            statement_timeout_s=settings.reconciliation_timeout_s,
+            work_mem=settings.reconciliation_work_mem,
+            lookback_days=settings.reconciliation_lookback_days,
+        ),
+        ledger,
+        adjustments,
+        disputes,
+        outbox,
+        auditor,
+        clock,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -426,6 +444,7 @@ def build_container(
         files=files,
         disputes=disputes,
         adjustments=adjustments,
+        reconciliation=reconciliation,
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

@@ -1,0 +1,316 @@
+"""Reconciliation's use cases: import a processor's settlement file and match it (one
+transaction: all of the run or none of it), resolve an exception (one transaction: the
+resolution, its ledger entry or adjustment, the audit record), and read the queue."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from clearport.access.domain import Origin, Permission, Principal
+from clearport.adjustments.service import AdjustmentService
+from clearport.audit.service import Auditor
+from clearport.core.clock import Clock
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound
+from clearport.core.ids import new_id
+from clearport.core.pagination import Page, PageRequest
+from clearport.core.uow import UnitOfWork
+from clearport.disputes.domain import DisputeReason
+from clearport.disputes.service import DisputeService, NewDispute
+from clearport.events.service import Outbox
+from clearport.ledger.service import LedgerService
+from clearport.reconciliation.domain import (
+    ACTIONS,
+    ReconciliationException,
+    ReconciliationRun,
+    Resolution,
+    adjustment_reason,
+    check_note,
+    check_resolvable,
+    write_off_transfer,
+)
+from clearport.reconciliation.formats import FileFormat, format_for
+from clearport.reconciliation.ports import ReconciliationStore
+
+_DISPUTES_PER_BATCH = 100
+
+
+def run_json(run: ReconciliationRun) -> dict[str, Any]:
+    """The run as events and the CLI show it."""
+    shown = asdict(run)
+    shown["object"] = "reconciliation_run"
+    shown["period_start"] = run.period_start.isoformat()
+    shown["period_end"] = run.period_end.isoformat()
+    shown["created"] = int(run.created_at.timestamp())
+    shown.pop("created_at")
+    return shown
+
+
+class ReconciliationService:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        store: ReconciliationStore,
+        ledger: LedgerService,
+        adjustments: AdjustmentService,
+        disputes: DisputeService,
+        outbox: Outbox,
+        auditor: Auditor,
+        clock: Clock,
+    ) -> None:
+        self._uow = uow
+        self._store = store
+        self._ledger = ledger
+        self._adjustments = adjustments
+        self._disputes = disputes
+        self._outbox = outbox
+        self._auditor = auditor
+        self._clock = clock
+
+    async def reconcile(
+        self,
+        actor: Principal,
+        origin: Origin,
+        connector: str,
+        path: Path,
+        sha256: str,
+        *,
+        file_id: str | None = None,
+    ) -> tuple[ReconciliationRun, bool]:
+        """Import the file and match it; (the run, whether it is new). The same file again is
+        the same run: nothing changes."""
+        actor.require(Permission.FINANCE_WRITE)
+        now = self._clock.now()
+        async with self._uow.transaction() as tx:
+            await self._store.lock_connector(tx, connector)
+            existing = await self._store.run_for_file(tx, connector, sha256)
+            if existing is not None:
+                return existing, False
+            connector_type = await self._store.connector_type(tx, connector)
+            if connector_type is None:
+                raise NotFound(f"No such connector: '{connector}'.", field="connector")
+            fmt = format_for(connector_type)
+            run_id = new_id("rc")
+            outcome = await self._store.import_and_match(
+                tx, run_id=run_id, connector=connector, fmt=fmt, path=path, actor=actor.actor,
+                now=now,
+            )  # fmt: skip
+            if isinstance(outcome, tuple):
+                first, end = outcome
+                raise InvalidState(
+                    f"Connector {connector} is reconciled already for part of "
+                    f"{first.isoformat()}..{(end - timedelta(days=1)).isoformat()}: "
+                    "a corrected file's differences are resolved in the exception queue.",
+                    code="period_reconciled",
+                )
+            counts = outcome.counts
+            run = ReconciliationRun(
+                id=run_id,
+                connector=connector,
+                connector_type=connector_type,
+                file_id=file_id,
+                file_sha256=sha256,
+                period_start=outcome.period[0],
+                period_end=outcome.period[1],
+                lines=outcome.lines,
+                rejected=outcome.rejected,
+                matched=counts.get("matched", 0),
+                missing_internal=counts.get("missing_internal", 0),
+                missing_external=counts.get("missing_external", 0),
+                amount_mismatch=counts.get("amount_mismatch", 0),
+                currency_mismatch=counts.get("currency_mismatch", 0),
+                fee_difference=counts.get("fee_difference", 0),
+                duplicate=counts.get("duplicate", 0),
+                matched_late=outcome.matched_late,
+                disputes_created=0,
+                created_by=actor.actor,
+                created_at=now,
+            )
+            await self._store.insert_run(tx, run)
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="reconciliation_run.created",
+                resource=run_id,
+                origin=origin,
+                details={"connector": connector, "sha256": sha256, "file": file_id},
+            )
+        # Chargebacks the processor reports that Clearport has not recorded: each becomes a
+        # dispute (its own transaction, as an operator would create it), outside the run's.
+        await self._create_disputes(actor, origin, run, fmt)
+        async with self._uow.transaction() as tx:
+            final = await self._store.get_run(tx, run_id)
+            if final is None:  # pragma: no cover - committed above
+                raise NotFound(f"No such run: '{run_id}'.", field="id")
+            await self._outbox.emit(
+                tx, "reconciliation.completed", run_json(final), merchant_id=None
+            )
+        return final, True
+
+    async def _create_disputes(
+        self, actor: Principal, origin: Origin, run: ReconciliationRun, fmt: FileFormat
+    ) -> int:
+        created = 0
+        seen: set[str] = set()
+        while True:
+            async with self._uow.autocommit() as tx:
+                batch = await self._store.dispute_candidates(tx, run.id, fmt, _DISPUTES_PER_BATCH)
+            batch = [(x, p) for x, p in batch if x.id not in seen]
+            if not batch:
+                return created
+            for found, payment_id in batch:
+                seen.add(found.id)
+                if payment_id is None or found.external_amount is None:
+                    continue  # the disputed transaction is unknown too: it stays open
+                try:
+                    dispute = await self._disputes.create(
+                        actor,
+                        origin,
+                        NewDispute(
+                            payment=payment_id,
+                            amount=found.external_amount,
+                            reason=DisputeReason.GENERAL,
+                            network_case_id=found.network_case_id,
+                        ),
+                    )
+                except (InvalidRequest, InvalidState, NotFound):
+                    continue  # e.g. more than is left to dispute: finance decides
+                async with self._uow.transaction() as tx:
+                    locked = await self._store.get_exception(tx, found.id, lock=True)
+                    if locked is None or locked.resolution is not None:
+                        continue
+                    await self._store.resolve(
+                        tx,
+                        locked,
+                        Resolution.DISPUTE_CREATED,
+                        note=f"dispute {dispute.id} created from the processor's file",
+                        actor="reconciliation",
+                        now=self._clock.now(),
+                    )
+                    await self._store.count_dispute_created(tx, run.id)
+                created += 1
+
+    async def resolve(
+        self,
+        actor: Principal,
+        origin: Origin,
+        exception_id: str,
+        action: Resolution,
+        note: str,
+    ) -> ReconciliationException:
+        actor.require(Permission.FINANCE_WRITE)
+        if action not in ACTIONS:
+            raise InvalidRequest("'{field}' must be accept, adjust or write_off.", field="action")
+        check_note(note)
+        async with self._uow.transaction() as tx:
+            found = await self._store.get_exception(tx, exception_id, lock=True)
+            if found is None:
+                raise NotFound(f"No such reconciliation exception: '{exception_id}'.", field="id")
+            check_resolvable(found, action)
+            adjustment_id = balance_transaction = None
+            if action is Resolution.ADJUST:
+                assert found.merchant_id is not None and found.difference is not None
+                adjustment = await self._adjustments.create_in(
+                    tx,
+                    actor,
+                    origin,
+                    found.merchant_id,
+                    found.difference,
+                    found.currency,
+                    adjustment_reason(found, note),
+                )
+                adjustment_id = adjustment.id
+                balance_transaction = adjustment.balance_transaction
+            elif action is Resolution.WRITE_OFF:
+                posted = await self._ledger.post(tx, [write_off_transfer(found)])
+                balance_transaction = posted[0].txn_id
+            resolved = await self._store.resolve(
+                tx,
+                found,
+                action,
+                note=note,
+                actor=actor.actor,
+                now=self._clock.now(),
+                adjustment_id=adjustment_id,
+                balance_transaction=balance_transaction,
+            )
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="reconciliation_exception.resolved",
+                resource=exception_id,
+                origin=origin,
+                details={
+                    "action": str(action),
+                    "kind": str(found.kind),
+                    "difference": found.difference,
+                    "currency": found.currency,
+                },
+            )
+        return resolved
+
+    async def get_run(self, actor: Principal, run_id: str) -> ReconciliationRun:
+        actor.require(Permission.FINANCE_READ)
+        async with self._uow.autocommit() as tx:
+            found = await self._store.get_run(tx, run_id)
+        if found is None:
+            raise NotFound(f"No such reconciliation run: '{run_id}'.", field="id")
+        return found
+
+    async def rejected_lines(self, actor: Principal, run_id: str, limit: int = 100) -> list[Any]:
+        actor.require(Permission.FINANCE_READ)
+        async with self._uow.autocommit() as tx:
+            return list(await self._store.rejected_lines(tx, run_id, limit))
+
+    async def get_exception(self, actor: Principal, exception_id: str) -> ReconciliationException:
+        actor.require(Permission.FINANCE_READ)
+        async with self._uow.autocommit() as tx:
+            found = await self._store.get_exception(tx, exception_id, lock=False)
+        if found is None:
+            raise NotFound(f"No such reconciliation exception: '{exception_id}'.", field="id")
+        return found
+
+    async def list_exceptions(
+        self, actor: Principal, page: PageRequest, filters: Mapping[str, Any]
+    ) -> Page[ReconciliationException]:
+        """Filters: run, kind, status, older_than_days (created that many days ago or more)."""
+        actor.require(Permission.FINANCE_READ)
+        query = dict(filters)
+        older = query.pop("older_than_days", None)
+        if older is not None:
+            query["created_lt"] = self._clock.now() - timedelta(days=int(older))
+        async with self._uow.autocommit() as tx:
+            return await self._store.list_exceptions(tx, page, query)
+
+    async def open_exceptions(self) -> list[tuple[str, str, int]]:
+        """(kind, age bucket, count) of open exceptions: for /metrics."""
+        async with self._uow.autocommit() as tx:
+            return await self._store.open_by_kind_and_age(tx, self._clock.now())
+
+    async def set_fee_schedule(
+        self,
+        actor: Principal,
+        origin: Origin,
+        connector: str,
+        currency: str,
+        percent_bps: int,
+        fixed_minor: int,
+    ) -> None:
+        actor.require(Permission.FINANCE_WRITE)
+        if not 0 <= percent_bps <= 10_000 or fixed_minor < 0:
+            raise InvalidRequest("A fee schedule is 0..10000 bps and a fixed fee of at least 0.")
+        async with self._uow.transaction() as tx:
+            await self._store.set_fee_schedule(
+                tx, connector, currency, percent_bps, fixed_minor, self._clock.now()
+            )
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="reconciliation_fee_schedule.set",
+                resource=connector,
+                origin=origin,
+                details={"currency": currency, "percent_bps": percent_bps, "fixed": fixed_minor},
+            )

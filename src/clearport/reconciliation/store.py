@@ -1,0 +1,670 @@
+"""Reconciliation in PostgreSQL: a file COPYed into an UNLOGGED staging table made for its run
+(created, used and dropped inside the run's one transaction), then one set-based pass that
+groups the file's rows and Clearport's items by transaction and keeps only what does not match.
+
+Nothing here walks rows in Python: the only per-row work outside the server is the slow path
+for a file whose values COPY refuses (its rows are read once, the loadable ones streamed to the
+same COPY, the others reported by line number).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from clearport.core.ids import new_id
+from clearport.core.pagination import Page, PageRequest
+from clearport.core.uow import Transaction
+from clearport.db.database import conn_of
+from clearport.db.pagination import add_filters, fetch_page
+from clearport.reconciliation.domain import (
+    ExceptionKind,
+    ExceptionStatus,
+    ReconciliationException,
+    ReconciliationRun,
+    RejectedLine,
+    Resolution,
+)
+from clearport.reconciliation.formats import (
+    COMMON_COLUMNS,
+    FileFormat,
+    FileRefused,
+    ReferenceKind,
+    check_header,
+    split_loadable,
+)
+
+# COPY errors that mean "a value is not of its column's type": the slow path finds which rows.
+_VALUE_ERRORS = (
+    asyncpg.exceptions.InvalidTextRepresentationError,
+    asyncpg.exceptions.NumericValueOutOfRangeError,
+    asyncpg.exceptions.InvalidDatetimeFormatError,
+    asyncpg.exceptions.DatetimeFieldOverflowError,
+    asyncpg.exceptions.BadCopyFileFormatError,
+    asyncpg.exceptions.CharacterNotInRepertoireError,
+    asyncpg.exceptions.UntranslatableCharacterError,
+)
+_SLOW_PATH_ROWS = 20_000  # rows per COPY batch on the slow path: bounds its memory
+
+_RUN_COLUMNS = (
+    "id, connector, connector_type, file_id, file_sha256, period_start, period_end, lines, "
+    "rejected, matched, missing_internal, missing_external, amount_mismatch, currency_mismatch, "
+    "fee_difference, duplicate, matched_late, disputes_created, created_by, created_at"
+)
+_EXCEPTION_COLUMNS = (
+    "id, run_id, connector, kind, status, resolution, reference, network_case_id, line_number, "
+    "line_count, "
+    "item_type, item_id, merchant_id, currency, internal_amount, external_amount, "
+    "external_currency, external_fee, expected_fee, difference, settlement_date, note, "
+    "adjustment_id, balance_transaction, resolved_by, created_at, resolved_at"
+)
+
+# Exception ids like core.ids.new_id, made in SQL for rows that never pass through Python: the
+# run's prefix and time (`$4`), then 16 Crockford characters of a random offset (`$5`) plus the
+# row's number, so they are unique and in creation order.
+_ID_BODY = """(SELECT string_agg(substr('0123456789ABCDEFGHJKMNPQRSTVWXYZ',
+        (((r.n + $5::bigint) >> (5 * (15 - i))) & 31)::int + 1, 1), '' ORDER BY i)
+        FROM generate_series(0, 15) AS i)"""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _utc(day: date) -> datetime:
+    return datetime.combine(day, time(0), UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTotals:
+    period: tuple[date, date]
+    lines: int
+    rejected: int
+    counts: dict[str, int]
+    matched_late: int
+
+
+def _run(row: asyncpg.Record) -> ReconciliationRun:
+    return ReconciliationRun(**dict(row))
+
+
+def _exception(row: Mapping[str, Any]) -> ReconciliationException:
+    values: dict[str, Any] = dict(row)
+    values["kind"] = ExceptionKind(values["kind"])
+    values["status"] = ExceptionStatus(values["status"])
+    values["resolution"] = (
+        None if values["resolution"] is None else Resolution(values["resolution"])
+    )
+    return ReconciliationException(**values)
+
+
+def _items_sql(fmt: FileFormat) -> str:
+    """Clearport's side: one row per capture, successful refund and chargeback of the connector
+    between the look-back start ($2) and the period's end ($3)."""
+    capture_key = (
+        "p.network_reference"
+        if fmt.reference_kind is ReferenceKind.NETWORK_REFERENCE
+        else "p.auth_attempt_id"
+    )
+    return f"""
+SELECT NULL::bigint AS line_number, 'capture' AS item_type, {capture_key} AS key,
+       p.id AS item_id, p.merchant_id, p.amount_captured AS internal_amount,
+       p.currency AS internal_currency, NULL::bigint AS external_amount,
+       NULL::text AS external_currency, NULL::bigint AS external_fee,
+       NULL::date AS settlement_date, p.captured_at AS occurred_at,
+       NULL::text AS disputed_reference, NULL::text AS reason
+  FROM payments p
+ WHERE p.connector = $1 AND p.amount_captured > 0 AND p.captured_at >= $2 AND p.captured_at < $3
+UNION ALL
+SELECT NULL, 'refund', a.id, a.refund_id, a.merchant_id, a.amount, a.currency, NULL, NULL, NULL,
+       NULL, a.completed_at, NULL, NULL
+  FROM payment_attempts a
+ WHERE a.operation = 'refund' AND a.status = 'succeeded' AND a.connector = $1
+   AND a.completed_at >= $2 AND a.completed_at < $3
+UNION ALL
+SELECT NULL, 'dispute', d.network_case_id, d.id, d.merchant_id, d.amount, d.currency, NULL,
+       NULL, NULL, NULL, d.created_at, NULL, NULL
+  FROM disputes d
+ WHERE d.connector = $1 AND NOT d.inquiry AND d.network_case_id IS NOT NULL
+   AND d.created_at >= $2 AND d.created_at < $3"""
+
+
+# The file's side: each row named by its transaction (a dispute by its case), or, when its
+# values break a rule, a group of its own that says why.
+_LINES_SQL = """
+SELECT line_number,
+       CASE WHEN reason IS NULL THEN type ELSE 'rejected' END AS item_type,
+       CASE WHEN reason IS NOT NULL THEN line_number::text
+            WHEN type = 'dispute' THEN dispute_case_id ELSE reference END AS key,
+       NULL::text AS item_id, NULL::text AS merchant_id, NULL::bigint AS internal_amount,
+       NULL::text AS internal_currency, amount_minor AS external_amount,
+       currency AS external_currency, fee_minor AS external_fee, settlement_date,
+       NULL::timestamptz AS occurred_at,
+       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference, reason
+  FROM (SELECT s.*, CASE
+         WHEN reference IS NULL OR length(reference) > 64
+             THEN 'reference is required, at most 64 characters'
+         WHEN type IS NULL OR type NOT IN ('capture', 'refund', 'dispute')
+             THEN 'type must be capture, refund or dispute'
+         WHEN amount_minor IS NULL OR amount_minor <= 0 THEN 'amount_minor must be positive'
+         WHEN currency IS NULL OR currency !~ '^[A-Za-z]{3}$'
+             THEN 'currency must be a three-letter ISO 4217 code'
+         WHEN fee_minor IS NULL OR interchange_minor IS NULL OR scheme_fee_minor IS NULL
+              OR processor_fee_minor IS NULL OR interchange_minor < 0 OR scheme_fee_minor < 0
+              OR processor_fee_minor < 0
+             THEN 'fees are required and not negative'
+         WHEN fee_minor <> interchange_minor + scheme_fee_minor + processor_fee_minor
+             THEN 'fee_minor must be interchange_minor + scheme_fee_minor + processor_fee_minor'
+         WHEN settlement_date IS NULL THEN 'settlement_date is required'
+         WHEN (type = 'dispute') <> (dispute_case_id IS NOT NULL)
+             THEN 'dispute_case_id is given for disputes, and only for them'
+         WHEN length(dispute_case_id) > 64 THEN 'dispute_case_id is at most 64 characters'
+         END AS reason
+          FROM {stage} s) AS checked"""
+
+
+def _match_sql(fmt: FileFormat, stage: str, results: str) -> str:
+    """One pass: group both sides by transaction; keep each group that is not a clean match
+    (one row, one item, same currency, amount and agreed fee, never settled by an earlier run)
+    and, of Clearport's unmatched items, those of the period ($4 on)."""
+    return f"""
+INSERT INTO {results}
+SELECT g.item_type, g.key, g.line_count, g.line_number, g.item_count, g.item_id, g.merchant_id,
+       g.internal_amount, g.internal_currency, g.external_amount, g.external_currency,
+       g.external_fee, f.expected_fee, g.settlement_date, g.occurred_at, g.disputed_reference,
+       g.reason,
+       CASE WHEN g.item_type = 'rejected' THEN 'rejected'
+            WHEN g.line_count = 0 THEN 'missing_external'
+            WHEN g.item_count = 0 THEN 'missing_internal'
+            WHEN g.line_count > 1 THEN 'duplicate'
+            WHEN g.external_currency <> g.internal_currency THEN 'currency_mismatch'
+            WHEN g.external_amount <> g.internal_amount THEN 'amount_mismatch'
+            WHEN g.external_fee <> f.expected_fee THEN 'fee_difference'
+            ELSE 'seen_before' END
+  FROM (SELECT u.item_type, u.key, count(u.line_number) AS line_count,
+               min(u.line_number) AS line_number, count(u.item_id) AS item_count,
+               min(u.item_id) AS item_id, min(u.merchant_id) AS merchant_id,
+               min(u.internal_amount) AS internal_amount,
+               min(u.internal_currency) AS internal_currency,
+               min(u.external_amount) AS external_amount,
+               lower(min(u.external_currency)) AS external_currency,
+               min(u.external_fee) AS external_fee, min(u.settlement_date) AS settlement_date,
+               min(u.occurred_at) AS occurred_at,
+               min(u.disputed_reference) AS disputed_reference, min(u.reason) AS reason
+          FROM ({_LINES_SQL.replace("{stage}", stage)}
+                UNION ALL {_items_sql(fmt)}) AS u
+         GROUP BY u.item_type, u.key) AS g
+  LEFT JOIN LATERAL (
+        SELECT (g.external_amount * s.percent_bps + 5000) / 10000 + s.fixed_minor AS expected_fee
+          FROM reconciliation_fee_schedules s
+         WHERE s.connector = $1 AND s.currency = g.external_currency) AS f ON true
+ WHERE g.item_type = 'rejected'
+    OR (g.line_count = 0 AND g.occurred_at >= $4)
+    OR (g.line_count > 0 AND NOT (g.line_count = 1 AND g.item_count = 1
+        AND g.external_currency = g.internal_currency
+        AND g.external_amount = g.internal_amount
+        AND g.external_fee IS NOT DISTINCT FROM coalesce(f.expected_fee, g.external_fee)
+        AND (g.occurred_at >= $4 OR NOT coalesce($5::tstzmultirange @> g.occurred_at, false))))
+"""
+
+
+class ReconciliationStore:
+    """The runs, their rejected rows and exceptions, and the matching itself."""
+
+    def __init__(self, *, statement_timeout_s: float, work_mem: str, lookback_days: int) -> None:
+        self._timeout_s = statement_timeout_s
+        self._work_mem = work_mem
+        self._lookback = timedelta(days=lookback_days)
+
+    # --- runs ---------------------------------------------------------------------------
+
+    async def lock_connector(self, tx: Transaction, connector: str) -> None:
+        """One run per connector at a time (a second waits, then sees the first's result)."""
+        await conn_of(tx).execute(
+            "SELECT pg_advisory_xact_lock(hashtext('reconciliation:' || $1))", connector
+        )
+
+    async def connector_type(self, tx: Transaction, connector: str) -> str | None:
+        found = await conn_of(tx).fetchval("SELECT type FROM connectors WHERE name = $1", connector)
+        if found is None and connector == "simulator":
+            return "simulator"  # the built-in connector every installation has
+        return None if found is None else str(found)
+
+    async def run_for_file(
+        self, tx: Transaction, connector: str, sha256: str
+    ) -> ReconciliationRun | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs "
+            "WHERE connector = $1 AND file_sha256 = $2",
+            connector,
+            sha256,
+        )
+        return None if row is None else _run(row)
+
+    async def get_run(self, tx: Transaction, run_id: str) -> ReconciliationRun | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs WHERE id = $1", run_id
+        )
+        return None if row is None else _run(row)
+
+    async def list_runs(self, tx: Transaction, page: PageRequest) -> Page[ReconciliationRun]:
+        return await fetch_page(
+            conn_of(tx),
+            select=f"SELECT {_RUN_COLUMNS} FROM reconciliation_runs",
+            where=[],
+            args=[],
+            page=page,
+            row_to=_run,
+        )
+
+    async def rejected_lines(self, tx: Transaction, run_id: str, limit: int) -> list[RejectedLine]:
+        rows = await conn_of(tx).fetch(
+            "SELECT line_number, reason FROM reconciliation_rejected_lines WHERE run_id = $1 "
+            "ORDER BY line_number LIMIT $2",
+            run_id,
+            limit,
+        )
+        return [RejectedLine(r["line_number"], r["reason"]) for r in rows]
+
+    # --- import and match -----------------------------------------------------------------
+
+    async def _stage(
+        self, conn: asyncpg.Connection, stage: str, fmt: FileFormat, path: Path
+    ) -> None:
+        columns = ["reference", *COMMON_COLUMNS]
+        await conn.execute(
+            f"""CREATE UNLOGGED TABLE {stage} (
+                reference text, type text, amount_minor bigint, currency text, fee_minor bigint,
+                interchange_minor bigint, scheme_fee_minor bigint, processor_fee_minor bigint,
+                settlement_date date, dispute_case_id text,
+                line_number bigint NOT NULL DEFAULT nextval('{stage}_line'))
+                WITH (autovacuum_enabled = false)"""
+        )
+        try:
+            async with conn.transaction():  # a savepoint: a refused value undoes only the COPY
+                await conn.copy_to_table(
+                    stage,
+                    source=path,
+                    columns=columns,
+                    format="csv",
+                    header=True,
+                    timeout=self._timeout_s,
+                )
+            return
+        except _VALUE_ERRORS:
+            pass
+        # The slow path: which rows are not loadable, and the others loaded with their numbers.
+        with path.open(encoding="utf-8", errors="replace", newline="") as f:
+            f.readline()
+            batch: list[tuple[Any, ...]] = []
+            rejected: list[tuple[int, str]] = []
+            for number, parsed in split_loadable(f):
+                if isinstance(parsed, list):
+                    batch.append(_typed(parsed, number))
+                else:
+                    rejected.append((number, parsed.reason))
+                if len(batch) >= _SLOW_PATH_ROWS:
+                    await self._copy_batch(conn, stage, columns, batch)
+                    batch = []
+            if batch:
+                await self._copy_batch(conn, stage, columns, batch)
+        if rejected:
+            await conn.executemany(
+                f"INSERT INTO {stage}_rejected (line_number, reason) VALUES ($1, $2)", rejected
+            )
+
+    async def _copy_batch(
+        self, conn: asyncpg.Connection, stage: str, columns: list[str], batch: list[tuple[Any, ...]]
+    ) -> None:
+        await conn.copy_records_to_table(
+            stage, records=batch, columns=[*columns, "line_number"], timeout=self._timeout_s
+        )
+
+    async def import_and_match(
+        self,
+        tx: Transaction,
+        *,
+        run_id: str,
+        connector: str,
+        fmt: FileFormat,
+        path: Path,
+        actor: str,
+        now: datetime,
+    ) -> MatchTotals | tuple[date, date]:
+        """COPY the file, match it, and write the run's exceptions and rejected rows. Returns
+        the totals, or the period when an earlier run of the connector covers part of it."""
+        conn = conn_of(tx)
+        with path.open(encoding="utf-8", errors="replace", newline="") as f:
+            first = f.readline()
+        check_header(fmt, first)
+        stage = "reconciliation_stage_" + run_id.lower()
+        results = stage + "_results"
+        await conn.execute(f"SET LOCAL work_mem = '{self._work_mem}'")
+        await conn.execute(f"CREATE TEMP SEQUENCE {stage}_line START 2 CACHE 10000")
+        await conn.execute(
+            f"CREATE TEMP TABLE {stage}_rejected (line_number bigint, reason text) ON COMMIT DROP"
+        )
+        try:
+            await self._stage(conn, stage, fmt, path)
+        except asyncpg.exceptions.DataError as exc:
+            # The whole file is not in the layout (a row with other columns, an open quote).
+            raise FileRefused(_line_of(exc), _reason_of(exc)) from None
+        await conn.execute(f"ANALYZE {stage}")
+        row = await conn.fetchrow(
+            f"SELECT count(*) AS n, min(settlement_date) AS first, max(settlement_date) AS last "
+            f"FROM {stage}",
+            timeout=self._timeout_s,
+        )
+        staged = int(row["n"])
+        rejected_early = int(await conn.fetchval(f"SELECT count(*) FROM {stage}_rejected"))
+        if staged == 0:
+            first_day = last_day = now.date()
+        else:
+            first_day, last_day = row["first"], row["last"]
+        period = (first_day, last_day + timedelta(days=1))
+        covered = await conn.fetchval(
+            "SELECT range_agg(tstzrange(period_start::timestamp AT TIME ZONE 'UTC', "
+            "period_end::timestamp AT TIME ZONE 'UTC')) FROM reconciliation_runs "
+            "WHERE connector = $1",
+            connector,
+        )
+        overlaps = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM reconciliation_runs WHERE connector = $1 "
+            "AND daterange(period_start, period_end) && daterange($2, $3))",
+            connector,
+            *period,
+        )
+        if overlaps:
+            return period
+        await conn.execute(
+            f"""CREATE TEMP TABLE {results} (
+                item_type text, key text, line_count bigint, line_number bigint,
+                item_count bigint, item_id text, merchant_id text, internal_amount bigint,
+                internal_currency text, external_amount bigint, external_currency text,
+                external_fee bigint, expected_fee bigint, settlement_date date,
+                occurred_at timestamptz, disputed_reference text, reason text, kind text)
+                ON COMMIT DROP"""
+        )
+        start = _utc(period[0])
+        await conn.execute(
+            _match_sql(fmt, stage, results),
+            connector,
+            start - self._lookback,
+            _utc(period[1]),
+            start,
+            covered,
+            timeout=self._timeout_s,
+        )
+        await conn.execute(f"DROP TABLE {stage}")
+        return await self._record(
+            conn,
+            period=period,
+            run_id=run_id,
+            connector=connector,
+            results=results,
+            rejected_table=f"{stage}_rejected",
+            lines=staged + rejected_early,
+            now=now,
+        )
+
+    async def _record(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        run_id: str,
+        connector: str,
+        period: tuple[date, date],
+        results: str,
+        rejected_table: str,
+        lines: int,
+        now: datetime,
+    ) -> MatchTotals:
+        # A later file settles what an earlier run found missing: that exception closes.
+        late = await conn.fetchval(
+            f"""WITH late AS (
+                    UPDATE reconciliation_exceptions x
+                       SET status = 'resolved', resolution = 'matched_late', resolved_at = $3,
+                           resolved_by = 'reconciliation', note = 'settled in run ' || $2
+                      FROM {results} r
+                     WHERE r.kind = 'seen_before' AND x.connector = $1 AND x.status = 'open'
+                       AND x.kind = 'missing_external' AND x.item_id = r.item_id
+                 RETURNING r.key)
+                , gone AS (DELETE FROM {results} r USING late WHERE r.key = late.key
+                    AND r.kind = 'seen_before')
+                SELECT count(*) FROM late""",
+            connector,
+            run_id,
+            now,
+        )
+        # What earlier runs settled already and this file settles again.
+        await conn.execute(f"UPDATE {results} SET kind = 'duplicate' WHERE kind = 'seen_before'")
+        await conn.execute(
+            f"""INSERT INTO reconciliation_rejected_lines (run_id, line_number, reason)
+                SELECT $1, line_number, reason FROM {results} WHERE kind = 'rejected'
+                UNION ALL SELECT $1, line_number, reason FROM {rejected_table}""",
+            run_id,
+        )
+        # difference: what the processor's figures mean for the merchant against what
+        # Clearport credited it; a capture credits the merchant, a refund or dispute debits it.
+        await conn.execute(
+            f"""INSERT INTO reconciliation_exceptions ({_EXCEPTION_COLUMNS})
+                SELECT $4 || {_ID_BODY}, $1, $2, r.kind, 'open', NULL,
+                       coalesce(r.disputed_reference, r.key),
+                       CASE WHEN r.item_type = 'dispute' THEN r.key END,
+                       r.line_number, r.line_count,
+                       r.item_type, r.item_id, r.merchant_id,
+                       coalesce(r.internal_currency, r.external_currency),
+                       r.internal_amount, r.external_amount, r.external_currency,
+                       r.external_fee, r.expected_fee,
+                       CASE WHEN r.kind = 'currency_mismatch' THEN NULL
+                            ELSE (CASE r.item_type WHEN 'capture' THEN 1 ELSE -1 END) * CASE r.kind
+                            WHEN 'missing_external' THEN -r.internal_amount
+                            WHEN 'missing_internal' THEN r.external_amount
+                            WHEN 'amount_mismatch' THEN r.external_amount - r.internal_amount
+                            WHEN 'fee_difference' THEN r.expected_fee - r.external_fee
+                            WHEN 'duplicate' THEN
+                                r.external_amount * (r.line_count - r.item_count
+                                    + CASE WHEN r.line_count = 1 THEN 1 ELSE 0 END)
+                            END END,
+                       r.settlement_date, NULL, NULL, NULL, NULL, $3, NULL
+                  FROM (SELECT row_number() OVER (ORDER BY item_type, key) AS n, *
+                          FROM {results} WHERE kind <> 'rejected') AS r""",
+            run_id,
+            connector,
+            now,
+            new_id("rcx")[:14],
+            secrets.randbits(59),
+        )
+        counts = {
+            str(r["kind"]): int(r["n"])
+            for r in await conn.fetch(f"SELECT kind, count(*) AS n FROM {results} GROUP BY kind")
+        }
+        rejected = counts.pop("rejected", 0) + int(
+            await conn.fetchval(f"SELECT count(*) FROM {rejected_table}")
+        )
+        # Every loadable row is in exactly one group: those not kept were clean matches.
+        in_exceptions = int(
+            await conn.fetchval(
+                f"SELECT coalesce(sum(line_count), 0) FROM {results} WHERE kind <> 'rejected'"
+            )
+        )
+        counts["matched"] = lines - rejected - in_exceptions
+        return MatchTotals(
+            period=period, lines=lines, rejected=rejected, counts=counts, matched_late=int(late)
+        )
+
+    async def insert_run(self, tx: Transaction, run: ReconciliationRun) -> None:
+        values = [getattr(run, name.strip()) for name in _RUN_COLUMNS.split(",")]
+        placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+        await conn_of(tx).execute(
+            f"INSERT INTO reconciliation_runs ({_RUN_COLUMNS}) VALUES ({placeholders})", *values
+        )
+
+    # --- exceptions -----------------------------------------------------------------------
+
+    async def get_exception(
+        self, tx: Transaction, exception_id: str, *, lock: bool
+    ) -> ReconciliationException | None:
+        row = await conn_of(tx).fetchrow(
+            f"SELECT {_EXCEPTION_COLUMNS} FROM reconciliation_exceptions WHERE id = $1"
+            + (" FOR UPDATE" if lock else ""),
+            exception_id,
+        )
+        return None if row is None else _exception(row)
+
+    async def list_exceptions(
+        self, tx: Transaction, page: PageRequest, filters: Mapping[str, Any]
+    ) -> Page[ReconciliationException]:
+        where: list[str] = []
+        args: list[Any] = []
+        add_filters(
+            where, args, filters, equal={"run": "run_id", "kind": "kind", "status": "status"}
+        )
+        return await fetch_page(
+            conn_of(tx),
+            select=f"SELECT {_EXCEPTION_COLUMNS} FROM reconciliation_exceptions",
+            where=where,
+            args=args,
+            page=page,
+            row_to=_exception,
+        )
+
+    async def dispute_candidates(
+        self, tx: Transaction, run_id: str, fmt: FileFormat, limit: int
+    ) -> list[tuple[ReconciliationException, str | None]]:
+        """Open missing_internal disputes of the run, each with the payment it names."""
+        key = (
+            "p.network_reference"
+            if fmt.reference_kind is ReferenceKind.NETWORK_REFERENCE
+            else "p.auth_attempt_id"
+        )
+        rows = await conn_of(tx).fetch(
+            f"""SELECT x.*, (SELECT p.id FROM payments p WHERE p.connector = x.connector
+                                AND {key} = x.reference LIMIT 1) AS payment_id
+                  FROM (SELECT {_EXCEPTION_COLUMNS} FROM reconciliation_exceptions
+                         WHERE run_id = $1 AND kind = 'missing_internal'
+                           AND item_type = 'dispute' AND status = 'open'
+                         ORDER BY id LIMIT $2) AS x""",
+            run_id,
+            limit,
+        )
+        out = []
+        for row in rows:
+            values = dict(row)
+            payment = values.pop("payment_id")
+            out.append((_exception(values), payment))
+        return out
+
+    async def resolve(
+        self,
+        tx: Transaction,
+        found: ReconciliationException,
+        resolution: Resolution,
+        *,
+        note: str,
+        actor: str,
+        now: datetime,
+        adjustment_id: str | None = None,
+        balance_transaction: str | None = None,
+    ) -> ReconciliationException:
+        row = await conn_of(tx).fetchrow(
+            f"""UPDATE reconciliation_exceptions SET status = 'resolved', resolution = $2,
+                       note = $3, resolved_by = $4, resolved_at = $5, adjustment_id = $6,
+                       balance_transaction = $7
+                 WHERE id = $1 AND status = 'open' RETURNING {_EXCEPTION_COLUMNS}""",
+            found.id,
+            str(resolution),
+            note,
+            actor,
+            now,
+            adjustment_id,
+            balance_transaction,
+        )
+        if row is None:  # pragma: no cover - the caller holds the row lock
+            raise RuntimeError("an open exception changed under its lock")
+        return _exception(row)
+
+    async def count_dispute_created(self, tx: Transaction, run_id: str) -> None:
+        await conn_of(tx).execute(
+            "UPDATE reconciliation_runs SET disputes_created = disputes_created + 1 WHERE id = $1",
+            run_id,
+        )
+
+    async def open_by_kind_and_age(
+        self, tx: Transaction, now: datetime
+    ) -> list[tuple[str, str, int]]:
+        """Open exceptions by kind and age bucket, for /metrics."""
+        rows = await conn_of(tx).fetch(
+            """SELECT kind, CASE WHEN created_at > $1 - interval '1 day' THEN '0-1d'
+                                 WHEN created_at > $1 - interval '7 days' THEN '1-7d'
+                                 WHEN created_at > $1 - interval '30 days' THEN '7-30d'
+                                 ELSE '30d+' END AS age, count(*) AS n
+                 FROM reconciliation_exceptions WHERE status = 'open' GROUP BY 1, 2""",
+            now,
+        )
+        return [(r["kind"], r["age"], int(r["n"])) for r in rows]
+
+    async def set_fee_schedule(
+        self,
+        tx: Transaction,
+        connector: str,
+        currency: str,
+        percent_bps: int,
+        fixed_minor: int,
+        now: datetime,
+    ) -> None:
+        await conn_of(tx).execute(
+            """INSERT INTO reconciliation_fee_schedules
+                   (connector, currency, percent_bps, fixed_minor, updated_at)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (connector, currency) DO UPDATE SET percent_bps = $3,
+                   fixed_minor = $4, updated_at = $5""",
+            connector,
+            currency,
+            percent_bps,
+            fixed_minor,
+            now,
+        )
+
+
+def _typed(fields: list[str], number: int) -> tuple[Any, ...]:
+    def integer(value: str) -> int:
+        return int(value)
+
+    return (
+        fields[0] or None,
+        fields[1] or None,
+        integer(fields[2]),
+        fields[3] or None,
+        integer(fields[4]),
+        integer(fields[5]),
+        integer(fields[6]),
+        integer(fields[7]),
+        date.fromisoformat(fields[8]),
+        fields[9] or None,
+        number,
+    )
+
+
+def _line_of(exc: asyncpg.exceptions.DataError) -> int:
+    context = getattr(exc, "context", None) or ""
+    marker = ", line "
+    if marker in context:
+        digits = "".join(ch for ch in context.split(marker, 1)[1] if ch.isdigit() or ch == ":")
+        return int(digits.split(":")[0] or 0)
+    return 0
+
+
+def _reason_of(exc: asyncpg.exceptions.DataError) -> str:
+    return str(getattr(exc, "message", None) or exc).split("\n")[0]
