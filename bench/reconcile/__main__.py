@@ -231,6 +231,7 @@ def main() -> None:
             "reconcile_s": round(result["wall_s"], 2),
             "ratio_to_copy": round(result["wall_s"] / copy_s, 2),
             "reconcile_peak_rss_mib": round(result["peak_rss_kib"] / 1024),
+            "steps_s": run["steps_s"],
             "replay_s": round(replay["wall_s"], 2),
             "replayed_same_run": replay["run"]["id"] == run["id"],
             "planted": {k: planted[k] for k in PLANTED},

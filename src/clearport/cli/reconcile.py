@@ -33,11 +33,12 @@ def reconcile(
 
     async def work(container: Container) -> dict[str, Any]:
         service = container.reconciliation
-        run, new = await service.reconcile(
+        run, new, steps = await service.reconcile(
             SYSTEM_CLI, CLI_ORIGIN, connector, file, sha256_of(file)
         )
         body = run_json(run)
         body["replayed"] = not new
+        body["steps_s"] = steps
         body["rejected_lines"] = [
             {"line": r.line_number, "reason": r.reason}
             for r in await service.rejected_lines(SYSTEM_CLI, run.id, _SHOWN_REJECTED)

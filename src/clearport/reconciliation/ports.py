@@ -18,10 +18,13 @@ from clearport.reconciliation.domain import (
 from clearport.reconciliation.formats import FileFormat
 
 
-class Totals(Protocol):
-    period: tuple[date, date]
+class Staged(Protocol):
     lines: int
     rejected: int
+    period: tuple[date, date] | None
+
+
+class Totals(Protocol):
     counts: dict[str, int]
     matched_late: int
 
@@ -37,17 +40,33 @@ class ReconciliationStore(Protocol):
     async def rejected_lines(
         self, tx: Transaction, run_id: str, limit: int
     ) -> list[RejectedLine]: ...
-    async def import_and_match(
+    def scratch(self, connector: str, run_id: str, fmt: FileFormat) -> Any: ...
+    async def drop_scratch(self, tx: Transaction, scratch: Any, *, every: bool = False) -> None: ...
+    async def stage(self, tx: Transaction, scratch: Any, fmt: FileFormat, path: Path) -> Staged: ...
+    async def period_taken(
+        self, tx: Transaction, connector: str, period: tuple[date, date]
+    ) -> bool: ...
+    async def create_results(self, tx: Transaction, scratch: Any) -> None: ...
+    async def match_part(
         self,
         tx: Transaction,
+        scratch: Any,
+        fmt: FileFormat,
+        connector: str,
+        period: tuple[date, date],
+        part: int,
+        parts: int,
+    ) -> None: ...
+    async def record(
+        self,
+        tx: Transaction,
+        scratch: Any,
         *,
         run_id: str,
         connector: str,
-        fmt: FileFormat,
-        path: Path,
-        actor: str,
+        staged: Staged,
         now: datetime,
-    ) -> Totals | tuple[date, date]: ...
+    ) -> Totals: ...
     async def insert_run(self, tx: Transaction, run: ReconciliationRun) -> None: ...
     async def get_exception(
         self, tx: Transaction, exception_id: str, *, lock: bool

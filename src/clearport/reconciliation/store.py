@@ -87,10 +87,39 @@ def _utc(day: date) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class MatchTotals:
-    period: tuple[date, date]
-    lines: int
+class Scratch:
+    """The scratch tables of one run."""
+
+    prefix: str
+    run: str
+    reference_kind: ReferenceKind = ReferenceKind.ATTEMPT_ID
+
+    @property
+    def stage(self) -> str:
+        return f"{self.prefix}_{self.run}_stage"
+
+    @property
+    def line(self) -> str:
+        return f"{self.prefix}_{self.run}_line"
+
+    @property
+    def rejected(self) -> str:
+        return f"{self.prefix}_{self.run}_rejected"
+
+    @property
+    def results(self) -> str:
+        return f"{self.prefix}_{self.run}_results"
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    lines: int  # rows after the header
     rejected: int
+    period: tuple[date, date] | None  # [first settlement date, last + 1 day); None: no rows
+
+
+@dataclass(frozen=True, slots=True)
+class MatchTotals:
     counts: dict[str, int]
     matched_late: int
 
@@ -109,112 +138,135 @@ def _exception(row: Mapping[str, Any]) -> ReconciliationException:
     return ReconciliationException(**values)
 
 
-def _items_sql(fmt: FileFormat) -> str:
+# Transactions are grouped by a 64-bit hash of (type, reference), not by the text: grouping 10 M
+# fixed-width keys is several times cheaper than grouping strings, and a second, independent
+# 64-bit hash of each row travels with it so that a group whose rows are not one transaction (a
+# collision of the first hash) never looks clean: it is kept for a person to see, as a duplicate.
+_H1 = "hashtextextended({key}, {seed})"
+_H2 = "hashtextextended({key}, {seed} + 1000)"
+_TYPE_SEED = "CASE {type} WHEN 'capture' THEN 1 WHEN 'refund' THEN 2 ELSE 3 END"
+# What makes a row loadable but not acceptable: evaluated once per row as one boolean, and only
+# for the (few) rows that fail it, the reason.
+_LINE_VALID = """(reference IS NOT NULL AND length(reference) <= 64
+    AND type IN ('capture', 'refund', 'dispute') AND amount_minor > 0
+    AND currency ~ '^[A-Za-z]{3}$'
+    AND interchange_minor >= 0 AND scheme_fee_minor >= 0 AND processor_fee_minor >= 0
+    AND fee_minor = interchange_minor + scheme_fee_minor + processor_fee_minor
+    AND settlement_date IS NOT NULL
+    AND (type = 'dispute') = (dispute_case_id IS NOT NULL)
+    AND coalesce(length(dispute_case_id), 0) <= 64)"""
+_LINE_REASON = """CASE
+    WHEN reference IS NULL OR length(reference) > 64
+        THEN 'reference is required, at most 64 characters'
+    WHEN type IS NULL OR type NOT IN ('capture', 'refund', 'dispute')
+        THEN 'type must be capture, refund or dispute'
+    WHEN amount_minor IS NULL OR amount_minor <= 0 THEN 'amount_minor must be positive'
+    WHEN currency IS NULL OR currency !~ '^[A-Za-z]{3}$'
+        THEN 'currency must be a three-letter ISO 4217 code'
+    WHEN fee_minor IS NULL OR interchange_minor IS NULL OR scheme_fee_minor IS NULL
+         OR processor_fee_minor IS NULL OR interchange_minor < 0 OR scheme_fee_minor < 0
+         OR processor_fee_minor < 0
+        THEN 'fees are required and not negative'
+    WHEN fee_minor <> interchange_minor + scheme_fee_minor + processor_fee_minor
+        THEN 'fee_minor must be interchange_minor + scheme_fee_minor + processor_fee_minor'
+    WHEN settlement_date IS NULL THEN 'settlement_date is required'
+    WHEN (type = 'dispute') <> (dispute_case_id IS NOT NULL)
+        THEN 'dispute_case_id is given for disputes, and only for them'
+    ELSE 'dispute_case_id is at most 64 characters' END"""
+
+
+def _hashes(key: str, type_: str) -> tuple[str, str]:
+    seed = _TYPE_SEED.format(type=type_)
+    return _H1.format(key=key, seed=seed), _H2.format(key=key, seed=seed)
+
+
+def _capture_key_sql(kind: ReferenceKind) -> str:
+    return "p.network_reference" if kind is ReferenceKind.NETWORK_REFERENCE else "p.auth_attempt_id"
+
+
+def _items_sql(fmt: FileFormat, part: str) -> str:
     """Clearport's side: one row per capture, successful refund and chargeback of the connector
-    between the look-back start ($2) and the period's end ($3)."""
-    capture_key = (
-        "p.network_reference"
-        if fmt.reference_kind is ReferenceKind.NETWORK_REFERENCE
-        else "p.auth_attempt_id"
-    )
+    between the look-back start ($2) and the period's end ($3), of this partition."""
+    capture_key = _capture_key_sql(fmt.reference_kind)
+    sides = []
+    for item_type, table, key, item_id, amount, at, where in (
+        ("capture", "payments p", capture_key, "p.id", "p.amount_captured", "p.captured_at",
+         "p.connector = $1 AND p.amount_captured > 0"),
+        ("refund", "payment_attempts p", "p.id", "p.refund_id", "p.amount", "p.completed_at",
+         "p.operation = 'refund' AND p.status = 'succeeded' AND p.connector = $1"),
+        ("dispute", "disputes p", "p.network_case_id", "p.id", "p.amount", "p.created_at",
+         "p.connector = $1 AND NOT p.inquiry AND p.network_case_id IS NOT NULL"),
+    ):  # fmt: skip
+        h1, h2 = _hashes(key, f"'{item_type}'")
+        sides.append(f"""
+SELECT h1, h2, NULL::bigint AS line_number, {_TYPE_SEED.format(type=repr(item_type))} AS item_type,
+       NULL::text AS reference,
+       item_id, amount AS internal_amount, currency AS internal_currency,
+       NULL::bigint AS external_amount, NULL::text AS external_currency,
+       NULL::bigint AS external_fee, NULL::date AS settlement_date, at AS occurred_at,
+       NULL::text AS disputed_reference
+  FROM (SELECT {h1} AS h1, {h2} AS h2, {item_id} AS item_id, {amount} AS amount,
+               p.currency, {at} AS at
+          FROM {table}
+         WHERE {where} AND {at} >= $2 AND {at} < $3) AS i
+ WHERE {part}""")
+    return "\nUNION ALL".join(sides)
+
+
+def _lines_sql(stage: str, part: str) -> str:
+    h1, h2 = _hashes("CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END", "type")
     return f"""
-SELECT NULL::bigint AS line_number, 'capture' AS item_type, {capture_key} AS key,
-       p.id AS item_id, p.merchant_id, p.amount_captured AS internal_amount,
-       p.currency AS internal_currency, NULL::bigint AS external_amount,
-       NULL::text AS external_currency, NULL::bigint AS external_fee,
-       NULL::date AS settlement_date, p.captured_at AS occurred_at,
-       NULL::text AS disputed_reference, NULL::text AS reason
-  FROM payments p
- WHERE p.connector = $1 AND p.amount_captured > 0 AND p.captured_at >= $2 AND p.captured_at < $3
-UNION ALL
-SELECT NULL, 'refund', a.id, a.refund_id, a.merchant_id, a.amount, a.currency, NULL, NULL, NULL,
-       NULL, a.completed_at, NULL, NULL
-  FROM payment_attempts a
- WHERE a.operation = 'refund' AND a.status = 'succeeded' AND a.connector = $1
-   AND a.completed_at >= $2 AND a.completed_at < $3
-UNION ALL
-SELECT NULL, 'dispute', d.network_case_id, d.id, d.merchant_id, d.amount, d.currency, NULL,
-       NULL, NULL, NULL, d.created_at, NULL, NULL
-  FROM disputes d
- WHERE d.connector = $1 AND NOT d.inquiry AND d.network_case_id IS NOT NULL
-   AND d.created_at >= $2 AND d.created_at < $3"""
-
-
-# The file's side: each row named by its transaction (a dispute by its case), or, when its
-# values break a rule, a group of its own that says why.
-_LINES_SQL = """
-SELECT line_number,
-       CASE WHEN reason IS NULL THEN type ELSE 'rejected' END AS item_type,
-       CASE WHEN reason IS NOT NULL THEN line_number::text
-            WHEN type = 'dispute' THEN dispute_case_id ELSE reference END AS key,
-       NULL::text AS item_id, NULL::text AS merchant_id, NULL::bigint AS internal_amount,
-       NULL::text AS internal_currency, amount_minor AS external_amount,
-       currency AS external_currency, fee_minor AS external_fee, settlement_date,
-       NULL::timestamptz AS occurred_at,
-       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference, reason
-  FROM (SELECT s.*, CASE
-         WHEN reference IS NULL OR length(reference) > 64
-             THEN 'reference is required, at most 64 characters'
-         WHEN type IS NULL OR type NOT IN ('capture', 'refund', 'dispute')
-             THEN 'type must be capture, refund or dispute'
-         WHEN amount_minor IS NULL OR amount_minor <= 0 THEN 'amount_minor must be positive'
-         WHEN currency IS NULL OR currency !~ '^[A-Za-z]{3}$'
-             THEN 'currency must be a three-letter ISO 4217 code'
-         WHEN fee_minor IS NULL OR interchange_minor IS NULL OR scheme_fee_minor IS NULL
-              OR processor_fee_minor IS NULL OR interchange_minor < 0 OR scheme_fee_minor < 0
-              OR processor_fee_minor < 0
-             THEN 'fees are required and not negative'
-         WHEN fee_minor <> interchange_minor + scheme_fee_minor + processor_fee_minor
-             THEN 'fee_minor must be interchange_minor + scheme_fee_minor + processor_fee_minor'
-         WHEN settlement_date IS NULL THEN 'settlement_date is required'
-         WHEN (type = 'dispute') <> (dispute_case_id IS NOT NULL)
-             THEN 'dispute_case_id is given for disputes, and only for them'
-         WHEN length(dispute_case_id) > 64 THEN 'dispute_case_id is at most 64 characters'
-         END AS reason
-          FROM {stage} s) AS checked"""
+SELECT h1, h2, line_number, {_TYPE_SEED.format(type="type")} AS item_type, reference,
+       NULL::text AS item_id,
+       NULL::bigint AS internal_amount, NULL::text AS internal_currency,
+       amount_minor AS external_amount, currency AS external_currency,
+       fee_minor AS external_fee, settlement_date, NULL::timestamptz AS occurred_at,
+       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference
+  FROM (SELECT {h1} AS h1, {h2} AS h2, s.* FROM {stage} s) AS l
+ WHERE {part} AND {_LINE_VALID}"""
 
 
 def _match_sql(fmt: FileFormat, stage: str, results: str) -> str:
-    """One pass: group both sides by transaction; keep each group that is not a clean match
-    (one row, one item, same currency, amount and agreed fee, never settled by an earlier run)
-    and, of Clearport's unmatched items, those of the period ($4 on)."""
+    """One partition ($6 of $7) of the one pass: group both sides by transaction; keep each
+    group that is not a clean match (one row, one item, same currency, amount and agreed fee,
+    never settled by an earlier run) and, of Clearport's unmatched items, those of the period
+    ($4 on). $5: the periods earlier runs of the connector covered."""
+    part = "(h1 & 1023) % $7 = $6"
     return f"""
 INSERT INTO {results}
-SELECT g.item_type, g.key, g.line_count, g.line_number, g.item_count, g.item_id, g.merchant_id,
-       g.internal_amount, g.internal_currency, g.external_amount, g.external_currency,
+SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, g.line_count, g.line_number, g.item_count, g.item_id,
+       g.internal_amount, g.internal_currency, g.external_amount, lower(g.external_currency),
        g.external_fee, f.expected_fee, g.settlement_date, g.occurred_at, g.disputed_reference,
-       g.reason,
-       CASE WHEN g.item_type = 'rejected' THEN 'rejected'
-            WHEN g.line_count = 0 THEN 'missing_external'
+       CASE WHEN g.line_count = 0 THEN 'missing_external'
             WHEN g.item_count = 0 THEN 'missing_internal'
-            WHEN g.line_count > 1 THEN 'duplicate'
-            WHEN g.external_currency <> g.internal_currency THEN 'currency_mismatch'
+            WHEN g.line_count > 1 OR g.h2_min <> g.h2_max THEN 'duplicate'
+            WHEN lower(g.external_currency) <> g.internal_currency THEN 'currency_mismatch'
             WHEN g.external_amount <> g.internal_amount THEN 'amount_mismatch'
             WHEN g.external_fee <> f.expected_fee THEN 'fee_difference'
             ELSE 'seen_before' END
-  FROM (SELECT u.item_type, u.key, count(u.line_number) AS line_count,
-               min(u.line_number) AS line_number, count(u.item_id) AS item_count,
-               min(u.item_id) AS item_id, min(u.merchant_id) AS merchant_id,
-               min(u.internal_amount) AS internal_amount,
+  FROM (SELECT u.h1, min(u.h2) AS h2_min, max(u.h2) AS h2_max, min(u.item_type) AS item_type,
+               count(u.line_number) AS line_count, min(u.line_number) AS line_number,
+               count(u.item_id) AS item_count, min(u.item_id) AS item_id,
+               min(u.reference) AS reference, min(u.internal_amount) AS internal_amount,
                min(u.internal_currency) AS internal_currency,
                min(u.external_amount) AS external_amount,
-               lower(min(u.external_currency)) AS external_currency,
+               min(u.external_currency) AS external_currency,
                min(u.external_fee) AS external_fee, min(u.settlement_date) AS settlement_date,
                min(u.occurred_at) AS occurred_at,
-               min(u.disputed_reference) AS disputed_reference, min(u.reason) AS reason
-          FROM ({_LINES_SQL.replace("{stage}", stage)}
-                UNION ALL {_items_sql(fmt)}) AS u
-         GROUP BY u.item_type, u.key) AS g
-  LEFT JOIN LATERAL (
-        SELECT (g.external_amount * s.percent_bps + 5000) / 10000 + s.fixed_minor AS expected_fee
-          FROM reconciliation_fee_schedules s
-         WHERE s.connector = $1 AND s.currency = g.external_currency) AS f ON true
- WHERE g.item_type = 'rejected'
-    OR (g.line_count = 0 AND g.occurred_at >= $4)
+               min(u.disputed_reference) AS disputed_reference
+          FROM ({_lines_sql(stage, part)}
+                UNION ALL {_items_sql(fmt, part)}) AS u
+         GROUP BY u.h1) AS g
+  LEFT JOIN reconciliation_fee_schedules f0 ON f0.connector = $1
+       AND f0.currency = lower(g.external_currency)
+  LEFT JOIN LATERAL (SELECT (g.external_amount * f0.percent_bps + 5000) / 10000 + f0.fixed_minor
+                     AS expected_fee) AS f ON true
+ WHERE (g.line_count = 0 AND g.occurred_at >= $4)
     OR (g.line_count > 0 AND NOT (g.line_count = 1 AND g.item_count = 1
-        AND g.external_currency = g.internal_currency
+        AND g.h2_min = g.h2_max
+        AND lower(g.external_currency) = g.internal_currency
         AND g.external_amount = g.internal_amount
-        AND g.external_fee IS NOT DISTINCT FROM coalesce(f.expected_fee, g.external_fee)
+        AND g.external_fee = coalesce(f.expected_fee, g.external_fee)
         AND (g.occurred_at >= $4 OR NOT coalesce($5::tstzmultirange @> g.occurred_at, false))))
 """
 
@@ -278,21 +330,48 @@ class ReconciliationStore:
         return [RejectedLine(r["line_number"], r["reason"]) for r in rows]
 
     # --- import and match -----------------------------------------------------------------
+    #
+    # A run's scratch tables (`rcs_…`) are UNLOGGED and committed (so both of the run's matching
+    # connections see them), named after the connector and the run, and dropped when the run
+    # ends; a crashed run's are dropped by the connector's next run, which holds its lock.
 
-    async def _stage(
-        self, conn: asyncpg.Connection, stage: str, fmt: FileFormat, path: Path
-    ) -> None:
-        columns = ["reference", *COMMON_COLUMNS]
+    def scratch(self, connector: str, run_id: str, fmt: FileFormat) -> Scratch:
+        tag = hashlib.sha256(connector.encode()).hexdigest()[:8]
+        return Scratch(f"rcs_{tag}", run_id.lower(), fmt.reference_kind)
+
+    async def drop_scratch(self, tx: Transaction, scratch: Scratch, *, every: bool = False) -> None:
+        """Drop the run's scratch tables (`every`: those of every run of the connector)."""
+        conn = conn_of(tx)
+        pattern = scratch.prefix + "\\_" + ("%" if every else scratch.run + "%")
+        for name, relkind in await conn.fetch(
+            "SELECT relname, relkind::text FROM pg_class WHERE relname LIKE $1 AND relkind IN ('r', "
+            "'S') AND relnamespace = 'public'::regnamespace ORDER BY relkind DESC",
+            pattern,
+        ):
+            kind = "SEQUENCE" if relkind == "S" else "TABLE"
+            await conn.execute(f'DROP {kind} IF EXISTS "{name}"')
+
+    async def stage(self, tx: Transaction, scratch: Scratch, fmt: FileFormat, path: Path) -> Staged:
+        """COPY the file into the run's staging table (autocommit: other connections match it);
+        report its rows, the settlement dates it covers, and the rows it refuses, by line."""
+        with path.open(encoding="utf-8", errors="replace", newline="") as f:
+            first = f.readline()
+        check_header(fmt, first)
+        conn = conn_of(tx)
+        stage, rejected = scratch.stage, scratch.rejected
+        await conn.execute(f"CREATE SEQUENCE {scratch.line} START 2 CACHE 10000")
+        await conn.execute(f"CREATE UNLOGGED TABLE {rejected} (line_number bigint, reason text)")
         await conn.execute(
             f"""CREATE UNLOGGED TABLE {stage} (
                 reference text, type text, amount_minor bigint, currency text, fee_minor bigint,
                 interchange_minor bigint, scheme_fee_minor bigint, processor_fee_minor bigint,
                 settlement_date date, dispute_case_id text,
-                line_number bigint NOT NULL DEFAULT nextval('{stage}_line'))
+                line_number bigint NOT NULL DEFAULT nextval('{scratch.line}'))
                 WITH (autovacuum_enabled = false)"""
         )
+        columns = ["reference", *COMMON_COLUMNS]
         try:
-            async with conn.transaction():  # a savepoint: a refused value undoes only the COPY
+            try:
                 await conn.copy_to_table(
                     stage,
                     source=path,
@@ -301,28 +380,66 @@ class ReconciliationStore:
                     header=True,
                     timeout=self._timeout_s,
                 )
-            return
-        except _VALUE_ERRORS:
-            pass
-        # The slow path: which rows are not loadable, and the others loaded with their numbers.
+            except _VALUE_ERRORS:
+                await conn.execute(f"TRUNCATE {stage}")
+                await self._stage_row_by_row(conn, scratch, columns, path)
+        except asyncpg.exceptions.DataError as exc:
+            # The whole file is not in the layout (a row with other columns, an open quote).
+            raise FileRefused(_line_of(exc), _reason_of(exc)) from None
+        await conn.execute(f"ANALYZE {stage}")
+        row = await conn.fetchrow(
+            f"SELECT count(*) AS n, min(settlement_date) AS first, max(settlement_date) AS last, "
+            f"count(*) FILTER (WHERE NOT coalesce({_LINE_VALID}, false)) AS invalid FROM {stage}",
+            timeout=self._timeout_s,
+        )
+        if row["invalid"]:
+            await conn.execute(
+                f"INSERT INTO {rejected} SELECT line_number, {_LINE_REASON} FROM {stage} "
+                f"WHERE NOT coalesce({_LINE_VALID}, false)",
+                timeout=self._timeout_s,
+            )
+        refused = int(await conn.fetchval(f"SELECT count(*) FROM {rejected}"))
+        first_day: date | None = row["first"]
+        last_day: date | None = row["last"]
+        return Staged(
+            lines=int(row["n"]) + refused - int(row["invalid"]),
+            rejected=refused,
+            period=None
+            if first_day is None or last_day is None
+            else (first_day, last_day + timedelta(days=1)),
+        )
+
+    async def _stage_row_by_row(
+        self, conn: asyncpg.Connection, scratch: Scratch, columns: list[str], path: Path
+    ) -> None:
+        """The slow path, for a file with a value COPY refuses: read once, the loadable rows
+        streamed to COPY in bounded batches, the others reported by line number."""
+        batch: list[tuple[Any, ...]] = []
+        refused: list[tuple[int, str]] = []
         with path.open(encoding="utf-8", errors="replace", newline="") as f:
             f.readline()
-            batch: list[tuple[Any, ...]] = []
-            rejected: list[tuple[int, str]] = []
             for number, parsed in split_loadable(f):
                 if isinstance(parsed, list):
                     batch.append(_typed(parsed, number))
                 else:
-                    rejected.append((number, parsed.reason))
+                    refused.append((number, parsed.reason))
                 if len(batch) >= _SLOW_PATH_ROWS:
-                    await self._copy_batch(conn, stage, columns, batch)
+                    await self._copy_batch(conn, scratch.stage, columns, batch)
                     batch = []
-            if batch:
-                await self._copy_batch(conn, stage, columns, batch)
-        if rejected:
-            await conn.executemany(
-                f"INSERT INTO {stage}_rejected (line_number, reason) VALUES ($1, $2)", rejected
-            )
+                if len(refused) >= _SLOW_PATH_ROWS:
+                    await self._refuse(conn, scratch, refused)
+                    refused = []
+        if batch:
+            await self._copy_batch(conn, scratch.stage, columns, batch)
+        if refused:
+            await self._refuse(conn, scratch, refused)
+
+    async def _refuse(
+        self, conn: asyncpg.Connection, scratch: Scratch, refused: list[tuple[int, str]]
+    ) -> None:
+        await conn.copy_records_to_table(
+            scratch.rejected, records=refused, columns=["line_number", "reason"]
+        )
 
     async def _copy_batch(
         self, conn: asyncpg.Connection, stage: str, columns: list[str], batch: list[tuple[Any, ...]]
@@ -331,105 +448,77 @@ class ReconciliationStore:
             stage, records=batch, columns=[*columns, "line_number"], timeout=self._timeout_s
         )
 
-    async def import_and_match(
-        self,
-        tx: Transaction,
-        *,
-        run_id: str,
-        connector: str,
-        fmt: FileFormat,
-        path: Path,
-        actor: str,
-        now: datetime,
-    ) -> MatchTotals | tuple[date, date]:
-        """COPY the file, match it, and write the run's exceptions and rejected rows. Returns
-        the totals, or the period when an earlier run of the connector covers part of it."""
-        conn = conn_of(tx)
-        with path.open(encoding="utf-8", errors="replace", newline="") as f:
-            first = f.readline()
-        check_header(fmt, first)
-        stage = "reconciliation_stage_" + run_id.lower()
-        results = stage + "_results"
-        await conn.execute(f"SET LOCAL work_mem = '{self._work_mem}'")
-        await conn.execute(f"CREATE TEMP SEQUENCE {stage}_line START 2 CACHE 10000")
-        await conn.execute(
-            f"CREATE TEMP TABLE {stage}_rejected (line_number bigint, reason text) ON COMMIT DROP"
-        )
-        try:
-            await self._stage(conn, stage, fmt, path)
-        except asyncpg.exceptions.DataError as exc:
-            # The whole file is not in the layout (a row with other columns, an open quote).
-            raise FileRefused(_line_of(exc), _reason_of(exc)) from None
-        await conn.execute(f"ANALYZE {stage}")
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, min(settlement_date) AS first, max(settlement_date) AS last "
-            f"FROM {stage}",
-            timeout=self._timeout_s,
-        )
-        staged = int(row["n"])
-        rejected_early = int(await conn.fetchval(f"SELECT count(*) FROM {stage}_rejected"))
-        if staged == 0:
-            first_day = last_day = now.date()
-        else:
-            first_day, last_day = row["first"], row["last"]
-        period = (first_day, last_day + timedelta(days=1))
-        covered = await conn.fetchval(
-            "SELECT range_agg(tstzrange(period_start::timestamp AT TIME ZONE 'UTC', "
-            "period_end::timestamp AT TIME ZONE 'UTC')) FROM reconciliation_runs "
-            "WHERE connector = $1",
-            connector,
-        )
-        overlaps = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM reconciliation_runs WHERE connector = $1 "
-            "AND daterange(period_start, period_end) && daterange($2, $3))",
-            connector,
-            *period,
-        )
-        if overlaps:
-            return period
-        await conn.execute(
-            f"""CREATE TEMP TABLE {results} (
-                item_type text, key text, line_count bigint, line_number bigint,
-                item_count bigint, item_id text, merchant_id text, internal_amount bigint,
-                internal_currency text, external_amount bigint, external_currency text,
-                external_fee bigint, expected_fee bigint, settlement_date date,
-                occurred_at timestamptz, disputed_reference text, reason text, kind text)
-                ON COMMIT DROP"""
-        )
-        start = _utc(period[0])
-        await conn.execute(
-            _match_sql(fmt, stage, results),
-            connector,
-            start - self._lookback,
-            _utc(period[1]),
-            start,
-            covered,
-            timeout=self._timeout_s,
-        )
-        await conn.execute(f"DROP TABLE {stage}")
-        return await self._record(
-            conn,
-            period=period,
-            run_id=run_id,
-            connector=connector,
-            results=results,
-            rejected_table=f"{stage}_rejected",
-            lines=staged + rejected_early,
-            now=now,
+    async def period_taken(
+        self, tx: Transaction, connector: str, period: tuple[date, date]
+    ) -> bool:
+        return bool(
+            await conn_of(tx).fetchval(
+                "SELECT EXISTS (SELECT 1 FROM reconciliation_runs WHERE connector = $1 "
+                "AND daterange(period_start, period_end) && daterange($2, $3))",
+                connector,
+                *period,
+            )
         )
 
-    async def _record(
+    async def create_results(self, tx: Transaction, scratch: Scratch) -> None:
+        await conn_of(tx).execute(
+            f"""CREATE UNLOGGED TABLE {scratch.results} (
+                h1 bigint, item_type text, reference text, line_count bigint,
+                line_number bigint, item_count bigint, item_id text, internal_amount bigint,
+                internal_currency text, external_amount bigint, external_currency text,
+                external_fee bigint, expected_fee bigint, settlement_date date,
+                occurred_at timestamptz, disputed_reference text, kind text)"""
+        )
+
+    async def match_part(
         self,
-        conn: asyncpg.Connection,
+        tx: Transaction,
+        scratch: Scratch,
+        fmt: FileFormat,
+        connector: str,
+        period: tuple[date, date],
+        part: int,
+        parts: int,
+    ) -> None:
+        """One of `parts` hash partitions of the matching: each is a connection of its own, so
+        the grouping runs on as many cores."""
+        conn = conn_of(tx)
+        await conn.execute(f"SET work_mem = '{self._work_mem}'")
+        try:
+            start = _utc(period[0])
+            await conn.execute(
+                _match_sql(fmt, scratch.stage, scratch.results),
+                connector,
+                start - self._lookback,
+                _utc(period[1]),
+                start,
+                await conn.fetchval(
+                    "SELECT range_agg(tstzrange(period_start::timestamp AT TIME ZONE 'UTC', "
+                    "period_end::timestamp AT TIME ZONE 'UTC')) FROM reconciliation_runs "
+                    "WHERE connector = $1",
+                    connector,
+                ),
+                part,
+                parts,
+                timeout=self._timeout_s,
+            )
+        finally:
+            await conn.execute("RESET work_mem")
+
+    async def record(
+        self,
+        tx: Transaction,
+        scratch: Scratch,
         *,
         run_id: str,
         connector: str,
-        period: tuple[date, date],
-        results: str,
-        rejected_table: str,
-        lines: int,
+        staged: Staged,
         now: datetime,
     ) -> MatchTotals:
+        """In the run's transaction: the exceptions, the rejected rows, late matches closed,
+        and the counts."""
+        conn = conn_of(tx)
+        results = scratch.results
         # A later file settles what an earlier run found missing: that exception closes.
         late = await conn.fetchval(
             f"""WITH late AS (
@@ -439,9 +528,9 @@ class ReconciliationStore:
                       FROM {results} r
                      WHERE r.kind = 'seen_before' AND x.connector = $1 AND x.status = 'open'
                        AND x.kind = 'missing_external' AND x.item_id = r.item_id
-                 RETURNING r.key)
-                , gone AS (DELETE FROM {results} r USING late WHERE r.key = late.key
-                    AND r.kind = 'seen_before')
+                 RETURNING r.h1)
+                , matched AS (UPDATE {results} r SET kind = 'matched_late' FROM late
+                    WHERE r.h1 = late.h1 AND r.kind = 'seen_before')
                 SELECT count(*) FROM late""",
             connector,
             run_id,
@@ -451,8 +540,7 @@ class ReconciliationStore:
         await conn.execute(f"UPDATE {results} SET kind = 'duplicate' WHERE kind = 'seen_before'")
         await conn.execute(
             f"""INSERT INTO reconciliation_rejected_lines (run_id, line_number, reason)
-                SELECT $1, line_number, reason FROM {results} WHERE kind = 'rejected'
-                UNION ALL SELECT $1, line_number, reason FROM {rejected_table}""",
+                SELECT $1, line_number, reason FROM {scratch.rejected}""",
             run_id,
         )
         # difference: what the processor's figures mean for the merchant against what
@@ -460,10 +548,10 @@ class ReconciliationStore:
         await conn.execute(
             f"""INSERT INTO reconciliation_exceptions ({_EXCEPTION_COLUMNS})
                 SELECT $4 || {_ID_BODY}, $1, $2, r.kind, 'open', NULL,
-                       coalesce(r.disputed_reference, r.key),
-                       CASE WHEN r.item_type = 'dispute' THEN r.key END,
-                       r.line_number, r.line_count,
-                       r.item_type, r.item_id, r.merchant_id,
+                       coalesce(r.disputed_reference, r.reference, i.key),
+                       CASE WHEN r.item_type = 'dispute'
+                            THEN coalesce(r.reference, i.key) END,
+                       r.line_number, r.line_count, r.item_type, r.item_id, i.merchant_id,
                        coalesce(r.internal_currency, r.external_currency),
                        r.internal_amount, r.external_amount, r.external_currency,
                        r.external_fee, r.expected_fee,
@@ -478,8 +566,19 @@ class ReconciliationStore:
                                     + CASE WHEN r.line_count = 1 THEN 1 ELSE 0 END)
                             END END,
                        r.settlement_date, NULL, NULL, NULL, NULL, $3, NULL
-                  FROM (SELECT row_number() OVER (ORDER BY item_type, key) AS n, *
-                          FROM {results} WHERE kind <> 'rejected') AS r""",
+                  FROM (SELECT row_number() OVER (ORDER BY item_type, h1) AS n, *
+                          FROM {results} WHERE kind <> 'matched_late') AS r
+                  LEFT JOIN LATERAL (
+                        SELECT p.merchant_id, {_capture_key_sql(scratch.reference_kind)} AS key
+                          FROM payments p WHERE r.item_type = 'capture' AND p.id = r.item_id
+                        UNION ALL
+                        SELECT a.merchant_id, a.id FROM payment_attempts a
+                         WHERE r.item_type = 'refund' AND a.refund_id = r.item_id
+                           AND a.operation = 'refund' AND a.status = 'succeeded'
+                        UNION ALL
+                        SELECT d.merchant_id, d.network_case_id FROM disputes d
+                         WHERE r.item_type = 'dispute' AND d.id = r.item_id
+                        LIMIT 1) AS i ON true""",
             run_id,
             connector,
             now,
@@ -490,19 +589,16 @@ class ReconciliationStore:
             str(r["kind"]): int(r["n"])
             for r in await conn.fetch(f"SELECT kind, count(*) AS n FROM {results} GROUP BY kind")
         }
-        rejected = counts.pop("rejected", 0) + int(
-            await conn.fetchval(f"SELECT count(*) FROM {rejected_table}")
-        )
-        # Every loadable row is in exactly one group: those not kept were clean matches.
+        counts.pop("matched_late", None)
+        # Every loadable row is in exactly one group: those not kept were clean matches (a late
+        # match is one too).
         in_exceptions = int(
             await conn.fetchval(
-                f"SELECT coalesce(sum(line_count), 0) FROM {results} WHERE kind <> 'rejected'"
+                f"SELECT coalesce(sum(line_count), 0) FROM {results} WHERE kind <> 'matched_late'"
             )
         )
-        counts["matched"] = lines - rejected - in_exceptions
-        return MatchTotals(
-            period=period, lines=lines, rejected=rejected, counts=counts, matched_late=int(late)
-        )
+        counts["matched"] = staged.lines - staged.rejected - in_exceptions
+        return MatchTotals(counts=counts, matched_late=int(late))
 
     async def insert_run(self, tx: Transaction, run: ReconciliationRun) -> None:
         values = [getattr(run, name.strip()) for name in _RUN_COLUMNS.split(",")]
