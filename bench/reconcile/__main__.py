@@ -92,7 +92,8 @@ SELECT 'att_R' || lpad(n::text, 25, '0'), 'pay_B' || lpad(n::text, 25, '0'), 'me
        'refund', 'rfd_R' || lpad(n::text, 25, '0'), (100 + n %% 49900) / 2, 'usd', 'simulator',
        'succeeded', t, t
   FROM generate_series(1, {refunds}) AS n,
-       LATERAL (SELECT %s::timestamptz + interval '1 hour' + n * interval '1 millisecond' AS t) ts""",
+       LATERAL (SELECT %s::timestamptz + interval '1 hour' + n * interval '1 millisecond'
+                AS t) ts""",
             (start,),
         )
         conn.execute("ANALYZE payments")
@@ -153,9 +154,12 @@ def copy_baseline(url: str, path: Path) -> float:
         )
         conn.commit()
         started = time.perf_counter()
-        with conn.cursor().copy(
-            "COPY bench_copy_baseline FROM STDIN WITH (FORMAT csv, HEADER true)"
-        ) as copy, path.open("rb") as f:
+        with (
+            conn.cursor().copy(
+                "COPY bench_copy_baseline FROM STDIN WITH (FORMAT csv, HEADER true)"
+            ) as copy,
+            path.open("rb") as f,
+        ):
             for block in iter(lambda: f.read(1 << 20), b""):
                 copy.write(block)
         conn.commit()

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from clearport.db.database import Database
     from clearport.db.invalidation import InvalidationListener
     from clearport.disputes.service import DisputeService
-    from clearport.reconciliation.service import ReconciliationService
     from clearport.events.service import EventQueries
     from clearport.files.service import FileService
     from clearport.idempotency.ports import IdempotencyStore
@@ -41,6 +40,7 @@ if TYPE_CHECKING:
     from clearport.ledger.service import LedgerService
     from clearport.merchants.service import MerchantService
     from clearport.payments.service import PaymentService
+    from clearport.reconciliation.service import ReconciliationService
     from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.service import SettlementService
     from clearport.storage.ports import ObjectStorage
@@ -146,8 +146,6 @@ def build_container(
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
     from clearport.disputes.service import DisputeService
     from clearport.disputes.store import PgDisputeStore
-    from clearport.reconciliation.service import ReconciliationService
-    from clearport.reconciliation.store import ReconciliationStore
     from clearport.events.service import EventQueries, Outbox
     from clearport.events.store import PgEventStore
     from clearport.files.service import FileService
@@ -161,6 +159,8 @@ def build_container(
     from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
     from clearport.payments.service import PaymentService
     from clearport.payments.store import PgPaymentStore
+    from clearport.reconciliation.service import ReconciliationService
+    from clearport.reconciliation.store import PgReconciliationStore
     from clearport.settlement.calendar import HolidayCalendar
     from clearport.settlement.destinations import VaultPayoutDestinations
     from clearport.settlement.interchange_tables import table_for
@@ -380,7 +380,7 @@ def build_container(
     )
     reconciliation = ReconciliationService(
         uow,
-        ReconciliationStore(
+        PgReconciliationStore(
             statement_timeout_s=settings.reconciliation_timeout_s,
             work_mem=settings.reconciliation_work_mem,
             lookback_days=settings.reconciliation_lookback_days,
@@ -388,6 +388,7 @@ def build_container(
         ledger,
         adjustments,
         disputes,
+        files,
         outbox,
         auditor,
         clock,

@@ -14,8 +14,8 @@ from clearport.cli.db import db_app
 from clearport.cli.keys import keys_app
 from clearport.cli.merchants import merchants_app
 from clearport.cli.operators import operators_app
-from clearport.cli.serve import run, serve
 from clearport.cli.reconcile import reconcile, reconcile_fees
+from clearport.cli.serve import run, serve
 from clearport.cli.settle import payouts_app, settle
 from clearport.cli.simulate import simulate_app
 from clearport.cli.txlog import txlog_app

@@ -26,8 +26,7 @@ def reconcile(
     as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
 ) -> None:
     """Reconcile a settlement file (the same file again changes nothing)."""
-    from clearport.reconciliation.service import run_json
-    from clearport.reconciliation.store import sha256_of
+    from clearport.reconciliation.service import run_json, sha256_of
 
     settings = start_command()
 

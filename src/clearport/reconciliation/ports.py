@@ -19,14 +19,19 @@ from clearport.reconciliation.formats import FileFormat
 
 
 class Staged(Protocol):
-    lines: int
-    rejected: int
-    period: tuple[date, date] | None
+    @property
+    def lines(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def period(self) -> tuple[date, date] | None: ...
 
 
 class Totals(Protocol):
-    counts: dict[str, int]
-    matched_late: int
+    @property
+    def counts(self) -> dict[str, int]: ...
+    @property
+    def matched_late(self) -> int: ...
 
 
 class ReconciliationStore(Protocol):

@@ -5,6 +5,8 @@ resolution, its ledger entry or adjustment, the audit record), and read the queu
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -16,13 +18,14 @@ from clearport.access.domain import Origin, Permission, Principal
 from clearport.adjustments.service import AdjustmentService
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
-from clearport.core.errors import InvalidRequest, InvalidState, NotFound
+from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant
 from clearport.core.ids import new_id
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import UnitOfWork
 from clearport.disputes.domain import DisputeReason
 from clearport.disputes.service import DisputeService, NewDispute
 from clearport.events.service import Outbox
+from clearport.files.service import FileService
 from clearport.ledger.service import LedgerService
 from clearport.reconciliation.domain import (
     ACTIONS,
@@ -40,6 +43,14 @@ from clearport.reconciliation.ports import ReconciliationStore
 _DISPUTES_PER_BATCH = 100
 # The matching runs as this many hash partitions on as many connections at once (cores).
 _MATCH_PARTS = 2
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class _Laps:
@@ -74,6 +85,7 @@ class ReconciliationService:
         ledger: LedgerService,
         adjustments: AdjustmentService,
         disputes: DisputeService,
+        files: FileService,
         outbox: Outbox,
         auditor: Auditor,
         clock: Clock,
@@ -83,6 +95,7 @@ class ReconciliationService:
         self._ledger = ledger
         self._adjustments = adjustments
         self._disputes = disputes
+        self._files = files
         self._outbox = outbox
         self._auditor = auditor
         self._clock = clock
@@ -195,6 +208,25 @@ class ReconciliationService:
             )
         return final, True, steps
 
+    async def reconcile_file(
+        self, actor: Principal, origin: Origin, connector: str, file_id: str
+    ) -> tuple[ReconciliationRun, bool]:
+        """`reconcile` of an uploaded file (purpose `reconciliation`). Its bytes are written to
+        a private temporary file for COPY to stream (uploads are at most a few megabytes)."""
+        stored, data = await self._files.reconciliation_file(actor, file_id)
+        with tempfile.TemporaryDirectory(prefix="clearport-reconcile-") as directory:
+            path = Path(directory) / "settlement.csv"
+            path.write_bytes(data)
+            run, created, _ = await self.reconcile(
+                actor, origin, connector, path, stored.sha256, file_id=file_id
+            )
+        return run, created
+
+    async def list_runs(self, actor: Principal, page: PageRequest) -> Page[ReconciliationRun]:
+        actor.require(Permission.FINANCE_READ)
+        async with self._uow.autocommit() as tx:
+            return await self._store.list_runs(tx, page)
+
     async def _create_disputes(
         self, actor: Principal, origin: Origin, run: ReconciliationRun, fmt: FileFormat
     ) -> int:
@@ -257,13 +289,16 @@ class ReconciliationService:
             check_resolvable(found, action)
             adjustment_id = balance_transaction = None
             if action is Resolution.ADJUST:
-                assert found.merchant_id is not None and found.difference is not None
+                merchant_id, difference = found.merchant_id, found.difference
+                if merchant_id is None or difference is None:
+                    invariant(False, "check_resolvable lets adjust through with both only")
+                    raise AssertionError  # pragma: no cover - unreachable
                 adjustment = await self._adjustments.create_in(
                     tx,
                     actor,
                     origin,
-                    found.merchant_id,
-                    found.difference,
+                    merchant_id,
+                    difference,
                     found.currency,
                     adjustment_reason(found, note),
                 )

@@ -40,6 +40,7 @@ from clearport.reconciliation.formats import (
     check_header,
     split_loadable,
 )
+from clearport.reconciliation.ports import Staged as StagedPort
 
 # COPY errors that mean "a value is not of its column's type": the slow path finds which rows.
 _VALUE_ERRORS = (
@@ -72,14 +73,6 @@ _EXCEPTION_COLUMNS = (
 _ID_BODY = """(SELECT string_agg(substr('0123456789ABCDEFGHJKMNPQRSTVWXYZ',
         (((r.n + $5::bigint) >> (5 * (15 - i))) & 31)::int + 1, 1), '' ORDER BY i)
         FROM generate_series(0, 15) AS i)"""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _utc(day: date) -> datetime:
@@ -128,7 +121,7 @@ def _run(row: asyncpg.Record) -> ReconciliationRun:
     return ReconciliationRun(**dict(row))
 
 
-def _exception(row: Mapping[str, Any]) -> ReconciliationException:
+def _exception(row: Any) -> ReconciliationException:
     values: dict[str, Any] = dict(row)
     values["kind"] = ExceptionKind(values["kind"])
     values["status"] = ExceptionStatus(values["status"])
@@ -234,7 +227,8 @@ def _match_sql(fmt: FileFormat, stage: str, results: str) -> str:
     part = "(h1 & 1023) % $7 = $6"
     return f"""
 INSERT INTO {results}
-SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, g.line_count, g.line_number, g.item_count, g.item_id,
+SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, g.line_count,
+       g.line_number, g.item_count, g.item_id,
        g.internal_amount, g.internal_currency, g.external_amount, lower(g.external_currency),
        g.external_fee, f.expected_fee, g.settlement_date, g.occurred_at, g.disputed_reference,
        CASE WHEN g.line_count = 0 THEN 'missing_external'
@@ -271,7 +265,7 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
 """
 
 
-class ReconciliationStore:
+class PgReconciliationStore:
     """The runs, their rejected rows and exceptions, and the matching itself."""
 
     def __init__(self, *, statement_timeout_s: float, work_mem: str, lookback_days: int) -> None:
@@ -339,19 +333,19 @@ class ReconciliationStore:
         tag = hashlib.sha256(connector.encode()).hexdigest()[:8]
         return Scratch(f"rcs_{tag}", run_id.lower(), fmt.reference_kind)
 
-    async def drop_scratch(self, tx: Transaction, scratch: Scratch, *, every: bool = False) -> None:
+    async def drop_scratch(self, tx: Transaction, scratch: Any, *, every: bool = False) -> None:
         """Drop the run's scratch tables (`every`: those of every run of the connector)."""
         conn = conn_of(tx)
         pattern = scratch.prefix + "\\_" + ("%" if every else scratch.run + "%")
         for name, relkind in await conn.fetch(
-            "SELECT relname, relkind::text FROM pg_class WHERE relname LIKE $1 AND relkind IN ('r', "
-            "'S') AND relnamespace = 'public'::regnamespace ORDER BY relkind DESC",
+            "SELECT relname, relkind::text FROM pg_class WHERE relname LIKE $1 "
+            "AND relkind IN ('r', 'S') AND pg_table_is_visible(oid) ORDER BY relkind DESC",
             pattern,
         ):
             kind = "SEQUENCE" if relkind == "S" else "TABLE"
             await conn.execute(f'DROP {kind} IF EXISTS "{name}"')
 
-    async def stage(self, tx: Transaction, scratch: Scratch, fmt: FileFormat, path: Path) -> Staged:
+    async def stage(self, tx: Transaction, scratch: Any, fmt: FileFormat, path: Path) -> Staged:
         """COPY the file into the run's staging table (autocommit: other connections match it);
         report its rows, the settlement dates it covers, and the rows it refuses, by line."""
         with path.open(encoding="utf-8", errors="replace", newline="") as f:
@@ -392,6 +386,8 @@ class ReconciliationStore:
             f"count(*) FILTER (WHERE NOT coalesce({_LINE_VALID}, false)) AS invalid FROM {stage}",
             timeout=self._timeout_s,
         )
+        if row is None:  # pragma: no cover - an aggregate always answers one row
+            raise RuntimeError("no row from an aggregate")
         if row["invalid"]:
             await conn.execute(
                 f"INSERT INTO {rejected} SELECT line_number, {_LINE_REASON} FROM {stage} "
@@ -410,7 +406,7 @@ class ReconciliationStore:
         )
 
     async def _stage_row_by_row(
-        self, conn: asyncpg.Connection, scratch: Scratch, columns: list[str], path: Path
+        self, conn: asyncpg.Connection, scratch: Any, columns: list[str], path: Path
     ) -> None:
         """The slow path, for a file with a value COPY refuses: read once, the loadable rows
         streamed to COPY in bounded batches, the others reported by line number."""
@@ -435,7 +431,7 @@ class ReconciliationStore:
             await self._refuse(conn, scratch, refused)
 
     async def _refuse(
-        self, conn: asyncpg.Connection, scratch: Scratch, refused: list[tuple[int, str]]
+        self, conn: asyncpg.Connection, scratch: Any, refused: list[tuple[int, str]]
     ) -> None:
         await conn.copy_records_to_table(
             scratch.rejected, records=refused, columns=["line_number", "reason"]
@@ -460,7 +456,7 @@ class ReconciliationStore:
             )
         )
 
-    async def create_results(self, tx: Transaction, scratch: Scratch) -> None:
+    async def create_results(self, tx: Transaction, scratch: Any) -> None:
         await conn_of(tx).execute(
             f"""CREATE UNLOGGED TABLE {scratch.results} (
                 h1 bigint, item_type text, reference text, line_count bigint,
@@ -473,7 +469,7 @@ class ReconciliationStore:
     async def match_part(
         self,
         tx: Transaction,
-        scratch: Scratch,
+        scratch: Any,
         fmt: FileFormat,
         connector: str,
         period: tuple[date, date],
@@ -508,11 +504,11 @@ class ReconciliationStore:
     async def record(
         self,
         tx: Transaction,
-        scratch: Scratch,
+        scratch: Any,
         *,
         run_id: str,
         connector: str,
-        staged: Staged,
+        staged: StagedPort,
         now: datetime,
     ) -> MatchTotals:
         """In the run's transaction: the exceptions, the rejected rows, late matches closed,

@@ -59,7 +59,8 @@ CREATE INDEX reconciliation_runs_connector ON reconciliation_runs (connector, pe
 
 -- Rows of a file that could not be read: reported by line number, never applied.
 CREATE TABLE reconciliation_rejected_lines (
-    run_id      text NOT NULL REFERENCES reconciliation_runs (id) DEFERRABLE INITIALLY DEFERRED,
+    run_id      text NOT NULL
+                    REFERENCES reconciliation_runs (id) DEFERRABLE INITIALLY DEFERRED,
     line_number bigint NOT NULL,
     reason      text NOT NULL,
     PRIMARY KEY (run_id, line_number)
@@ -67,7 +68,9 @@ CREATE TABLE reconciliation_rejected_lines (
 
 CREATE TABLE reconciliation_exceptions (
     id                text PRIMARY KEY,
-    run_id            text NOT NULL REFERENCES reconciliation_runs (id) DEFERRABLE INITIALLY DEFERRED,
+    -- Written in the run's transaction before the run's own row (which carries their counts).
+    run_id            text NOT NULL
+                          REFERENCES reconciliation_runs (id) DEFERRABLE INITIALLY DEFERRED,
     connector         text NOT NULL,
     kind              text NOT NULL CHECK (kind IN ('missing_internal', 'missing_external',
                           'amount_mismatch', 'currency_mismatch', 'fee_difference', 'duplicate')),
