@@ -209,7 +209,8 @@ SELECT h1, h2, NULL::bigint AS line_number, {_TYPE_SEED.format(type=repr(item_ty
 def _lines_sql(stage: str, part: str) -> str:
     h1, h2 = _hashes("CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END", "type")
     return f"""
-SELECT h1, h2, line_number, {_TYPE_SEED.format(type="type")} AS item_type, reference,
+SELECT h1, h2, line_number, {_TYPE_SEED.format(type="type")} AS item_type,
+       CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END AS reference,
        NULL::text AS item_id,
        NULL::bigint AS internal_amount, NULL::text AS internal_currency,
        amount_minor AS external_amount, currency AS external_currency,
@@ -395,6 +396,14 @@ class PgReconciliationStore:
                 timeout=self._timeout_s,
             )
         refused = int(await conn.fetchval(f"SELECT count(*) FROM {rejected}"))
+        if refused and refused == int(row["n"]) + refused - int(row["invalid"]):
+            # Not one row reads as the layout: the file is in another (a delimiter, a column
+            # order of its own), refused whole, naming its first line.
+            first = await conn.fetchrow(
+                f"SELECT line_number, reason FROM {rejected} ORDER BY line_number LIMIT 1"
+            )
+            if first is not None:
+                raise FileRefused(int(first["line_number"]), str(first["reason"]))
         first_day: date | None = row["first"]
         last_day: date | None = row["last"]
         return Staged(
@@ -689,7 +698,8 @@ class PgReconciliationStore:
 
     async def count_dispute_created(self, tx: Transaction, run_id: str) -> None:
         await conn_of(tx).execute(
-            "UPDATE reconciliation_runs SET disputes_created = disputes_created + 1 WHERE id = $1",
+            "UPDATE reconciliation_runs SET disputes_created = disputes_created + 1, "
+            "missing_internal = missing_internal - 1 WHERE id = $1",
             run_id,
         )
 
@@ -698,9 +708,9 @@ class PgReconciliationStore:
     ) -> list[tuple[str, str, int]]:
         """Open exceptions by kind and age bucket, for /metrics."""
         rows = await conn_of(tx).fetch(
-            """SELECT kind, CASE WHEN created_at > $1 - interval '1 day' THEN '0-1d'
-                                 WHEN created_at > $1 - interval '7 days' THEN '1-7d'
-                                 WHEN created_at > $1 - interval '30 days' THEN '7-30d'
+            """SELECT kind, CASE WHEN created_at > $1::timestamptz - interval '1 day' THEN '0-1d'
+                                 WHEN created_at > $1::timestamptz - interval '7 days' THEN '1-7d'
+                                 WHEN created_at > $1::timestamptz - interval '30 days' THEN '7-30d'
                                  ELSE '30d+' END AS age, count(*) AS n
                  FROM reconciliation_exceptions WHERE status = 'open' GROUP BY 1, 2""",
             now,
