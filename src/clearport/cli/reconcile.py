@@ -21,13 +21,16 @@ _SHOWN_REJECTED = 20
 
 
 def reconcile(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    file: Path = typer.Argument(..., help="The settlement file (CSV, docs/reconciliation.md)."),
     connector: str = typer.Option(..., "--connector", help="The connector's name."),
     as_json: bool = typer.Option(False, "--json", help="Print the run as one JSON object."),
 ) -> None:
     """Reconcile a settlement file (the same file again changes nothing)."""
-    from clearport.reconciliation.service import run_json, sha256_of
+    from clearport.reconciliation.domain import run_shown
+    from clearport.reconciliation.service import sha256_of
 
+    if not file.is_file():
+        raise typer.BadParameter(f"no such file: {file}", param_hint="FILE")
     settings = start_command()
 
     async def work(container: Container) -> dict[str, Any]:
@@ -35,7 +38,7 @@ def reconcile(
         run, new, steps = await service.reconcile(
             SYSTEM_CLI, CLI_ORIGIN, connector, file, sha256_of(file)
         )
-        body = run_json(run)
+        body = run_shown(run)
         body["replayed"] = not new
         body["steps_s"] = steps
         body["rejected_lines"] = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from clearport.core.errors import InvalidRequest, InvalidState
 from clearport.ledger.domain import PLATFORM, AccountKind, AccountRef, TransferRequest
@@ -162,3 +163,23 @@ def write_off_transfer(found: ReconciliationException) -> TransferRequest:
 
 def adjustment_reason(found: ReconciliationException, note: str) -> str:
     return f"Reconciliation {found.kind} {found.reference} ({found.id}): {note}"[:MAX_NOTE_LEN]
+
+
+def run_shown(run: ReconciliationRun) -> dict[str, Any]:
+    """The run as the API, its event and the CLI show it (without its rejected rows)."""
+    return {
+        "id": run.id,
+        "object": "reconciliation_run",
+        "connector": run.connector,
+        "connector_type": run.connector_type,
+        "file": run.file_id,
+        "sha256": run.file_sha256,
+        "period_start": run.period_start.isoformat(),
+        "period_end": run.period_end.isoformat(),
+        "lines": run.lines,
+        "rejected": run.rejected,
+        **{name: getattr(run, name) for name in RUN_COUNTS},
+        "matched_late": run.matched_late,
+        "disputes_created": run.disputes_created,
+        "created": int(run.created_at.timestamp()),
+    }

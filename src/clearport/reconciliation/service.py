@@ -9,7 +9,6 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from clearport.reconciliation.domain import (
     adjustment_reason,
     check_note,
     check_resolvable,
+    run_shown,
     write_off_transfer,
 )
 from clearport.reconciliation.formats import FileFormat, format_for
@@ -64,17 +64,6 @@ class _Laps:
         now = time.perf_counter()
         self._into[name] = round(now - self._last, 3)
         self._last = now
-
-
-def run_json(run: ReconciliationRun) -> dict[str, Any]:
-    """The run as events and the CLI show it."""
-    shown = asdict(run)
-    shown["object"] = "reconciliation_run"
-    shown["period_start"] = run.period_start.isoformat()
-    shown["period_end"] = run.period_end.isoformat()
-    shown["created"] = int(run.created_at.timestamp())
-    shown.pop("created_at")
-    return shown
 
 
 class ReconciliationService:
@@ -204,7 +193,7 @@ class ReconciliationService:
             if final is None:  # pragma: no cover - committed above
                 raise NotFound(f"No such run: '{run_id}'.", field="id")
             await self._outbox.emit(
-                tx, "reconciliation.completed", run_json(final), merchant_id=None
+                tx, "reconciliation.completed", run_shown(final), merchant_id=None
             )
         return final, True, steps
 

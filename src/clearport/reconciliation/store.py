@@ -399,11 +399,11 @@ class PgReconciliationStore:
         if refused and refused == int(row["n"]) + refused - int(row["invalid"]):
             # Not one row reads as the layout: the file is in another (a delimiter, a column
             # order of its own), refused whole, naming its first line.
-            first = await conn.fetchrow(
+            head = await conn.fetchrow(
                 f"SELECT line_number, reason FROM {rejected} ORDER BY line_number LIMIT 1"
             )
-            if first is not None:
-                raise FileRefused(int(first["line_number"]), str(first["reason"]))
+            if head is not None:
+                raise FileRefused(int(head["line_number"]), str(head["reason"]))
         first_day: date | None = row["first"]
         last_day: date | None = row["last"]
         return Staged(

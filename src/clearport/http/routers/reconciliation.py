@@ -24,6 +24,7 @@ from clearport.reconciliation.domain import (
     ReconciliationRun,
     RejectedLine,
     Resolution,
+    run_shown,
 )
 
 router = APIRouter(route_class=ApiRoute, tags=["reconciliation"])
@@ -58,27 +59,8 @@ def _seconds(at: datetime | None) -> int | None:
 
 def run_json(run: ReconciliationRun, rejected: list[RejectedLine]) -> dict[str, Any]:
     return {
-        "id": run.id,
-        "object": "reconciliation_run",
-        "connector": run.connector,
-        "connector_type": run.connector_type,
-        "file": run.file_id,
-        "sha256": run.file_sha256,
-        "period_start": run.period_start.isoformat(),
-        "period_end": run.period_end.isoformat(),
-        "lines": run.lines,
-        "rejected": run.rejected,
-        "matched": run.matched,
-        "missing_internal": run.missing_internal,
-        "missing_external": run.missing_external,
-        "amount_mismatch": run.amount_mismatch,
-        "currency_mismatch": run.currency_mismatch,
-        "fee_difference": run.fee_difference,
-        "duplicate": run.duplicate,
-        "matched_late": run.matched_late,
-        "disputes_created": run.disputes_created,
+        **run_shown(run),
         "rejected_lines": [{"line": r.line_number, "reason": r.reason} for r in rejected],
-        "created": int(run.created_at.timestamp()),
     }
 
 
