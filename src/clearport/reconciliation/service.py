@@ -119,10 +119,10 @@ class ReconciliationService:
                 run_id = new_id("rc")
                 scratch = self._store.scratch(connector, run_id, fmt)
                 scratches.append(scratch)
-                async with self._uow.autocommit() as work:
+                async with self._uow.autocommit() as work, self._uow.autocommit() as other:
                     # A crashed run of this connector left its scratch: none is in use now.
                     await self._store.drop_scratch(work, scratch, every=True)
-                    staged = await self._store.stage(work, scratch, fmt, path)
+                    staged = await self._store.stage((work, other), scratch, fmt, path)
                     lap("stage")
                     period = staged.period or (now.date(), now.date() + timedelta(days=1))
                     if await self._store.period_taken(tx, connector, period):
@@ -134,15 +134,14 @@ class ReconciliationService:
                             code="period_reconciled",
                         )
                     await self._store.create_results(work, scratch)
-                    async with self._uow.autocommit() as other:
-                        await asyncio.gather(
-                            *(
-                                self._store.match_part(
-                                    conn, scratch, fmt, connector, period, part, _MATCH_PARTS
-                                )
-                                for part, conn in enumerate((work, other))
+                    await asyncio.gather(
+                        *(
+                            self._store.match_part(
+                                conn, scratch, fmt, connector, period, part, _MATCH_PARTS
                             )
+                            for part, conn in enumerate((work, other))
                         )
+                    )
                     lap("match")
                     outcome = await self._store.record(
                         tx, scratch, run_id=run_id, connector=connector, staged=staged, now=now
@@ -158,7 +157,7 @@ class ReconciliationService:
                     period_start=period[0],
                     period_end=period[1],
                     lines=staged.lines,
-                    rejected=staged.rejected,
+                    rejected=outcome.rejected,
                     matched=counts.get("matched", 0),
                     missing_internal=counts.get("missing_internal", 0),
                     missing_external=counts.get("missing_external", 0),

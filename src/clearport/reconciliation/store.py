@@ -9,9 +9,11 @@ same COPY, the others reported by line number).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import itertools
 import secrets
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -42,16 +44,7 @@ from clearport.reconciliation.formats import (
 )
 from clearport.reconciliation.ports import Staged as StagedPort
 
-# COPY errors that mean "a value is not of its column's type": the slow path finds which rows.
-_VALUE_ERRORS = (
-    asyncpg.exceptions.InvalidTextRepresentationError,
-    asyncpg.exceptions.NumericValueOutOfRangeError,
-    asyncpg.exceptions.InvalidDatetimeFormatError,
-    asyncpg.exceptions.DatetimeFieldOverflowError,
-    asyncpg.exceptions.BadCopyFileFormatError,
-    asyncpg.exceptions.CharacterNotInRepertoireError,
-    asyncpg.exceptions.UntranslatableCharacterError,
-)
+_READ_BYTES = 1 << 20  # COPY reads the file in blocks of this size
 _SLOW_PATH_ROWS = 20_000  # rows per COPY batch on the slow path: bounds its memory
 
 _RUN_COLUMNS = (
@@ -115,6 +108,7 @@ class Staged:
 class MatchTotals:
     counts: dict[str, int]
     matched_late: int
+    rejected: int
 
 
 def _run(row: asyncpg.Record) -> ReconciliationRun:
@@ -192,12 +186,13 @@ def _items_sql(fmt: FileFormat, part: str) -> str:
     ):  # fmt: skip
         h1, h2 = _hashes(key, f"'{item_type}'")
         sides.append(f"""
-SELECT h1, h2, NULL::bigint AS line_number, {_TYPE_SEED.format(type=repr(item_type))} AS item_type,
+SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
+       {_TYPE_SEED.format(type=repr(item_type))} AS item_type,
        NULL::text AS reference,
        item_id, amount AS internal_amount, currency AS internal_currency,
        NULL::bigint AS external_amount, NULL::text AS external_currency,
        NULL::bigint AS external_fee, NULL::date AS settlement_date, at AS occurred_at,
-       NULL::text AS disputed_reference
+       NULL::text AS disputed_reference, NULL::text AS reason
   FROM (SELECT {h1} AS h1, {h2} AS h2, {item_id} AS item_id, {amount} AS amount,
                p.currency, {at} AS at
           FROM {table}
@@ -207,17 +202,25 @@ SELECT h1, h2, NULL::bigint AS line_number, {_TYPE_SEED.format(type=repr(item_ty
 
 
 def _lines_sql(stage: str, part: str) -> str:
+    """The file's rows of this partition; a row whose values break a rule is a group of its own
+    (`bad`, keyed by its line number) that says why."""
     h1, h2 = _hashes("CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END", "type")
     return f"""
-SELECT h1, h2, line_number, {_TYPE_SEED.format(type="type")} AS item_type,
-       CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END AS reference,
-       NULL::text AS item_id,
+SELECT h1, bad, h2, line_number, item_type, reference, NULL::text AS item_id,
        NULL::bigint AS internal_amount, NULL::text AS internal_currency,
        amount_minor AS external_amount, currency AS external_currency,
        fee_minor AS external_fee, settlement_date, NULL::timestamptz AS occurred_at,
-       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference
-  FROM (SELECT {h1} AS h1, {h2} AS h2, s.* FROM {stage} s) AS l
- WHERE {part} AND {_LINE_VALID}"""
+       disputed_reference, reason
+  FROM (SELECT CASE WHEN reason IS NULL THEN hash ELSE line_number END AS h1,
+               reason IS NOT NULL AS bad, c.*
+          FROM (SELECT {h1} AS hash, {h2} AS h2, {_TYPE_SEED.format(type="type")} AS item_type,
+                       CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END
+                           AS reference,
+                       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference,
+                       CASE WHEN {_LINE_VALID} THEN NULL ELSE {_LINE_REASON} END AS reason,
+                       line_number, amount_minor, currency, fee_minor, settlement_date
+                  FROM {stage}) AS c) AS l
+ WHERE {part}"""
 
 
 def _match_sql(fmt: FileFormat, stage: str, results: str) -> str:
@@ -232,14 +235,17 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
        g.line_number, g.item_count, g.item_id,
        g.internal_amount, g.internal_currency, g.external_amount, lower(g.external_currency),
        g.external_fee, f.expected_fee, g.settlement_date, g.occurred_at, g.disputed_reference,
-       CASE WHEN g.line_count = 0 THEN 'missing_external'
+       g.reason,
+       CASE WHEN g.bad THEN 'rejected'
+            WHEN g.line_count = 0 THEN 'missing_external'
             WHEN g.item_count = 0 THEN 'missing_internal'
             WHEN g.line_count > 1 OR g.h2_min <> g.h2_max THEN 'duplicate'
             WHEN lower(g.external_currency) <> g.internal_currency THEN 'currency_mismatch'
             WHEN g.external_amount <> g.internal_amount THEN 'amount_mismatch'
             WHEN g.external_fee <> f.expected_fee THEN 'fee_difference'
             ELSE 'seen_before' END
-  FROM (SELECT u.h1, min(u.h2) AS h2_min, max(u.h2) AS h2_max, min(u.item_type) AS item_type,
+  FROM (SELECT u.h1, u.bad, min(u.reason) AS reason, min(u.h2) AS h2_min,
+               max(u.h2) AS h2_max, min(u.item_type) AS item_type,
                count(u.line_number) AS line_count, min(u.line_number) AS line_number,
                count(u.item_id) AS item_count, min(u.item_id) AS item_id,
                min(u.reference) AS reference, min(u.internal_amount) AS internal_amount,
@@ -251,12 +257,12 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
                min(u.disputed_reference) AS disputed_reference
           FROM ({_lines_sql(stage, part)}
                 UNION ALL {_items_sql(fmt, part)}) AS u
-         GROUP BY u.h1) AS g
+         GROUP BY u.h1, u.bad) AS g
   LEFT JOIN reconciliation_fee_schedules f0 ON f0.connector = $1
        AND f0.currency = lower(g.external_currency)
   LEFT JOIN LATERAL (SELECT (g.external_amount * f0.percent_bps + 5000) / 10000 + f0.fixed_minor
                      AS expected_fee) AS f ON true
- WHERE (g.line_count = 0 AND g.occurred_at >= $4)
+ WHERE g.bad OR (g.line_count = 0 AND g.occurred_at >= $4)
     OR (g.line_count > 0 AND NOT (g.line_count = 1 AND g.item_count = 1
         AND g.h2_min = g.h2_max
         AND lower(g.external_currency) = g.internal_currency
@@ -340,74 +346,86 @@ class PgReconciliationStore:
         pattern = scratch.prefix + "\\_" + ("%" if every else scratch.run + "%")
         for name, relkind in await conn.fetch(
             "SELECT relname, relkind::text FROM pg_class WHERE relname LIKE $1 "
-            "AND relkind IN ('r', 'S') AND pg_table_is_visible(oid) ORDER BY relkind DESC",
+            "AND relkind IN ('v', 'r', 'S') AND pg_table_is_visible(oid) ORDER BY relkind DESC",
             pattern,
         ):
-            kind = "SEQUENCE" if relkind == "S" else "TABLE"
+            kind = {"S": "SEQUENCE", "v": "VIEW"}.get(relkind, "TABLE")
             await conn.execute(f'DROP {kind} IF EXISTS "{name}"')
 
-    async def stage(self, tx: Transaction, scratch: Any, fmt: FileFormat, path: Path) -> Staged:
-        """COPY the file into the run's staging table (autocommit: other connections match it);
-        report its rows, the settlement dates it covers, and the rows it refuses, by line."""
+    async def stage(
+        self, txs: Sequence[Transaction], scratch: Any, fmt: FileFormat, path: Path
+    ) -> Staged:
+        """COPY the file into the run's staging tables, one byte range of it per connection at
+        once (autocommit: the matching connections read them), seen as one view; report its
+        rows and the settlement dates it covers. Rows are checked by the matching."""
         with path.open(encoding="utf-8", errors="replace", newline="") as f:
             first = f.readline()
         check_header(fmt, first)
-        conn = conn_of(tx)
-        stage, rejected = scratch.stage, scratch.rejected
-        await conn.execute(f"CREATE SEQUENCE {scratch.line} START 2 CACHE 10000")
-        await conn.execute(f"CREATE UNLOGGED TABLE {rejected} (line_number bigint, reason text)")
-        await conn.execute(
-            f"""CREATE UNLOGGED TABLE {stage} (
-                reference text, type text, amount_minor bigint, currency text, fee_minor bigint,
-                interchange_minor bigint, scheme_fee_minor bigint, processor_fee_minor bigint,
-                settlement_date date, dispute_case_id text,
-                line_number bigint NOT NULL DEFAULT nextval('{scratch.line}'))
-                WITH (autovacuum_enabled = false)"""
+        conns = [conn_of(tx) for tx in txs]
+        ranges = _byte_ranges(path, len(conns))
+        await conns[0].execute(
+            f"CREATE UNLOGGED TABLE {scratch.rejected} (line_number bigint, reason text)"
         )
+        for part in range(len(conns)):
+            await conns[0].execute(f"CREATE SEQUENCE {scratch.line}{part} CACHE 10000")
+            await conns[0].execute(
+                f"""CREATE UNLOGGED TABLE {scratch.stage}{part} (
+                    reference text, type text, amount_minor bigint, currency text,
+                    fee_minor bigint, interchange_minor bigint, scheme_fee_minor bigint,
+                    processor_fee_minor bigint, settlement_date date, dispute_case_id text,
+                    line_number bigint NOT NULL DEFAULT nextval('{scratch.line}{part}'))
+                    WITH (autovacuum_enabled = false)"""
+            )
         columns = ["reference", *COMMON_COLUMNS]
-        try:
-            try:
-                await conn.copy_to_table(
-                    stage,
-                    source=path,
+        outcomes = await asyncio.gather(
+            *(
+                conn.copy_to_table(
+                    f"{scratch.stage}{part}",
+                    source=_read_range(path, start, end),
                     columns=columns,
                     format="csv",
-                    header=True,
                     timeout=self._timeout_s,
                 )
-            except _VALUE_ERRORS:
-                await conn.execute(f"TRUNCATE {stage}")
-                await self._stage_row_by_row(conn, scratch, columns, path)
-        except asyncpg.exceptions.DataError as exc:
-            # The whole file is not in the layout (a row with other columns, an open quote).
-            raise FileRefused(_line_of(exc), _reason_of(exc)) from None
-        await conn.execute(f"ANALYZE {stage}")
-        row = await conn.fetchrow(
-            f"SELECT count(*) AS n, min(settlement_date) AS first, max(settlement_date) AS last, "
-            f"count(*) FILTER (WHERE NOT coalesce({_LINE_VALID}, false)) AS invalid FROM {stage}",
+                for part, (conn, (start, end)) in enumerate(zip(conns, ranges, strict=True))
+            ),
+            return_exceptions=True,
+        )
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if not failed:
+            # Each part numbered its rows from 1: its lines follow the header and the parts
+            # before it.
+            counts = [int(str(o).rsplit(" ", 1)[-1]) for o in outcomes]
+            offsets = [1 + sum(counts[:part]) for part in range(len(counts))]
+        elif all(isinstance(o, asyncpg.exceptions.DataError) for o in failed):
+            # A value COPY refuses, or a row of other columns: which rows, and why, is read
+            # once in Python; the loadable rows still go by COPY.
+            for part in range(len(conns)):
+                await conns[0].execute(f"TRUNCATE {scratch.stage}{part}")
+            await self._stage_row_by_row(conns[0], scratch, columns, path)
+            offsets = [0] * len(conns)  # the slow path gives each row its line number
+        else:
+            raise failed[0]
+        parts = " UNION ALL ".join(
+            f"SELECT reference, type, amount_minor, currency, fee_minor, interchange_minor, "
+            f"scheme_fee_minor, processor_fee_minor, settlement_date, dispute_case_id, "
+            f"line_number + {offset} AS line_number FROM {scratch.stage}{part}"
+            for part, offset in enumerate(offsets)
+        )
+        await conns[0].execute(f"CREATE VIEW {scratch.stage} AS {parts}")
+        for part in range(len(conns)):
+            await conns[0].execute(f"ANALYZE {scratch.stage}{part}")
+        row = await conns[0].fetchrow(
+            f"SELECT count(*) AS n, min(settlement_date) AS first, max(settlement_date) AS last "
+            f"FROM {scratch.stage}",
             timeout=self._timeout_s,
         )
         if row is None:  # pragma: no cover - an aggregate always answers one row
             raise RuntimeError("no row from an aggregate")
-        if row["invalid"]:
-            await conn.execute(
-                f"INSERT INTO {rejected} SELECT line_number, {_LINE_REASON} FROM {stage} "
-                f"WHERE NOT coalesce({_LINE_VALID}, false)",
-                timeout=self._timeout_s,
-            )
-        refused = int(await conn.fetchval(f"SELECT count(*) FROM {rejected}"))
-        if refused and refused == int(row["n"]) + refused - int(row["invalid"]):
-            # Not one row reads as the layout: the file is in another (a delimiter, a column
-            # order of its own), refused whole, naming its first line.
-            head = await conn.fetchrow(
-                f"SELECT line_number, reason FROM {rejected} ORDER BY line_number LIMIT 1"
-            )
-            if head is not None:
-                raise FileRefused(int(head["line_number"]), str(head["reason"]))
+        refused = int(await conns[0].fetchval(f"SELECT count(*) FROM {scratch.rejected}"))
         first_day: date | None = row["first"]
         last_day: date | None = row["last"]
         return Staged(
-            lines=int(row["n"]) + refused - int(row["invalid"]),
+            lines=int(row["n"]) + refused,
             rejected=refused,
             period=None
             if first_day is None or last_day is None
@@ -429,13 +447,13 @@ class PgReconciliationStore:
                 else:
                     refused.append((number, parsed.reason))
                 if len(batch) >= _SLOW_PATH_ROWS:
-                    await self._copy_batch(conn, scratch.stage, columns, batch)
+                    await self._copy_batch(conn, f"{scratch.stage}0", columns, batch)
                     batch = []
                 if len(refused) >= _SLOW_PATH_ROWS:
                     await self._refuse(conn, scratch, refused)
                     refused = []
         if batch:
-            await self._copy_batch(conn, scratch.stage, columns, batch)
+            await self._copy_batch(conn, f"{scratch.stage}0", columns, batch)
         if refused:
             await self._refuse(conn, scratch, refused)
 
@@ -472,7 +490,7 @@ class PgReconciliationStore:
                 line_number bigint, item_count bigint, item_id text, internal_amount bigint,
                 internal_currency text, external_amount bigint, external_currency text,
                 external_fee bigint, expected_fee bigint, settlement_date date,
-                occurred_at timestamptz, disputed_reference text, kind text)"""
+                occurred_at timestamptz, disputed_reference text, reason text, kind text)"""
         )
 
     async def match_part(
@@ -545,7 +563,8 @@ class PgReconciliationStore:
         await conn.execute(f"UPDATE {results} SET kind = 'duplicate' WHERE kind = 'seen_before'")
         await conn.execute(
             f"""INSERT INTO reconciliation_rejected_lines (run_id, line_number, reason)
-                SELECT $1, line_number, reason FROM {scratch.rejected}""",
+                SELECT $1, line_number, reason FROM {scratch.rejected}
+                UNION ALL SELECT $1, line_number, reason FROM {results} WHERE kind = 'rejected'""",
             run_id,
         )
         # difference: what the processor's figures mean for the merchant against what
@@ -572,7 +591,7 @@ class PgReconciliationStore:
                             END END,
                        r.settlement_date, NULL, NULL, NULL, NULL, $3, NULL
                   FROM (SELECT row_number() OVER (ORDER BY item_type, h1) AS n, *
-                          FROM {results} WHERE kind <> 'matched_late') AS r
+                          FROM {results} WHERE kind NOT IN ('matched_late', 'rejected')) AS r
                   LEFT JOIN LATERAL (
                         SELECT p.merchant_id, {_capture_key_sql(scratch.reference_kind)} AS key
                           FROM payments p WHERE r.item_type = 'capture' AND p.id = r.item_id
@@ -595,15 +614,27 @@ class PgReconciliationStore:
             for r in await conn.fetch(f"SELECT kind, count(*) AS n FROM {results} GROUP BY kind")
         }
         counts.pop("matched_late", None)
-        # Every loadable row is in exactly one group: those not kept were clean matches (a late
-        # match is one too).
+        rejected = staged.rejected + counts.pop("rejected", 0)
+        if staged.lines and rejected == staged.lines:
+            # Not one row reads as the layout: the file is in another (a delimiter, a column
+            # order of its own), refused whole, naming its first line.
+            head = await conn.fetchrow(
+                "SELECT line_number, reason FROM reconciliation_rejected_lines "
+                "WHERE run_id = $1 ORDER BY line_number LIMIT 1",
+                run_id,
+            )
+            if head is not None:
+                raise FileRefused(int(head["line_number"]), str(head["reason"]))
+        # Every row is in exactly one group: those not kept were clean matches (a late match
+        # is one too).
         in_exceptions = int(
             await conn.fetchval(
-                f"SELECT coalesce(sum(line_count), 0) FROM {results} WHERE kind <> 'matched_late'"
+                f"SELECT coalesce(sum(line_count), 0) FROM {results} "
+                "WHERE kind NOT IN ('matched_late', 'rejected')"
             )
         )
-        counts["matched"] = staged.lines - staged.rejected - in_exceptions
-        return MatchTotals(counts=counts, matched_late=int(late))
+        counts["matched"] = staged.lines - rejected - in_exceptions
+        return MatchTotals(counts=counts, matched_late=int(late), rejected=rejected)
 
     async def insert_run(self, tx: Transaction, run: ReconciliationRun) -> None:
         values = [getattr(run, name.strip()) for name in _RUN_COLUMNS.split(",")]
@@ -738,6 +769,33 @@ class PgReconciliationStore:
             fixed_minor,
             now,
         )
+
+
+def _byte_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """`parts` byte ranges of the file after its header, each ending at a line's end."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        start = len(f.readline())
+        bounds = [start]
+        for part in range(1, parts):
+            f.seek(max(bounds[-1], start + (size - start) * part // parts))
+            if f.tell() > start:
+                f.readline()  # to the end of the line the cut fell in
+            bounds.append(max(bounds[-1], f.tell()))
+    bounds.append(size)
+    return list(itertools.pairwise(bounds))
+
+
+async def _read_range(path: Path, start: int, end: int) -> AsyncIterator[bytes]:
+    with path.open("rb") as f:
+        f.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = f.read(min(_READ_BYTES, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
 
 
 def _typed(fields: list[str], number: int) -> tuple[Any, ...]:
