@@ -144,6 +144,10 @@ def test_each_planted_exception_is_classified_and_a_reimport_changes_nothing(api
     assert by_kind["fee_difference"]["difference"] == -50
     assert by_kind["currency_mismatch"]["difference"] is None
     assert by_kind["duplicate"]["line_count"] == 2
+    # Line numbers survive the file being COPYed in parts at once.
+    lines = {k: x["line"] for k, x in by_kind.items()}
+    assert lines == {"amount_mismatch": 3, "currency_mismatch": 4, "fee_difference": 5,
+                     "duplicate": 6, "missing_internal": 8, "missing_external": None}  # fmt: skip
     became = exceptions(api, day.finance, status="resolved")
     assert [(x["network_case_id"], x["resolution"]) for x in became] == [
         ("CASE-NEW", "dispute_created")
@@ -305,6 +309,18 @@ def test_bad_rows_are_reported_by_line_and_the_rest_applies(api: Api) -> None:
         (5, "fee_minor must be interchange_minor + scheme_fee_minor + processor_fee_minor"),
         (6, "type must be capture, refund or dispute"),
         (7, "expected 10 fields, found 3"),
+    ]
+    # Rows COPY takes but the rules refuse are found in the matching pass, by line, too.
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    later = [row(r["unpaid"], 10_000, day=tomorrow)] * 3 + [
+        row(r["clean"], 10_000, day=tomorrow, currency="US"),
+        row(r["disputed"], 10_000, day=tomorrow, type_="refund", case="CASE-9"),
+    ]
+    checked = reconcile(api, day.finance, day.connector, later)
+    assert checked.status_code == 201, checked.text
+    assert [(x["line"], x["reason"]) for x in checked.json()["rejected_lines"]] == [
+        (5, "currency must be a three-letter ISO 4217 code"),
+        (6, "dispute_case_id is given for disputes, and only for them"),
     ]
     # Nothing was half-applied: the rejected rows' payments are not matched either way.
     assert {x["item"] for x in exceptions(api, day.finance, kind="missing_external")} >= {

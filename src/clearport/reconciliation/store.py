@@ -201,26 +201,27 @@ SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
     return "\nUNION ALL".join(sides)
 
 
-def _lines_sql(stage: str, part: str) -> str:
-    """The file's rows of this partition; a row whose values break a rule is a group of its own
-    (`bad`, keyed by its line number) that says why."""
-    h1, h2 = _hashes("CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END", "type")
+def _lines_sql(stage: str) -> str:
+    """The file's rows of this partition ($6 of $7, by the first hash of the transaction; a row
+    without one by its line number); a row whose values break a rule is a group of its own
+    (`bad`, keyed by its line number) that says why. The partition is chosen on the hash alone,
+    so the rules and the second hash are computed only for the partition's own rows."""
+    key = "CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END"
+    h1, h2 = _hashes(key, "type")
     return f"""
-SELECT h1, bad, h2, line_number, item_type, reference, NULL::text AS item_id,
+SELECT CASE WHEN reason IS NULL THEN hash ELSE line_number END AS h1, reason IS NOT NULL AS bad,
+       h2, line_number, item_type, reference, NULL::text AS item_id,
        NULL::bigint AS internal_amount, NULL::text AS internal_currency,
        amount_minor AS external_amount, currency AS external_currency,
        fee_minor AS external_fee, settlement_date, NULL::timestamptz AS occurred_at,
        disputed_reference, reason
-  FROM (SELECT CASE WHEN reason IS NULL THEN hash ELSE line_number END AS h1,
-               reason IS NOT NULL AS bad, c.*
-          FROM (SELECT {h1} AS hash, {h2} AS h2, {_TYPE_SEED.format(type="type")} AS item_type,
-                       CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END
-                           AS reference,
-                       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference,
-                       CASE WHEN {_LINE_VALID} THEN NULL ELSE {_LINE_REASON} END AS reason,
-                       line_number, amount_minor, currency, fee_minor, settlement_date
-                  FROM {stage}) AS c) AS l
- WHERE {part}"""
+  FROM (SELECT hash, {h2} AS h2, {_TYPE_SEED.format(type="type")} AS item_type,
+               {key} AS reference,
+               CASE WHEN type = 'dispute' THEN reference END AS disputed_reference,
+               CASE WHEN {_LINE_VALID} THEN NULL ELSE {_LINE_REASON} END AS reason,
+               line_number, amount_minor, currency, fee_minor, settlement_date
+          FROM (SELECT {h1} AS hash, s.* FROM {stage} s OFFSET 0) AS hashed
+         WHERE (coalesce(hash, line_number) & 1023) % $7 = $6) AS l"""
 
 
 def _match_sql(fmt: FileFormat, stage: str, results: str) -> str:
@@ -255,7 +256,7 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
                min(u.external_fee) AS external_fee, min(u.settlement_date) AS settlement_date,
                min(u.occurred_at) AS occurred_at,
                min(u.disputed_reference) AS disputed_reference
-          FROM ({_lines_sql(stage, part)}
+          FROM ({_lines_sql(stage)}
                 UNION ALL {_items_sql(fmt, part)}) AS u
          GROUP BY u.h1, u.bad) AS g
   LEFT JOIN reconciliation_fee_schedules f0 ON f0.connector = $1
