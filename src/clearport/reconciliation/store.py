@@ -573,9 +573,9 @@ class PgReconciliationStore:
         await conn.execute(
             f"""INSERT INTO reconciliation_exceptions ({_EXCEPTION_COLUMNS})
                 SELECT $4 || {_ID_BODY}, $1, $2, r.kind, 'open', NULL,
-                       coalesce(r.disputed_reference, r.reference, i.key),
+                       reconciliation_masked(coalesce(r.disputed_reference, r.reference, i.key)),
                        CASE WHEN r.item_type = 'dispute'
-                            THEN coalesce(r.reference, i.key) END,
+                            THEN reconciliation_masked(coalesce(r.reference, i.key)) END,
                        r.line_number, r.line_count, r.item_type, r.item_id, i.merchant_id,
                        coalesce(r.internal_currency, r.external_currency),
                        r.internal_amount, r.external_amount, r.external_currency,
@@ -816,16 +816,3 @@ def _typed(fields: list[str], number: int) -> tuple[Any, ...]:
         fields[9] or None,
         number,
     )
-
-
-def _line_of(exc: asyncpg.exceptions.DataError) -> int:
-    context = getattr(exc, "context", None) or ""
-    marker = ", line "
-    if marker in context:
-        digits = "".join(ch for ch in context.split(marker, 1)[1] if ch.isdigit() or ch == ":")
-        return int(digits.split(":")[0] or 0)
-    return 0
-
-
-def _reason_of(exc: asyncpg.exceptions.DataError) -> str:
-    return str(getattr(exc, "message", None) or exc).split("\n")[0]
