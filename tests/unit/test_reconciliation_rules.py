@@ -143,7 +143,7 @@ def test_which_resolutions_an_exception_allows(
 
 def test_a_note_is_required_and_bounded() -> None:
     assert check_note("ok") == "ok"
-    for bad in ("  ", "x" * 501):
+    for bad in ("  ", "x" * 501, "card 4242 4242 4242 4242"):
         with pytest.raises(InvalidRequest):
             check_note(bad)
     assert list(itertools.islice(iter(FORMATS), 3)) == ["simulator", "http_acquirer", "iso8583"]

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from clearport.core.errors import InvalidRequest, InvalidState
+from clearport.core.redaction import contains_card_number
 from clearport.ledger.domain import PLATFORM, AccountKind, AccountRef, TransferRequest
 
 
@@ -113,6 +114,8 @@ def check_note(note: str) -> str:
         raise InvalidRequest("'{field}' must say why the exception is resolved so.", field="note")
     if len(note) > MAX_NOTE_LEN:
         raise InvalidRequest(f"'{{field}}' is longer than {MAX_NOTE_LEN} characters.", field="note")
+    if contains_card_number(note):
+        raise InvalidRequest("'{field}' must not contain a card number.", field="note")
     return note
 
 
