@@ -357,3 +357,16 @@ def test_a_file_in_another_layout_is_refused_whole_with_its_line(api: Api) -> No
     assert unknown.status_code == 404
     with pg(api.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM reconciliation_runs").fetchone() == (0,)
+
+
+def test_currencies_compare_exactly_as_their_integer_codes(api: Api) -> None:
+    """The matching compares currencies as hashtext(lower(code)): one-to-one over every
+    three-letter code, so two different currencies never compare equal."""
+    with pg(api.database_url) as conn:
+        distinct = conn.execute(
+            "SELECT count(DISTINCT hashtext(a || b || c)), count(*) FROM "
+            "(SELECT chr(n) AS a FROM generate_series(97, 122) AS n) AS x, "
+            "(SELECT chr(n) AS b FROM generate_series(97, 122) AS n) AS y, "
+            "(SELECT chr(n) AS c FROM generate_series(97, 122) AS n) AS z"
+        ).fetchone()
+    assert distinct == (17_576, 17_576)

@@ -40,10 +40,13 @@ from clearport.reconciliation.store.files import (
     utc,
 )
 from clearport.reconciliation.store.sql import (
+    CURRENCY_OF_CODE,
     EXCEPTION_COLUMNS,
     ID_BODY,
+    STAGE_VIEW_COLUMNS,
     capture_key_sql,
     match_sql,
+    stage_columns_sql,
 )
 
 
@@ -101,12 +104,9 @@ class PgMatching:
         for part in range(len(conns)):
             await conns[0].execute(f"CREATE SEQUENCE {scratch.line}{part} CACHE 10000")
             await conns[0].execute(
-                f"""CREATE UNLOGGED TABLE {scratch.stage}{part} (
-                    reference text, type text, amount_minor bigint, currency text,
-                    fee_minor bigint, interchange_minor bigint, scheme_fee_minor bigint,
-                    processor_fee_minor bigint, settlement_date date, dispute_case_id text,
-                    line_number bigint NOT NULL DEFAULT nextval('{scratch.line}{part}'))
-                    WITH (autovacuum_enabled = false)"""
+                f"CREATE UNLOGGED TABLE {scratch.stage}{part} "
+                f"({stage_columns_sql(scratch.line + str(part))}) "
+                "WITH (autovacuum_enabled = false)"
             )
         columns = ["reference", *COMMON_COLUMNS]
         outcomes = await asyncio.gather(
@@ -138,9 +138,8 @@ class PgMatching:
         else:
             raise failed[0]
         parts = " UNION ALL ".join(
-            f"SELECT reference, type, amount_minor, currency, fee_minor, interchange_minor, "
-            f"scheme_fee_minor, processor_fee_minor, settlement_date, dispute_case_id, "
-            f"line_number + {offset} AS line_number FROM {scratch.stage}{part}"
+            f"SELECT {STAGE_VIEW_COLUMNS}, line_number + {offset} AS line_number "
+            f"FROM {scratch.stage}{part}"
             for part, offset in enumerate(offsets)
         )
         await conns[0].execute(f"CREATE VIEW {scratch.stage} AS {parts}")
@@ -220,7 +219,7 @@ class PgMatching:
             f"""CREATE UNLOGGED TABLE {scratch.results} (
                 h1 bigint, item_type text, reference text, line_count bigint,
                 line_number bigint, item_count bigint, item_id text, internal_amount bigint,
-                internal_currency text, external_amount bigint, external_currency text,
+                internal_currency integer, external_amount bigint, external_currency integer,
                 external_fee bigint, expected_fee bigint, settlement_date date,
                 occurred_at timestamptz, disputed_reference text, reason text, kind text)"""
         )
@@ -239,6 +238,10 @@ class PgMatching:
         the grouping runs on as many cores."""
         conn = conn_of(tx)
         await conn.execute(f"SET work_mem = '{self._work_mem}'")
+        # The planner cannot see how few rows a partition's filter keeps of each side's scan
+        # (its estimate is a fraction of a percent), and would sort them all to group them:
+        # grouping by hashing is what the statement is written for.
+        await conn.execute("SET enable_sort = off")
         try:
             start = utc(period[0])
             await conn.execute(
@@ -258,7 +261,7 @@ class PgMatching:
                 timeout=self._timeout_s,
             )
         finally:
-            await conn.execute("RESET work_mem")
+            await conn.execute("RESET work_mem; RESET enable_sort")
 
     async def record(
         self,
@@ -308,8 +311,9 @@ class PgMatching:
                        CASE WHEN r.item_type = 'dispute'
                             THEN reconciliation_masked(coalesce(r.reference, i.key)) END,
                        r.line_number, r.line_count, r.item_type, r.item_id, i.merchant_id,
-                       coalesce(r.internal_currency, r.external_currency),
-                       r.internal_amount, r.external_amount, r.external_currency,
+                       coalesce(i.currency, {CURRENCY_OF_CODE.format(code="r.external_currency")}),
+                       r.internal_amount, r.external_amount,
+                       {CURRENCY_OF_CODE.format(code="r.external_currency")},
                        r.external_fee, r.expected_fee,
                        CASE WHEN r.kind = 'currency_mismatch' THEN NULL
                             ELSE (CASE r.item_type WHEN 'capture' THEN 1 ELSE -1 END) * CASE r.kind
@@ -325,14 +329,15 @@ class PgMatching:
                   FROM (SELECT row_number() OVER (ORDER BY item_type, h1) AS n, *
                           FROM {results} WHERE kind NOT IN ('matched_late', 'rejected')) AS r
                   LEFT JOIN LATERAL (
-                        SELECT p.merchant_id, {capture_key_sql(scratch.reference_kind)} AS key
+                        SELECT p.merchant_id, {capture_key_sql(scratch.reference_kind)} AS key,
+                               p.currency
                           FROM payments p WHERE r.item_type = 'capture' AND p.id = r.item_id
                         UNION ALL
-                        SELECT a.merchant_id, a.id FROM payment_attempts a
+                        SELECT a.merchant_id, a.id, a.currency FROM payment_attempts a
                          WHERE r.item_type = 'refund' AND a.refund_id = r.item_id
                            AND a.operation = 'refund' AND a.status = 'succeeded'
                         UNION ALL
-                        SELECT d.merchant_id, d.network_case_id FROM disputes d
+                        SELECT d.merchant_id, d.network_case_id, d.currency FROM disputes d
                          WHERE r.item_type = 'dispute' AND d.id = r.item_id
                         LIMIT 1) AS i ON true""",
             run_id,

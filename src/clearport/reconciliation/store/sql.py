@@ -90,8 +90,8 @@ def _items_sql(fmt: FileFormat, part: str) -> str:
 SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
        {_TYPE_SEED.format(type=repr(item_type))} AS item_type,
        NULL::text AS reference,
-       item_id, amount AS internal_amount, currency AS internal_currency,
-       NULL::bigint AS external_amount, NULL::text AS external_currency,
+       item_id, amount AS internal_amount, hashtext(currency) AS internal_currency,
+       NULL::bigint AS external_amount, NULL::integer AS external_currency,
        NULL::bigint AS external_fee, NULL::date AS settlement_date, at AS occurred_at,
        NULL::text AS disputed_reference, NULL::text AS reason
   FROM (SELECT {h1} AS h1, {h2} AS h2, {item_id} AS item_id, {amount} AS amount,
@@ -102,27 +102,57 @@ SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
     return "\nUNION ALL".join(sides)
 
 
+# Currencies are compared as integers: hashtext(lower(code)) is one-to-one over all 17,576
+# three-letter codes (tests/integration/test_reconciliation.py checks it), and a row's currency
+# is three letters or the row is rejected. The text is recovered from the integer for the few
+# rows kept (`CURRENCY_OF_CODE`).
+CURRENCY_CODE = "hashtext(lower({currency}))"
+CURRENCY_OF_CODE = """(SELECT a || b || c FROM
+    (SELECT chr(n) AS a FROM generate_series(97, 122) AS n) AS x,
+    (SELECT chr(n) AS b FROM generate_series(97, 122) AS n) AS y,
+    (SELECT chr(n) AS c FROM generate_series(97, 122) AS n) AS z
+    WHERE hashtext(a || b || c) = {code})"""
+_LINE_KEY = "CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END"
+
+
+def stage_columns_sql(line_sequence: str) -> str:
+    """A staging table's columns: the file's, its line number, and what the matching needs of
+    each row computed as COPY writes it (generated columns: computed once, by the COPY streams
+    running side by side, never again by each matching partition)."""
+    h1, h2 = _hashes(_LINE_KEY, "type")
+    return f"""reference text, type text, amount_minor bigint, currency text, fee_minor bigint,
+    interchange_minor bigint, scheme_fee_minor bigint, processor_fee_minor bigint,
+    settlement_date date, dispute_case_id text,
+    line_number bigint NOT NULL DEFAULT nextval('{line_sequence}'),
+    key_hash bigint GENERATED ALWAYS AS ({h1}) STORED,
+    key_hash2 bigint GENERATED ALWAYS AS ({h2}) STORED,
+    reason text GENERATED ALWAYS AS (CASE WHEN {LINE_VALID} THEN NULL ELSE {LINE_REASON} END)
+        STORED,
+    currency_code integer GENERATED ALWAYS AS ({CURRENCY_CODE.format(currency="currency")})
+        STORED"""
+
+
+STAGE_VIEW_COLUMNS = (
+    "reference, type, amount_minor, currency, fee_minor, interchange_minor, scheme_fee_minor, "
+    "processor_fee_minor, settlement_date, dispute_case_id, key_hash, key_hash2, reason, "
+    "currency_code"
+)
+
+
 def _lines_sql(stage: str) -> str:
     """The file's rows of this partition ($6 of $7, by the first hash of the transaction; a row
     without one by its line number); a row whose values break a rule is a group of its own
-    (`bad`, keyed by its line number) that says why. The partition is chosen on the hash alone,
-    so the rules and the second hash are computed only for the partition's own rows."""
-    key = "CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END"
-    h1, h2 = _hashes(key, "type")
+    (`bad`, keyed by its line number) that says why."""
     return f"""
-SELECT CASE WHEN reason IS NULL THEN hash ELSE line_number END AS h1, reason IS NOT NULL AS bad,
-       h2, line_number, item_type, reference, NULL::text AS item_id,
-       NULL::bigint AS internal_amount, NULL::text AS internal_currency,
-       amount_minor AS external_amount, currency AS external_currency,
+SELECT CASE WHEN reason IS NULL THEN key_hash ELSE line_number END AS h1,
+       reason IS NOT NULL AS bad, key_hash2 AS h2, line_number,
+       {_TYPE_SEED.format(type="type")} AS item_type, {_LINE_KEY} AS reference,
+       NULL::text AS item_id, NULL::bigint AS internal_amount, NULL::integer AS internal_currency,
+       amount_minor AS external_amount, currency_code AS external_currency,
        fee_minor AS external_fee, settlement_date, NULL::timestamptz AS occurred_at,
-       disputed_reference, reason
-  FROM (SELECT hash, {h2} AS h2, {_TYPE_SEED.format(type="type")} AS item_type,
-               {key} AS reference,
-               CASE WHEN type = 'dispute' THEN reference END AS disputed_reference,
-               CASE WHEN {LINE_VALID} THEN NULL ELSE {LINE_REASON} END AS reason,
-               line_number, amount_minor, currency, fee_minor, settlement_date
-          FROM (SELECT {h1} AS hash, s.* FROM {stage} s OFFSET 0) AS hashed
-         WHERE (coalesce(hash, line_number) & 1023) % $7 = $6) AS l"""
+       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference, reason
+  FROM {stage}
+ WHERE (coalesce(key_hash, line_number) & 1023) % $7 = $6"""
 
 
 def match_sql(fmt: FileFormat, stage: str, results: str) -> str:
@@ -135,14 +165,14 @@ def match_sql(fmt: FileFormat, stage: str, results: str) -> str:
 INSERT INTO {results}
 SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, g.line_count,
        g.line_number, g.item_count, g.item_id,
-       g.internal_amount, g.internal_currency, g.external_amount, lower(g.external_currency),
+       g.internal_amount, g.internal_currency, g.external_amount, g.external_currency,
        g.external_fee, f.expected_fee, g.settlement_date, g.occurred_at, g.disputed_reference,
        g.reason,
        CASE WHEN g.bad THEN 'rejected'
             WHEN g.line_count = 0 THEN 'missing_external'
             WHEN g.item_count = 0 THEN 'missing_internal'
             WHEN g.line_count > 1 OR g.h2_min <> g.h2_max THEN 'duplicate'
-            WHEN lower(g.external_currency) <> g.internal_currency THEN 'currency_mismatch'
+            WHEN g.external_currency <> g.internal_currency THEN 'currency_mismatch'
             WHEN g.external_amount <> g.internal_amount THEN 'amount_mismatch'
             WHEN g.external_fee <> f.expected_fee THEN 'fee_difference'
             ELSE 'seen_before' END
@@ -161,13 +191,13 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
                 UNION ALL {_items_sql(fmt, part)}) AS u
          GROUP BY u.h1, u.bad) AS g
   LEFT JOIN reconciliation_fee_schedules f0 ON f0.connector = $1
-       AND f0.currency = lower(g.external_currency)
+       AND hashtext(f0.currency) = g.external_currency
   LEFT JOIN LATERAL (SELECT (g.external_amount * f0.percent_bps + 5000) / 10000 + f0.fixed_minor
                      AS expected_fee) AS f ON true
  WHERE g.bad OR (g.line_count = 0 AND g.occurred_at >= $4)
     OR (g.line_count > 0 AND NOT (g.line_count = 1 AND g.item_count = 1
         AND g.h2_min = g.h2_max
-        AND lower(g.external_currency) = g.internal_currency
+        AND g.external_currency = g.internal_currency
         AND g.external_amount = g.internal_amount
         AND g.external_fee = coalesce(f.expected_fee, g.external_fee)
         AND (g.occurred_at >= $4 OR NOT coalesce($5::tstzmultirange @> g.occurred_at, false))))
