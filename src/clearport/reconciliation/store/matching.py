@@ -40,7 +40,7 @@ from clearport.reconciliation.store.files import (
     utc,
 )
 from clearport.reconciliation.store.sql import (
-    CURRENCY_OF_CODE,
+    CURRENCY_CODES,
     EXCEPTION_COLUMNS,
     ID_BODY,
     STAGE_VIEW_COLUMNS,
@@ -311,9 +311,9 @@ class PgMatching:
                        CASE WHEN r.item_type = 'dispute'
                             THEN reconciliation_masked(coalesce(r.reference, i.key)) END,
                        r.line_number, r.line_count, r.item_type, r.item_id, i.merchant_id,
-                       coalesce(i.currency, {CURRENCY_OF_CODE.format(code="r.external_currency")}),
+                       coalesce(i.currency, cur.currency),
                        r.internal_amount, r.external_amount,
-                       {CURRENCY_OF_CODE.format(code="r.external_currency")},
+                       cur.currency,
                        r.external_fee, r.expected_fee,
                        CASE WHEN r.kind = 'currency_mismatch' THEN NULL
                             ELSE (CASE r.item_type WHEN 'capture' THEN 1 ELSE -1 END) * CASE r.kind
@@ -339,7 +339,8 @@ class PgMatching:
                         UNION ALL
                         SELECT d.merchant_id, d.network_case_id, d.currency FROM disputes d
                          WHERE r.item_type = 'dispute' AND d.id = r.item_id
-                        LIMIT 1) AS i ON true""",
+                        LIMIT 1) AS i ON true
+                  LEFT JOIN ({CURRENCY_CODES}) AS cur ON cur.code = r.external_currency""",
             run_id,
             connector,
             now,
