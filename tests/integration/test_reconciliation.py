@@ -296,6 +296,12 @@ def test_a_later_file_settling_a_missing_item_closes_its_exception(api: Api) -> 
     closed = api.call("GET", f"/v1/reconciliation_exceptions/{missing['id']}", day.finance).json()
     assert closed["status"] == "resolved" and closed["resolution"] == "matched_late"
     assert run["id"] != late.json()["id"]
+    listed = api.call(
+        "GET", "/v1/reconciliation_runs", day.finance, params={"connector": day.connector}
+    )
+    assert [r["id"] for r in listed.json()["data"]] == [late.json()["id"], run["id"]]
+    none = api.call("GET", "/v1/reconciliation_runs", day.finance, params={"connector": "other"})
+    assert none.json()["data"] == []
 
 
 def test_bad_rows_are_reported_by_line_and_the_rest_applies(api: Api) -> None:

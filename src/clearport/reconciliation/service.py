@@ -210,10 +210,13 @@ class ReconciliationService:
             )
         return run, created
 
-    async def list_runs(self, actor: Principal, page: PageRequest) -> Page[ReconciliationRun]:
+    async def list_runs(
+        self, actor: Principal, page: PageRequest, filters: Mapping[str, Any]
+    ) -> Page[ReconciliationRun]:
+        """Filters: connector, created_gte, created_lt."""
         actor.require(Permission.FINANCE_READ)
         async with self._uow.autocommit() as tx:
-            return await self._store.list_runs(tx, page)
+            return await self._store.list_runs(tx, page, filters)
 
     async def _create_disputes(
         self, actor: Principal, origin: Origin, run: ReconciliationRun, fmt: FileFormat

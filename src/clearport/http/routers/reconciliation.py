@@ -122,9 +122,17 @@ async def create_run(request: Request, body: RunCreate) -> JSONResponse:
 
 
 @router.get("/v1/reconciliation_runs", response_model=shown.ReconciliationRunList)
-async def list_runs(request: Request, q: ListQuery = Depends(list_query("rc"))) -> JSONResponse:
+async def list_runs(
+    request: Request,
+    q: ListQuery = Depends(list_query("rc")),
+    connector: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Query(None),
+) -> JSONResponse:
     service = container_of(request).reconciliation
-    page = await service.list_runs(principal_of(request), q.page)
+    page = await service.list_runs(
+        principal_of(request),
+        q.page,
+        {"connector": connector, "created_gte": q.created_gte, "created_lt": q.created_lt},
+    )
     return JSONResponse(
         list_json([run_json(r, []) for r in page.data], page.has_more, "/v1/reconciliation_runs")
     )

@@ -74,12 +74,17 @@ class PgReconciliationStore(PgMatching):
         )
         return None if row is None else run_of(row)
 
-    async def list_runs(self, tx: Transaction, page: PageRequest) -> Page[ReconciliationRun]:
+    async def list_runs(
+        self, tx: Transaction, page: PageRequest, filters: Mapping[str, Any]
+    ) -> Page[ReconciliationRun]:
+        where: list[str] = []
+        args: list[Any] = []
+        add_filters(where, args, filters, equal={"connector": "connector"})
         return await fetch_page(
             conn_of(tx),
             select=f"SELECT {RUN_COLUMNS} FROM reconciliation_runs",
-            where=[],
-            args=[],
+            where=where,
+            args=args,
             page=page,
             row_to=run_of,
         )
