@@ -9,7 +9,7 @@ import hashlib
 import tempfile
 import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from clearport.core.clock import Clock
 from clearport.core.errors import InvalidRequest, InvalidState, NotFound, invariant
 from clearport.core.ids import new_id
 from clearport.core.pagination import Page, PageRequest
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.disputes.domain import DisputeReason
 from clearport.disputes.service import DisputeService, NewDispute
 from clearport.events.service import Outbox
@@ -110,91 +110,113 @@ class ReconciliationService:
             async with self._uow.transaction() as tx:
                 await self._store.lock_connector(tx, connector)
                 existing = await self._store.run_for_file(tx, connector, sha256)
-                if existing is not None:
-                    return existing, False, {}
-                connector_type = await self._store.connector_type(tx, connector)
-                if connector_type is None:
-                    raise NotFound(f"No such connector: '{connector}'.", field="connector")
-                fmt = format_for(connector_type)
-                run_id = new_id("rc")
-                scratch = self._store.scratch(connector, run_id, fmt)
-                scratches.append(scratch)
-                async with self._uow.autocommit() as work, self._uow.autocommit() as other:
-                    # A crashed run of this connector left its scratch: none is in use now.
-                    await self._store.drop_scratch(work, scratch, every=True)
-                    staged = await self._store.stage((work, other), scratch, fmt, path)
-                    lap("stage")
-                    period = staged.period or (now.date(), now.date() + timedelta(days=1))
-                    if await self._store.period_taken(tx, connector, period):
-                        raise InvalidState(
-                            f"Connector {connector} is reconciled already for part of "
-                            f"{period[0].isoformat()}.."
-                            f"{(period[1] - timedelta(days=1)).isoformat()}: a corrected "
-                            "file's differences are resolved in the exception queue.",
-                            code="period_reconciled",
-                        )
-                    await self._store.create_results(work, scratch)
-                    await asyncio.gather(
-                        *(
-                            self._store.match_part(
-                                conn, scratch, fmt, connector, period, part, _MATCH_PARTS
-                            )
-                            for part, conn in enumerate((work, other))
-                        )
+                if existing is None:
+                    run, fmt = await self._import_and_match(
+                        tx, actor, origin, connector, path, sha256, file_id, now, lap, scratches
                     )
-                    lap("match")
-                    outcome = await self._store.record(
-                        tx, scratch, run_id=run_id, connector=connector, staged=staged, now=now
-                    )
-                    lap("record")
-                counts = outcome.counts
-                run = ReconciliationRun(
-                    id=run_id,
-                    connector=connector,
-                    connector_type=connector_type,
-                    file_id=file_id,
-                    file_sha256=sha256,
-                    period_start=period[0],
-                    period_end=period[1],
-                    lines=staged.lines,
-                    rejected=outcome.rejected,
-                    matched=counts.get("matched", 0),
-                    missing_internal=counts.get("missing_internal", 0),
-                    missing_external=counts.get("missing_external", 0),
-                    amount_mismatch=counts.get("amount_mismatch", 0),
-                    currency_mismatch=counts.get("currency_mismatch", 0),
-                    fee_difference=counts.get("fee_difference", 0),
-                    duplicate=counts.get("duplicate", 0),
-                    matched_late=outcome.matched_late,
-                    disputes_created=0,
-                    created_by=actor.actor,
-                    created_at=now,
-                )
-                await self._store.insert_run(tx, run)
-                await self._auditor.record(
-                    tx,
-                    actor=actor.actor,
-                    event_type="reconciliation_run.created",
-                    resource=run_id,
-                    origin=origin,
-                    details={"connector": connector, "sha256": sha256, "file": file_id},
-                )
         finally:
             # After the run's transaction: it read them, and a DROP would wait for it.
             for scratch in scratches:
                 async with self._uow.autocommit() as work:
                     await self._store.drop_scratch(work, scratch)
+        if existing is not None:
+            # The same file: its run, unchanged; a crash after the run committed may have left
+            # disputes to create, which this finishes.
+            await self._create_disputes(
+                actor, origin, existing, format_for(existing.connector_type)
+            )
+            return await self.get_run(actor, existing.id), False, {}
         # Chargebacks the processor reports that Clearport has not recorded: each becomes a
         # dispute (its own transaction, as an operator would create it), outside the run's.
         await self._create_disputes(actor, origin, run, fmt)
-        async with self._uow.transaction() as tx:
-            final = await self._store.get_run(tx, run_id)
-            if final is None:  # pragma: no cover - committed above
-                raise NotFound(f"No such run: '{run_id}'.", field="id")
-            await self._outbox.emit(
-                tx, "reconciliation.completed", run_shown(final), merchant_id=None
+        return await self.get_run(actor, run.id), True, steps
+
+    async def _import_and_match(
+        self,
+        tx: Transaction,
+        actor: Principal,
+        origin: Origin,
+        connector: str,
+        path: Path,
+        sha256: str,
+        file_id: str | None,
+        now: datetime,
+        lap: _Laps,
+        scratches: list[Any],
+    ) -> tuple[ReconciliationRun, FileFormat]:
+        """In the run's transaction (holding the connector's lock): stage the file, match it on
+        two connections, record the run, its audit record and its event."""
+        connector_type = await self._store.connector_type(tx, connector)
+        if connector_type is None:
+            raise NotFound(f"No such connector: '{connector}'.", field="connector")
+        fmt = format_for(connector_type)
+        run_id = new_id("rc")
+        scratch = self._store.scratch(connector, run_id, fmt)
+        scratches.append(scratch)
+        async with self._uow.autocommit() as work, self._uow.autocommit() as other:
+            # A crashed run of this connector left its scratch: none is in use now.
+            await self._store.drop_scratch(work, scratch, every=True)
+            staged = await self._store.stage((work, other), scratch, fmt, path)
+            lap("stage")
+            period = staged.period or (now.date(), now.date() + timedelta(days=1))
+            if await self._store.period_taken(tx, connector, period):
+                raise InvalidState(
+                    f"Connector {connector} is reconciled already for part of "
+                    f"{period[0].isoformat()}.."
+                    f"{(period[1] - timedelta(days=1)).isoformat()}: a corrected "
+                    "file's differences are resolved in the exception queue.",
+                    code="period_reconciled",
+                )
+            await self._store.create_results(work, scratch)
+            await asyncio.gather(
+                *(
+                    self._store.match_part(
+                        conn, scratch, fmt, connector, period, part, _MATCH_PARTS
+                    )
+                    for part, conn in enumerate((work, other))
+                )
             )
-        return final, True, steps
+            lap("match")
+            outcome = await self._store.record(
+                tx, scratch, run_id=run_id, connector=connector, staged=staged, now=now
+            )
+            lap("record")
+        counts = outcome.counts
+        run = ReconciliationRun(
+            id=run_id,
+            connector=connector,
+            connector_type=connector_type,
+            file_id=file_id,
+            file_sha256=sha256,
+            period_start=period[0],
+            period_end=period[1],
+            lines=staged.lines,
+            rejected=outcome.rejected,
+            matched=counts.get("matched", 0),
+            missing_internal=counts.get("missing_internal", 0),
+            missing_external=counts.get("missing_external", 0),
+            amount_mismatch=counts.get("amount_mismatch", 0),
+            currency_mismatch=counts.get("currency_mismatch", 0),
+            fee_difference=counts.get("fee_difference", 0),
+            duplicate=counts.get("duplicate", 0),
+            matched_late=outcome.matched_late,
+            disputes_created=0,
+            created_by=actor.actor,
+            created_at=now,
+        )
+        await self._store.insert_run(tx, run)
+        await self._auditor.record(
+            tx,
+            actor=actor.actor,
+            event_type="reconciliation_run.created",
+            resource=run_id,
+            origin=origin,
+            details={"connector": connector, "sha256": sha256, "file": file_id},
+        )
+        # In the run's transaction: the event exists exactly when the run does. The
+        # disputes the file creates next have their own `dispute.created` events.
+        await self._outbox.emit(tx, "reconciliation.completed", run_shown(run), merchant_id=None)
+        return run, fmt
 
     async def reconcile_file(
         self, actor: Principal, origin: Origin, connector: str, file_id: str
@@ -352,7 +374,9 @@ class ReconciliationService:
         query = dict(filters)
         older = query.pop("older_than_days", None)
         if older is not None:
-            query["created_lt"] = self._clock.now() - timedelta(days=int(older))
+            aged = self._clock.now() - timedelta(days=int(older))
+            given = query.get("created_lt")
+            query["created_lt"] = aged if given is None else min(aged, given)
         async with self._uow.autocommit() as tx:
             return await self._store.list_exceptions(tx, page, query)
 
