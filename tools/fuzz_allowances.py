@@ -265,8 +265,24 @@ ALLOWANCES: tuple[Allowance, ...] = (
         400,
         frozenset({"parameter_invalid"}),
         None,
-        frozenset({"POST /v1/adjustments", "POST /v1/disputes/{dispute_id}"}),
+        frozenset(
+            {
+                "POST /v1/adjustments",
+                "POST /v1/disputes/{dispute_id}",
+                "POST /v1/reconciliation_exceptions/{exception_id}/resolve",
+            }
+        ),
         _text_refused,
+    ),
+    Allowance(
+        "settlement_file_content",
+        "A reconciliation run names an uploaded file: whether its header is the layout of the "
+        "connector's type (and whether that type has a layout) is in the file and the connector "
+        "registry, not in the request.",
+        400,
+        frozenset({"file_format_invalid", "connector_type_unsupported"}),
+        frozenset({"file", "connector"}),
+        frozenset({"POST /v1/reconciliation_runs"}),
     ),
     Allowance(
         "file_content_checked",

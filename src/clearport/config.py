@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     seal_lookback_s: int = 60
     # CLEARPORT_SETTLEMENT_*: cutoff, time zone, partitions, payout file originators.
     settlement: SettlementSettings = Field(default_factory=SettlementSettings)
+    # Reconciliation (docs/reconciliation.md): a run's statements may take minutes on a 10 M-row
+    # file; its grouping gets this much memory per hash table before it spills to disk; Clearport's
+    # items this many days before a file's first settlement date are still matched by it.
+    reconciliation_timeout_s: float = Field(default=3600.0, gt=0)
+    reconciliation_work_mem: str = Field(default="256MB", pattern=r"^[0-9]{1,6}(kB|MB|GB)$")
+    reconciliation_lookback_days: int = Field(default=30, ge=0, le=400)
     # CLEARPORT_WEBHOOKS_*: timeouts, concurrency, retries, retention, the loopback switch.
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 

@@ -28,6 +28,9 @@ OPERATOR_ONLY = {
     "/v1/payouts/{payout_id}/mark",
     "/v1/disputes/{dispute_id}/close",
     "/v1/connectors/{connector_id}",
+    "/v1/reconciliation_runs/{run_id}",
+    "/v1/reconciliation_exceptions/{exception_id}",
+    "/v1/reconciliation_exceptions/{exception_id}/resolve",
 }
 # Which object of merchant A each path parameter names.
 PARAM_KIND = {
@@ -56,6 +59,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("post", "/v1/disputes/{dispute_id}"): {"evidence": {"product_description": "Coffee"}},
     ("post", "/v1/disputes/{dispute_id}/close"): {"outcome": "won"},
     ("patch", "/v1/connectors/{connector_id}"): {"status": "disabled"},
+    ("post", "/v1/reconciliation_exceptions/{exception_id}/resolve"): {
+        "action": "accept",
+        "note": "x",
+    },
 }
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
 MISSING_SUFFIX = "_0000000000ZZZZZZZZZZZZZZZZ"
@@ -163,6 +170,7 @@ def test_cross_merchant_matrix(api: Api, settings: Settings) -> None:
                     "run_id": "sr" + MISSING_SUFFIX,
                     "payout_id": ids["po"],
                     "connector_id": "con" + MISSING_SUFFIX,
+                    "exception_id": "rcx" + MISSING_SUFFIX,
                 }
                 response = api.call(
                     method.upper(), _fill(path, params), key_b, json=BODIES.get((method, path))

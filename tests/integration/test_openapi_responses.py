@@ -329,6 +329,38 @@ def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> 
         connector_id=connector["id"],
     )
 
+    # Reconciliation (finance): a settlement file with a row Clearport does not know.
+    settlement_file = (
+        "merchant_reference,type,amount_minor,currency,fee_minor,interchange_minor,"
+        "scheme_fee_minor,processor_fee_minor,settlement_date,dispute_case_id\n"
+        f"att_01JD3ZQ5N1T8W6X9Y2A4B7C0ZZ,capture,1000,USD,0,0,0,0,{_yesterday()},\n"
+    )
+    uploaded = c.call(
+        "POST",
+        "/v1/files",
+        admin,
+        files={"file": ("settlement.csv", settlement_file.encode(), "text/csv")},
+        data={"purpose": "reconciliation"},
+    ).json()
+    reconciled = c.call(
+        "POST",
+        "/v1/reconciliation_runs",
+        admin,
+        json={"connector": "simulator", "file": uploaded["id"]},
+    ).json()
+    c.call("GET", "/v1/reconciliation_runs", admin)
+    c.call("GET", "/v1/reconciliation_runs/{run_id}", admin, run_id=reconciled["id"])
+    queue = c.call("GET", "/v1/reconciliation_exceptions", admin, params={"status": "open"})
+    rcx = {"exception_id": queue.json()["data"][0]["id"]}
+    c.call("GET", "/v1/reconciliation_exceptions/{exception_id}", admin, **rcx)
+    c.call(
+        "POST",
+        "/v1/reconciliation_exceptions/{exception_id}/resolve",
+        admin,
+        json={"action": "accept", "note": "Not ours: the processor's error"},
+        **rcx,
+    )
+
     # Health, readiness and metrics (no key).
     for path in ("/healthz", "/readyz", "/metrics"):
         c.call("GET", path, None)

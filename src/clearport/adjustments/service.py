@@ -21,7 +21,7 @@ from clearport.core.errors import InvalidRequest, NotFound
 from clearport.core.ids import new_id, parse_id
 from clearport.core.money import MAX_AMOUNT_MINOR, parse_currency
 from clearport.core.pagination import Page, PageRequest
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.service import LedgerService
 from clearport.merchants.ports import MerchantRepository
@@ -78,48 +78,67 @@ class AdjustmentService:
                 code="amount_too_large" if type(amount) is int and amount else None,
                 field="amount",
             )
-        now = self._clock.now()
-        adjustment_id = new_id("adj")
-        transfer = adjustment_transfer(adjustment_id, merchant_id, amount, currency)
         async with self._uow.transaction() as tx:
-            merchant = await self._merchants.get(tx, merchant_id)
-            if merchant is None:
-                raise NotFound(f"No such merchant: '{merchant_id}'.", field="merchant")
-            balances = await self._ledger.balances(tx, merchant_id)
-            settled = {merchant.default_currency} | {
-                c for by_currency in balances.values() for c in by_currency
-            }
-            if currency not in settled:
-                raise InvalidRequest(
-                    f"Merchant {merchant_id} does not settle '{currency}' (it settles "
-                    f"{', '.join(sorted(settled))}).",
-                    code="currency_not_settled",
-                    field="currency",
-                )
-            posted = await self._ledger.post(tx, [transfer])
-            adjustment = Adjustment(
-                id=adjustment_id,
-                merchant_id=merchant_id,
-                amount=amount,
-                currency=currency,
-                reason=reason,
-                balance_transaction=posted[0].txn_id,
-                created_by=actor.actor,
-                created_at=now,
-            )
-            await self._store.insert(tx, adjustment)
-            await self._txlog.append(tx, [txlog_entry(adjustment, actor.actor)])
-            await self._auditor.record(
-                tx,
-                actor=actor.actor,
-                event_type="adjustment.created",
-                resource=adjustment_id,
-                origin=origin,
-                details={"merchant": merchant_id, "amount": amount, "currency": currency},
+            adjustment = await self.create_in(
+                tx, actor, origin, merchant_id, amount, currency, reason
             )
             if claim is not None:
                 body = self._shown.response_body(self._shown.adjustment(adjustment))
                 await self._idempotency.complete_in(tx, claim, 201, body)
+        return adjustment
+
+    async def create_in(
+        self,
+        tx: Transaction,
+        actor: Principal,
+        origin: Origin,
+        merchant_id: str,
+        amount: int,
+        currency: str,
+        reason: str,
+    ) -> Adjustment:
+        """`create` inside the caller's transaction (reconciliation posts one with the
+        exception it resolves); the arguments are checked as `create` checks them."""
+        actor.require(Permission.FINANCE_WRITE)
+        check_reason(reason)
+        now = self._clock.now()
+        adjustment_id = new_id("adj")
+        transfer = adjustment_transfer(adjustment_id, merchant_id, amount, currency)
+        merchant = await self._merchants.get(tx, merchant_id)
+        if merchant is None:
+            raise NotFound(f"No such merchant: '{merchant_id}'.", field="merchant")
+        balances = await self._ledger.balances(tx, merchant_id)
+        settled = {merchant.default_currency} | {
+            c for by_currency in balances.values() for c in by_currency
+        }
+        if currency not in settled:
+            raise InvalidRequest(
+                f"Merchant {merchant_id} does not settle '{currency}' (it settles "
+                f"{', '.join(sorted(settled))}).",
+                code="currency_not_settled",
+                field="currency",
+            )
+        posted = await self._ledger.post(tx, [transfer])
+        adjustment = Adjustment(
+            id=adjustment_id,
+            merchant_id=merchant_id,
+            amount=amount,
+            currency=currency,
+            reason=reason,
+            balance_transaction=posted[0].txn_id,
+            created_by=actor.actor,
+            created_at=now,
+        )
+        await self._store.insert(tx, adjustment)
+        await self._txlog.append(tx, [txlog_entry(adjustment, actor.actor)])
+        await self._auditor.record(
+            tx,
+            actor=actor.actor,
+            event_type="adjustment.created",
+            resource=adjustment_id,
+            origin=origin,
+            details={"merchant": merchant_id, "amount": amount, "currency": currency},
+        )
         return adjustment
 
     async def get(self, actor: Principal, adjustment_id: str) -> Adjustment:

@@ -14,6 +14,7 @@ from clearport.cli.db import db_app
 from clearport.cli.keys import keys_app
 from clearport.cli.merchants import merchants_app
 from clearport.cli.operators import operators_app
+from clearport.cli.reconcile import reconcile, reconcile_fees
 from clearport.cli.serve import run, serve
 from clearport.cli.settle import payouts_app, settle
 from clearport.cli.simulate import simulate_app
@@ -25,6 +26,8 @@ app = typer.Typer(help="Clearport: merchant services platform.", no_args_is_help
 app.command()(worker)
 app.command()(janitor)
 app.command()(settle)
+app.command()(reconcile)
+app.command("reconcile-fees")(reconcile_fees)
 app.command()(serve)
 app.command()(run)
 app.add_typer(db_app, name="db")

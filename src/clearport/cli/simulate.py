@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import typer
 
@@ -48,6 +49,7 @@ def _run(
     silent: bool,
     malformed: Malformed | None,
     seed: int | None,
+    settlement_file_dir: Path | None,
 ) -> None:
     from clearport.wiring import serve_simulator
 
@@ -68,6 +70,7 @@ def _run(
             silent=silent,
             malformed=None if malformed is None else str(malformed),
             seed=seed,
+            settlement_file_dir=settlement_file_dir,
         )
 
     if database_url:
@@ -89,6 +92,11 @@ TIMEOUT_RATE = typer.Option(
 )
 SILENT = typer.Option(False, "--silent", help="Accept connections and never answer.")
 SEED = typer.Option(None, help="Seed of the fault draws (the same seed, the same faults).")
+SETTLEMENT_FILE_DIR = typer.Option(
+    None,
+    "--settlement-file-dir",
+    help="Write the day's settlement file here (NAME-YYYY-MM-DD.csv, for clearport reconcile).",
+)
 
 
 @simulate_app.command("http")
@@ -106,6 +114,7 @@ def simulate_http(
     timeout_rate: float = TIMEOUT_RATE,
     silent: bool = SILENT,
     seed: int | None = SEED,
+    settlement_file_dir: Path | None = SETTLEMENT_FILE_DIR,
 ) -> None:
     """The HTTP/JSON acquirer: authorizations, captures, voids, refunds, reversals and status
     inquiries by reference."""
@@ -123,6 +132,7 @@ def simulate_http(
         silent=silent,
         malformed=None,
         seed=seed,
+        settlement_file_dir=settlement_file_dir,
     )
 
 
@@ -141,6 +151,7 @@ def simulate_iso8583(
         None, help="Answer authorizations, sales, completions and refunds malformed."
     ),
     seed: int | None = SEED,
+    settlement_file_dir: Path | None = SETTLEMENT_FILE_DIR,
 ) -> None:
     """ISO 8583:1987 over TCP (2-byte length header): 0100, 0200, 0220, 0420, 0800."""
     _run(
@@ -157,6 +168,7 @@ def simulate_iso8583(
         silent=silent,
         malformed=malformed,
         seed=seed,
+        settlement_file_dir=settlement_file_dir,
     )
 
 

@@ -47,6 +47,8 @@ PREFIXES = frozenset(
         "adj",
         "file",
         "con",
+        "rc",
+        "rcx",
     }
 )
 

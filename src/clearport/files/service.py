@@ -79,6 +79,21 @@ class FileService:
             raise NotFound(f"No such file: '{file_id}'.", field="id")
         return found
 
+    async def reconciliation_file(self, actor: Principal, file_id: str) -> tuple[StoredFile, bytes]:
+        """An operator's uploaded settlement file and its bytes (404 for any other file)."""
+        actor.require(Permission.FINANCE_WRITE)
+        async with self._uow.autocommit() as tx:
+            found = await self._store.get(tx, file_id)
+        if found is None or found.purpose is not FilePurpose.RECONCILIATION:
+            raise NotFound(
+                f"No such settlement file: '{file_id}' (upload one with purpose 'reconciliation').",
+                field="file",
+            )
+        data = await self._storage.get(found.object_key)
+        if data is None:
+            raise NotFound(f"The bytes of file '{file_id}' are gone.", field="file")
+        return found, data
+
     async def evidence_file(
         self, tx: Transaction, file_id: str, merchant_id: str
     ) -> StoredFile | None:

@@ -136,6 +136,13 @@ ROUTE_ACCESS: Mapping[tuple[str, str], RouteAccess] = {
     # platform's; reads scope by finance.read
     ("POST", "/v1/files"): merchant_keys_and_operators(_FINANCE_WRITE),
     ("GET", "/v1/files/{file_id}"): merchant_keys_and_operators(_FINANCE_READ),
+    # reconciliation/service.py
+    ("POST", "/v1/reconciliation_runs"): operators(_FINANCE_WRITE),
+    ("GET", "/v1/reconciliation_runs"): operators(_FINANCE_READ),
+    ("GET", "/v1/reconciliation_runs/{run_id}"): operators(_FINANCE_READ),
+    ("GET", "/v1/reconciliation_exceptions"): operators(_FINANCE_READ),
+    ("GET", "/v1/reconciliation_exceptions/{exception_id}"): operators(_FINANCE_READ),
+    ("POST", "/v1/reconciliation_exceptions/{exception_id}/resolve"): operators(_FINANCE_WRITE),
     # connectors/service.py
     ("POST", "/v1/connectors"): operators(Permission.CONNECTORS_MANAGE),
     ("GET", "/v1/connectors"): operators(Permission.CONNECTORS_READ),

@@ -31,6 +31,7 @@ from clearport.http.routers import (
     merchants,
     operators,
     payments,
+    reconciliation,
     settlements,
     tokens,
     webhooks,
@@ -86,6 +87,7 @@ def create_app(container: Container) -> FastAPI:
         settlements,
         webhooks,
         disputes,
+        reconciliation,
         files,
         connectors,
         docs,
@@ -112,6 +114,11 @@ TAGS = [
         "description": "Webhook endpoints, their delivery attempts, redelivering an event.",
     },
     {"name": "disputes", "description": "Disputes, their evidence files, and adjustments."},
+    {
+        "name": "reconciliation",
+        "description": "Processor settlement files matched against Clearport's records, and the "
+        "exception queue (finance).",
+    },
     {"name": "connectors", "description": "Acquirers and processors payments go to (operators)."},
     {"name": "health", "description": "Liveness, readiness and metrics (no key)."},
 ]

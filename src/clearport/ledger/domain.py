@@ -99,6 +99,8 @@ class AccountKind(StrEnum):
     ROUNDING = "rounding"
     # what the platform credits merchants by adjustment (or takes back): its own money
     ADJUSTMENTS = "adjustments"
+    # what reconciliation writes off: a processor's shortfall the platform absorbs (or a surplus)
+    RECONCILIATION_LOSSES = "reconciliation_losses"
 
 
 MERCHANT_KINDS = frozenset({AccountKind.PENDING, AccountKind.AVAILABLE, AccountKind.RESERVE})

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from clearport.ledger.service import LedgerService
     from clearport.merchants.service import MerchantService
     from clearport.payments.service import PaymentService
+    from clearport.reconciliation.service import ReconciliationService
     from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.service import SettlementService
     from clearport.storage.ports import ObjectStorage
@@ -104,6 +105,7 @@ class Container:
     files: FileService
     disputes: DisputeService
     adjustments: AdjustmentService
+    reconciliation: ReconciliationService
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
     # processes (decision 0019).
@@ -179,6 +181,8 @@ def build_container(
     from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
     from clearport.payments.service import PaymentService
     from clearport.payments.store import PgPaymentStore
+    from clearport.reconciliation.service import ReconciliationService
+    from clearport.reconciliation.store import PgReconciliationStore
     from clearport.settlement.calendar import HolidayCalendar
     from clearport.settlement.destinations import VaultPayoutDestinations
     from clearport.settlement.interchange_tables import table_for
@@ -396,6 +400,21 @@ def build_container(
         clock,
         max_amount_minor=settings.payment_max_amount_minor,
     )
+    reconciliation = ReconciliationService(
+        uow,
+        PgReconciliationStore(
+            statement_timeout_s=settings.reconciliation_timeout_s,
+            work_mem=settings.reconciliation_work_mem,
+            lookback_days=settings.reconciliation_lookback_days,
+        ),
+        ledger,
+        adjustments,
+        disputes,
+        files,
+        outbox,
+        auditor,
+        clock,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -448,6 +467,7 @@ def build_container(
         files=files,
         disputes=disputes,
         adjustments=adjustments,
+        reconciliation=reconciliation,
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def serve_simulator(
     kind: str,
@@ -18,9 +20,21 @@ def serve_simulator(
     silent: bool,
     malformed: str | None,
     seed: int | None,
+    settlement_file_dir: Path | None = None,
 ) -> None:
-    """Run the `http` or `iso8583` simulator host until it is stopped."""
+    """Run the `http` or `iso8583` simulator host until it is stopped; with
+    `settlement_file_dir`, writing its day's settlement file there (docs/reconciliation.md)."""
     from clearport.connectors.processor_sim.processor import Faults
+    from clearport.connectors.processor_sim.settlement_file import SettlementFileOptions
+
+    settlement_file = (
+        None
+        if settlement_file_dir is None
+        else SettlementFileOptions(
+            settlement_file_dir,
+            "merchant_reference" if kind == "http" else "retrieval_reference_number",
+        )
+    )
 
     faults = Faults(
         latency_ms=latency_ms,
@@ -39,6 +53,7 @@ def serve_simulator(
                 name=name,
                 api_key=api_key,
                 faults=faults,
+                settlement_file=settlement_file,
             ),
             host,
             port,
@@ -54,6 +69,7 @@ def serve_simulator(
                 name=name,
                 faults=faults,
                 malformed=None if malformed is None else iso_host.Malformation(malformed),
+                settlement_file=settlement_file,
             ),
             host,
             port,

@@ -30,6 +30,7 @@ from clearport.connectors.processor_sim.processor import (
     SimulatedProcessor,
 )
 from clearport.connectors.processor_sim.records import Record, Records
+from clearport.connectors.processor_sim.settlement_file import SettlementFileOptions, keep_writing
 from clearport.core.money import CURRENCY_NUMERIC
 from clearport.core.sensitive import SensitiveStr
 
@@ -46,6 +47,7 @@ class HttpHostOptions:
     name: str = "http-sim"
     api_key: str | None = None
     faults: Faults = field(default_factory=Faults)
+    settlement_file: SettlementFileOptions | None = None
 
 
 class BadRequest(Exception):
@@ -226,9 +228,20 @@ def build_app(processor: SimulatedProcessor, options: HttpHostOptions) -> Starle
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await processor.records.open()
+        stop = asyncio.Event()
+        writer = (
+            None
+            if options.settlement_file is None
+            else asyncio.create_task(
+                keep_writing(processor.records, options.name, options.settlement_file, stop)
+            )
+        )
         try:
             yield
         finally:
+            stop.set()
+            if writer is not None:
+                await writer
             await processor.records.close()
 
     return Starlette(

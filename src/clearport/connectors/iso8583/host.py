@@ -37,6 +37,7 @@ from clearport.connectors.iso8583.transform import (
 )
 from clearport.connectors.processor_sim.processor import Answer, Faults, SimulatedProcessor
 from clearport.connectors.processor_sim.records import Records
+from clearport.connectors.processor_sim.settlement_file import SettlementFileOptions, keep_writing
 from clearport.core.money import CURRENCY_OF_NUMERIC
 from clearport.core.sensitive import SensitiveStr
 
@@ -59,6 +60,7 @@ class IsoHostOptions:
     name: str = "iso8583-sim"
     faults: Faults = field(default_factory=Faults)
     malformed: Malformation | None = None
+    settlement_file: SettlementFileOptions | None = None
 
 
 class _BadRequest(Exception):
@@ -233,10 +235,18 @@ async def _serve(options: IsoHostOptions, host: str, port: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("sim_iso_listening", host=host, port=port, name=options.name)
+    writer = (
+        None
+        if options.settlement_file is None
+        else asyncio.create_task(keep_writing(records, options.name, options.settlement_file, stop))
+    )
     try:
         async with server:
             await stop.wait()
     finally:
+        stop.set()
+        if writer is not None:
+            await writer
         await records.close()
 
 

@@ -57,6 +57,8 @@ DisputeReversalId = Annotated[str, StringConstraints(pattern=id_pattern("dpr"))]
 AdjustmentId = Annotated[str, StringConstraints(pattern=id_pattern("adj"))]
 FileId = Annotated[str, StringConstraints(pattern=id_pattern("file"))]
 ConnectorId = Annotated[str, StringConstraints(pattern=id_pattern("con"))]
+ReconciliationRunId = Annotated[str, StringConstraints(pattern=id_pattern("rc"))]
+ReconciliationExceptionId = Annotated[str, StringConstraints(pattern=id_pattern("rcx"))]
 
 Timestamp = Annotated[int, Field(ge=0, description="Unix seconds.")]
 BusinessDate = Annotated[

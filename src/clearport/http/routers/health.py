@@ -62,7 +62,7 @@ async def metrics(request: Request) -> Response:
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    text = generate_latest(registry) + await _mirror_lag(request)
+    text = generate_latest(registry) + await _mirror_lag(request) + await _reconciliation(request)
     return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -87,4 +87,23 @@ async def _mirror_lag(request: Request) -> bytes:
         "Age of the oldest sealed txlog entry not yet in the DynamoDB mirror.",
         registry=registry,
     ).set(seconds)
+    return generate_latest(registry)
+
+
+async def _reconciliation(request: Request) -> bytes:
+    """Open reconciliation exceptions by kind and age, read at scrape time (the queue lives in
+    the database, so every API process reports the same)."""
+    try:
+        rows = await container_of(request).reconciliation.open_exceptions()
+    except Exception:  # a metrics scrape never fails on the database: the gauge goes missing
+        return b""
+    registry = CollectorRegistry()
+    gauge = Gauge(
+        "clearport_reconciliation_open_exceptions",
+        "Open reconciliation exceptions by kind and age (days since the run found them).",
+        ["kind", "age"],
+        registry=registry,
+    )
+    for kind, age, count in rows:
+        gauge.labels(kind=kind, age=age).set(count)
     return generate_latest(registry)
