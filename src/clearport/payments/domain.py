@@ -310,6 +310,12 @@ class Payment:
     decline_code: str | None = None
     authorized_at: datetime | None = None
     captured_at: datetime | None = None
+    # From the BIN table when the card was tokenized (None: not listed).
+    card_funding: str | None = None
+    card_category: str | None = None
+    card_issuer_country: str | None = None
+    # The risk decision (`risk.domain.RiskDecision.as_json`); None: no risk rule set was active.
+    risk: dict[str, Any] | None = None
 
     def check(self) -> None:
         invariant(0 <= self.amount_captured <= self.amount, "amount_captured out of range")

@@ -28,7 +28,7 @@ _DEK_COLUMNS = "merchant_id, version, status, kek_id, wrapped_key"
 
 _CARD_COLUMNS = (
     "id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint, dek_version, nonce,"
-    " ciphertext, created_at"
+    " ciphertext, created_at, funding, category, issuer_country"
 )
 _BANK_ACCOUNT_COLUMNS = (
     "merchant_id, id, country, currency, account_holder, scheme, bic, display, dek_version,"
@@ -40,10 +40,11 @@ _SECRET_COLUMNS = "id, owner_id, purpose, dek_version, nonce, ciphertext"
 _card = Params()
 _INSERT_CARD = f"""
     INSERT INTO card_tokens (id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint,
-                             dek_version, nonce, ciphertext)
+                             dek_version, nonce, ciphertext, funding, category, issuer_country)
     VALUES ({_card("id")}, {_card("merchant_id")}, {_card("brand")}, {_card("bin")},
             {_card("last4")}, {_card("exp_month")}, {_card("exp_year")}, {_card("fingerprint")},
-            {_card("dek_version")}, {_card("nonce")}, {_card("ciphertext")})
+            {_card("dek_version")}, {_card("nonce")}, {_card("ciphertext")}, {_card("funding")},
+            {_card("category")}, {_card("issuer_country")})
 """
 
 _account = Params()
@@ -109,6 +110,9 @@ def _card_record(row: asyncpg.Record) -> CardRecord:
             exp_year=int(row["exp_year"]),
             fingerprint=row["fingerprint"],
             created_at=row["created_at"],
+            funding=row["funding"],
+            category=row["category"],
+            issuer_country=row["issuer_country"],
         ),
         sealed=_sealed(row),
     )
@@ -286,6 +290,9 @@ class PgVaultRepository:
                 dek_version=sealed.dek_version,
                 nonce=sealed.nonce,
                 ciphertext=sealed.ciphertext,
+                funding=card.funding,
+                category=card.category,
+                issuer_country=card.issuer_country,
             ),
         )
 
