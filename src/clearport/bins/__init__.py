@@ -1,1 +1,1 @@
-"""BIN data: which issuer, brand, funding type and country a card number's first digits belong to."""
+"""BIN data: the brand, funding type, category and issuer country of a card's first digits."""

@@ -15,6 +15,7 @@ import bisect
 import csv
 import heapq
 import io
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -89,7 +90,9 @@ def parse_csv(text: str) -> list[BinRange]:
             raise _bad(line, "row", f"has {len(row)} columns, expected {len(CSV_COLUMNS)}")
         if len(ranges) >= MAX_RANGES:
             raise _bad(line, "row", f"is past the limit of {MAX_RANGES} ranges")
-        ranges.append(parse_row(line, dict(zip(CSV_COLUMNS, (c.strip() for c in row), strict=True))))
+        ranges.append(
+            parse_row(line, dict(zip(CSV_COLUMNS, (c.strip() for c in row), strict=True)))
+        )
     check_nesting(ranges)
     return ranges
 
@@ -148,7 +151,7 @@ class BinTable:
         infos: list[BinInfo] = []
         active: list[tuple[int, int, int]] = []  # (width, order, index) of ranges covering
         following = 0
-        for start, end in zip(points, points[1:], strict=False):
+        for start, end in itertools.pairwise(points):
             while following < len(items) and items[following].low <= start:
                 r = items[following]
                 heapq.heappush(active, (r.high - r.low, following, following))

@@ -19,12 +19,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from clearport.access.domain import Principal
-from clearport.connectors.domain import ConnectorCard, ConnectorResult
+from clearport.connectors.domain import ConnectorCard, ConnectorResult, ConnectorStatus
 from clearport.core.clock import Clock
 from clearport.core.errors import (
     ConnectorFailed,
@@ -39,7 +40,7 @@ from clearport.core.errors import (
 from clearport.core.ids import new_id
 from clearport.core.money import parse_currency
 from clearport.core.sensitive import SensitiveStr
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
 from clearport.merchants.domain import MerchantStatus
@@ -51,6 +52,7 @@ from clearport.payments.domain import (
     Outcome,
     Payment,
     PaymentStatus,
+    Routing,
     authorization_target,
     new_attempt,
     new_reversal,
@@ -63,10 +65,39 @@ from clearport.payments.lost import LostCalls, failed
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import CardVault, PaymentStore
 from clearport.payments.records import payment_entry
+from clearport.risk.domain import RiskDecision
+from clearport.risk.service import RiskScreen
+from clearport.routing.service import Router
+from clearport.rulesets.domain import Facts
 from clearport.vault.cards import CardInput, validate_card, validate_cvc
 from clearport.vault.service import StoredCard
 
 log = structlog.get_logger("clearport.payments")
+
+# What a payment blocked by risk rules records as its authorization's answer: declined, by us.
+BLOCKED = ConnectorResult(status=ConnectorStatus.DECLINED, decline_code="blocked")
+
+
+def facts_of(
+    payment_id: str, merchant_id: str, mcc: str, amount: int, currency: str, card: StoredCard
+) -> Facts:
+    """What risk and routing rules know of a payment."""
+    return Facts(
+        payment_id=payment_id,
+        merchant=merchant_id,
+        mcc=mcc,
+        amount=amount,
+        currency=currency,
+        brand=card.brand,
+        bin=card.bin,
+        funding=card.funding,
+        issuer_country=card.issuer_country,
+        fingerprint=card.fingerprint,
+    )
+
+
+def _fired(payment: Payment) -> list[dict[str, Any]]:
+    return list((payment.risk or {}).get("rules_fired", []))
 
 
 @dataclass(frozen=True)
@@ -104,8 +135,12 @@ class Authorizations:
         lost: LostCalls,
         clock: Clock,
         *,
+        router: Router,
+        risk: RiskScreen,
         max_amount_minor: Mapping[str, int],
     ) -> None:
+        self._router = router
+        self._risk = risk
         self._uow = uow
         self._store = store
         self._merchants = merchants
@@ -130,13 +165,6 @@ class Authorizations:
             brand = validate_card(new.source.card, today, field_prefix=("source", "card"))
             if new.source.cvc is not None:
                 validate_cvc(new.source.cvc, brand, field=("source", "card", "cvc"))
-        candidates = await self._calls.candidates()
-        if not candidates.names:
-            raise ConnectorFailed(
-                "No connector is available for payments; nothing was sent.",
-                code="connector_unavailable",
-            )
-        routing = route(candidates.names, candidates.rule, candidates.reason, self._calls.allows)
         now = self._clock.now()
         payment_id = new_id("pay")
         async with self._uow.transaction() as tx:
@@ -148,7 +176,7 @@ class Authorizations:
                     f"This merchant is {gate.status} and cannot create payments.",
                     code="merchant_inactive",
                 )
-            card_input: CardInput
+            card_input: CardInput | None = None
             stored: StoredCard
             cvc_field: Field
             if isinstance(new.source, InlineCard):
@@ -164,6 +192,14 @@ class Authorizations:
                 )
                 if cvc is not None:
                     validate_cvc(cvc, stored.brand, field=cvc_field)
+            facts = facts_of(payment_id, merchant_id, gate.mcc, new.amount, new.currency, stored)
+            # Risk before routing (decision 0520): a blocked payment is never routed.
+            risk = await self._risk.screen(tx, facts, now)
+            if risk is not None and risk.blocked:
+                payment = self._new_payment(payment_id, merchant_id, new, stored, None, risk, now)
+                return await self._blocked(tx, principal, payment, claim)
+            routing = await self._route(facts)
+            if card_input is None and isinstance(new.source, TokenSource):
                 card_input = await self._vault.reveal_for_connector(
                     tx,
                     merchant_id,
@@ -171,28 +207,7 @@ class Authorizations:
                     payment_id=payment_id,
                     connector=routing.connector,
                 )
-            payment = Payment(
-                id=payment_id,
-                merchant_id=merchant_id,
-                amount=new.amount,
-                currency=new.currency,
-                status=PaymentStatus.PENDING,
-                capture_requested=new.capture,
-                card_brand=stored.brand,
-                card_bin=stored.bin,
-                card_last4=stored.last4,
-                card_exp_month=stored.exp_month,
-                card_exp_year=stored.exp_year,
-                card_fingerprint=stored.fingerprint,
-                token_id=stored.token_id,
-                auth_attempt_id=new_id("att"),
-                connector=routing.connector,
-                routing=routing.as_json(),
-                reference=new.reference,
-                metadata=new.metadata,
-                created_at=now,
-                updated_at=now,
-            )
+            payment = self._new_payment(payment_id, merchant_id, new, stored, routing, risk, now)
             attempt = new_attempt(
                 payment, Operation.AUTHORIZE, new.amount, now, attempt_id=payment.auth_attempt_id
             )
@@ -202,6 +217,7 @@ class Authorizations:
             if claim is not None:
                 await self._idempotency.bind_resource(tx, claim, payment_id)
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
+        card_input = present(card_input, "a routed payment has its card")
         connector_card = ConnectorCard(
             number=card_input.number,
             exp_month=card_input.exp_month,
@@ -219,6 +235,87 @@ class Authorizations:
             # Reversals sent while failing over finish before the answer; a crash leaves them
             # pending for the janitor.
             await asyncio.gather(*reversals, return_exceptions=True)
+
+    async def _route(self, facts: Facts) -> Routing:
+        decision = await self._router.decide(facts)
+        if not decision.candidates:
+            raise ConnectorFailed(
+                "No connector is available for payments; nothing was sent.",
+                code="connector_unavailable",
+            )
+        return route(
+            decision.candidates,
+            decision.rule,
+            decision.reason,
+            self._calls.allows,
+            rule_set=decision.rule_set,
+            version=decision.version,
+        )
+
+    async def _blocked(
+        self,
+        tx: Transaction,
+        principal: Principal,
+        payment: Payment,
+        claim: IdempotencyClaim | None,
+    ) -> Payment:
+        """A payment the risk rules block: created declined (`blocked`) in the one transaction
+        that records it, with no connector asked."""
+        attempt = new_attempt(
+            payment, Operation.AUTHORIZE, payment.amount, payment.created_at,
+            attempt_id=payment.auth_attempt_id,
+        )  # fmt: skip
+        await self._store.insert_pending(
+            tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
+        )
+        if claim is not None:
+            await self._idempotency.bind_resource(tx, claim, payment.id)
+        postings: list[TransferRequest] = []
+        current, _ = await self._writer.authorization(
+            tx, payment, attempt, BLOCKED, principal.actor, postings, storing=claim
+        )
+        if claim is not None and not claim.completed_in_transaction:
+            await self._writer.respond(tx, claim, 201, current)
+        log.info("payment_blocked", payment=payment.id, rules=[r["name"] for r in _fired(payment)])
+        return current
+
+    def _new_payment(
+        self,
+        payment_id: str,
+        merchant_id: str,
+        new: NewPayment,
+        stored: StoredCard,
+        routing: Routing | None,
+        risk: RiskDecision | None,
+        now: datetime,
+    ) -> Payment:
+        return Payment(
+            id=payment_id,
+            merchant_id=merchant_id,
+            amount=new.amount,
+            currency=new.currency,
+            status=PaymentStatus.PENDING,
+            capture_requested=new.capture,
+            card_brand=stored.brand,
+            card_bin=stored.bin,
+            card_last4=stored.last4,
+            card_exp_month=stored.exp_month,
+            card_exp_year=stored.exp_year,
+            card_fingerprint=stored.fingerprint,
+            token_id=stored.token_id,
+            auth_attempt_id=new_id("att"),
+            # A blocked payment goes to no connector ('' is shown as null).
+            connector="" if routing is None else routing.connector,
+            routing={} if routing is None else routing.as_json(),
+            reference=new.reference,
+            metadata=new.metadata,
+            created_at=now,
+            updated_at=now,
+            card_funding=stored.funding,
+            card_category=stored.category,
+            card_issuer_country=stored.issuer_country,
+            risk=None if risk is None else risk.as_json(),
+        )
 
     async def _authorize(
         self,

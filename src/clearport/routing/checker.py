@@ -22,16 +22,15 @@ from dataclasses import dataclass, replace
 
 from clearport.core.errors import InvalidRequest
 from clearport.routing.domain import (
-    BIN_DIGITS,
     CATEGORICAL,
     FUNDINGS,
     MAX_AMOUNT,
     MAX_BIN,
     Condition,
-    Facts,
     Rule,
     RuleSet,
 )
+from clearport.rulesets.domain import BIN_DIGITS, Facts
 from clearport.vault.cards import BRANDS, brand_boundaries, detect_brand
 
 # Beyond this many pieces left of one rule, the checker stops subtracting and accepts the rule
@@ -184,12 +183,17 @@ def _letters(n: int, upper: bool) -> Iterator[str]:
     return ("".join(p) for p in itertools.product(alphabet, repeat=n))
 
 
-_SYNTHETIC = {
-    "issuer_country": lambda: itertools.chain([""], _letters(2, True)),
-    "currency": lambda: _letters(3, False),
-    "merchant": lambda: (f"mer_w{i}" for i in itertools.count()),
-    "mcc": lambda: (f"{i:04d}" for i in range(10_000)),
-}
+def _synthetic(name: str) -> Iterator[str]:
+    """Values to pick a witness's fact from, for the facts with no finite universe."""
+    match name:
+        case "issuer_country":
+            return itertools.chain([""], _letters(2, True))
+        case "currency":
+            return _letters(3, False)
+        case "merchant":
+            return (f"mer_w{i}" for i in itertools.count())
+        case _:
+            return (f"{i:04d}" for i in range(10_000))
 
 
 def witness(box: Box, payment_id: str = "pay_witness") -> Facts | None:
@@ -207,7 +211,7 @@ def witness(box: Box, payment_id: str = "pay_witness") -> Facts | None:
         elif not values.negated:
             chosen[name] = min(values.items)
         else:
-            chosen[name] = _some(values.items, _SYNTHETIC[name]())
+            chosen[name] = _some(values.items, _synthetic(name))
     return Facts(
         payment_id=payment_id,
         merchant=chosen["merchant"],

@@ -22,16 +22,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from clearport.core.errors import Field, InvalidRequest
+from clearport.rulesets.domain import BIN_DIGITS, RULE_NAME, Facts
 from clearport.vault.cards import BRANDS
 
 MAX_RULES = 200
 MAX_VALUES = 500
 MAX_CANDIDATES = 10
 MAX_WEIGHT = 10_000
-BIN_DIGITS = 8
 MAX_BIN = 10**BIN_DIGITS - 1
 MAX_AMOUNT = 10**15  # past any real payment; bounds the amount dimension
-RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 CATEGORICAL = ("brand", "funding", "issuer_country", "currency", "merchant", "mcc")
 FUNDINGS = ("credit", "debit", "prepaid")
 _VALUE_RULES: Mapping[str, tuple[re.Pattern[str], str]] = {
@@ -43,31 +42,6 @@ _VALUE_RULES: Mapping[str, tuple[re.Pattern[str], str]] = {
     "mcc": (re.compile(r"^[0-9]{4}$"), "a four-digit MCC"),
 }
 CONNECTOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What routing knows about a payment (and risk, which shares it)."""
-
-    payment_id: str
-    merchant: str
-    mcc: str
-    amount: int
-    currency: str
-    brand: str
-    bin: str  # the card's BIN as shown (8 digits, 6 for short card numbers)
-    funding: str | None
-    issuer_country: str | None
-    fingerprint: str = ""
-
-    @property
-    def bin_key(self) -> int:
-        return int(self.bin[:BIN_DIGITS].ljust(BIN_DIGITS, "0"))
-
-    def value(self, name: str) -> str:
-        """A categorical fact; '' for one not known."""
-        value: str | None = getattr(self, name)
-        return value or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +233,9 @@ def _split(raw: Any, field: Field) -> Split:
         if not isinstance(connector, str) or not CONNECTOR_NAME.match(connector):
             raise _invalid("'{field}' must name a connector.", (*where, "connector"))
         if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= MAX_WEIGHT:
-            raise _invalid(f"'{{field}}' must be an integer from 1 to {MAX_WEIGHT}.", (*where, "weight"))
+            raise _invalid(
+                f"'{{field}}' must be an integer from 1 to {MAX_WEIGHT}.", (*where, "weight")
+            )
         weights.append((connector, weight))
     if len({c for c, _ in weights}) != len(weights):
         raise _invalid("'{field}' names a connector twice.", field)
@@ -281,7 +257,9 @@ def parse_rule(raw: Mapping[str, Any], field: Field) -> Rule:
     condition = parse_condition(when, (*field, "when"))
     if "split" in then:
         return Rule(name, condition, split=_split(then["split"], (*field, "then", "split")))
-    return Rule(name, condition, connectors=_connectors(then["connectors"], (*field, "then", "connectors")))
+    return Rule(
+        name, condition, connectors=_connectors(then["connectors"], (*field, "then", "connectors"))
+    )
 
 
 def parse_rule_set(
@@ -293,7 +271,9 @@ def parse_rule_set(
     seen: set[str] = set()
     for i, rule in enumerate(parsed):
         if rule.name in seen:
-            raise _invalid(f"'{{field}}': the name '{rule.name}' is used twice.", ("rules", str(i), "name"))
+            raise _invalid(
+                f"'{{field}}': the name '{rule.name}' is used twice.", ("rules", str(i), "name")
+            )
         seen.add(rule.name)
     candidates = _connectors(default.get("connectors"), ("default", "connectors"))
     return RuleSet(rule_set_id, version, parsed, candidates)

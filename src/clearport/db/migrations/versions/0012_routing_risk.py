@@ -7,7 +7,8 @@ records of them.
 - `card_tokens` and `payments` record the card's funding, category and issuer country from the
   BIN table at tokenization (NULL: the BIN is not in the table).
 - `routing_rule_sets` / `risk_rule_sets`: versioned, `draft` -> `active` -> `inactive`; at most
-  one active of each kind (a partial unique index). Versions come from a sequence per kind.
+  one active of each kind (a partial unique index). Versions come from a sequence per kind;
+  `body` is the set as the API takes it (`rules`, and routing's `default`).
 - `payments.risk`: the risk decision (rules fired, mode); NULL when no risk rule set was active.
 - `payments_velocity`: velocity rules count a card's recent payments (decision 0520).
 
@@ -50,6 +51,7 @@ ALTER TABLE payments
     ADD COLUMN risk jsonb;
 
 CREATE INDEX payments_velocity ON payments (merchant_id, card_fingerprint, created_at);
+CREATE INDEX payments_merchant_created ON payments (merchant_id, created_at);
 CREATE INDEX payments_created ON payments (created_at);
 
 CREATE SEQUENCE routing_rule_set_versions;
@@ -57,8 +59,7 @@ CREATE TABLE routing_rule_sets (
     id             text PRIMARY KEY,
     version        integer NOT NULL UNIQUE,
     status         text NOT NULL CHECK (status IN ('draft', 'active', 'inactive')),
-    rules          jsonb NOT NULL,
-    default_route  jsonb NOT NULL,
+    body           jsonb NOT NULL,
     created_at     timestamptz NOT NULL,
     activated_at   timestamptz,
     deactivated_at timestamptz
@@ -71,7 +72,7 @@ CREATE TABLE risk_rule_sets (
     id             text PRIMARY KEY,
     version        integer NOT NULL UNIQUE,
     status         text NOT NULL CHECK (status IN ('draft', 'active', 'inactive')),
-    rules          jsonb NOT NULL,
+    body           jsonb NOT NULL,
     created_at     timestamptz NOT NULL,
     activated_at   timestamptz,
     deactivated_at timestamptz
@@ -90,6 +91,7 @@ DROP SEQUENCE risk_rule_set_versions;
 DROP TABLE routing_rule_sets;
 DROP SEQUENCE routing_rule_set_versions;
 DROP INDEX payments_created;
+DROP INDEX payments_merchant_created;
 DROP INDEX payments_velocity;
 ALTER TABLE payments
     DROP COLUMN risk,

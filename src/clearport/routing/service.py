@@ -1,0 +1,64 @@
+"""Routing rule sets (the lifecycle is `rulesets`'), and the router the payment path asks.
+
+`Router.decide` runs on every authorization: the active set from this process's cache, the
+rules evaluated in memory, the candidates narrowed to the connectors this process can use. With
+no active set, the connectors' default order (`connectors.directory`) decides, as before rule
+sets existed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clearport.access.domain import Permission
+from clearport.connectors.ports import ConnectorDirectory
+from clearport.core.invalidation import CacheTopic
+from clearport.routing.checker import check_rule_set
+from clearport.routing.domain import Decision, RuleSet, decide, parse_rule_set
+from clearport.routing.ports import KnownConnectors
+from clearport.rulesets.domain import Facts
+from clearport.rulesets.service import ActiveRules
+
+
+class RoutingRuleKind:
+    prefix = "rrs"
+    noun = "routing rule set"
+    audit_prefix = "routing_rule_set"
+    topic = CacheTopic.ROUTING_RULES
+    read = Permission.ROUTING_READ
+    write = Permission.ROUTING_MANAGE
+
+    def __init__(self, connectors: KnownConnectors) -> None:
+        self._connectors = connectors
+
+    def parse(self, rule_set_id: str, version: int, body: dict[str, Any]) -> RuleSet:
+        return parse_rule_set(
+            rule_set_id, version, body.get("rules") or [], body.get("default") or {}
+        )
+
+    async def check(self, rules: RuleSet) -> None:
+        check_rule_set(rules, await self._connectors.names())
+
+
+class Router:
+    def __init__(self, active: ActiveRules[RuleSet], directory: ConnectorDirectory) -> None:
+        self._active = active
+        self._directory = directory
+
+    async def active_set(self) -> RuleSet | None:
+        active = await self._active.get()
+        return None if active is None else active.rules
+
+    async def decide(self, facts: Facts) -> Decision:
+        """The payment's candidates (usable ones, in order) and why."""
+        rule_set = await self.active_set()
+        if rule_set is None:
+            default = await self._directory.candidates()
+            return Decision(None, None, default.rule, default.names, default.reason)
+        decision = decide(rule_set, facts)
+        usable = await self._directory.usable(decision.candidates)
+        if usable == decision.candidates:
+            return decision
+        left_out = [c for c in decision.candidates if c not in usable]
+        reason = f"{decision.reason}; not usable: {', '.join(left_out)}"
+        return Decision(decision.rule_set, decision.version, decision.rule, usable, reason)
