@@ -11,8 +11,8 @@ time to finish.
 
 Candidates while no routing rule set is active (routing/): the names in
 `CLEARPORT_CONNECTORS_DEFAULT_ORDER` when it is set (disabled or unknown names skipped);
-otherwise every enabled registered connector, oldest first; and with no connector registered at all, the built-in in-process simulator
-(`simulator`), so a fresh installation takes payments.
+otherwise every enabled registered connector, oldest first; and with no connector registered
+at all, the built-in in-process simulator (`simulator`), so a fresh installation takes payments.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class FixedDirectory:
         names = tuple(self._guarded)
         return Candidates(names, DEFAULT_RULE, _reason(len(names), "configured connectors"))
 
-    async def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
+    def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(n for n in names if n in self._guarded)
 
     async def connector(self, name: str) -> Connector | None:
@@ -259,8 +259,7 @@ class RegistryDirectory:
             usable, DEFAULT_RULE, _reason(len(usable), "registered connectors, oldest first")
         )
 
-    async def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
-        await self._fresh()
+    def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(n for n in names if self._usable(n))
 
     def _usable(self, name: str) -> bool:

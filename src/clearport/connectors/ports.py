@@ -167,9 +167,9 @@ class ConnectorDirectory(Protocol):
         rule set is active."""
         ...
 
-    async def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
+    def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
         """Those of `names` this process can send payments to (registered and enabled, or the
-        built-in simulator), in their order."""
+        built-in simulator), in their order, as of the last `candidates()`: no read."""
         ...
 
     async def connector(self, name: str) -> Connector | None:

@@ -67,7 +67,7 @@ from clearport.payments.ports import CardVault, PaymentStore
 from clearport.payments.records import payment_entry
 from clearport.risk.domain import RiskDecision
 from clearport.risk.service import RiskScreen
-from clearport.routing.service import Router
+from clearport.routing.service import RoutePlan, Router
 from clearport.rulesets.domain import Facts
 from clearport.vault.cards import CardInput, validate_card, validate_cvc
 from clearport.vault.service import StoredCard
@@ -165,6 +165,9 @@ class Authorizations:
             brand = validate_card(new.source.card, today, field_prefix=("source", "card"))
             if new.source.cvc is not None:
                 validate_cvc(new.source.cvc, brand, field=("source", "card", "cvc"))
+        # Read before the transaction: rule sets and connectors from this process's caches.
+        plan = await self._router.plan()
+        risk_set = await self._risk.active_set()
         now = self._clock.now()
         payment_id = new_id("pay")
         async with self._uow.transaction() as tx:
@@ -194,11 +197,11 @@ class Authorizations:
                     validate_cvc(cvc, stored.brand, field=cvc_field)
             facts = facts_of(payment_id, merchant_id, gate.mcc, new.amount, new.currency, stored)
             # Risk before routing (decision 0520): a blocked payment is never routed.
-            risk = await self._risk.screen(tx, facts, now)
+            risk = await self._risk.screen(tx, risk_set, facts, now)
             if risk is not None and risk.blocked:
                 payment = self._new_payment(payment_id, merchant_id, new, stored, None, risk, now)
                 return await self._blocked(tx, principal, payment, claim)
-            routing = await self._route(facts)
+            routing = self._route(plan, facts)
             if card_input is None and isinstance(new.source, TokenSource):
                 card_input = await self._vault.reveal_for_connector(
                     tx,
@@ -236,8 +239,8 @@ class Authorizations:
             # pending for the janitor.
             await asyncio.gather(*reversals, return_exceptions=True)
 
-    async def _route(self, facts: Facts) -> Routing:
-        decision = await self._router.decide(facts)
+    def _route(self, plan: RoutePlan, facts: Facts) -> Routing:
+        decision = plan.decide(facts)
         if not decision.candidates:
             raise ConnectorFailed(
                 "No connector is available for payments; nothing was sent.",

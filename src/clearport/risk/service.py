@@ -19,7 +19,7 @@ from clearport.risk.domain import (
 )
 from clearport.risk.ports import VelocityCounter
 from clearport.rulesets.domain import Facts
-from clearport.rulesets.service import ActiveRules
+from clearport.rulesets.ports import ActiveSource
 
 
 class RiskRuleKind:
@@ -41,7 +41,7 @@ class RiskRuleKind:
 
 
 class RiskScreen:
-    def __init__(self, active: ActiveRules[RiskRuleSet], velocity: VelocityCounter) -> None:
+    def __init__(self, active: ActiveSource[RiskRuleSet], velocity: VelocityCounter) -> None:
         self._active = active
         self._velocity = velocity
 
@@ -49,10 +49,12 @@ class RiskScreen:
         active = await self._active.get()
         return None if active is None else active.rules
 
-    async def screen(self, tx: Transaction, facts: Facts, now: datetime) -> RiskDecision | None:
-        """The active set's decision for the payment, None with no active set. Velocity rules
-        read the payments recorded (in `tx`, one statement); nothing is written."""
-        rule_set = await self.active_set()
+    async def screen(
+        self, tx: Transaction, rule_set: RiskRuleSet | None, facts: Facts, now: datetime
+    ) -> RiskDecision | None:
+        """`rule_set`'s decision for the payment (the active set, read before `tx` opened), None
+        without one. Velocity rules read the payments recorded (in `tx`, one statement);
+        nothing is written."""
         if rule_set is None:
             return None
         counts = await self._velocity.counts(tx, facts, rule_set.velocity, now)

@@ -1,23 +1,26 @@
 """Routing rule sets (the lifecycle is `rulesets`'), and the router the payment path asks.
 
-`Router.decide` runs on every authorization: the active set from this process's cache, the
-rules evaluated in memory, the candidates narrowed to the connectors this process can use. With
-no active set, the connectors' default order (`connectors.directory`) decides, as before rule
-sets existed.
+`Router.plan` runs on every authorization, before its transaction: the active set from this
+process's cache and the connector directory made fresh; `RoutePlan.decide` then evaluates the
+rules in memory and narrows the candidates to the connectors this process can use. With no
+active set, the connectors' default order (`connectors.directory`) decides, as before rule sets
+existed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from clearport.access.domain import Permission
-from clearport.connectors.ports import ConnectorDirectory
+from clearport.connectors.ports import Candidates, ConnectorDirectory
 from clearport.core.invalidation import CacheTopic
 from clearport.routing.checker import check_rule_set
 from clearport.routing.domain import Decision, RuleSet, decide, parse_rule_set
 from clearport.routing.ports import KnownConnectors
 from clearport.rulesets.domain import Facts
-from clearport.rulesets.service import ActiveRules
+from clearport.rulesets.ports import ActiveSource
 
 
 class RoutingRuleKind:
@@ -40,8 +43,30 @@ class RoutingRuleKind:
         check_rule_set(rules, await self._connectors.names())
 
 
+@dataclass(frozen=True, slots=True)
+class RoutePlan:
+    """What routing needs, read before the payment's transaction opens (a cache reload must not
+    wait for a second pool connection while the first is held): then deciding reads nothing."""
+
+    rule_set: RuleSet | None
+    default: Candidates
+    usable: Callable[[tuple[str, ...]], tuple[str, ...]]
+
+    def decide(self, facts: Facts) -> Decision:
+        """The payment's candidates (usable ones, in order) and why."""
+        if self.rule_set is None:
+            return Decision(None, None, self.default.rule, self.default.names, self.default.reason)
+        decision = decide(self.rule_set, facts)
+        usable = self.usable(decision.candidates)
+        if usable == decision.candidates:
+            return decision
+        left_out = [c for c in decision.candidates if c not in usable]
+        reason = f"{decision.reason}; not usable: {', '.join(left_out)}"
+        return Decision(decision.rule_set, decision.version, decision.rule, usable, reason)
+
+
 class Router:
-    def __init__(self, active: ActiveRules[RuleSet], directory: ConnectorDirectory) -> None:
+    def __init__(self, active: ActiveSource[RuleSet], directory: ConnectorDirectory) -> None:
         self._active = active
         self._directory = directory
 
@@ -49,16 +74,6 @@ class Router:
         active = await self._active.get()
         return None if active is None else active.rules
 
-    async def decide(self, facts: Facts) -> Decision:
-        """The payment's candidates (usable ones, in order) and why."""
-        rule_set = await self.active_set()
-        if rule_set is None:
-            default = await self._directory.candidates()
-            return Decision(None, None, default.rule, default.names, default.reason)
-        decision = decide(rule_set, facts)
-        usable = await self._directory.usable(decision.candidates)
-        if usable == decision.candidates:
-            return decision
-        left_out = [c for c in decision.candidates if c not in usable]
-        reason = f"{decision.reason}; not usable: {', '.join(left_out)}"
-        return Decision(decision.rule_set, decision.version, decision.rule, usable, reason)
+    async def plan(self) -> RoutePlan:
+        default = await self._directory.candidates()  # also refreshes the directory
+        return RoutePlan(await self.active_set(), default, self._directory.usable)

@@ -12,7 +12,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 BIN_DIGITS = 8
@@ -33,6 +35,14 @@ class RuleSetRecord:
     created_at: datetime
     activated_at: datetime | None = None
     deactivated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveSet(Generic[T]):
+    """The active set of a kind: its record and its rules, parsed."""
+
+    record: RuleSetRecord
+    rules: T
 
 
 @dataclass(frozen=True, slots=True)

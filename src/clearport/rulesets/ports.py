@@ -9,7 +9,7 @@ from clearport.access.domain import Permission
 from clearport.core.invalidation import CacheTopic
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
-from clearport.rulesets.domain import RuleSetRecord
+from clearport.rulesets.domain import ActiveSet, RuleSetRecord
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -26,6 +26,12 @@ class RuleSetRepository(Protocol):
     async def activate(self, tx: Transaction, rule_set_id: str, now: datetime) -> None:
         """`rule_set_id` becomes the active set; the one active before, inactive."""
         ...
+
+
+class ActiveSource(Protocol[T]):
+    """The active set of a kind and its rules (`service.ActiveRules`: cached per process)."""
+
+    async def get(self) -> ActiveSet[T] | None: ...
 
 
 class RuleKind(Protocol[T_co]):

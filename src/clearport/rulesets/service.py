@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from clearport.access.domain import Origin, Principal
@@ -24,16 +23,10 @@ from clearport.core.ids import new_id, parse_id
 from clearport.core.invalidation import Invalidations
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import UnitOfWork
-from clearport.rulesets.domain import RuleSetRecord, RuleSetStatus
+from clearport.rulesets.domain import ActiveSet, RuleSetRecord, RuleSetStatus
 from clearport.rulesets.ports import RuleKind, RuleSetRepository
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class ActiveSet(Generic[T]):
-    record: RuleSetRecord
-    rules: T
 
 
 class RuleSets(Generic[T]):
