@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from clearport.payments.service import PaymentService
     from clearport.risk.domain import RiskRuleSet
     from clearport.routing.domain import RuleSet
+    from clearport.routing.service import Router
     from clearport.rulesets.service import RuleSets
     from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.service import SettlementService
@@ -88,6 +89,7 @@ class Container:
     adjustments: AdjustmentService
     bins: BinService
     routing_rules: RuleSets[RuleSet]
+    router: Router  # what payments ask: the active routing rule set, cached
     risk_rules: RuleSets[RiskRuleSet]
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
@@ -273,6 +275,7 @@ def build_container(
     active_risk = ActiveRules(uow, risk_repo, risk_kind, ttl_s=rules_ttl_s)
     hub.subscribe(CacheTopic.ROUTING_RULES, active_routing)
     hub.subscribe(CacheTopic.RISK_RULES, active_risk)
+    router = Router(active_routing, directory)
     idempotency_store = PgIdempotencyStore(db)
     idempotency = IdempotencyService(
         idempotency_store,
@@ -298,7 +301,7 @@ def build_container(
         shown,
         directory,
         clock,
-        router=Router(active_routing, directory),
+        router=router,
         risk=RiskScreen(active_risk, PgVelocityCounter()),
         max_amount_minor=settings.payment_max_amount_minor,
         authorization_window_s=settings.authorization_window_s,
@@ -459,9 +462,12 @@ def build_container(
         files=files,
         disputes=disputes,
         adjustments=adjustments,
-        bins=BinService(uow, bin_repo, invalidations),
-        routing_rules=RuleSets(uow, routing_repo, routing_kind, auditor, clock, invalidations),
-        risk_rules=RuleSets(uow, risk_repo, risk_kind, auditor, clock, invalidations),
+        bins=BinService(uow, bin_repo, invalidations, bin_directory),
+        router=router,
+        routing_rules=RuleSets(
+            uow, routing_repo, routing_kind, auditor, clock, invalidations, active_routing
+        ),
+        risk_rules=RuleSets(uow, risk_repo, risk_kind, auditor, clock, invalidations, active_risk),
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

@@ -18,7 +18,7 @@ import structlog
 
 from clearport.bins.domain import BinInfo, BinTable, parse_csv
 from clearport.bins.ports import BinRepository
-from clearport.core.invalidation import CacheTopic, Invalidations
+from clearport.core.invalidation import CacheSubscriber, CacheTopic, Invalidations
 from clearport.core.uow import UnitOfWork
 
 log = structlog.get_logger("clearport.bins")
@@ -29,7 +29,14 @@ ALL = "all"
 
 
 class BinService:
-    def __init__(self, uow: UnitOfWork, repo: BinRepository, invalidations: Invalidations) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        repo: BinRepository,
+        invalidations: Invalidations,
+        local: CacheSubscriber,
+    ) -> None:
+        self._local = local  # this process's table, dropped at once after an import
         self._uow = uow
         self._repo = repo
         self._invalidations = invalidations
@@ -41,6 +48,7 @@ class BinService:
         async with self._uow.transaction() as tx:
             await self._repo.replace_all(tx, ranges)
             await self._invalidations.publish(tx, CacheTopic.BINS, ALL)
+        self._local.clear()
         log.info("bins_imported", ranges=len(ranges))
         return len(ranges)
 

@@ -47,6 +47,9 @@ PREFIXES = frozenset(
         "adj",
         "file",
         "con",
+        "rrs",  # routing rule set
+        "rks",  # risk rule set
+        "rsim",  # routing simulation (a replay's report)
     }
 )
 

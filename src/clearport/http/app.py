@@ -31,6 +31,7 @@ from clearport.http.routers import (
     merchants,
     operators,
     payments,
+    rules,
     settlements,
     tokens,
     webhooks,
@@ -88,6 +89,7 @@ def create_app(container: Container) -> FastAPI:
         disputes,
         files,
         connectors,
+        rules,
         docs,
     ):
         app.include_router(module.router)

@@ -20,7 +20,7 @@ from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
 from clearport.core.errors import NotFound
 from clearport.core.ids import new_id, parse_id
-from clearport.core.invalidation import Invalidations
+from clearport.core.invalidation import CacheSubscriber, Invalidations
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import UnitOfWork
 from clearport.rulesets.domain import ActiveSet, RuleSetRecord, RuleSetStatus
@@ -38,10 +38,13 @@ class RuleSets(Generic[T]):
         auditor: Auditor,
         clock: Clock,
         invalidations: Invalidations,
+        local: CacheSubscriber,
     ) -> None:
         self._uow = uow
         self._repo = repo
         self.kind = kind
+        # This process's copy, dropped at once: the announcement reaches it a moment later.
+        self._local = local
         self._auditor = auditor
         self._clock = clock
         self._invalidations = invalidations
@@ -100,6 +103,7 @@ class RuleSets(Generic[T]):
             )
             await self._invalidations.publish(tx, self.kind.topic, rule_set_id)
             activated = await self._repo.get(tx, rule_set_id)
+        self._local.evict(rule_set_id)
         if activated is None:
             raise self._missing(rule_set_id)
         return activated

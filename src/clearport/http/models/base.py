@@ -57,6 +57,9 @@ DisputeReversalId = Annotated[str, StringConstraints(pattern=id_pattern("dpr"))]
 AdjustmentId = Annotated[str, StringConstraints(pattern=id_pattern("adj"))]
 FileId = Annotated[str, StringConstraints(pattern=id_pattern("file"))]
 ConnectorId = Annotated[str, StringConstraints(pattern=id_pattern("con"))]
+RoutingRuleSetId = Annotated[str, StringConstraints(pattern=id_pattern("rrs"))]
+RiskRuleSetId = Annotated[str, StringConstraints(pattern=id_pattern("rks"))]
+RoutingSimulationId = Annotated[str, StringConstraints(pattern=id_pattern("rsim"))]
 
 Timestamp = Annotated[int, Field(ge=0, description="Unix seconds.")]
 BusinessDate = Annotated[
