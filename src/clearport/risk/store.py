@@ -23,13 +23,15 @@ SELECT r.i, coalesce(c.n, 0) AS n, coalesce(c.total, 0) AS total
              AS total
         FROM payments p
        WHERE r.per = 'card_fingerprint' AND p.merchant_id = $4 AND p.card_fingerprint = $5
-         AND p.created_at > $6 - make_interval(secs => r.window_s) AND p.created_at <= $6
+         AND p.created_at > $6::timestamptz - make_interval(secs => r.window_s)
+         AND p.created_at <= $6::timestamptz
          AND p.decline_code IS DISTINCT FROM 'blocked'
       UNION ALL
       SELECT count(*), coalesce(sum(p.amount) FILTER (WHERE p.currency = r.currency), 0)
         FROM payments p
        WHERE r.per = 'merchant' AND p.merchant_id = $4
-         AND p.created_at > $6 - make_interval(secs => r.window_s) AND p.created_at <= $6
+         AND p.created_at > $6::timestamptz - make_interval(secs => r.window_s)
+         AND p.created_at <= $6::timestamptz
          AND p.decline_code IS DISTINCT FROM 'blocked'
   ) c ON c.n > 0
  ORDER BY r.i"""
