@@ -49,12 +49,22 @@ def test_an_enforced_hit_blocks_and_a_dry_run_hit_is_recorded(api: Api) -> None:
         api,
         admin,
         [
-            {"name": "bad-bins", "mode": "enforce", "kind": "block_list", "field": "bin",
-             "values": ["424242"]},
-            {"name": "big", "mode": "dry_run", "kind": "amount_limit", "currency": "usd",
-             "max_amount": 5000},
+            {
+                "name": "bad-bins",
+                "mode": "enforce",
+                "kind": "block_list",
+                "field": "bin",
+                "values": ["424242"],
+            },
+            {
+                "name": "big",
+                "mode": "dry_run",
+                "kind": "amount_limit",
+                "currency": "usd",
+                "max_amount": 5000,
+            },
         ],
-    )  # fmt: skip
+    )
     _, key = api.merchant(admin)
     blocked = pay(api, key)
     assert (blocked["status"], blocked["decline_code"]) == ("declined", "blocked")
@@ -79,8 +89,9 @@ def test_an_enforced_hit_blocks_and_a_dry_run_hit_is_recorded(api: Api) -> None:
     passed = pay(api, key, amount=9000, number="5555555555554444")
     assert passed["status"] == "authorized"
     assert passed["risk"]["mode"] == "dry_run"
-    assert passed["risk"]["rules_fired"] == [{"name": "big", "kind": "amount_limit",
-                                              "mode": "dry_run"}]  # fmt: skip
+    assert passed["risk"]["rules_fired"] == [
+        {"name": "big", "kind": "amount_limit", "mode": "dry_run"}
+    ]
     clean = pay(api, key, amount=100, number="5555555555554444")
     assert clean["risk"]["rules_fired"] == [] and clean["risk"]["mode"] is None
 
@@ -90,10 +101,18 @@ def test_rule_errors_name_the_rule(api: Api) -> None:
     param = risk_set(
         api,
         admin,
-        [{"name": "v", "mode": "enforce", "kind": "velocity", "per": "merchant", "window_s": 60,
-          "max_amount": 100}],
+        [
+            {
+                "name": "v",
+                "mode": "enforce",
+                "kind": "velocity",
+                "per": "merchant",
+                "window_s": 60,
+                "max_amount": 100,
+            }
+        ],
         status=400,
-    )  # fmt: skip
+    )
     assert param == "rules[0][currency]"
     param = risk_set(
         api,
@@ -111,9 +130,17 @@ async def test_velocity_counts_across_two_processes_within_its_bound(
     risk_set(
         api,
         admin,
-        [{"name": "card-3-per-hour", "mode": "enforce", "kind": "velocity",
-          "per": "card_fingerprint", "window_s": 3600, "max_count": 3}],
-    )  # fmt: skip
+        [
+            {
+                "name": "card-3-per-hour",
+                "mode": "enforce",
+                "kind": "velocity",
+                "per": "card_fingerprint",
+                "window_s": 3600,
+                "max_count": 3,
+            }
+        ],
+    )
     merchant_id, key = api.merchant(admin)
     other = vault_container.payments
     principal = Principal(PrincipalKind.MERCHANT, key_id="key_test", merchant_id=merchant_id)
