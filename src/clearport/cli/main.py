@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from clearport.cli.bins import bins_app
 from clearport.cli.cloud import cloud_app
 from clearport.cli.db import db_app
 from clearport.cli.keys import keys_app
@@ -35,3 +36,4 @@ app.add_typer(txlog_app, name="txlog")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(bins_app, name="bins")

@@ -54,19 +54,21 @@ SELECT u.id, {_open("run_id")}, {_open("partition")}, {_open("business_date")}, 
               {_open("currencies", "text[]")}) AS u(id, m, c)"""
 
 # Per-item pricing, in SQL, mirroring settlement/fees.price_item (tests compare the two): the
-# brand x region x currency rates and the country -> region table come from the domain as arrays.
+# brand x card type x region x currency rates and the country -> region table come from the
+# domain as arrays; the card type and issuer country are the BIN table's, staged with the item.
 # A dispute's fee was charged when it came (`fee` of its source): the item shows it as its markup,
 # with a reversal's given back (negative); the aggregates keep it apart from the captures' fees,
 # which this settlement charges.
 _price = Params()
 _PRICE_ITEMS = f"""
 WITH rates AS (
-    SELECT * FROM unnest({_price("brand", "text[]")}, {_price("region", "text[]")},
-                         {_price("currency", "text[]")},
+    SELECT * FROM unnest({_price("brand", "text[]")}, {_price("card_type", "text[]")},
+                         {_price("region", "text[]")}, {_price("currency", "text[]")},
                          {_price("ic_bps", "numeric[]")}, {_price("ic_fixed", "bigint[]")},
                          {_price("ic_flag", "boolean[]")}, {_price("sf_bps", "numeric[]")},
                          {_price("sf_fixed", "bigint[]")}, {_price("sf_flag", "boolean[]")})
-        AS r(brand, region, currency, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed, sf_flag)
+        AS r(brand, card_type, region, currency, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed,
+             sf_flag)
 ), fallback AS (
     SELECT * FROM unnest({_price("fallback_currency", "text[]")},
                          {_price("fallback_ic_fixed", "bigint[]")},
@@ -112,8 +114,16 @@ WITH rates AS (
                  CASE WHEN coalesce(r.sf_flag, true) THEN 'scheme_fee_fallback' END) END AS flags
       FROM settlement_sources s
       JOIN mp ON mp.merchant_id = s.merchant_id AND mp.currency = s.currency
+      -- The card's interchange region: the acquiring one when issued there or not known, else
+      -- inter-regional (settlement/fees.interchange_region).
+      LEFT JOIN regions ir ON ir.country = s.issuer_country
       LEFT JOIN rates r
-             ON r.brand = s.brand AND r.region = mp.region AND r.currency = s.currency
+             ON r.brand = s.brand AND r.card_type = coalesce(s.card_type, '')
+            AND r.region = CASE
+                WHEN s.issuer_country IS NULL
+                  OR coalesce(ir.region, {_price("default_region", "text")}) = mp.region
+                THEN mp.region ELSE {_price("default_region", "text")} END
+            AND r.currency = s.currency
       LEFT JOIN fallback fb ON fb.currency = s.currency
      WHERE s.run_id = {_price("run_id")} AND s.partition = {_price("partition")}
 ), priced AS (
@@ -273,6 +283,7 @@ class PgPricingStore:
                 run_id=run.id,
                 partition=partition,
                 brand=[r.brand for r in grid],
+                card_type=[r.card_type for r in grid],
                 region=[r.region for r in grid],
                 currency=[r.currency for r in grid],
                 ic_bps=[_decimal(r.interchange.bps) for r in grid],

@@ -60,13 +60,19 @@ _WINDOW = (
     f"AND t.created_at < {_stage('cutoff_at')} AND t.source IS NOT NULL "
     "AND NOT EXISTS (SELECT 1 FROM settlement_items i WHERE i.source_id = t.source)"
 )
+# The interchange card type from the payment's BIN data (settlement/fees.card_type_of).
+_CARD_TYPE = (
+    "CASE WHEN p.card_category = 'commercial' THEN 'commercial' "
+    "WHEN p.card_funding IS NOT NULL THEN 'consumer_' || p.card_funding END"
+)
 _STAGE_SOURCES = f"""
 INSERT INTO settlement_sources (run_id, partition, source_id, transfer_id, type, merchant_id,
-    currency, amount, fee, created_at, payment_id, brand, reference)
+    currency, amount, fee, created_at, payment_id, brand, reference, card_type, issuer_country)
 SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}, x.*
   FROM (
     SELECT t.source, t.id, t.code AS type, a.owner AS merchant_id, t.currency, t.amount,
-           0::bigint AS fee, t.created_at, p.id AS payment_id, p.card_brand, p.reference
+           0::bigint AS fee, t.created_at, p.id AS payment_id, p.card_brand, p.reference,
+           {_CARD_TYPE}, p.card_issuer_country
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id = CASE WHEN t.code = 'capture'
            THEN t.credit_account_id ELSE t.debit_account_id END
@@ -76,7 +82,7 @@ SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}
      WHERE t.code IN ('capture', 'refund') AND a.kind = 'pending' AND {_WINDOW}
     UNION ALL
     SELECT t.source, t.id, 'dispute', a.owner, t.currency, t.amount, coalesce(f.amount, 0),
-           t.created_at, p.id, p.card_brand, p.reference
+           t.created_at, p.id, p.card_brand, p.reference, {_CARD_TYPE}, p.card_issuer_country
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id = t.debit_account_id
       JOIN disputes d ON d.id = t.source
@@ -86,7 +92,8 @@ SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}
        AND {_WINDOW}
     UNION ALL
     SELECT t.source, t.id, 'dispute_reversal', a.owner, t.currency, t.amount,
-           coalesce(f.amount, 0), t.created_at, p.id, p.card_brand, p.reference
+           coalesce(f.amount, 0), t.created_at, p.id, p.card_brand, p.reference, {_CARD_TYPE},
+           p.card_issuer_country
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id = t.credit_account_id
       JOIN disputes d ON d.reversal_id = t.source
@@ -97,7 +104,7 @@ SELECT {_stage("run_id")}, {partition_of("x.merchant_id", _stage("partitions"))}
     UNION ALL
     SELECT t.source, t.id, 'adjustment', a.owner, t.currency,
            CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE -t.amount END, 0,
-           t.created_at, NULL, NULL, NULL
+           t.created_at, NULL, NULL, NULL, NULL, NULL
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id IN (t.debit_account_id, t.credit_account_id)
      WHERE t.code = 'adjustment' AND a.kind = 'pending' AND {_WINDOW}

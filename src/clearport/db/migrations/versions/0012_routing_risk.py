@@ -9,6 +9,8 @@ records of them.
 - `routing_rule_sets` / `risk_rule_sets`: versioned, `draft` -> `active` -> `inactive`; at most
   one active of each kind (a partial unique index). Versions come from a sequence per kind;
   `body` is the set as the API takes it (`rules`, and routing's `default`).
+- `settlement_sources` carry the card type and issuer country, so interchange++ prices by the
+  card's real funding type and region (decision 0513).
 - `payments.risk`: the risk decision (rules fired, mode); NULL when no risk rule set was active.
 - `payments_velocity`: velocity rules count a card's recent payments (decision 0520).
 
@@ -49,6 +51,9 @@ ALTER TABLE payments
     ADD COLUMN card_category text,
     ADD COLUMN card_issuer_country text,
     ADD COLUMN risk jsonb;
+
+-- Settlement prices interchange++ by the card's type and issuer region (decision 0513).
+ALTER TABLE settlement_sources ADD COLUMN card_type text, ADD COLUMN issuer_country text;
 
 CREATE INDEX payments_velocity ON payments (merchant_id, card_fingerprint, created_at);
 CREATE INDEX payments_merchant_created ON payments (merchant_id, created_at);
@@ -93,6 +98,7 @@ DROP SEQUENCE routing_rule_set_versions;
 DROP INDEX payments_created;
 DROP INDEX payments_merchant_created;
 DROP INDEX payments_velocity;
+ALTER TABLE settlement_sources DROP COLUMN issuer_country, DROP COLUMN card_type;
 ALTER TABLE payments
     DROP COLUMN risk,
     DROP COLUMN card_issuer_country,
