@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from clearport.ledger.service import LedgerService
     from clearport.merchants.service import MerchantService
     from clearport.payments.service import PaymentService
+    from clearport.replay.service import RoutingSimulations
     from clearport.risk.domain import RiskRuleSet
     from clearport.routing.domain import RuleSet
     from clearport.routing.service import Router
@@ -90,6 +91,7 @@ class Container:
     bins: BinService
     routing_rules: RuleSets[RuleSet]
     router: Router  # what payments ask: the active routing rule set, cached
+    routing_simulations: RoutingSimulations
     risk_rules: RuleSets[RiskRuleSet]
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
@@ -168,6 +170,8 @@ def build_container(
     from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
     from clearport.payments.service import PaymentService
     from clearport.payments.store import PgPaymentStore
+    from clearport.replay.service import RoutingSimulations
+    from clearport.replay.store import PgHistory
     from clearport.risk.plugins import risk_conditions
     from clearport.risk.service import RiskRuleKind, RiskScreen
     from clearport.risk.store import PgVelocityCounter
@@ -276,6 +280,10 @@ def build_container(
     hub.subscribe(CacheTopic.ROUTING_RULES, active_routing)
     hub.subscribe(CacheTopic.RISK_RULES, active_risk)
     router = Router(active_routing, directory)
+    routing_rules = RuleSets(
+        uow, routing_repo, routing_kind, auditor, clock, invalidations, active_routing
+    )
+    risk_rules = RuleSets(uow, risk_repo, risk_kind, auditor, clock, invalidations, active_risk)
     idempotency_store = PgIdempotencyStore(db)
     idempotency = IdempotencyService(
         idempotency_store,
@@ -464,10 +472,11 @@ def build_container(
         adjustments=adjustments,
         bins=BinService(uow, bin_repo, invalidations, bin_directory),
         router=router,
-        routing_rules=RuleSets(
-            uow, routing_repo, routing_kind, auditor, clock, invalidations, active_routing
+        routing_rules=routing_rules,
+        risk_rules=risk_rules,
+        routing_simulations=RoutingSimulations(
+            uow, PgHistory(), routing_rules, risk_rules, table_for
         ),
-        risk_rules=RuleSets(uow, risk_repo, risk_kind, auditor, clock, invalidations, active_risk),
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

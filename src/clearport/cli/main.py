@@ -15,6 +15,7 @@ from clearport.cli.db import db_app
 from clearport.cli.keys import keys_app
 from clearport.cli.merchants import merchants_app
 from clearport.cli.operators import operators_app
+from clearport.cli.routing import routing_app
 from clearport.cli.serve import run, serve
 from clearport.cli.settle import payouts_app, settle
 from clearport.cli.simulate import simulate_app
@@ -37,3 +38,4 @@ app.add_typer(payouts_app, name="payouts")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(bins_app, name="bins")
+app.add_typer(routing_app, name="routing")

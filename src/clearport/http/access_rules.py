@@ -150,6 +150,8 @@ ROUTE_ACCESS: Mapping[tuple[str, str], RouteAccess] = {
     ("GET", "/v1/risk_rule_sets"): operators(Permission.ROUTING_READ),
     ("GET", "/v1/risk_rule_sets/{rule_set_id}"): operators(Permission.ROUTING_READ),
     ("POST", "/v1/risk_rule_sets/{rule_set_id}/activate"): operators(Permission.ROUTING_MANAGE),
+    # replay/service.py
+    ("POST", "/v1/routing_simulations"): operators(Permission.ROUTING_SIMULATE),
 }
 
 

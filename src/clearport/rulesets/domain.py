@@ -59,6 +59,7 @@ class Facts:
     funding: str | None
     issuer_country: str | None
     fingerprint: str = ""
+    category: str | None = None  # consumer or commercial, from the BIN table (pricing's)
 
     @property
     def bin_key(self) -> int:

@@ -15,9 +15,10 @@ from clearport.http.models.base import (
     ResponseModel,
     RiskRuleSetId,
     RoutingRuleSetId,
+    RoutingSimulationId,
     Timestamp,
 )
-from clearport.http.schemas import StrictModel
+from clearport.http.schemas import Pricing, StrictModel
 from clearport.routing.domain import MAX_CANDIDATES, MAX_RULES, MAX_VALUES, MAX_WEIGHT
 from clearport.rulesets.domain import RULE_NAME
 from clearport.vault.cards import Brand
@@ -218,3 +219,82 @@ class RoutingRuleSetList(ListOf[RoutingRuleSet]):
 
 class RiskRuleSetList(ListOf[RiskRuleSet]):
     pass
+
+
+class RoutingSimulationCreate(StrictModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "routing_rule_set": {
+                        "rules": [
+                            {
+                                "name": "debit-to-b",
+                                "when": {"funding": "debit"},
+                                "then": {"connectors": ["acquirer-b"]},
+                            }
+                        ],
+                        "default": {"connectors": ["acquirer-a"]},
+                    },
+                    "since": 1764000000,
+                    "until": 1764604800,
+                }
+            ]
+        }
+    )
+
+    routing_rule_set: RoutingRuleSetId | RoutingRuleSetCreate | None = Field(
+        default=None,
+        description="A stored set's id or a set inline; omitted: each payment keeps the "
+        "connector it went to.",
+    )
+    risk_rule_set: RiskRuleSetId | RiskRuleSetCreate | None = Field(
+        default=None,
+        description="A stored set's id or a set inline; omitted: what the risk rules of the "
+        "time decided stands.",
+    )
+    pricing: Pricing | None = Field(
+        default=None, description="Priced instead of each merchant's own pricing."
+    )
+    since: Timestamp = Field(description="Unix seconds, inclusive.")
+    until: Timestamp = Field(description="Unix seconds, exclusive; at most 31 days after since.")
+
+
+class Money(ResponseModel):
+    currency: str
+    amount: int
+
+
+class ConnectorProjection(ResponseModel):
+    connector: str = Field(description="`(unrouted)`: released payments with no routing rules.")
+    count: int = Field(ge=0)
+    volume: list[Money]
+    projected_approval_rate_bps: int = Field(ge=0, le=10_000)
+    projected_approved: int = Field(ge=0)
+    projected_fees: list[Money] = Field(description="If every projected approval is captured.")
+
+
+class PaymentChanges(ResponseModel):
+    count: int = Field(ge=0)
+    payments: list[str] = Field(description="The first 100 of them.")
+
+
+class CandidateName(ResponseModel):
+    id: str | None = Field(description="Null for a set given inline.")
+    version: int | None
+
+
+class RoutingSimulation(ResponseModel):
+    id: RoutingSimulationId
+    object: Literal["routing_simulation"]
+    since: Timestamp
+    until: Timestamp
+    routing_rule_set: CandidateName | None
+    risk_rule_set: CandidateName | None
+    pricing: dict[str, Any] | None
+    payments: int = Field(ge=0, description="Payments of the window replayed.")
+    rerouted: int = Field(ge=0, description="Sent to another connector than they went to.")
+    blocked: int = Field(ge=0, description="Blocked under the candidate risk rules.")
+    newly_blocked: PaymentChanges
+    released: PaymentChanges
+    connectors: list[ConnectorProjection]

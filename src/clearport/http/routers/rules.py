@@ -1,7 +1,9 @@
-"""Routing and risk rule sets (operators: admin writes and activates; every role reads)."""
+"""Routing and risk rule sets (operators: admin writes and activates; every role reads), and
+replays of history through candidate rules (admin and finance)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,8 +21,11 @@ from clearport.http.models.rules import (
     RoutingRuleSet,
     RoutingRuleSetCreate,
     RoutingRuleSetList,
+    RoutingSimulation,
+    RoutingSimulationCreate,
 )
-from clearport.http.schemas import list_json
+from clearport.http.schemas import StrictModel, list_json
+from clearport.replay.service import SimulationRequest
 from clearport.rulesets.domain import RuleSetRecord
 from clearport.rulesets.service import RuleSets
 
@@ -85,6 +90,30 @@ async def activate_routing_rule_set(
         principal_of(request), origin_of(request), rule_set_id
     )
     return JSONResponse(rule_set_json(record, "routing_rule_set"))
+
+
+@router.post("/v1/routing_simulations", response_model=RoutingSimulation)
+async def simulate_routing(request: Request, body: RoutingSimulationCreate) -> JSONResponse:
+    """Replay the payments of `[since, until)` through candidate routing and risk rules (and
+    pricing): per connector volume, projected approval rate and fees; payments newly blocked
+    or released. The same inputs give the same report (but its id)."""
+    report = await container_of(request).routing_simulations.simulate(
+        principal_of(request),
+        SimulationRequest(
+            since=datetime.fromtimestamp(body.since, UTC),
+            until=datetime.fromtimestamp(body.until, UTC),
+            routing=_candidate(body.routing_rule_set),
+            risk=_candidate(body.risk_rule_set),
+            pricing=None if body.pricing is None else body.pricing.model_dump(mode="json"),
+        ),
+    )
+    return JSONResponse(report)
+
+
+def _candidate(given: str | StrictModel | None) -> str | dict[str, Any] | None:
+    if given is None or isinstance(given, str):
+        return given
+    return dict(given.model_dump(exclude_none=True))
 
 
 @router.post(RISK, status_code=201, response_model=RiskRuleSet)
