@@ -52,10 +52,14 @@ class RiskCondition(Protocol):
 class BlockList:
     field: str
     values: frozenset[str]
+    # BIN prefixes are looked up by the card BIN's own prefixes of these lengths: a few set
+    # lookups whatever the list's size.
+    prefix_lengths: tuple[int, ...] = ()
 
     def hit(self, facts: Facts) -> bool:
         if self.field == "bin":
-            return any(facts.bin.startswith(v) for v in self.values)
+            card_bin, values = facts.bin, self.values
+            return any(card_bin[:n] in values for n in self.prefix_lengths)
         if self.field == "fingerprint":
             return facts.fingerprint in self.values
         return facts.issuer_country in self.values
@@ -240,7 +244,8 @@ def _block_list(raw: Mapping[str, Any], where: Field) -> BlockList:
     pattern = _LIST_FIELDS[kind_field]
     if not all(isinstance(v, str) and pattern.match(v) for v in values):
         raise _bad(f"'{{field}}' has a value that is not a {kind_field}.", (*where, "values"))
-    return BlockList(kind_field, frozenset(values))
+    lengths = tuple(sorted({len(v) for v in values})) if kind_field == "bin" else ()
+    return BlockList(kind_field, frozenset(values), lengths)
 
 
 def _velocity(raw: Mapping[str, Any], where: Field) -> Velocity:

@@ -125,17 +125,20 @@ def _interval_meet(a: Interval, b: Interval) -> Interval:
     return (max(a[0], b[0]), min(a[1], b[1]))
 
 
-def _meet(a: Box, b: Box) -> Box:
-    return Box(
-        tuple(x.meet(n, y) for n, x, y in zip(CATEGORICAL, a.values, b.values, strict=True)),
-        _interval_meet(a.bins, b.bins),
-        _interval_meet(a.amounts, b.amounts),
+def intersects(a: Box, b: Box) -> bool:
+    """Whether some point is in both (dimension by dimension, stopping at the first apart)."""
+    if a.bins[0] > b.bins[1] or b.bins[0] > a.bins[1]:
+        return False
+    if a.amounts[0] > b.amounts[1] or b.amounts[0] > a.amounts[1]:
+        return False
+    return all(
+        not x.meet(n, y).empty() for n, x, y in zip(CATEGORICAL, a.values, b.values, strict=True)
     )
 
 
 def subtract(a: Box, b: Box) -> list[Box]:
     """`a` minus `b` as disjoint boxes."""
-    if _meet(a, b).empty():
+    if not intersects(a, b):
         return [a]
     pieces: list[Box] = []
     current = a
@@ -247,10 +250,16 @@ def check_rules(rule_set: RuleSet) -> list[RuleCheck]:
         left = [box]
         overlapping: list[str] = []
         for other, other_box in earlier:
-            if not _meet(box, other_box).empty():
-                overlapping.append(other.name)
-            left = [piece for part in left for piece in subtract(part, other_box)]
-            left = [piece for piece in left if realizable(piece)]
+            if not intersects(box, other_box):
+                continue  # the common case: rules on different payments
+            overlapping.append(other.name)
+            cut: list[Box] = []
+            for part in left:
+                if intersects(part, other_box):
+                    cut.extend(p for p in subtract(part, other_box) if realizable(p))
+                else:
+                    cut.append(part)
+            left = cut
             if not left or len(left) > MAX_PIECES:
                 break
         found = next((w for w in (witness(p) for p in left[:MAX_PIECES]) if w), None)

@@ -142,7 +142,8 @@ def decide(rule_set: RuleSet, facts: Facts) -> Decision:
 
 
 def _invalid(message: str, field: Field) -> InvalidRequest:
-    return InvalidRequest(message, field=field)
+    """A rule the API's schema lets through but the rules refuse (`rule_invalid`)."""
+    return InvalidRequest(message, field=field, code="rule_invalid")
 
 
 def _values(raw: Any, name: str, field: Field) -> frozenset[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
 from clearport.http.models.base import (
     ListOf,
@@ -19,6 +19,7 @@ from clearport.http.models.base import (
     Timestamp,
 )
 from clearport.http.schemas import Pricing, StrictModel
+from clearport.risk.domain import BUILT_IN_KINDS
 from clearport.routing.domain import MAX_CANDIDATES, MAX_RULES, MAX_VALUES, MAX_WEIGHT
 from clearport.rulesets.domain import RULE_NAME
 from clearport.vault.cards import Brand
@@ -66,7 +67,10 @@ class RoutingWhen(StrictModel):
 
 
 class Candidates(StrictModel):
-    connectors: Annotated[list[Connector], Field(min_length=1, max_length=MAX_CANDIDATES)]
+    connectors: Annotated[
+        list[Connector],
+        Field(min_length=1, max_length=MAX_CANDIDATES, json_schema_extra={"uniqueItems": True}),
+    ]
 
 
 class SplitShare(StrictModel):
@@ -148,16 +152,43 @@ class VelocityRule(StrictModel):
     currency: Code | None = None
 
 
+def _not_built_in(kind: str) -> str:
+    if kind in BUILT_IN_KINDS:
+        raise ValueError("a built-in kind has its own parameters")
+    return kind
+
+
+PluginKind = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$"),
+    AfterValidator(_not_built_in),
+    Field(
+        description="A plug-in's condition (`clearport.risk_conditions`).",
+        json_schema_extra={"not": {"enum": list(BUILT_IN_KINDS)}},
+    ),
+]
+
+
 class PluginRule(StrictModel):
     name: RuleName
     mode: Literal["enforce", "dry_run"]
-    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")] = Field(
-        description="A plug-in's condition (`clearport.risk_conditions`)."
-    )
+    kind: PluginKind
     params: dict[str, Any]
 
 
-RiskRule = BlockListRule | AmountLimitRule | VelocityRule | PluginRule
+def _rule_kind(raw: Any) -> str:
+    kind = raw.get("kind") if isinstance(raw, dict) else getattr(raw, "kind", None)
+    return kind if kind in BUILT_IN_KINDS else "plugin"
+
+
+# Told apart by `kind`, so an error names the member the rule's kind chose.
+RiskRule = Annotated[
+    Annotated[BlockListRule, Tag("block_list")]
+    | Annotated[AmountLimitRule, Tag("amount_limit")]
+    | Annotated[VelocityRule, Tag("velocity")]
+    | Annotated[PluginRule, Tag("plugin")],
+    Discriminator(_rule_kind),
+]
 
 
 class RiskRuleSetCreate(StrictModel):
