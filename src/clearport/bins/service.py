@@ -54,7 +54,7 @@ class BinService:
 
     async def count(self) -> int:
         async with self._uow.autocommit() as tx:
-            return len(await self._repo.all(tx))
+            return await self._repo.count(tx)
 
 
 class BinDirectory:

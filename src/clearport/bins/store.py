@@ -33,6 +33,9 @@ class PgBinRepository:
             ],
         )
 
+    async def count(self, tx: Transaction) -> int:
+        return int(await conn_of(tx).fetchval("SELECT count(*) FROM bin_ranges"))
+
     async def all(self, tx: Transaction) -> list[BinRange]:
         rows = await conn_of(tx).fetch(
             "SELECT bin_from, bin_to, brand, funding, category, issuer_country FROM bin_ranges"
