@@ -164,7 +164,8 @@ def main() -> None:
         base = per_payment_us(baseline, payments, args.rounds)
         print(f"  {name:<38} {figure:8.1f} µs   baseline (no rule sets) {base:6.2f} µs")
     print(
-        f"static checker, {args.rules}-rule routing set accepted: {checker_ms:.0f} ms (once, on save)"
+        f"static checker, {args.rules}-rule routing set accepted: {checker_ms:.0f} ms "
+        "(once, on save)"
     )
 
 
