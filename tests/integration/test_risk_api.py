@@ -4,15 +4,26 @@ dry-run hit is recorded and not enforced, velocity counts across processes."""
 from __future__ import annotations
 
 import asyncio
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from clearport.access.domain import Principal, PrincipalKind
+import pytest
+
+from clearport.access.domain import SYSTEM_CLI, Origin, Principal, PrincipalKind
+from clearport.config import Settings
+from clearport.core.errors import InvalidRequest
 from clearport.core.sensitive import SensitiveStr
 from clearport.payments.authorize import InlineCard, NewPayment
 from clearport.payments.domain import PaymentStatus
+from clearport.risk.plugins import risk_conditions
 from clearport.vault.cards import CardInput
 from clearport.wiring import Container
+from tests.payments_support import merchant_principal, with_container
 from tests.support import Api, pg
+
+PLUGINS = Path(__file__).resolve().parent.parent / "plugins"
 
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 
@@ -181,3 +192,87 @@ async def test_velocity_counts_across_two_processes_within_its_bound(
     approved = statuses.count("authorized")
     assert 3 <= approved <= 3 + len(results) - 1
     assert set(statuses) <= {"authorized", "declined"}
+
+
+@pytest.fixture
+def risk_plugin_installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.syspath_prepend(str(PLUGINS))
+    importlib.invalidate_caches()
+    yield
+    importlib.invalidate_caches()
+
+
+def test_a_plugin_condition_blocks_and_a_bad_plugin_is_left_out(
+    risk_plugin_installed: None, api: Api, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    conditions = risk_conditions()
+    assert set(conditions) == {"high_risk_mcc"}  # not the broken one, not the impostor
+    merchant_id, _ = api.merchant(mcc="7995")
+    card = CardInput(SensitiveStr("4242424242424242"), 12, 2030)
+    new = NewPayment(1500, "usd", InlineCard(card, SensitiveStr("123")), False, None, {})
+
+    async def work(c: Container) -> None:
+        refused = {
+            "rules": [
+                {
+                    "name": "g",
+                    "mode": "enforce",
+                    "kind": "high_risk_mcc",
+                    "params": {"mccs": "7995"},
+                }
+            ]
+        }
+        with pytest.raises(InvalidRequest) as bad:
+            await c.risk_rules.create(SYSTEM_CLI, Origin("test"), refused)
+        assert bad.value.field == ("rules", "0", "params")
+        body = {
+            "rules": [
+                {
+                    "name": "gambling",
+                    "mode": "enforce",
+                    "kind": "high_risk_mcc",
+                    "params": {"mccs": ["7995"]},
+                }
+            ]
+        }
+        created = await c.risk_rules.create(SYSTEM_CLI, Origin("test"), body)
+        await c.risk_rules.activate(SYSTEM_CLI, Origin("test"), created.id)
+        payment = await c.payments.create(merchant_principal(merchant_id), new, None)
+        assert (payment.status, payment.decline_code) == (PaymentStatus.DECLINED, "blocked")
+        assert payment.risk is not None
+        assert payment.risk["rules_fired"] == [
+            {"name": "gambling", "kind": "high_risk_mcc", "mode": "enforce"}
+        ]
+
+    with_container(settings, database_url, tmp_path, work)
+
+
+def test_a_blocked_payment_is_replayed_under_its_idempotency_key(api: Api) -> None:
+    admin = api.operator("admin")
+    risk_set(
+        api,
+        admin,
+        [
+            {
+                "name": "no-us",
+                "mode": "enforce",
+                "kind": "block_list",
+                "field": "issuer_country",
+                "values": ["US"],
+            },
+            {
+                "name": "all-bins",
+                "mode": "enforce",
+                "kind": "block_list",
+                "field": "bin",
+                "values": ["4"],
+            },
+        ],
+    )
+    _, key = api.merchant(admin)
+    body = {"amount": 700, "currency": "usd", "source": {"card": dict(CARD)}}
+    first = api.call("POST", "/v1/payments", key, json=body, idempotency_key="blocked-1")
+    again = api.call("POST", "/v1/payments", key, json=body, idempotency_key="blocked-1")
+    assert first.status_code == again.status_code == 201
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json() == first.json() and first.json()["decline_code"] == "blocked"
