@@ -6,7 +6,7 @@ connector, an amount condition without its one currency) the services check and 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag
 
@@ -32,6 +32,8 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z]{3}$")]
 Mcc = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")]
 Merchant = Annotated[str, StringConstraints(pattern=r"^mer_[0-9A-Za-z]{1,40}$")]
 Funding = Literal["credit", "debit", "prepaid"]
+IdType = TypeVar("IdType")
+InlineType = TypeVar("InlineType")
 Amount = Annotated[int, Field(ge=0, le=10**15)]
 
 
@@ -84,10 +86,21 @@ class Split(StrictModel):
     )
 
 
+def _outcome(raw: Any) -> str:
+    return "weighted" if isinstance(raw, dict) and "split" in raw else "ordered"
+
+
+# Told apart by their one key, so an error names the field of the outcome that was meant.
+Outcome = Annotated[
+    Annotated[Candidates, Tag("ordered")] | Annotated[Split, Tag("weighted")],
+    Discriminator(_outcome),
+]
+
+
 class RoutingRule(StrictModel):
     name: RuleName
     when: RoutingWhen = Field(default_factory=RoutingWhen)
-    then: Candidates | Split
+    then: Outcome
 
 
 class RoutingRuleSetCreate(StrictModel):
@@ -169,11 +182,19 @@ PluginKind = Annotated[
 ]
 
 
+ParamName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+ParamScalar = Annotated[str, StringConstraints(max_length=200)] | int | bool
+ParamValue = ParamScalar | Annotated[list[ParamScalar], Field(max_length=1_000)]
+
+
 class PluginRule(StrictModel):
     name: RuleName
     mode: Literal["enforce", "dry_run"]
     kind: PluginKind
-    params: dict[str, Any]
+    params: Annotated[dict[ParamName, ParamValue], Field(max_length=50)] = Field(
+        description="The plug-in's parameters: names in snake case; strings, integers, "
+        "booleans or lists of them."
+    )
 
 
 def _rule_kind(raw: Any) -> str:
@@ -252,6 +273,19 @@ class RiskRuleSetList(ListOf[RiskRuleSet]):
     pass
 
 
+def _by_id(raw: Any) -> str:
+    return "id" if isinstance(raw, str) else "inline"
+
+
+# A candidate is a stored set's id or a set inline; told apart by type, so an error names the
+# inline set's own field.
+ById = Annotated[
+    Annotated[IdType, Tag("id")] | Annotated[InlineType, Tag("inline")], Discriminator(_by_id)
+]
+# Up to 2100-01-01: a window is a time Clearport has payments for.
+Moment = Annotated[int, Field(ge=0, le=4_102_444_800)]
+
+
 class RoutingSimulationCreate(StrictModel):
     model_config = ConfigDict(
         json_schema_extra={
@@ -274,12 +308,12 @@ class RoutingSimulationCreate(StrictModel):
         }
     )
 
-    routing_rule_set: RoutingRuleSetId | RoutingRuleSetCreate | None = Field(
+    routing_rule_set: ById[RoutingRuleSetId, RoutingRuleSetCreate] | None = Field(
         default=None,
         description="A stored set's id or a set inline; omitted: each payment keeps the "
         "connector it went to.",
     )
-    risk_rule_set: RiskRuleSetId | RiskRuleSetCreate | None = Field(
+    risk_rule_set: ById[RiskRuleSetId, RiskRuleSetCreate] | None = Field(
         default=None,
         description="A stored set's id or a set inline; omitted: what the risk rules of the "
         "time decided stands.",
@@ -287,8 +321,8 @@ class RoutingSimulationCreate(StrictModel):
     pricing: Pricing | None = Field(
         default=None, description="Priced instead of each merchant's own pricing."
     )
-    since: Timestamp = Field(description="Unix seconds, inclusive.")
-    until: Timestamp = Field(description="Unix seconds, exclusive; at most 31 days after since.")
+    since: Moment = Field(description="Unix seconds, inclusive.")
+    until: Moment = Field(description="Unix seconds, exclusive; at most 31 days after since.")
 
 
 class Money(ResponseModel):
