@@ -7,6 +7,11 @@ the idempotent response; a sale (it posts to the ledger) or a failure to reverse
 transaction. The CVC travels in memory from the request to the connector calls; it is never
 written anywhere.
 
+Risk, then routing (decisions 0510, 0520; `screening.py`): the active rule sets are read from
+this process's caches before the first transaction; inside it, once the card is known, the risk
+rules screen the payment (one read for velocity) and the routing rules give its candidates. A
+payment they block is written declined in that one transaction and never routed.
+
 Failover (decision 0501): on a technical failure (a processing error, a timeout, a refused
 connection, an open breaker) — never on a decline — the payment moves to the next candidate in
 one more write: the failed attempt, its reversal if the call may have reached the processor, the
@@ -25,10 +30,9 @@ from typing import Any
 import structlog
 
 from clearport.access.domain import Principal
-from clearport.connectors.domain import ConnectorCard, ConnectorResult, ConnectorStatus
+from clearport.connectors.domain import ConnectorCard, ConnectorResult
 from clearport.core.clock import Clock
 from clearport.core.errors import (
-    ConnectorFailed,
     Field,
     IdempotencyInProgress,
     InternalError,
@@ -40,7 +44,7 @@ from clearport.core.errors import (
 from clearport.core.ids import new_id
 from clearport.core.money import parse_currency
 from clearport.core.sensitive import SensitiveStr
-from clearport.core.uow import Transaction, UnitOfWork
+from clearport.core.uow import UnitOfWork
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
 from clearport.merchants.domain import MerchantStatus
@@ -58,46 +62,20 @@ from clearport.payments.domain import (
     new_reversal,
     next_candidate,
     outcome_of,
-    route,
     validate_amount,
 )
 from clearport.payments.lost import LostCalls, failed
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import CardVault, PaymentStore
 from clearport.payments.records import payment_entry
+from clearport.payments.screening import BlockedPayments, facts_of, routing_of
 from clearport.risk.domain import RiskDecision
 from clearport.risk.service import RiskScreen
-from clearport.routing.service import RoutePlan, Router
-from clearport.rulesets.domain import Facts
+from clearport.routing.service import Router
 from clearport.vault.cards import CardInput, validate_card, validate_cvc
 from clearport.vault.service import StoredCard
 
 log = structlog.get_logger("clearport.payments")
-
-# What a payment blocked by risk rules records as its authorization's answer: declined, by us.
-BLOCKED = ConnectorResult(status=ConnectorStatus.DECLINED, decline_code="blocked")
-
-
-def facts_of(
-    payment_id: str, merchant_id: str, mcc: str, amount: int, currency: str, card: StoredCard
-) -> Facts:
-    """What risk and routing rules know of a payment."""
-    return Facts(
-        payment_id=payment_id,
-        merchant=merchant_id,
-        mcc=mcc,
-        amount=amount,
-        currency=currency,
-        brand=card.brand,
-        bin=card.bin,
-        funding=card.funding,
-        issuer_country=card.issuer_country,
-        fingerprint=card.fingerprint,
-    )
-
-
-def _fired(payment: Payment) -> list[dict[str, Any]]:
-    return list((payment.risk or {}).get("rules_fired", []))
 
 
 @dataclass(frozen=True)
@@ -141,6 +119,7 @@ class Authorizations:
     ) -> None:
         self._router = router
         self._risk = risk
+        self._blocked = BlockedPayments(store, writer, idempotency)
         self._uow = uow
         self._store = store
         self._merchants = merchants
@@ -200,8 +179,8 @@ class Authorizations:
             risk = await self._risk.screen(tx, risk_set, facts, now)
             if risk is not None and risk.blocked:
                 payment = self._new_payment(payment_id, merchant_id, new, stored, None, risk, now)
-                return await self._blocked(tx, principal, payment, claim)
-            routing = self._route(plan, facts)
+                return await self._blocked.record(tx, principal.actor, payment, claim)
+            routing = routing_of(plan, facts, self._calls.allows)
             if card_input is None and isinstance(new.source, TokenSource):
                 card_input = await self._vault.reveal_for_connector(
                     tx,
@@ -238,49 +217,6 @@ class Authorizations:
             # Reversals sent while failing over finish before the answer; a crash leaves them
             # pending for the janitor.
             await asyncio.gather(*reversals, return_exceptions=True)
-
-    def _route(self, plan: RoutePlan, facts: Facts) -> Routing:
-        decision = plan.decide(facts)
-        if not decision.candidates:
-            raise ConnectorFailed(
-                "No connector is available for payments; nothing was sent.",
-                code="connector_unavailable",
-            )
-        return route(
-            decision.candidates,
-            decision.rule,
-            decision.reason,
-            self._calls.allows,
-            rule_set=decision.rule_set,
-            version=decision.version,
-        )
-
-    async def _blocked(
-        self,
-        tx: Transaction,
-        principal: Principal,
-        payment: Payment,
-        claim: IdempotencyClaim | None,
-    ) -> Payment:
-        """A payment the risk rules block: created declined (`blocked`) in the one transaction
-        that records it, with no connector asked."""
-        attempt = new_attempt(
-            payment, Operation.AUTHORIZE, payment.amount, payment.created_at,
-            attempt_id=payment.auth_attempt_id,
-        )  # fmt: skip
-        await self._store.insert_pending(
-            tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
-        )
-        if claim is not None:
-            await self._idempotency.bind_resource(tx, claim, payment.id)
-        postings: list[TransferRequest] = []
-        current, _ = await self._writer.authorization(
-            tx, payment, attempt, BLOCKED, principal.actor, postings, storing=claim
-        )
-        if claim is not None and not claim.completed_in_transaction:
-            await self._writer.respond(tx, claim, 201, current)
-        log.info("payment_blocked", payment=payment.id, rules=[r["name"] for r in _fired(payment)])
-        return current
 
     def _new_payment(
         self,
