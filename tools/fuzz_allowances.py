@@ -76,6 +76,9 @@ def _body_value(body: Any, param: str) -> Iterator[Any]:
     """The value of the body at `param` (`source[card][exp_year]`), if it has one."""
     value = body
     for part in param.replace("]", "").split("["):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]  # `rules[0][...]`: an index into a list
+            continue
         if not isinstance(value, dict) or part not in value:
             return
         value = value[part]

@@ -193,7 +193,9 @@ class PluginRule(StrictModel):
     kind: PluginKind
     params: Annotated[dict[ParamName, ParamValue], Field(max_length=50)] = Field(
         description="The plug-in's parameters: names in snake case; strings, integers, "
-        "booleans or lists of them."
+        "booleans or lists of them.",
+        # Only names in snake case: `patternProperties` alone would let any other name through.
+        json_schema_extra={"additionalProperties": False},
     )
 
 
