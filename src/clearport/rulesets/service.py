@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import structlog
+
 from clearport.access.domain import Origin, Principal
 from clearport.audit.service import Auditor
 from clearport.core.clock import Clock
-from clearport.core.errors import NotFound
+from clearport.core.errors import ClearportError, NotFound
 from clearport.core.ids import new_id, parse_id
 from clearport.core.invalidation import CacheSubscriber, Invalidations
 from clearport.core.pagination import Page, PageRequest
@@ -27,6 +29,7 @@ from clearport.rulesets.domain import ActiveSet, RuleSetRecord, RuleSetStatus
 from clearport.rulesets.ports import RuleKind, RuleSetRepository
 
 T = TypeVar("T")
+log = structlog.get_logger("clearport.rulesets")
 
 
 class RuleSets(Generic[T]):
@@ -168,10 +171,22 @@ class ActiveRules(Generic[T]):
                 self._stale = False
                 async with self._uow.autocommit() as tx:
                     record = await self._repo.active(tx)
-                self._current = (
-                    None
-                    if record is None
-                    else ActiveSet(record, self._kind.parse(record.id, record.version, record.body))
-                )
+                self._current = None if record is None else self._parsed(record)
                 self._expires_at = self._monotonic() + self._ttl_s
         return self._current
+
+    def _parsed(self, record: RuleSetRecord) -> ActiveSet[T] | None:
+        """The active set's rules; if this process cannot read them (a plug-in its risk rules
+        name is not installed here), the set it had before, said loudly: payments keep flowing
+        under the last rules this process could apply."""
+        try:
+            return ActiveSet(record, self._kind.parse(record.id, record.version, record.body))
+        except ClearportError as exc:
+            log.error(
+                "rule_set_unusable",
+                rule_set=record.id,
+                version=record.version,
+                error=exc.message,
+                keeps=None if self._current is None else self._current.record.id,
+            )
+            return self._current
