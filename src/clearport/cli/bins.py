@@ -24,7 +24,7 @@ bins_app = typer.Typer(help="BIN data: brand, funding and issuer country by card
 
 @bins_app.command("import")
 def import_bins(
-    file: Path | None = typer.Argument(None, exists=True, dir_okay=False, readable=True),
+    file: Path | None = typer.Argument(None, help="A BIN file (CSV, the header above)."),
     sample: bool = typer.Option(
         False, "--sample", help="The sample shipped with Clearport (test cards, test ranges)."
     ),
@@ -35,7 +35,10 @@ def import_bins(
     source = SAMPLE_FILE if sample else file
     if source is None or (sample and file is not None):
         raise typer.BadParameter("give FILE or --sample (one of them)")
-    text = source.read_text(encoding="utf-8")
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {source}: {exc}", param_hint="FILE") from None
     settings = start_command()
 
     async def work(container: Container) -> int:
