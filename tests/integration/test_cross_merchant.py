@@ -28,6 +28,10 @@ OPERATOR_ONLY = {
     "/v1/payouts/{payout_id}/mark",
     "/v1/disputes/{dispute_id}/close",
     "/v1/connectors/{connector_id}",
+    "/v1/routing_rule_sets/{rule_set_id}",
+    "/v1/routing_rule_sets/{rule_set_id}/activate",
+    "/v1/risk_rule_sets/{rule_set_id}",
+    "/v1/risk_rule_sets/{rule_set_id}/activate",
 }
 # Which object of merchant A each path parameter names.
 PARAM_KIND = {
@@ -163,6 +167,8 @@ def test_cross_merchant_matrix(api: Api, settings: Settings) -> None:
                     "run_id": "sr" + MISSING_SUFFIX,
                     "payout_id": ids["po"],
                     "connector_id": "con" + MISSING_SUFFIX,
+                    # Roles are checked before parameters: the kind of id does not matter.
+                    "rule_set_id": "rrs" + MISSING_SUFFIX,
                 }
                 response = api.call(
                     method.upper(), _fill(path, params), key_b, json=BODIES.get((method, path))
