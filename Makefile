@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test test-fast check fmt install image fuzz fuzz-ci bench-ledger bench-authorize bench-vault bench-settlement bench-webhooks bench-connectors bench-reconcile clean
+.PHONY: run test test-fast check fmt install image fuzz fuzz-ci bench-ledger bench-authorize bench-vault bench-settlement bench-webhooks bench-connectors bench-reconcile bench-routing-risk clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearport needs Python 3.11 or newer")'
@@ -81,6 +81,9 @@ bench-connectors: install
 
 bench-reconcile: install
 	$(VENV)/bin/python -m bench.reconcile --items $(or $(ITEMS),10000000)
+
+bench-routing-risk: install
+	$(VENV)/bin/python -m bench.routing_risk
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

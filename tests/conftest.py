@@ -9,6 +9,7 @@ every table afterwards.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import tempfile
@@ -154,4 +155,11 @@ def truncate_all(database_url: str) -> None:
                 sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(
                     sql.SQL(", ").join(sql.Identifier(t) for t in tables)
                 )
+            )
+        # What the servers cache of the emptied tables (the active rule sets, the BIN table) is
+        # announced gone, as an activation or an import would announce it.
+        for topic in ("routing_rules", "risk_rules", "bins"):
+            conn.execute(
+                "SELECT pg_notify('clearport_cache_invalidation', %s)",
+                (json.dumps({"topic": topic, "key": "all"}),),
             )

@@ -76,6 +76,9 @@ def _body_value(body: Any, param: str) -> Iterator[Any]:
     """The value of the body at `param` (`source[card][exp_year]`), if it has one."""
     value = body
     for part in param.replace("]", "").split("["):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]  # `rules[0][...]`: an index into a list
+            continue
         if not isinstance(value, dict) or part not in value:
             return
         value = value[part]
@@ -118,6 +121,10 @@ def _text_refused(case: Any, error: dict[str, Any]) -> bool:
 LISTS = None  # every list operation takes the two cursors
 WEBHOOK_ENDPOINT_WRITES = frozenset(
     {"POST /v1/webhook_endpoints", "PATCH /v1/webhook_endpoints/{endpoint_id}"}
+)
+
+RULE_OPERATIONS = frozenset(
+    {"POST /v1/routing_rule_sets", "POST /v1/risk_rule_sets", "POST /v1/routing_simulations"}
 )
 
 ALLOWANCES: tuple[Allowance, ...] = (
@@ -322,6 +329,26 @@ ALLOWANCES: tuple[Allowance, ...] = (
         None,
         frozenset({"PATCH /v1/connectors/{connector_id}"}),
         _a_setting,
+    ),
+    Allowance(
+        "rules_checked_against_each_other_and_the_registry",
+        "Whether a routing rule can ever match depends on the rules before it (the static "
+        "checker refuses a shadowed or self-contradicting rule), a rule may name only registered "
+        "connectors or installed risk plug-ins, and an amount condition needs exactly one "
+        "currency: relations between rules, fields and state that a schema cannot state.",
+        400,
+        frozenset({"rule_invalid", "rule_unreachable"}),
+        None,
+        RULE_OPERATIONS,
+    ),
+    Allowance(
+        "simulation_window_and_candidates",
+        "`until` must follow `since` by at most 31 days (a relation between two fields), and a "
+        "candidate named by id must exist (state).",
+        400,
+        frozenset({"parameter_invalid", "resource_missing"}),
+        frozenset({"until", "routing_rule_set", "risk_rule_set"}),
+        frozenset({"POST /v1/routing_simulations"}),
     ),
 )
 

@@ -86,12 +86,15 @@ class Settings(BaseSettings):
     # Outer bound on every connector call (each connector has its own, shorter, connect and
     # read timeouts in its settings); no answer in time is a timeout: reversed, failed over.
     connector_timeout_s: float = 10.0
-    # Until routing rules exist: the connectors a payment may use, in order (comma-separated
-    # names; the built-in in-process simulator is `simulator`). Unset: every enabled registered
-    # connector, oldest first, or the built-in simulator when none is registered.
+    # While no routing rule set is active: the connectors a payment may use, in order
+    # (comma-separated names; the built-in in-process simulator is `simulator`). Unset: every
+    # enabled registered connector, oldest first, or the built-in simulator when none is
+    # registered.
     connectors_default_order: str | None = None
     # How long a process trusts its copy of the registered connectors without an announcement.
     connectors_cache_ttl_s: float = Field(default=30.0, gt=0)
+    # The same for the active routing and risk rule sets and the BIN table.
+    rules_cache_ttl_s: float = Field(default=30.0, gt=0)
     # Per connector and process: this many technical failures in a row open its circuit
     # breaker; after the cool-down one trial call decides (docs/decisions/0502).
     breaker_failure_threshold: int = Field(default=5, ge=1)

@@ -31,6 +31,10 @@ OPERATOR_ONLY = {
     "/v1/reconciliation_runs/{run_id}",
     "/v1/reconciliation_exceptions/{exception_id}",
     "/v1/reconciliation_exceptions/{exception_id}/resolve",
+    "/v1/routing_rule_sets/{rule_set_id}",
+    "/v1/routing_rule_sets/{rule_set_id}/activate",
+    "/v1/risk_rule_sets/{rule_set_id}",
+    "/v1/risk_rule_sets/{rule_set_id}/activate",
 }
 # Which object of merchant A each path parameter names.
 PARAM_KIND = {
@@ -171,6 +175,8 @@ def test_cross_merchant_matrix(api: Api, settings: Settings) -> None:
                     "payout_id": ids["po"],
                     "connector_id": "con" + MISSING_SUFFIX,
                     "exception_id": "rcx" + MISSING_SUFFIX,
+                    # Roles are checked before parameters: the kind of id does not matter.
+                    "rule_set_id": "rrs" + MISSING_SUFFIX,
                 }
                 response = api.call(
                     method.upper(), _fill(path, params), key_b, json=BODIES.get((method, path))

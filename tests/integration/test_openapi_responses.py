@@ -246,8 +246,10 @@ def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> 
 
     events = c.call("GET", "/v1/events", key, params={"limit": 100}).json()
     assert {e["data"]["object"]["object"] for e in events["data"]} == {
-        "payment", "refund", "dispute",
-    }  # fmt: skip
+        "payment",
+        "refund",
+        "dispute",
+    }
     c.call("GET", "/v1/events/{event_id}", key, event_id=events["data"][0]["id"])
     c.call("GET", "/v1/balance", key)
     c.call("GET", "/v1/balance_transactions", admin, params={"merchant": merchant["id"]})
@@ -359,6 +361,89 @@ def test_every_operation_answers_as_documented(api: Api, settings: Settings) -> 
         admin,
         json={"action": "accept", "note": "Not ours: the processor's error"},
         **rcx,
+    )
+
+    # Routing and risk rule sets (operators), and a replay of what happened so far.
+    routing = c.call(
+        "POST",
+        "/v1/routing_rule_sets",
+        admin,
+        json={
+            "rules": [
+                {
+                    "name": "debit",
+                    "when": {"funding": "debit"},
+                    "then": {"connectors": ["simulator"]},
+                },
+                {
+                    "name": "split",
+                    "when": {"currency": "usd", "amount_gte": 100},
+                    "then": {"split": [{"connector": "simulator", "weight": 1}]},
+                },
+            ],
+            "default": {"connectors": ["simulator"]},
+        },
+    ).json()
+    rrs = {"rule_set_id": routing["id"]}
+    c.call("GET", "/v1/routing_rule_sets", admin)
+    c.call("GET", "/v1/routing_rule_sets/{rule_set_id}", admin, **rrs)
+    c.call("POST", "/v1/routing_rule_sets/{rule_set_id}/activate", admin, **rrs)
+    risk = c.call(
+        "POST",
+        "/v1/risk_rule_sets",
+        admin,
+        json={
+            "rules": [
+                {
+                    "name": "bins",
+                    "mode": "dry_run",
+                    "kind": "block_list",
+                    "field": "bin",
+                    "values": ["400000"],
+                },
+                {
+                    "name": "limit",
+                    "mode": "dry_run",
+                    "kind": "amount_limit",
+                    "currency": "usd",
+                    "max_amount": 10,
+                },
+                {
+                    "name": "fast",
+                    "mode": "dry_run",
+                    "kind": "velocity",
+                    "per": "merchant",
+                    "window_s": 60,
+                    "max_amount": 1,
+                    "currency": "usd",
+                },
+            ]
+        },
+    ).json()
+    rks = {"rule_set_id": risk["id"]}
+    c.call("GET", "/v1/risk_rule_sets", admin)
+    c.call("GET", "/v1/risk_rule_sets/{rule_set_id}", admin, **rks)
+    c.call("POST", "/v1/risk_rule_sets/{rule_set_id}/activate", admin, **rks)
+    screened = c.call(
+        "POST", "/v1/payments", key, json={"amount": 2599, "currency": "usd", "source": card}
+    ).json()
+    assert screened["risk"]["mode"] == "dry_run" and screened["routing"]["rule"] == "split"
+    now = int(time.time())
+    c.call(
+        "POST",
+        "/v1/routing_simulations",
+        admin,
+        json={
+            "routing_rule_set": routing["id"],
+            "risk_rule_set": risk["id"],
+            "pricing": {
+                "model": "interchange_plus",
+                "markup_bps": 20,
+                "markup_fixed_minor": {"usd": 5},
+            },
+            "since": now - 3600,
+            "until": now + 1,
+        },
     )
 
     # Health, readiness and metrics (no key).

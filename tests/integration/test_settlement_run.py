@@ -36,7 +36,13 @@ from clearport.ledger.service import LedgerService
 from clearport.ledger.store import PgLedgerStore
 from clearport.settlement.calendar import HolidayCalendar
 from clearport.settlement.domain import SettlementOptions
-from clearport.settlement.fees import parse_pricing, price_item, region_for_country
+from clearport.settlement.fees import (
+    card_type_of,
+    interchange_region,
+    parse_pricing,
+    price_item,
+    region_for_country,
+)
 from clearport.settlement.interchange_tables import table_for
 from clearport.settlement.payout_files import NachaOriginator, SepaDebtor
 from clearport.settlement.payout_files.renderer import PayoutFiles
@@ -144,25 +150,42 @@ async def add_merchant(
     return mid
 
 
-async def capture(env: Env, merchant: str, amount: int, currency: str, brand: str) -> str:
+async def capture(
+    env: Env,
+    merchant: str,
+    amount: int,
+    currency: str,
+    brand: str,
+    bin_data: tuple[str, str, str] | None = None,  # (funding, category, issuer country)
+) -> str:
     async with env.db.transaction() as tx:
-        return await capture_in(tx, env, merchant, amount, currency, brand)
+        return await capture_in(tx, env, merchant, amount, currency, brand, bin_data)
 
 
 async def capture_in(
-    tx: Transaction, env: Env, merchant: str, amount: int, currency: str, brand: str
+    tx: Transaction,
+    env: Env,
+    merchant: str,
+    amount: int,
+    currency: str,
+    brand: str,
+    bin_data: tuple[str, str, str] | None = None,
 ) -> str:
     """A captured payment and its ledger transfer, in the caller's transaction."""
     pay = new_id("pay")
+    funding, category, issuer = bin_data or (None, None, None)
     conn: asyncpg.Connection = conn_of(tx)
     await conn.execute(
         """INSERT INTO payments (id, merchant_id, amount, currency, status, capture_requested,
                amount_captured, card_brand, card_bin, card_last4, card_exp_month,
                card_exp_year, card_fingerprint, token_id, auth_attempt_id, connector,
-               routing, reference, created_at, updated_at, captured_at)
+               routing, reference, created_at, updated_at, captured_at, card_funding,
+               card_category, card_issuer_country)
            VALUES ($1, $2, $3, $4, 'captured', true, $3, $5, '424242', '4242', 12, 2030,
-               'fp', 'tok_x', 'att_x', 'simulator', '{}', $6, now(), now(), now())""",
-        pay, merchant, amount, currency, brand, f"order-{pay[-6:]}",
+               'fp', 'tok_x', 'att_x', 'simulator', '{}', $6, now(), now(), now(), $7, $8,
+               $9)""",
+        pay, merchant, amount, currency, brand, f"order-{pay[-6:]}", funding, category,
+        issuer,
     )  # fmt: skip
     await env.ledger.post(
         tx,
@@ -340,6 +363,47 @@ def test_pricing_in_sql_uses_the_domains_regions(env: Env) -> None:
         assert (ic, sf, mk, flags) == (priced.interchange_minor, priced.scheme_fee_minor,
                                        priced.markup_minor, ",".join(priced.flags))  # fmt: skip
     assert regions == {"us", "uk", "eea", "intl"}
+
+
+def test_interchange_by_the_cards_funding_and_issuer_region(env: Env) -> None:
+    """Cards with BIN data price at their own row (no fallback flag): by funding and category,
+    in the acquiring region when issued there, inter-regional when issued elsewhere."""
+    cards = [
+        ("debit", "consumer", "US"),
+        ("credit", "consumer", "US"),
+        ("prepaid", "consumer", "US"),
+        ("credit", "commercial", "US"),
+        ("debit", "consumer", "DE"),  # issued in the EEA, acquired in the US: intl
+        None,  # not in the BIN table: the fallback, flagged
+    ]
+
+    async def scenario() -> dict[str, tuple[str, str, str] | None]:
+        m = await add_merchant(env, country="US", currency="usd", pricing=ICPP)
+        made = {}
+        for card in cards:
+            made[await capture(env, m, 10_000, "usd", "visa", card)] = card
+        cutoff = await db_now(env)
+        await env.service.settle(SYSTEM_CLI, ORIGIN, YESTERDAY, cutoff_at=cutoff)
+        return made
+
+    made = run(scenario())
+    table = table_for(YESTERDAY)
+    rows = q(env.url, "SELECT payment_id, interchange, flags FROM settlement_items")
+    assert len(rows) == len(cards)
+    seen = {}
+    for payment_id, ic, flags in rows:
+        card = made[payment_id]
+        funding, category, issuer = card or (None, None, None)
+        priced = price_item(parse_pricing(ICPP), table, kind="capture", amount_minor=10_000,
+                            currency="usd", brand="visa", card_type=card_type_of(funding, category),
+                            region=interchange_region("US", issuer))  # fmt: skip
+        assert (ic, flags) == (priced.interchange_minor, ",".join(priced.flags)), card
+        seen[card] = (ic, flags)
+    assert all("interchange_fallback" not in flags for card, (_, flags) in seen.items() if card)
+    assert "interchange_fallback" in seen[None][1]
+    # Debit is cheaper than credit, and a foreign card is priced inter-regionally.
+    assert seen[("debit", "consumer", "US")][0] < seen[("credit", "consumer", "US")][0]
+    assert interchange_region("US", "DE") == "intl" and interchange_region("DE", "FR") == "eea"
 
 
 def test_rerun_changes_nothing_and_files_are_identical(env: Env) -> None:

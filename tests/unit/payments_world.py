@@ -21,6 +21,12 @@ from clearport.merchants.fake import FakeMerchantRepository
 from clearport.payments.authorize import InlineCard, NewPayment
 from clearport.payments.fake import FakePaymentStore
 from clearport.payments.service import PaymentService
+from clearport.risk.domain import RiskRuleSet
+from clearport.risk.fake import FakeVelocityCounter
+from clearport.risk.service import RiskScreen
+from clearport.routing.domain import RuleSet
+from clearport.routing.service import Router
+from clearport.rulesets.fake import FixedActiveRules
 from clearport.txlog.fake import FakeTxlogStore
 from clearport.vault.cards import CardInput
 from clearport.vault.fake import FakeCardVault
@@ -106,6 +112,15 @@ def world(
         name: FakeConnector(name, while_calling=lambda: uow.open) for name in ("fake", *backups)
     }
     connector = connectors["fake"]
+    directory = FixedDirectory(
+        connectors if candidates else {},
+        GuardOptions(
+            BreakerPolicy(failure_threshold=breaker_failures, cooldown_s=60),
+            connector_timeout_s,
+        ),
+    )
+    routing_rules: FixedActiveRules[RuleSet] = FixedActiveRules()
+    risk_rules: FixedActiveRules[RiskRuleSet] = FixedActiveRules()
     payments = PaymentService(
         uow,
         store,
@@ -116,14 +131,10 @@ def world(
         events,
         txlog,
         ApiRepresentation(),
-        FixedDirectory(
-            connectors if candidates else {},
-            GuardOptions(
-                BreakerPolicy(failure_threshold=breaker_failures, cooldown_s=60),
-                connector_timeout_s,
-            ),
-        ),
+        directory,
         clock,
+        router=Router(routing_rules, directory),
+        risk=RiskScreen(risk_rules, FakeVelocityCounter()),
         max_amount_minor={"usd": 1_000_000_00},
         authorization_window_s=WINDOW_S,
         janitor_grace_s=0,

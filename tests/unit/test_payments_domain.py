@@ -196,6 +196,7 @@ def test_the_representation_and_the_stored_bytes() -> None:
         "decline_code",
         "connector",
         "routing",
+        "risk",
         "reference",
         "metadata",
         "created",

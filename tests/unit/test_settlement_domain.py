@@ -330,19 +330,22 @@ def test_country_regions_are_the_one_table_of_regions() -> None:
     st.sampled_from(["eea", "us", "uk", "intl"]),
     amounts,
     st.sampled_from(CURRENCIES),
+    st.sampled_from(CARD_TYPES),
 )
 def test_rate_grid_prices_as_price_item(
-    brand: str, region: str, amount: int, currency: str
+    brand: str, region: str, amount: int, currency: str, card_type: str | None
 ) -> None:
-    """The grid the pricing statement receives gives an item of unknown card type the fees and
-    flags price_item gives it; a brand outside the grid falls back to the table's rates."""
+    """The grid the pricing statement receives gives an item of each card type (unknown: '')
+    the fees and flags price_item gives it; a brand outside the grid falls back to the table's
+    rates."""
     pricing = InterchangePlusPricing(Rate(Fraction(0)))
     grid = TABLE.rate_grid(CARD_BRANDS, CURRENCIES)
     priced = price_item(
         pricing, TABLE, kind="capture", amount_minor=amount, currency=currency, brand=brand,
-        card_type=None, region=region,
+        card_type=card_type, region=region,
     )  # fmt: skip
-    rows = [r for r in grid.rates if (r.brand, r.region, r.currency) == (brand, region, currency)]
+    key = (brand, card_type or "", region, currency)
+    rows = [r for r in grid.rates if (r.brand, r.card_type, r.region, r.currency) == key]
     if rows:
         (row,) = rows
         ic, sf, ic_fallback, sf_fallback = (

@@ -32,14 +32,24 @@ class Permission(StrEnum):
     WEBHOOKS_MANAGE = "webhooks.manage"  # platform endpoints, and every merchant's (admin)
     CONNECTORS_READ = "connectors.read"
     CONNECTORS_MANAGE = "connectors.manage"  # register and change connectors: admin only
+    ROUTING_READ = "routing.read"  # routing and risk rule sets
+    ROUTING_MANAGE = "routing.manage"  # write and activate rule sets: admin only
+    ROUTING_SIMULATE = "routing.simulate"  # replay history through candidate rules
 
 
-_READ = {Permission.MERCHANTS_READ, Permission.FINANCE_READ, Permission.CONNECTORS_READ}
+_READ = {
+    Permission.MERCHANTS_READ,
+    Permission.FINANCE_READ,
+    Permission.CONNECTORS_READ,
+    Permission.ROUTING_READ,
+}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.SUPPORT: frozenset(_READ),
-    Role.FINANCE: frozenset(_READ | {Permission.MERCHANTS_TERMS, Permission.FINANCE_WRITE}),
+    Role.FINANCE: frozenset(
+        _READ | {Permission.MERCHANTS_TERMS, Permission.FINANCE_WRITE, Permission.ROUTING_SIMULATE}
+    ),
     Role.SECURITY: frozenset(
         _READ | {Permission.KEYS_MANAGE, Permission.AUDIT_READ, Permission.SECURITY_SHRED}
     ),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from clearport.access.domain import SYSTEM_CLI, Role
+from clearport.bins.service import SAMPLE_FILE
 from clearport.cli.context import CLI_ORIGIN
 from clearport.cli.simulate import RunningSimulator, free_port
 from clearport.connectors.service import ConnectorPatch, ConnectorView, NewConnector, masked
@@ -105,6 +106,10 @@ async def ensure_demo(container: Container, path: Path) -> tuple[Demo, bool]:
         merchant_key = (
             await merchants.create_key(SYSTEM_CLI, CLI_ORIGIN, merchant.id, None)
         ).secret
+
+    # A first look shows cards' funding and issuer country: the sample BIN table, if none.
+    if await container.bins.count() == 0:
+        await container.bins.import_text(SAMPLE_FILE.read_text(encoding="utf-8"))
 
     demo = Demo(operator_key, merchant.id, merchant_key)
     reused = stored == asdict(demo)

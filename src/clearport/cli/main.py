@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import typer
 
+from clearport.cli.bins import bins_app
 from clearport.cli.cloud import cloud_app
 from clearport.cli.db import db_app
 from clearport.cli.keys import keys_app
 from clearport.cli.merchants import merchants_app
 from clearport.cli.operators import operators_app
 from clearport.cli.reconcile import reconcile, reconcile_fees
+from clearport.cli.routing import routing_app
 from clearport.cli.serve import run, serve
 from clearport.cli.settle import payouts_app, settle
 from clearport.cli.simulate import simulate_app
@@ -38,3 +40,5 @@ app.add_typer(txlog_app, name="txlog")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(bins_app, name="bins")
+app.add_typer(routing_app, name="routing")

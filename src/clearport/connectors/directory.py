@@ -9,10 +9,10 @@ sealed by the vault for the platform (`PLATFORM_OWNER`). A rebuilt
 connector gets a fresh circuit breaker; the one it replaces is closed once calls on it have had
 time to finish.
 
-Candidates, until routing rules exist (issue 15): the names in `CLEARPORT_CONNECTORS_DEFAULT_ORDER`
-when it is set (disabled or unknown names skipped); otherwise every enabled registered connector,
-oldest first; and with no connector registered at all, the built-in in-process simulator
-(`simulator`), so a fresh installation takes payments.
+Candidates while no routing rule set is active (routing/): the names in
+`CLEARPORT_CONNECTORS_DEFAULT_ORDER` when it is set (disabled or unknown names skipped);
+otherwise every enabled registered connector, oldest first; and with no connector registered
+at all, the built-in in-process simulator (`simulator`), so a fresh installation takes payments.
 """
 
 from __future__ import annotations
@@ -75,6 +75,9 @@ class FixedDirectory:
     async def candidates(self) -> Candidates:
         names = tuple(self._guarded)
         return Candidates(names, DEFAULT_RULE, _reason(len(names), "configured connectors"))
+
+    def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(n for n in names if n in self._guarded)
 
     async def connector(self, name: str) -> Connector | None:
         return self._guarded.get(name)
@@ -255,6 +258,9 @@ class RegistryDirectory:
         return Candidates(
             usable, DEFAULT_RULE, _reason(len(usable), "registered connectors, oldest first")
         )
+
+    def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(n for n in names if self._usable(n))
 
     def _usable(self, name: str) -> bool:
         entry = self._entries.get(name)

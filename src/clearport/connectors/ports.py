@@ -163,7 +163,13 @@ class ConnectorDirectory(Protocol):
     """The connectors this process can call, each behind its guard (`guard.py`)."""
 
     async def candidates(self) -> Candidates:
-        """Until routing rules exist: the configured default order (may be empty)."""
+        """The configured default order (may be empty): what payments use while no routing
+        rule set is active."""
+        ...
+
+    def usable(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """Those of `names` this process can send payments to (registered and enabled, or the
+        built-in simulator), in their order, as of the last `candidates()`: no read."""
         ...
 
     async def connector(self, name: str) -> Connector | None:

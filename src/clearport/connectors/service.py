@@ -148,6 +148,13 @@ class ConnectorService:
             await self._invalidations.publish(tx, CacheTopic.CONNECTORS, record.id)
         return self._view(record)
 
+    async def names(self) -> frozenset[str]:
+        """Every name routing may refer to: the registered connectors (enabled or not) and the
+        built-in simulator."""
+        async with self._uow.autocommit() as tx:
+            records = await self._repo.all(tx)
+        return frozenset({BUILT_IN, *(r.name for r in records)})
+
     async def get(self, actor: Principal, connector_id: str) -> ConnectorView:
         actor.require(Permission.CONNECTORS_READ)
         parse_id(connector_id, "con", field="id")

@@ -49,6 +49,9 @@ PREFIXES = frozenset(
         "con",
         "rc",
         "rcx",
+        "rrs",  # routing rule set
+        "rks",  # risk rule set
+        "rsim",  # routing simulation (a replay's report)
     }
 )
 

@@ -26,6 +26,9 @@ class CacheTopic(StrEnum):
     DATA_KEYS = "data_keys"  # a merchant id: its DEKs were destroyed (shred, rotation)
     API_KEY = "api_key"  # an API key id: it was revoked
     CONNECTORS = "connectors"  # a connector id: registered or changed
+    BINS = "bins"  # "all": the BIN table was imported anew
+    ROUTING_RULES = "routing_rules"  # a routing rule set id: activated (the active one changed)
+    RISK_RULES = "risk_rules"  # a risk rule set id: activated (the active one changed)
 
 
 class Invalidations(Protocol):

@@ -148,6 +148,17 @@ ROUTE_ACCESS: Mapping[tuple[str, str], RouteAccess] = {
     ("GET", "/v1/connectors"): operators(Permission.CONNECTORS_READ),
     ("GET", "/v1/connectors/{connector_id}"): operators(Permission.CONNECTORS_READ),
     ("PATCH", "/v1/connectors/{connector_id}"): operators(Permission.CONNECTORS_MANAGE),
+    # rulesets/service.py (routing and risk rule sets alike)
+    ("POST", "/v1/routing_rule_sets"): operators(Permission.ROUTING_MANAGE),
+    ("GET", "/v1/routing_rule_sets"): operators(Permission.ROUTING_READ),
+    ("GET", "/v1/routing_rule_sets/{rule_set_id}"): operators(Permission.ROUTING_READ),
+    ("POST", "/v1/routing_rule_sets/{rule_set_id}/activate"): operators(Permission.ROUTING_MANAGE),
+    ("POST", "/v1/risk_rule_sets"): operators(Permission.ROUTING_MANAGE),
+    ("GET", "/v1/risk_rule_sets"): operators(Permission.ROUTING_READ),
+    ("GET", "/v1/risk_rule_sets/{rule_set_id}"): operators(Permission.ROUTING_READ),
+    ("POST", "/v1/risk_rule_sets/{rule_set_id}/activate"): operators(Permission.ROUTING_MANAGE),
+    # replay/service.py
+    ("POST", "/v1/routing_simulations"): operators(Permission.ROUTING_SIMULATE),
 }
 
 

@@ -32,6 +32,7 @@ from clearport.http.routers import (
     operators,
     payments,
     reconciliation,
+    rules,
     settlements,
     tokens,
     webhooks,
@@ -90,6 +91,7 @@ def create_app(container: Container) -> FastAPI:
         reconciliation,
         files,
         connectors,
+        rules,
         docs,
     ):
         app.include_router(module.router)

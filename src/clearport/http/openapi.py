@@ -247,6 +247,7 @@ def _declare_text_rule(doc: dict[str, Any]) -> None:
         for key in ("anyOf", "oneOf", "allOf"):
             pending.extend((option, is_name) for option in schema.get(key, []))
         pending.extend((sub, False) for sub in schema.get("properties", {}).values())
+        pending.extend((sub, False) for sub in schema.get("patternProperties", {}).values())
         for key in ("items", "additionalProperties"):
             if isinstance(schema.get(key), dict):
                 pending.append((schema[key], False))

@@ -44,13 +44,20 @@ def payment_json(p: Payment) -> dict[str, Any]:
             "exp_month": p.card_exp_month,
             "exp_year": p.card_exp_year,
             "fingerprint": p.card_fingerprint,
+            "funding": p.card_funding,
+            "category": p.card_category,
+            "issuer_country": p.card_issuer_country,
         },
         "token": p.token_id,
         "auth_code": p.auth_code,
         "network_reference": p.network_reference,
         "decline_code": p.decline_code,
-        "connector": p.connector,
-        "routing": {**_ROUTING_BEFORE_FAILOVER, "chosen": p.connector, **p.routing},
+        # A payment blocked by risk rules was never routed.
+        "connector": p.connector or None,
+        "routing": {**_ROUTING_BEFORE_FAILOVER, "chosen": p.connector, **p.routing}
+        if p.connector
+        else None,
+        "risk": p.risk,
         "reference": p.reference,
         "metadata": p.metadata,
         "created": unix_seconds(p.created_at),

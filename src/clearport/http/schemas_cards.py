@@ -73,6 +73,9 @@ def card_json(card: StoredCard) -> dict[str, Any]:
         "exp_month": card.exp_month,
         "exp_year": card.exp_year,
         "fingerprint": card.fingerprint,
+        "funding": card.funding,
+        "category": card.category,
+        "issuer_country": card.issuer_country,
     }
 
 

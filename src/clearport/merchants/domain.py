@@ -64,6 +64,7 @@ class MerchantGate:
 
     status: MerchantStatus
     require_cvc: bool  # the merchant's payment setting: refuse card payments without a CVC
+    mcc: str = ""  # what routing rules may match on
 
 
 # Example terms for a merchant onboarded without its own. Fixed amounts are per currency, in

@@ -81,13 +81,14 @@ class PgMerchantRepository:
 class PgPaymentSettingsRepository:
     async def merchant_gate(self, tx: Transaction, merchant_id: str) -> MerchantGate | None:
         row = await conn_of(tx).fetchrow(
-            "SELECT m.status, coalesce(s.require_cvc, false) AS require_cvc FROM merchants m "
+            "SELECT m.status, m.mcc, coalesce(s.require_cvc, false) AS require_cvc "
+            "FROM merchants m "
             "LEFT JOIN merchant_payment_settings s ON s.merchant_id = m.id WHERE m.id = $1",
             merchant_id,
         )
         if row is None:
             return None
-        return MerchantGate(MerchantStatus(row["status"]), bool(row["require_cvc"]))
+        return MerchantGate(MerchantStatus(row["status"]), bool(row["require_cvc"]), row["mcc"])
 
     async def require_cvc(self, tx: Transaction, merchant_id: str) -> bool:
         value = await conn_of(tx).fetchval(

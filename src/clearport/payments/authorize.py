@@ -7,6 +7,11 @@ the idempotent response; a sale (it posts to the ledger) or a failure to reverse
 transaction. The CVC travels in memory from the request to the connector calls; it is never
 written anywhere.
 
+Risk, then routing (decisions 0510, 0520; `screening.py`): the active rule sets are read from
+this process's caches before the first transaction; inside it, once the card is known, the risk
+rules screen the payment (one read for velocity) and the routing rules give its candidates. A
+payment they block is written declined in that one transaction and never routed.
+
 Failover (decision 0501): on a technical failure (a processing error, a timeout, a refused
 connection, an open breaker) — never on a decline — the payment moves to the next candidate in
 one more write: the failed attempt, its reversal if the call may have reached the processor, the
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -27,7 +33,6 @@ from clearport.access.domain import Principal
 from clearport.connectors.domain import ConnectorCard, ConnectorResult
 from clearport.core.clock import Clock
 from clearport.core.errors import (
-    ConnectorFailed,
     Field,
     IdempotencyInProgress,
     InternalError,
@@ -51,18 +56,22 @@ from clearport.payments.domain import (
     Outcome,
     Payment,
     PaymentStatus,
+    Routing,
     authorization_target,
     new_attempt,
     new_reversal,
     next_candidate,
     outcome_of,
-    route,
     validate_amount,
 )
 from clearport.payments.lost import LostCalls, failed
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import CardVault, PaymentStore
 from clearport.payments.records import payment_entry
+from clearport.payments.screening import BlockedPayments, facts_of, routing_of
+from clearport.risk.domain import RiskDecision
+from clearport.risk.service import RiskScreen
+from clearport.routing.service import Router
 from clearport.vault.cards import CardInput, validate_card, validate_cvc
 from clearport.vault.service import StoredCard
 
@@ -104,8 +113,13 @@ class Authorizations:
         lost: LostCalls,
         clock: Clock,
         *,
+        router: Router,
+        risk: RiskScreen,
         max_amount_minor: Mapping[str, int],
     ) -> None:
+        self._router = router
+        self._risk = risk
+        self._blocked = BlockedPayments(store, writer, idempotency)
         self._uow = uow
         self._store = store
         self._merchants = merchants
@@ -130,13 +144,9 @@ class Authorizations:
             brand = validate_card(new.source.card, today, field_prefix=("source", "card"))
             if new.source.cvc is not None:
                 validate_cvc(new.source.cvc, brand, field=("source", "card", "cvc"))
-        candidates = await self._calls.candidates()
-        if not candidates.names:
-            raise ConnectorFailed(
-                "No connector is available for payments; nothing was sent.",
-                code="connector_unavailable",
-            )
-        routing = route(candidates.names, candidates.rule, candidates.reason, self._calls.allows)
+        # Read before the transaction: rule sets and connectors from this process's caches.
+        plan = await self._router.plan()
+        risk_set = await self._risk.active_set()
         now = self._clock.now()
         payment_id = new_id("pay")
         async with self._uow.transaction() as tx:
@@ -148,7 +158,7 @@ class Authorizations:
                     f"This merchant is {gate.status} and cannot create payments.",
                     code="merchant_inactive",
                 )
-            card_input: CardInput
+            card_input: CardInput | None = None
             stored: StoredCard
             cvc_field: Field
             if isinstance(new.source, InlineCard):
@@ -164,6 +174,14 @@ class Authorizations:
                 )
                 if cvc is not None:
                     validate_cvc(cvc, stored.brand, field=cvc_field)
+            facts = facts_of(payment_id, merchant_id, gate.mcc, new.amount, new.currency, stored)
+            # Risk before routing (decision 0520): a blocked payment is never routed.
+            risk = await self._risk.screen(tx, risk_set, facts, now)
+            if risk is not None and risk.blocked:
+                payment = self._new_payment(payment_id, merchant_id, new, stored, None, risk, now)
+                return await self._blocked.record(tx, principal.actor, payment, claim)
+            routing = routing_of(plan, facts, self._calls.allows)
+            if card_input is None and isinstance(new.source, TokenSource):
                 card_input = await self._vault.reveal_for_connector(
                     tx,
                     merchant_id,
@@ -171,28 +189,7 @@ class Authorizations:
                     payment_id=payment_id,
                     connector=routing.connector,
                 )
-            payment = Payment(
-                id=payment_id,
-                merchant_id=merchant_id,
-                amount=new.amount,
-                currency=new.currency,
-                status=PaymentStatus.PENDING,
-                capture_requested=new.capture,
-                card_brand=stored.brand,
-                card_bin=stored.bin,
-                card_last4=stored.last4,
-                card_exp_month=stored.exp_month,
-                card_exp_year=stored.exp_year,
-                card_fingerprint=stored.fingerprint,
-                token_id=stored.token_id,
-                auth_attempt_id=new_id("att"),
-                connector=routing.connector,
-                routing=routing.as_json(),
-                reference=new.reference,
-                metadata=new.metadata,
-                created_at=now,
-                updated_at=now,
-            )
+            payment = self._new_payment(payment_id, merchant_id, new, stored, routing, risk, now)
             attempt = new_attempt(
                 payment, Operation.AUTHORIZE, new.amount, now, attempt_id=payment.auth_attempt_id
             )
@@ -202,6 +199,7 @@ class Authorizations:
             if claim is not None:
                 await self._idempotency.bind_resource(tx, claim, payment_id)
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
+        card_input = present(card_input, "a routed payment has its card")
         connector_card = ConnectorCard(
             number=card_input.number,
             exp_month=card_input.exp_month,
@@ -219,6 +217,44 @@ class Authorizations:
             # Reversals sent while failing over finish before the answer; a crash leaves them
             # pending for the janitor.
             await asyncio.gather(*reversals, return_exceptions=True)
+
+    def _new_payment(
+        self,
+        payment_id: str,
+        merchant_id: str,
+        new: NewPayment,
+        stored: StoredCard,
+        routing: Routing | None,
+        risk: RiskDecision | None,
+        now: datetime,
+    ) -> Payment:
+        return Payment(
+            id=payment_id,
+            merchant_id=merchant_id,
+            amount=new.amount,
+            currency=new.currency,
+            status=PaymentStatus.PENDING,
+            capture_requested=new.capture,
+            card_brand=stored.brand,
+            card_bin=stored.bin,
+            card_last4=stored.last4,
+            card_exp_month=stored.exp_month,
+            card_exp_year=stored.exp_year,
+            card_fingerprint=stored.fingerprint,
+            token_id=stored.token_id,
+            auth_attempt_id=new_id("att"),
+            # A blocked payment goes to no connector ('' is shown as null).
+            connector="" if routing is None else routing.connector,
+            routing={} if routing is None else routing.as_json(),
+            reference=new.reference,
+            metadata=new.metadata,
+            created_at=now,
+            updated_at=now,
+            card_funding=stored.funding,
+            card_category=stored.category,
+            card_issuer_country=stored.issuer_country,
+            risk=None if risk is None else risk.as_json(),
+        )
 
     async def _authorize(
         self,

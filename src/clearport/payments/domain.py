@@ -214,7 +214,7 @@ def attempt_status(outcome: Outcome) -> AttemptStatus:
 @dataclass(frozen=True, slots=True)
 class Routing:
     """Why a payment went to its connector (API.md `routing`): never a black box. The rule set
-    and its version come with the routing rules (issue 15); until then the rule is `default`."""
+    and its version are None when no routing rule set was active (the connectors' default)."""
 
     chosen: str
     rule: str
@@ -243,7 +243,13 @@ class Routing:
 
 
 def route(
-    candidates: tuple[str, ...], rule: str, reason: str, allows: Callable[[str], bool]
+    candidates: tuple[str, ...],
+    rule: str,
+    reason: str,
+    allows: Callable[[str], bool],
+    *,
+    rule_set: str | None = None,
+    version: int | None = None,
 ) -> Routing:
     """The first candidate whose circuit breaker lets calls out; those skipped before it are
     listed as failed over (`breaker_open`). With every breaker open, the first candidate: its
@@ -252,9 +258,9 @@ def route(
     skipped: list[tuple[str, str]] = []
     for name in candidates:
         if allows(name):
-            return Routing(name, rule, candidates, reason, tuple(skipped))
+            return Routing(name, rule, candidates, reason, tuple(skipped), rule_set, version)
         skipped.append((name, str(Failure.BREAKER_OPEN)))
-    return Routing(candidates[0], rule, candidates, reason)
+    return Routing(candidates[0], rule, candidates, reason, (), rule_set, version)
 
 
 def next_candidate(
@@ -310,6 +316,12 @@ class Payment:
     decline_code: str | None = None
     authorized_at: datetime | None = None
     captured_at: datetime | None = None
+    # From the BIN table when the card was tokenized (None: not listed).
+    card_funding: str | None = None
+    card_category: str | None = None
+    card_issuer_country: str | None = None
+    # The risk decision (`risk.domain.RiskDecision.as_json`); None: no risk rule set was active.
+    risk: dict[str, Any] | None = None
 
     def check(self) -> None:
         invariant(0 <= self.amount_captured <= self.amount, "amount_captured out of range")

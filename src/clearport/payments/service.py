@@ -28,6 +28,8 @@ from clearport.payments.operations import Operations
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import CardVault, PaymentStore, Representation
 from clearport.payments.queries import PaymentQueries
+from clearport.risk.service import RiskScreen
+from clearport.routing.service import Router
 from clearport.txlog.ports import TxlogStore
 
 __all__ = ["InlineCard", "NewPayment", "PaymentService", "TokenSource"]
@@ -48,6 +50,8 @@ class PaymentService:
         connectors: ConnectorDirectory,
         clock: Clock,
         *,
+        router: Router,
+        risk: RiskScreen,
         max_amount_minor: Mapping[str, int],
         authorization_window_s: int,
         janitor_grace_s: int,
@@ -65,6 +69,8 @@ class PaymentService:
             writer,
             lost,
             clock,
+            router=router,
+            risk=risk,
             max_amount_minor=max_amount_minor,
         )
         self.operations = Operations(uow, store, txlog, idempotency, calls, writer, clock)

@@ -71,6 +71,27 @@ def region_for_country(country: str) -> str:
     return COUNTRY_REGIONS.get(country.upper(), DEFAULT_REGION)
 
 
+def interchange_region(merchant_country: str, issuer_country: str | None) -> str:
+    """The region an item's interchange is priced in (decision 0513): the acquiring region when
+    the card was issued there (domestic or intra-regional) or its issuer is not known (the BIN
+    is not in the table); otherwise inter-regional (`intl`)."""
+    acquiring = region_for_country(merchant_country)
+    if issuer_country is None or region_for_country(issuer_country) == acquiring:
+        return acquiring
+    return DEFAULT_REGION
+
+
+def card_type_of(funding: str | None, category: str | None) -> str | None:
+    """The interchange card type of a card from its BIN data; None when its BIN is not known."""
+    if category == "commercial":
+        return "commercial"
+    if funding is None:
+        return None
+    card_type = f"consumer_{funding}"
+    invariant(card_type in CARD_TYPES, f"unknown funding {funding}")
+    return card_type
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
     """`bps` basis points (may be fractional, e.g. 1.6) of the amount plus a fixed amount in the
@@ -204,29 +225,33 @@ class InterchangeTable:
         return self.fallback_scheme_fee, True
 
     def rate_grid(self, brands: Iterable[str], currencies: Iterable[str]) -> RateGrid:
-        """Every brand x region x currency rate of the table with its fallbacks resolved, as the
-        pricing statement applies them to a settlement's items (their card type is not known
-        there)."""
+        """Every brand x card type x region x currency rate of the table with its fallbacks
+        resolved, as the pricing statement applies them to a settlement's items (card type ''
+        for a card whose BIN is not known)."""
         rates = []
         currencies = tuple(currencies)
         for brand in brands:
-            for region in REGIONS:
-                for currency in currencies:
-                    interchange, interchange_fallback = self.interchange_rate(
-                        brand, None, region, currency
-                    )
-                    scheme_fee, scheme_fee_fallback = self.scheme_fee_rate(brand, region, currency)
-                    rates.append(
-                        BrandRegionRates(
-                            brand,
-                            region,
-                            currency,
-                            interchange,
-                            interchange_fallback,
-                            scheme_fee,
-                            scheme_fee_fallback,
+            for card_type in (*CARD_TYPES, None):
+                for region in REGIONS:
+                    for currency in currencies:
+                        interchange, interchange_fallback = self.interchange_rate(
+                            brand, card_type, region, currency
                         )
-                    )
+                        scheme_fee, scheme_fee_fallback = self.scheme_fee_rate(
+                            brand, region, currency
+                        )
+                        rates.append(
+                            BrandRegionRates(
+                                brand,
+                                region,
+                                currency,
+                                interchange,
+                                interchange_fallback,
+                                scheme_fee,
+                                scheme_fee_fallback,
+                                card_type or "",
+                            )
+                        )
         return RateGrid(
             tuple(rates), self.fallback_interchange, self.fallback_scheme_fee, currencies
         )
@@ -244,6 +269,7 @@ class BrandRegionRates:
     interchange_fallback: bool
     scheme_fee: Rate
     scheme_fee_fallback: bool
+    card_type: str = ""  # '' for a card whose BIN is not known
 
 
 @dataclass(frozen=True, slots=True)

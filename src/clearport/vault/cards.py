@@ -48,6 +48,10 @@ class StoredCard:
     fingerprint: str
     # The database stamps the row when it is written (tokenize answers with the request's time).
     created_at: datetime | None = None
+    # From the BIN table when the card was tokenized (`bins`); None: its BIN was not listed.
+    funding: str | None = None
+    category: str | None = None
+    issuer_country: str | None = None
 
 
 def normalize_number(raw: str) -> str:
@@ -91,6 +95,18 @@ def detect_brand(digits: str) -> str | None:
         if any(_matches(digits, low, high) for low, high in ranges):
             return brand
     return None
+
+
+def brand_boundaries(digits: int) -> tuple[int, ...]:
+    """Where the brand may change along `digits`-digit prefixes: the brand of every prefix from
+    one boundary up to the next is that of the boundary (routing's checker uses it to see whether
+    a BIN condition and a brand condition can both hold)."""
+    points = {0}
+    for _, ranges, _ in _BRAND_RULES:
+        for low, high in ranges:
+            points.add(int(low.ljust(digits, "0")))
+            points.add(int(high.ljust(digits, "9")) + 1)
+    return tuple(sorted(p for p in points if p < 10**digits))
 
 
 def allowed_lengths(brand: str) -> frozenset[int]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from clearport.access.domain import Origin, Principal
 from clearport.audit.service import Auditor
+from clearport.bins.ports import BinLookup
 from clearport.core.clock import Clock
 from clearport.core.errors import Field
 from clearport.core.invalidation import CacheSubscriber, Invalidations
@@ -52,12 +53,14 @@ class VaultService:
         auditor: Auditor,
         clock: Clock,
         invalidations: Invalidations,
+        *,
+        bins: BinLookup | None = None,
     ) -> None:
         self._provider = provider
         self._cache = cache  # this process's unwrapped DEKs (tests empty it: a fresh process)
         self._data_keys = DataKeys(repo, provider, cipher, cache)
         data_keys = self._data_keys
-        self._tokens = CardTokens(uow, repo, merchants, data_keys, provider, auditor, clock)
+        self._tokens = CardTokens(uow, repo, merchants, data_keys, provider, auditor, clock, bins)
         self._bank_accounts = BankAccounts(uow, repo, merchants, data_keys, auditor)
         self._secrets = SealedSecrets(repo, data_keys)
         self._keys = KeyOperations(

@@ -6,6 +6,7 @@ import json
 
 from clearport.access.domain import Origin, Principal
 from clearport.audit.service import Auditor
+from clearport.bins.ports import BinLookup
 from clearport.core.clock import Clock
 from clearport.core.errors import Field, NotFound, PermissionDenied
 from clearport.core.ids import is_id, new_id
@@ -38,7 +39,9 @@ class CardTokens:
         provider: KeyProvider,
         auditor: Auditor,
         clock: Clock,
+        bins: BinLookup | None,
     ) -> None:
+        self._bins = bins
         self._uow = uow
         self._repo = repo
         self._merchants = merchants
@@ -74,6 +77,7 @@ class CardTokens:
             {"number": digits, "holder_name": card.holder_name}, separators=(",", ":")
         ).encode()
         sealed = await self._data_keys.encrypt(tx, merchant_id, RecordKind.CARD, token_id, payload)
+        issuer = None if self._bins is None else await self._bins.lookup(digits)
         stored = StoredCard(
             token_id=token_id,
             merchant_id=merchant_id,
@@ -84,6 +88,9 @@ class CardTokens:
             exp_year=card.exp_year,
             fingerprint=fingerprint(await self._provider.fingerprint_key(), merchant_id, digits),
             created_at=now,
+            funding=None if issuer is None else issuer.funding,
+            category=None if issuer is None else issuer.category,
+            issuer_country=None if issuer is None else issuer.issuer_country,
         )
         await self._repo.insert_card(tx, CardRecord(card=stored, sealed=sealed))
         return stored

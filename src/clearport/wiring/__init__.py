@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from clearport.access.service import Authenticator
     from clearport.adjustments.service import AdjustmentService
     from clearport.audit.service import Auditor, AuditQueries
+    from clearport.bins.service import BinService
     from clearport.config import Settings
     from clearport.connectors.ports import Connector, ConnectorDirectory
     from clearport.connectors.service import ConnectorService
@@ -65,6 +66,11 @@ if TYPE_CHECKING:
     from clearport.merchants.service import MerchantService
     from clearport.payments.service import PaymentService
     from clearport.reconciliation.service import ReconciliationService
+    from clearport.replay.service import RoutingSimulations
+    from clearport.risk.domain import RiskRuleSet
+    from clearport.routing.domain import RuleSet
+    from clearport.routing.service import Router
+    from clearport.rulesets.service import RuleSets
     from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.service import SettlementService
     from clearport.storage.ports import ObjectStorage
@@ -106,6 +112,11 @@ class Container:
     disputes: DisputeService
     adjustments: AdjustmentService
     reconciliation: ReconciliationService
+    bins: BinService
+    routing_rules: RuleSets[RuleSet]
+    router: Router  # what payments ask: the active routing rule set, cached
+    routing_simulations: RoutingSimulations
+    risk_rules: RuleSets[RiskRuleSet]
     key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
     # This process's caches by topic, and the connection that tells them what changed in other
     # processes (decision 0019).
@@ -154,6 +165,8 @@ def build_container(
     from clearport.adjustments.store import PgAdjustmentStore
     from clearport.audit.service import Auditor, AuditQueries
     from clearport.audit.store import PgAuditLog
+    from clearport.bins.service import BinDirectory, BinService
+    from clearport.bins.store import PgBinRepository
     from clearport.connectors.catalog import connector_types
     from clearport.connectors.directory import (
         FixedDirectory,
@@ -183,6 +196,14 @@ def build_container(
     from clearport.payments.store import PgPaymentStore
     from clearport.reconciliation.service import ReconciliationService
     from clearport.reconciliation.store import PgReconciliationStore
+    from clearport.replay.service import RoutingSimulations
+    from clearport.replay.store import PgHistory
+    from clearport.risk.plugins import risk_conditions
+    from clearport.risk.service import RiskRuleKind, RiskScreen
+    from clearport.risk.store import PgVelocityCounter
+    from clearport.routing.service import Router, RoutingRuleKind
+    from clearport.rulesets.service import ActiveRules, RuleSets
+    from clearport.rulesets.store import PgRuleSetRepository
     from clearport.settlement.calendar import HolidayCalendar
     from clearport.settlement.destinations import VaultPayoutDestinations
     from clearport.settlement.interchange_tables import table_for
@@ -225,6 +246,9 @@ def build_container(
     rate_limiter = PgRateLimiter(
         db, limit=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
     )
+    bin_repo = PgBinRepository()
+    bin_directory = BinDirectory(uow, bin_repo, ttl_s=settings.rules_cache_ttl_s)
+    hub.subscribe(CacheTopic.BINS, bin_directory)
     vault = VaultService(
         uow,
         PgVaultRepository(),
@@ -235,6 +259,7 @@ def build_container(
         auditor,
         clock,
         invalidations,
+        bins=bin_directory,
     )
     hub.subscribe(CacheTopic.DATA_KEYS, vault.cached_data_keys)
     # API keys are read on every request today (decision 0002): the hot-path cache subscribes
@@ -266,6 +291,25 @@ def build_container(
         )
         hub.subscribe(CacheTopic.CONNECTORS, registry)
         directory = registry
+    connector_service = ConnectorService(
+        uow, connector_repo, vault, types, directory, auditor, clock, invalidations
+    )
+    # Routing and risk rule sets: one lifecycle (rulesets/), each kind its own table and cache.
+    routing_kind, risk_kind = RoutingRuleKind(connector_service), RiskRuleKind(risk_conditions())
+    routing_repo, risk_repo = (
+        PgRuleSetRepository("routing_rule_sets"),
+        PgRuleSetRepository("risk_rule_sets"),
+    )
+    rules_ttl_s = settings.rules_cache_ttl_s
+    active_routing = ActiveRules(uow, routing_repo, routing_kind, ttl_s=rules_ttl_s)
+    active_risk = ActiveRules(uow, risk_repo, risk_kind, ttl_s=rules_ttl_s)
+    hub.subscribe(CacheTopic.ROUTING_RULES, active_routing)
+    hub.subscribe(CacheTopic.RISK_RULES, active_risk)
+    router = Router(active_routing, directory)
+    routing_rules = RuleSets(
+        uow, routing_repo, routing_kind, auditor, clock, invalidations, active_routing
+    )
+    risk_rules = RuleSets(uow, risk_repo, risk_kind, auditor, clock, invalidations, active_risk)
     idempotency_store = PgIdempotencyStore(db)
     idempotency = IdempotencyService(
         idempotency_store,
@@ -291,6 +335,8 @@ def build_container(
         shown,
         directory,
         clock,
+        router=router,
+        risk=RiskScreen(active_risk, PgVelocityCounter()),
         max_amount_minor=settings.payment_max_amount_minor,
         authorization_window_s=settings.authorization_window_s,
         janitor_grace_s=settings.janitor_grace_s,
@@ -454,9 +500,7 @@ def build_container(
         events=EventQueries(uow, events),
         chains=chains,
         simulator=simulator,
-        connectors=ConnectorService(
-            uow, connector_repo, vault, types, directory, auditor, clock, invalidations
-        ),
+        connectors=connector_service,
         connector_directory=directory,
         idempotency_store=idempotency_store,
         settlement=settlement,
@@ -468,6 +512,13 @@ def build_container(
         disputes=disputes,
         adjustments=adjustments,
         reconciliation=reconciliation,
+        bins=BinService(uow, bin_repo, invalidations, bin_directory),
+        router=router,
+        routing_rules=routing_rules,
+        risk_rules=risk_rules,
+        routing_simulations=RoutingSimulations(
+            uow, PgHistory(), routing_rules, risk_rules, table_for
+        ),
         key_ceremony=(
             None if custody is None else KeyCeremony(uow, custody, ComponentFiles, auditor)
         ),

@@ -59,6 +59,9 @@ FileId = Annotated[str, StringConstraints(pattern=id_pattern("file"))]
 ConnectorId = Annotated[str, StringConstraints(pattern=id_pattern("con"))]
 ReconciliationRunId = Annotated[str, StringConstraints(pattern=id_pattern("rc"))]
 ReconciliationExceptionId = Annotated[str, StringConstraints(pattern=id_pattern("rcx"))]
+RoutingRuleSetId = Annotated[str, StringConstraints(pattern=id_pattern("rrs"))]
+RiskRuleSetId = Annotated[str, StringConstraints(pattern=id_pattern("rks"))]
+RoutingSimulationId = Annotated[str, StringConstraints(pattern=id_pattern("rsim"))]
 
 Timestamp = Annotated[int, Field(ge=0, description="Unix seconds.")]
 BusinessDate = Annotated[

@@ -34,7 +34,10 @@ class FailedOver(ResponseModel):
 class Routing(ResponseModel):
     """Why the payment went to its connector: never a black box."""
 
-    rule_set: str | None = Field(description="The routing rule set (rules come with issue 15).")
+    rule_set: str | None = Field(
+        description="The active routing rule set; null when none was active (the connectors' "
+        "default order)."
+    )
     version: int | None
     rule: str
     candidates: list[str]
@@ -42,6 +45,24 @@ class Routing(ResponseModel):
     reason: str
     failover: list[FailedOver] = Field(
         description="Candidates tried (or skipped, breaker open) before `chosen`, in order."
+    )
+
+
+class FiredRule(ResponseModel):
+    name: str
+    kind: str
+    mode: Literal["enforce", "dry_run"]
+
+
+class Risk(ResponseModel):
+    """The risk rules' decision: what fired, and whether it blocked the payment."""
+
+    rule_set: str
+    version: int
+    rules_fired: list[FiredRule]
+    mode: Literal["enforce", "dry_run"] | None = Field(
+        description="`enforce`: an enforced rule blocked the payment; `dry_run`: only dry-run "
+        "rules fired (recorded, not enforced); null: none fired."
     )
 
 
@@ -58,8 +79,9 @@ class Payment(ResponseModel):
     auth_code: str | None
     network_reference: str | None
     decline_code: str | None
-    connector: str
-    routing: Routing
+    connector: str | None = Field(description="Null when risk rules blocked the payment.")
+    routing: Routing | None = Field(description="Null when risk rules blocked the payment.")
+    risk: Risk | None = Field(description="Null when no risk rule set was active.")
     reference: str | None
     metadata: Metadata
     created: Timestamp

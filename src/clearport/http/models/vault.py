@@ -39,6 +39,15 @@ class Card(ResponseModel):
     exp_month: int = Field(ge=1, le=12)
     exp_year: int
     fingerprint: str = Field(description="The same for the same number within a merchant.")
+    funding: Literal["credit", "debit", "prepaid"] | None = Field(
+        description="From the BIN table (`clearport bins import`); null: the BIN is not listed."
+    )
+    category: Literal["consumer", "commercial"] | None = Field(
+        description="From the BIN table; null: the BIN is not listed."
+    )
+    issuer_country: str | None = Field(
+        pattern=r"^[A-Z]{2}$", description="From the BIN table; null: the BIN is not listed."
+    )
 
 
 class Token(ResponseModel):

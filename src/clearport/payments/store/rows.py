@@ -51,6 +51,10 @@ PAYMENTS = Table(
         ("updated_at", "timestamptz"),
         ("authorized_at", "timestamptz"),
         ("captured_at", "timestamptz"),
+        ("card_funding", "text"),
+        ("card_category", "text"),
+        ("card_issuer_country", "text"),
+        ("risk", "jsonb"),
     ),
 )
 # What a state change of a payment writes; the other columns are fixed at creation (the

@@ -43,19 +43,21 @@ CREATE TEMPORARY TABLE IF NOT EXISTS stl_partition_totals (
 ) ON COMMIT DELETE ROWS"""
 
 # Per-item pricing, in SQL, mirroring settlement/fees.price_item (tests compare the two): the
-# brand x region x currency rates and the country -> region table come from the domain as arrays.
+# brand x card type x region x currency rates and the country -> region table come from the
+# domain as arrays; the card type and issuer country are the BIN table's, staged with the item.
 # A dispute's fee was charged when it came (`fee` of its source): the item shows it as its markup,
 # with a reversal's given back (negative); the aggregates keep it apart from the captures' fees,
 # which this settlement charges.
 _price = Params()
 _PRICE_ITEMS = f"""
 WITH rates AS (
-    SELECT * FROM unnest({_price("brand", "text[]")}, {_price("region", "text[]")},
-                         {_price("currency", "text[]")},
+    SELECT * FROM unnest({_price("brand", "text[]")}, {_price("card_type", "text[]")},
+                         {_price("region", "text[]")}, {_price("currency", "text[]")},
                          {_price("ic_bps", "numeric[]")}, {_price("ic_fixed", "bigint[]")},
                          {_price("ic_flag", "boolean[]")}, {_price("sf_bps", "numeric[]")},
                          {_price("sf_fixed", "bigint[]")}, {_price("sf_flag", "boolean[]")})
-        AS r(brand, region, currency, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed, sf_flag)
+        AS r(brand, card_type, region, currency, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed,
+             sf_flag)
 ), fallback AS (
     SELECT * FROM unnest({_price("fallback_currency", "text[]")},
                          {_price("fallback_ic_fixed", "bigint[]")},
@@ -80,11 +82,14 @@ WITH rates AS (
       LEFT JOIN regions cr ON cr.country = m.country
      WHERE st.run_id = {_price("run_id")} AND st.partition = {_price("partition")}
 ), terms AS MATERIALIZED (
-    -- What a capture of each brand costs in each settlement, resolved once per settlement and
-    -- brand (rates, fallbacks, brand overrides, flags), so that pricing an item is arithmetic
-    -- on two numbers per fee rather than JSON and joins per item. A rate is bps * 0.0001:
+    -- What a capture of each brand and card costs in each settlement, resolved once per
+    -- settlement, brand, card type ('' when its BIN is not known) and interchange region (the
+    -- acquiring one when the card was issued there or its issuer is not known, else
+    -- inter-regional: settlement/fees.interchange_region): rates, fallbacks, overrides and
+    -- flags, so that pricing an item is arithmetic on two numbers per fee rather than JSON and
+    -- rate lookups per item. A rate is bps * 0.0001:
     -- numeric arithmetic is exact, so amount * (bps * 0.0001) = amount * bps * 0.0001.
-    SELECT mp.settlement_id, b.brand, mp.icpp,
+    SELECT mp.settlement_id, b.brand, b.card_type, b.issuer_region, mp.icpp,
            coalesce(r.ic_bps, {_price("fallback_ic_bps", "numeric")}) * 0.0001 AS ic_rate,
            coalesce(r.ic_fixed, fb.ic_fixed, 0) AS ic_fixed,
            coalesce(r.sf_bps, {_price("fallback_sf_bps", "numeric")}) * 0.0001 AS sf_rate,
@@ -101,12 +106,20 @@ WITH rates AS (
                     CASE WHEN coalesce(r.ic_flag, true) THEN 'interchange_fallback' END,
                     CASE WHEN coalesce(r.sf_flag, true) THEN 'scheme_fee_fallback' END) END
              AS flags
-      FROM (SELECT DISTINCT merchant_id, currency, brand FROM settlement_sources
-             WHERE run_id = {_price("run_id")} AND partition = {_price("partition")}
-               AND type = 'capture') b
+      FROM (SELECT DISTINCT s.merchant_id, s.currency, s.brand,
+                            coalesce(s.card_type, '') AS card_type,
+                            CASE WHEN s.issuer_country IS NULL THEN NULL
+                                 ELSE coalesce(ir.region, {_price("default_region", "text")})
+                            END AS issuer_region
+              FROM settlement_sources s LEFT JOIN regions ir ON ir.country = s.issuer_country
+             WHERE s.run_id = {_price("run_id")} AND s.partition = {_price("partition")}
+               AND s.type = 'capture') b
       JOIN mp ON mp.merchant_id = b.merchant_id AND mp.currency = b.currency
       LEFT JOIN rates r
-             ON r.brand = b.brand AND r.region = mp.region AND r.currency = b.currency
+             ON r.brand = b.brand AND r.card_type = b.card_type
+            AND r.region = CASE WHEN b.issuer_region IS NULL OR b.issuer_region = mp.region
+                                THEN mp.region ELSE {_price("default_region", "text")} END
+            AND r.currency = b.currency
       LEFT JOIN fallback fb ON fb.currency = b.currency
 ), exact AS (
     SELECT s.source_id, s.transfer_id, s.type, s.merchant_id, s.currency, s.amount,
@@ -122,7 +135,11 @@ WITH rates AS (
         CASE WHEN s.type <> 'capture' THEN '' ELSE t.flags END AS flags
       FROM settlement_sources s
       JOIN mp ON mp.merchant_id = s.merchant_id AND mp.currency = s.currency
+      LEFT JOIN regions sr ON sr.country = s.issuer_country
       LEFT JOIN terms t ON t.settlement_id = mp.settlement_id AND t.brand = s.brand
+            AND t.card_type = coalesce(s.card_type, '')
+            AND t.issuer_region IS NOT DISTINCT FROM CASE WHEN s.issuer_country IS NULL
+                THEN NULL ELSE coalesce(sr.region, {_price("default_region", "text")}) END
      WHERE s.run_id = {_price("run_id")} AND s.partition = {_price("partition")}
 ), priced AS MATERIALIZED (
     SELECT settlement_id, merchant_id, payment_id, source_id, reference, type, brand, currency,
@@ -216,6 +233,7 @@ class PgItemStore:
                 partition=partition,
                 business_date=run.business_date,
                 brand=[r.brand for r in grid],
+                card_type=[r.card_type for r in grid],
                 region=[r.region for r in grid],
                 currency=[r.currency for r in grid],
                 ic_bps=[_decimal(r.interchange.bps) for r in grid],

@@ -68,7 +68,14 @@ ON CONFLICT (business_date) DO NOTHING RETURNING *"""
 # disputes that took from pending and the credits of disputes won, each its chargeback with its
 # fee (`<source>:chargeback`, `<source>:fee`: what the dispute charged pending); adjustments,
 # signed. Each is eligible once, before the cutoff and after the lookback, while no run has
-# claimed it ({which}); restaging reads exactly the sources the run claimed.
+# claimed it ({which}); restaging reads exactly the sources the run claimed. Each carries the
+# card's interchange type and issuer country from the payment's BIN data (routing issue).
+_CARD_TYPE = (
+    "CASE WHEN p.card_category = 'commercial' THEN 'commercial' "
+    "WHEN p.card_funding IS NOT NULL THEN 'consumer_' || p.card_funding END"
+)
+
+
 def _sources(p: Params, which: str) -> str:
     window = (
         f"t.action = 'post' AND t.created_at >= {p('lookback_from')} "
@@ -80,7 +87,8 @@ SELECT {p("run_id")} AS run_id, {partition_of("x.merchant_id", p("partitions"))}
   FROM (
     SELECT t.source AS source_id, t.id AS transfer_id, t.code AS type, a.owner AS merchant_id,
            t.currency, t.amount, 0::bigint AS fee, t.created_at, p.id AS payment_id,
-           p.card_brand AS brand, p.reference
+           p.card_brand AS brand, p.reference, {_CARD_TYPE} AS card_type,
+           p.card_issuer_country AS issuer_country
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id = CASE WHEN t.code = 'capture'
            THEN t.credit_account_id ELSE t.debit_account_id END
@@ -90,7 +98,7 @@ SELECT {p("run_id")} AS run_id, {partition_of("x.merchant_id", p("partitions"))}
      WHERE t.code IN ('capture', 'refund') AND a.kind = 'pending' AND {window}
     UNION ALL
     SELECT t.source, t.id, 'dispute', a.owner, t.currency, t.amount, coalesce(f.amount, 0),
-           t.created_at, p.id, p.card_brand, p.reference
+           t.created_at, p.id, p.card_brand, p.reference, {_CARD_TYPE}, p.card_issuer_country
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id = t.debit_account_id
       JOIN disputes d ON d.id = t.source
@@ -100,7 +108,8 @@ SELECT {p("run_id")} AS run_id, {partition_of("x.merchant_id", p("partitions"))}
        AND {window}
     UNION ALL
     SELECT t.source, t.id, 'dispute_reversal', a.owner, t.currency, t.amount,
-           coalesce(f.amount, 0), t.created_at, p.id, p.card_brand, p.reference
+           coalesce(f.amount, 0), t.created_at, p.id, p.card_brand, p.reference, {_CARD_TYPE},
+           p.card_issuer_country
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id = t.credit_account_id
       JOIN disputes d ON d.reversal_id = t.source
@@ -111,7 +120,7 @@ SELECT {p("run_id")} AS run_id, {partition_of("x.merchant_id", p("partitions"))}
     UNION ALL
     SELECT t.source, t.id, 'adjustment', a.owner, t.currency,
            CASE WHEN a.id = t.credit_account_id THEN t.amount ELSE -t.amount END, 0,
-           t.created_at, NULL, NULL, NULL
+           t.created_at, NULL, NULL, NULL, NULL, NULL
       FROM ledger_transfers t
       JOIN ledger_accounts a ON a.id IN (t.debit_account_id, t.credit_account_id)
      WHERE t.code = 'adjustment' AND a.kind = 'pending' AND {window}
@@ -120,7 +129,7 @@ SELECT {p("run_id")} AS run_id, {partition_of("x.merchant_id", p("partitions"))}
 
 _STAGED_COLUMNS = (
     "run_id, partition, source_id, transfer_id, type, merchant_id, currency, amount, fee, "
-    "created_at, payment_id, brand, reference"
+    "created_at, payment_id, brand, reference, card_type, issuer_country"
 )
 # A source's signed effect on its settlement (an item's gross).
 _GROSS = (

@@ -21,7 +21,7 @@ DEK_COLUMNS = "merchant_id, version, status, kek_id, wrapped_key"
 
 CARD_COLUMNS = (
     "id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint, dek_version, nonce,"
-    " ciphertext, created_at"
+    " ciphertext, created_at, funding, category, issuer_country"
 )
 BANK_ACCOUNT_COLUMNS = (
     "merchant_id, id, country, currency, account_holder, scheme, bic, display, dek_version,"
@@ -61,6 +61,9 @@ def card_record_of(row: asyncpg.Record) -> CardRecord:
             exp_year=int(row["exp_year"]),
             fingerprint=row["fingerprint"],
             created_at=row["created_at"],
+            funding=row["funding"],
+            category=row["category"],
+            issuer_country=row["issuer_country"],
         ),
         sealed=sealed_of(row),
     )

@@ -22,10 +22,11 @@ from clearport.vault.store.rows import (
 _card = Params()
 _INSERT_CARD = f"""
     INSERT INTO card_tokens (id, merchant_id, brand, bin, last4, exp_month, exp_year, fingerprint,
-                             dek_version, nonce, ciphertext)
+                             dek_version, nonce, ciphertext, funding, category, issuer_country)
     VALUES ({_card("id")}, {_card("merchant_id")}, {_card("brand")}, {_card("bin")},
             {_card("last4")}, {_card("exp_month")}, {_card("exp_year")}, {_card("fingerprint")},
-            {_card("dek_version")}, {_card("nonce")}, {_card("ciphertext")})
+            {_card("dek_version")}, {_card("nonce")}, {_card("ciphertext")}, {_card("funding")},
+            {_card("category")}, {_card("issuer_country")})
 """
 
 _account = Params()
@@ -68,6 +69,9 @@ class SealedRows:
                 dek_version=sealed.dek_version,
                 nonce=sealed.nonce,
                 ciphertext=sealed.ciphertext,
+                funding=card.funding,
+                category=card.category,
+                issuer_country=card.issuer_country,
             ),
         )
 

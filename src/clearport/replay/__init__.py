@@ -1,0 +1,1 @@
+"""Replay of history: a window of past payments through candidate routing and risk rules."""
