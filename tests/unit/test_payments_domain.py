@@ -20,6 +20,7 @@ from clearport.http.representation import (
     stored_response_body,
 )
 from clearport.ledger.domain import net_by_currency, postings_of
+from clearport.payments.attempts import new_attempt
 from clearport.payments.domain import (
     Operation,
     Outcome,
@@ -29,7 +30,6 @@ from clearport.payments.domain import (
     RefundStatus,
     after_authorization,
     check_refund_transition,
-    new_attempt,
     settle_refund,
 )
 from clearport.payments.records import (

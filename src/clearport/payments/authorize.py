@@ -49,17 +49,15 @@ from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
 from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.ports import MerchantGates
+from clearport.payments.attempts import Attempt, new_attempt, new_reversal
 from clearport.payments.calls import ConnectorCalls
 from clearport.payments.domain import (
-    Attempt,
     Operation,
     Outcome,
     Payment,
     PaymentStatus,
     Routing,
     authorization_target,
-    new_attempt,
-    new_reversal,
     next_candidate,
     outcome_of,
     validate_amount,

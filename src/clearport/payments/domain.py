@@ -1,6 +1,7 @@
 """The payment and refund state machines, and what a connector's answer means for them: the
-records (`Payment`, `Refund`, `Attempt`) and the changes an answer makes to them. What a change
-writes elsewhere (txlog entry, event, ledger transfer) is built in `payments.records`.
+records (`Payment`, `Refund`; `Attempt` in `payments.attempts`) and the changes an answer makes
+to them. What a change writes elsewhere (txlog entry, event, ledger transfer) is built in
+`payments.records`.
 
 Every legal transition is listed in `_PAYMENT_TRANSITIONS`; anything else raises `InvalidState`
 naming the current status. Connector answers are mapped by an exhaustive `match` ending in
@@ -26,7 +27,6 @@ from typing import Any, NamedTuple, assert_never
 
 from clearport.connectors.domain import ConnectorResult, ConnectorStatus, Failure
 from clearport.core.errors import Field, InternalError, InvalidRequest, InvalidState, invariant
-from clearport.core.ids import new_id
 from clearport.core.money import MAX_AMOUNT_MINOR
 
 
@@ -466,72 +466,3 @@ def settle_refund(
             payment_was = payment.move_to(PaymentStatus.REFUNDED, at)
     payment.check()
     return RefundSettled(refund_was, payment_was)
-
-
-@dataclass(slots=True)
-class Attempt:
-    id: str
-    payment_id: str
-    merchant_id: str
-    operation: Operation
-    amount: int
-    currency: str
-    connector: str
-    created_at: datetime
-    status: AttemptStatus = AttemptStatus.PENDING
-    refund_id: str | None = None
-    reverses: str | None = None  # the attempt a reversal cancels
-    tries: int = 0  # how often the janitor could not settle it yet
-    retry_at: datetime | None = None  # not asked about again before then
-    response_code: str | None = None
-    decline_code: str | None = None
-    auth_code: str | None = None
-    network_reference: str | None = None
-    completed_at: datetime | None = None
-
-    def complete(self, outcome: Outcome, result: ConnectorResult, at: datetime) -> None:
-        self.status = attempt_status(outcome)
-        self.response_code = result.response_code
-        self.decline_code = result.decline_code
-        self.auth_code = result.auth_code
-        self.network_reference = result.network_reference
-        self.completed_at = at
-
-
-def new_attempt(
-    payment: Payment,
-    operation: Operation,
-    amount: int,
-    at: datetime,
-    *,
-    attempt_id: str | None = None,
-    refund_id: str | None = None,
-) -> Attempt:
-    """A pending call to the payment's connector; its id is the reference the connector gets."""
-    return Attempt(
-        id=attempt_id or new_id("att"),
-        payment_id=payment.id,
-        merchant_id=payment.merchant_id,
-        operation=operation,
-        amount=amount,
-        currency=payment.currency,
-        connector=payment.connector,
-        created_at=at,
-        refund_id=refund_id,
-    )
-
-
-def new_reversal(attempt: Attempt, at: datetime) -> Attempt:
-    """A pending reversal of `attempt` at the same connector, for the same amount."""
-    return Attempt(
-        id=new_id("att"),
-        payment_id=attempt.payment_id,
-        merchant_id=attempt.merchant_id,
-        operation=Operation.REVERSE,
-        amount=attempt.amount,
-        currency=attempt.currency,
-        connector=attempt.connector,
-        created_at=at,
-        refund_id=attempt.refund_id,
-        reverses=attempt.id,
-    )

@@ -19,13 +19,8 @@ from clearport.events.domain import Event
 from clearport.events.fake import FakeEventStore
 from clearport.idempotency.domain import StoredResponse
 from clearport.idempotency.fake import FakeIdempotencyStore
-from clearport.payments.domain import (
-    Attempt,
-    AttemptStatus,
-    Payment,
-    PaymentStatus,
-    Refund,
-)
+from clearport.payments.attempts import Attempt
+from clearport.payments.domain import AttemptStatus, Payment, PaymentStatus, Refund
 from clearport.txlog.domain import TxlogEntry
 from clearport.txlog.fake import FakeTxlogStore
 

@@ -14,16 +14,9 @@ from datetime import timedelta
 from clearport.connectors.domain import ConnectorResult, ConnectorStatus
 from clearport.core.clock import Clock
 from clearport.core.uow import UnitOfWork
+from clearport.payments.attempts import Attempt, new_attempt
 from clearport.payments.calls import ConnectorCalls
-from clearport.payments.domain import (
-    Attempt,
-    Operation,
-    Outcome,
-    Payment,
-    PaymentStatus,
-    new_attempt,
-    outcome_of,
-)
+from clearport.payments.domain import Operation, Outcome, Payment, PaymentStatus, outcome_of
 from clearport.payments.lost import JANITOR, LostCalls
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import PaymentStore

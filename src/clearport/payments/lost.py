@@ -31,15 +31,9 @@ from clearport.core.clock import Clock
 from clearport.core.errors import present
 from clearport.core.uow import Transaction, UnitOfWork
 from clearport.ledger.domain import TransferRequest
+from clearport.payments.attempts import Attempt, new_reversal
 from clearport.payments.calls import ConnectorCalls
-from clearport.payments.domain import (
-    Attempt,
-    Operation,
-    Outcome,
-    PaymentStatus,
-    new_reversal,
-    outcome_of,
-)
+from clearport.payments.domain import Operation, Outcome, PaymentStatus, outcome_of
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import PaymentStore
 

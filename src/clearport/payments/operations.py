@@ -23,9 +23,9 @@ from clearport.core.ids import new_id
 from clearport.core.uow import UnitOfWork
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
+from clearport.payments.attempts import Attempt, new_attempt
 from clearport.payments.calls import ConnectorCalls
 from clearport.payments.domain import (
-    Attempt,
     Operation,
     Outcome,
     Payment,
@@ -33,7 +33,6 @@ from clearport.payments.domain import (
     Refund,
     RefundStatus,
     capture_amount,
-    new_attempt,
     outcome_of,
     refund_amount,
     require_status,

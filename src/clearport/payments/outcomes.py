@@ -17,8 +17,8 @@ from clearport.idempotency.domain import StoredResponse
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
 from clearport.ledger.service import LedgerService
+from clearport.payments.attempts import Attempt
 from clearport.payments.domain import (
-    Attempt,
     Operation,
     Outcome,
     Payment,

@@ -12,7 +12,8 @@ from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
 from clearport.events.domain import Event
 from clearport.idempotency.domain import StoredResponse
-from clearport.payments.domain import Attempt, Payment, Refund
+from clearport.payments.attempts import Attempt
+from clearport.payments.domain import Payment, Refund
 from clearport.txlog.domain import TxlogEntry
 from clearport.vault.cards import CardInput
 from clearport.vault.service import StoredCard

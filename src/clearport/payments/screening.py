@@ -18,7 +18,8 @@ from clearport.core.errors import ConnectorFailed
 from clearport.core.uow import Transaction
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
-from clearport.payments.domain import Operation, Payment, Routing, new_attempt, route
+from clearport.payments.attempts import new_attempt
+from clearport.payments.domain import Operation, Payment, Routing, route
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import PaymentStore
 from clearport.payments.records import payment_entry

@@ -3,21 +3,21 @@
 Entry points (`http`, `worker`, `cli`) get everything from here: the container of services for
 a database, and the few infrastructure steps a command needs before it has one (find or start
 the database, migrate it, the keyring for the key ceremony). They never import a store or an
-adapter themselves. This module builds the container; the steps live beside it, one module per
-kind (`keys`, `cloud`, `database`, `simulators`), and are re-exported here.
+adapter themselves. This module builds the container (`container.Container`); the steps live
+beside it, one module per kind (`keys`, `cloud`, `database`, `simulators`), and are
+re-exported here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from clearport.core.clock import Clock, SystemClock
 from clearport.core.invalidation import CacheTopic, InvalidationHub, NoCache
-from clearport.db import migrate
 from clearport.vault.keyring import ComponentFiles
 from clearport.wiring.cloud import bootstrap_cloud, dynamodb_mirror_for, object_storage_for
+from clearport.wiring.container import Container
 from clearport.wiring.database import database_url, is_migrated, schema_head, upgrade_database
 from clearport.wiring.keys import (
     build_key_provider,
@@ -47,99 +47,9 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from clearport.access.service import Authenticator
-    from clearport.adjustments.service import AdjustmentService
-    from clearport.audit.service import Auditor, AuditQueries
-    from clearport.bins.service import BinService
     from clearport.config import Settings
     from clearport.connectors.ports import Connector, ConnectorDirectory
-    from clearport.connectors.service import ConnectorService
-    from clearport.connectors.simulator.connector import SimulatorConnector
-    from clearport.db.database import Database
-    from clearport.db.invalidation import InvalidationListener
-    from clearport.disputes.service import DisputeService
-    from clearport.events.service import EventQueries
-    from clearport.files.service import FileService
-    from clearport.idempotency.ports import IdempotencyStore
-    from clearport.idempotency.service import IdempotencyService
-    from clearport.ledger.service import LedgerService
-    from clearport.merchants.service import MerchantService
-    from clearport.payments.service import PaymentService
-    from clearport.reconciliation.service import ReconciliationService
-    from clearport.replay.service import RoutingSimulations
-    from clearport.risk.domain import RiskRuleSet
-    from clearport.routing.domain import RuleSet
-    from clearport.routing.service import Router
-    from clearport.rulesets.service import RuleSets
-    from clearport.settlement.jobs import SettlementJobs
-    from clearport.settlement.service import SettlementService
-    from clearport.storage.ports import ObjectStorage
-    from clearport.txlog.mirror import TxlogMirror
-    from clearport.txlog.service import ChainService
-    from clearport.vault.ceremony import KeyCeremony
-    from clearport.vault.service import VaultService
     from clearport.webhooks.ports import Resolver
-    from clearport.webhooks.service import WebhookService
-
-
-@dataclass
-class Container:
-    settings: Settings
-    db: Database
-    clock: Clock
-    server_secret: bytes
-    auditor: Auditor
-    authenticator: Authenticator
-    merchants: MerchantService
-    audit_queries: AuditQueries
-    idempotency: IdempotencyService
-    vault: VaultService
-    ledger: LedgerService
-    payments: PaymentService
-    events: EventQueries
-    chains: ChainService
-    simulator: SimulatorConnector
-    connectors: ConnectorService
-    connector_directory: ConnectorDirectory
-    idempotency_store: IdempotencyStore
-    settlement: SettlementService
-    # A run's partitions as jobs for the workers (`POST /v1/settlement_runs` queues them).
-    settlement_jobs: SettlementJobs
-    storage: ObjectStorage
-    mirror: TxlogMirror | None  # the DynamoDB mirror of the txlog, when a table is configured
-    webhooks: WebhookService
-    files: FileService
-    disputes: DisputeService
-    adjustments: AdjustmentService
-    reconciliation: ReconciliationService
-    bins: BinService
-    routing_rules: RuleSets[RuleSet]
-    router: Router  # what payments ask: the active routing rule set, cached
-    routing_simulations: RoutingSimulations
-    risk_rules: RuleSets[RiskRuleSet]
-    key_ceremony: KeyCeremony | None  # the local keyring's split/combine; None with KMS
-    # This process's caches by topic, and the connection that tells them what changed in other
-    # processes (decision 0019).
-    invalidations: InvalidationHub
-    invalidation_listener: InvalidationListener
-
-    @staticmethod
-    def schema_head() -> str:
-        """The migration this code expects (`/readyz` compares the database's with it)."""
-        return migrate.head_revision()
-
-    async def start(self, *, listen: bool = True) -> None:
-        """Open the pool and, for a process that serves (API, worker), listen for cache
-        invalidations; a one-shot command caches nothing worth a connection."""
-        await self.db.open()
-        if listen:
-            await self.invalidation_listener.start()
-
-    async def stop(self) -> None:
-        await self.invalidation_listener.stop()
-        await self.settlement_jobs.close()
-        await self.connector_directory.close()
-        await self.db.close()
 
 
 def build_container(

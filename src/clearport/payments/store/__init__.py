@@ -21,7 +21,8 @@ from clearport.events.domain import Event
 from clearport.events.store import event_values, insert_event_step
 from clearport.idempotency.domain import StoredResponse
 from clearport.idempotency.store import complete_step, response_values
-from clearport.payments.domain import Attempt, Payment, Refund
+from clearport.payments.attempts import Attempt
+from clearport.payments.domain import Payment, Refund
 from clearport.payments.store.rows import (
     ATTEMPT_RESULT,
     ATTEMPTS,

@@ -8,8 +8,8 @@ from typing import Any
 import asyncpg
 
 from clearport.db.statements import Table
+from clearport.payments.attempts import Attempt
 from clearport.payments.domain import (
-    Attempt,
     AttemptStatus,
     Operation,
     Payment,
