@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from clearport.adjustments.service import AdjustmentService
     from clearport.audit.service import Auditor, AuditQueries
     from clearport.config import Settings
+    from clearport.connectors.http_acquirer.host import InProcessHosts
     from clearport.connectors.ports import Connector, ConnectorDirectory
     from clearport.connectors.service import ConnectorService
     from clearport.connectors.simulator.connector import SimulatorConnector
@@ -612,6 +613,13 @@ def is_migrated(url: str) -> bool:
 
 
 # --- the connector simulators (`clearport simulate`), processes of their own ----------------
+
+
+def in_process_hosts(database_url: str, schema: str, names: tuple[str, ...]) -> InProcessHosts:
+    """Simulated HTTP acquirer hosts served in this process, for the money simulation."""
+    from clearport.connectors.http_acquirer.host import InProcessHosts
+
+    return InProcessHosts(database_url, schema, names)
 
 
 def serve_simulator(

@@ -1,0 +1,95 @@
+"""Deterministic fault-injection simulation of the money path (`clearport simulate money`).
+
+One seed fixes the schedule (`schedule.py`): the workload, the clock's moves and every fault.
+`run_seed` drives the real API and services (`world.py`, `runner.py`) against a database of the
+run's own (`store.py`), checks the ledger after every step and everything at the end
+(`ending.py`). A violation names the seed, the step, the invariant and the command that
+reproduces it; `shrink` finds the shortest failing prefix of the schedule.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from clearport.config import Settings
+from clearport.simulation.ending import check_end, heal
+from clearport.simulation.runner import RunReport, Simulation, Violation
+from clearport.simulation.schedule import schedule
+from clearport.simulation.store import (
+    SimulationStore,
+    create_database,
+    drop_database,
+    install_faults,
+    server_url,
+)
+from clearport.simulation.world import World, simulation_settings
+
+__all__ = ["RunReport", "Violation", "prepare_template", "reproduce", "run_seed", "shrink"]
+
+
+def reproduce(seed: int, steps: int) -> str:
+    return f"clearport simulate money --seed {seed} --steps {steps}"
+
+
+async def prepare_template(url: str) -> str:
+    """A migrated database with the fault switch, to clone one run's database from."""
+    from clearport.wiring import upgrade_database
+
+    name = f"clearport_sim_template_{os.getpid()}"
+    admin = server_url(url, "postgres")
+    await create_database(admin, name)
+    template = server_url(url, name)
+    upgrade_database(template)
+    await install_faults(template)
+    return name
+
+
+async def drop_template(url: str, name: str) -> None:
+    await drop_database(server_url(url, "postgres"), name)
+
+
+async def run_seed(base: Settings, url: str, template: str, seed: int, steps: int) -> RunReport:
+    """Run seed `seed` for `steps` steps in a database of its own; the report."""
+    admin = server_url(url, "postgres")
+    name = f"clearport_sim_{os.getpid()}_{seed % 10**9}"
+    await create_database(admin, name, template=template)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"clearport-sim-{seed}-"))
+    run_url = server_url(url, name)
+    store = await SimulationStore.connect(run_url)
+    world = await World.open(simulation_settings(base, data_dir), run_url)
+    sim = Simulation(world, store, seed)
+    try:
+        await world.setup()
+        for step in schedule(seed, steps):
+            await sim.run_step(step)
+            for problem in await store.ledger_imbalances():
+                sim.violation(
+                    "every journal sums to zero; every balance equals its postings", problem
+                )
+            if sim.report.violations:
+                break
+        sim.report.steps = steps if not sim.report.violations else sim.report.steps
+        if not sim.report.violations:
+            await heal(sim)
+            await check_end(sim)
+    finally:
+        await world.close()
+        await store.close()
+        await drop_database(admin, name)
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return sim.report
+
+
+async def shrink(base: Settings, url: str, template: str, seed: int, steps: int) -> int:
+    """The fewest steps of seed `seed` that still fail (bisecting the prefix length)."""
+    low, high = 0, steps  # `high` fails; find the smallest that does
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (await run_seed(base, url, template, seed, middle)).violations:
+            high = middle
+        else:
+            low = middle
+    return high
