@@ -75,6 +75,8 @@ async def run_seed(base: Settings, url: str, template: str, seed: int, steps: in
         if not sim.report.violations:
             await heal(sim)
             await check_end(sim)
+    except Exception as exc:
+        sim.violation("the run completes", repr(exc))
     finally:
         await world.close()
         await store.close()

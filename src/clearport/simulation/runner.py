@@ -111,7 +111,7 @@ class Simulation:
                 await action()
         except (InvalidRequest, InvalidState, NotFound):
             pass  # a refusal, as the API would answer it (nothing to settle, say)
-        except Exception as exc:  # noqa: BLE001 - a fault may surface anywhere; judged below
+        except Exception as exc:
             if fault not in DATABASE_FAULTS:
                 self.violation("no unexpected error", f"{step.describe()}: {exc!r}")
         finally:

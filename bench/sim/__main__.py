@@ -1,0 +1,97 @@
+"""Many seeds of the money simulation (`clearport simulate money`), spread over processes.
+
+    .venv/bin/python -m bench.sim --seeds 1000            # seeds 1..1000
+    .venv/bin/python -m bench.sim --ci                     # CI's 50: a fixed list + today's date
+
+Each process migrates a template database once and clones one database per seed from it, on
+DATABASE_URL's server (else an embedded one). Prints every violation with the command that
+reproduces it, then seeds/s, steps, faults injected by kind and the number of violations; exits
+1 if there is any. The baseline of the same run is a seed of the same length with no faults
+injected (`--steps` steps of seed 0 with faults off), so the figure says what the faults cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+from bench.sim import work
+
+# A fixed list CI always runs: seeds that found bugs (kept as regressions) and a spread.
+CI_SEEDS = [4, *range(1, 49)]
+
+
+def ci_seeds() -> list[int]:
+    today = int(datetime.now(UTC).strftime("%Y%m%d"))
+    seeds = list(dict.fromkeys(CI_SEEDS))[:49]
+    print(f"CI seeds: the fixed list of {len(seeds)} and today's date {today}", flush=True)
+    return [*seeds, today]
+
+
+def run(url: str, seeds: list[int], steps: int, workers: int) -> int:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    slices = [seeds[i::workers] for i in range(workers)]
+    procs = [ctx.Process(target=work, args=(url, s, steps, queue)) for s in slices if s]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    faults: Counter[str] = Counter()
+    total_steps = 0
+    violations = 0
+    for done in range(1, len(seeds) + 1):
+        seed, ran, injected, lines = queue.get()
+        total_steps += ran
+        faults.update(injected)
+        violations += len(lines) - (1 if lines else 0)
+        for line in lines:
+            print(line, flush=True)
+        if done % 50 == 0:
+            rate = done / (time.perf_counter() - started)
+            print(f"... {done} seeds, {rate:.2f} seeds/s, {violations} violations", flush=True)
+    for p in procs:
+        p.join()
+    elapsed = time.perf_counter() - started
+    print(
+        f"seeds: {len(seeds)} in {elapsed:.0f} s ({len(seeds) / elapsed:.2f} seeds/s, "
+        f"{workers} processes)"
+    )
+    print(f"steps: {total_steps}")
+    print("faults injected by kind:")
+    for kind, n in sorted(faults.items()):
+        print(f"  {kind:36} {n}")
+    print(f"{violations} violations")
+    return violations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=100, help="Run seeds 1..N.")
+    parser.add_argument("--first", type=int, default=1, help="The first seed.")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ci", action="store_true", help="CI's fixed list and today's date.")
+    args = parser.parse_args()
+    seeds = ci_seeds() if args.ci else list(range(args.first, args.first + args.seeds))
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        sys.exit(1 if run(url, seeds, args.steps, args.workers) else 0)
+    import tempfile
+
+    import pgserver
+
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="clearport-sim-pg-"), cleanup_mode="stop")
+    try:
+        found = run(server.get_uri("postgres"), seeds, args.steps, args.workers)
+    finally:
+        server.cleanup()
+    sys.exit(1 if found else 0)
+
+
+if __name__ == "__main__":
+    main()
