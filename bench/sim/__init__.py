@@ -9,20 +9,20 @@ from typing import Any
 def work(url: str, seeds: list[int], steps: int, queue: Any) -> None:
     from clearport.config import load_settings
     from clearport.logs import configure_logging
-    from clearport.simulation import drop_template, prepare_template, reproduce, run_seed
+    from clearport.simulation import dispose_database, prepare_database, reproduce, run_seed
 
     configure_logging("CRITICAL", "console")
 
     async def main() -> None:
-        template = await prepare_template(url)
+        database = await prepare_database(url)
         try:
             for seed in seeds:
-                report = await run_seed(load_settings(), url, template, seed, steps)
+                report = await run_seed(load_settings(), url, database, seed, steps)
                 lines = [v.line() for v in report.violations]
                 if lines:
                     lines.append(f"reproduce: {reproduce(seed, report.steps)}")
                 queue.put((seed, report.steps, dict(report.faults), lines))
         finally:
-            await drop_template(url, template)
+            await dispose_database(url, database)
 
     asyncio.run(main())

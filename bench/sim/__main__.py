@@ -6,8 +6,8 @@
 Each process migrates a template database once and clones one database per seed from it, on
 DATABASE_URL's server (else an embedded one). Prints every violation with the command that
 reproduces it, then seeds/s, steps, faults injected by kind and the number of violations; exits
-1 if there is any. The baseline of the same run is a seed of the same length with no faults
-injected (`--steps` steps of seed 0 with faults off), so the figure says what the faults cost.
+1 if there is any. Every seed's database is cloned while
+the others run, so the figure depends on the machine's load: say so with it.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 
 from bench.sim import work
 
-# A fixed list CI always runs: seeds that found bugs (kept as regressions) and a spread.
-CI_SEEDS = [4, *range(1, 49)]
+# A fixed list CI always runs: the seeds that found bugs (kept as regressions) and a spread.
+CI_SEEDS = [5, 18, *(s for s in range(1, 50) if s not in (5, 18))][:49]
 
 
 def ci_seeds() -> list[int]:
     today = int(datetime.now(UTC).strftime("%Y%m%d"))
-    seeds = list(dict.fromkeys(CI_SEEDS))[:49]
+    seeds = list(CI_SEEDS)
     print(f"CI seeds: the fixed list of {len(seeds)} and today's date {today}", flush=True)
     return [*seeds, today]
 

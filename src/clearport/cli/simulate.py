@@ -253,23 +253,22 @@ def simulate_money(
     import asyncio
 
     from clearport.cli.context import start_command
+    from clearport.logs import configure_logging
     from clearport.simulation import (
-        drop_template,
-        prepare_template,
+        dispose_database,
+        prepare_database,
         reproduce,
         run_seed,
     )
     from clearport.simulation import shrink as shortest
 
-    from clearport.logs import configure_logging
-
     settings = start_command()
     configure_logging("CRITICAL", "console")  # injected faults make errors by design
 
     async def main(url: str) -> int:
-        template = await prepare_template(url)
+        database = await prepare_database(url)
         try:
-            report = await run_seed(settings, url, template, seed, steps)
+            report = await run_seed(settings, url, database, seed, steps)
             for violation in report.violations:
                 print(violation.line())
             faults = ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items()))
@@ -277,11 +276,11 @@ def simulate_money(
             if report.violations:
                 failing = steps
                 if shrink:
-                    failing = await shortest(settings, url, template, seed, report.steps)
+                    failing = await shortest(settings, url, database, seed, report.steps)
                 print(f"reproduce: {reproduce(seed, failing)}")
             return len(report.violations)
         finally:
-            await drop_template(url, template)
+            await dispose_database(url, database)
 
     with database(settings) as url:
         found = asyncio.run(main(url))

@@ -27,38 +27,45 @@ from clearport.simulation.store import (
 )
 from clearport.simulation.world import World, simulation_settings
 
-__all__ = ["RunReport", "Violation", "prepare_template", "reproduce", "run_seed", "shrink"]
+__all__ = [
+    "RunReport",
+    "Violation",
+    "dispose_database",
+    "prepare_database",
+    "reproduce",
+    "run_seed",
+    "shrink",
+]
 
 
 def reproduce(seed: int, steps: int) -> str:
     return f"clearport simulate money --seed {seed} --steps {steps}"
 
 
-async def prepare_template(url: str) -> str:
-    """A migrated database with the fault switch, to clone one run's database from."""
+async def prepare_database(url: str) -> str:
+    """A migrated database of this process's, with the fault switch and the reset, on `url`'s
+    server; its name."""
     from clearport.wiring import upgrade_database
 
-    name = f"clearport_sim_template_{os.getpid()}"
-    admin = server_url(url, "postgres")
-    await create_database(admin, name)
-    template = server_url(url, name)
-    upgrade_database(template)
-    await install_faults(template)
+    name = f"clearport_sim_{os.getpid()}"
+    await create_database(server_url(url, "postgres"), name)
+    migrated = server_url(url, name)
+    upgrade_database(migrated)
+    await install_faults(migrated)
     return name
 
 
-async def drop_template(url: str, name: str) -> None:
+async def dispose_database(url: str, name: str) -> None:
     await drop_database(server_url(url, "postgres"), name)
 
 
-async def run_seed(base: Settings, url: str, template: str, seed: int, steps: int) -> RunReport:
-    """Run seed `seed` for `steps` steps in a database of its own; the report."""
-    admin = server_url(url, "postgres")
-    name = f"clearport_sim_{os.getpid()}_{seed % 10**9}"
-    await create_database(admin, name, template=template)
+async def run_seed(base: Settings, url: str, database: str, seed: int, steps: int) -> RunReport:
+    """Run seed `seed` for `steps` steps in `database` (prepared by `prepare_database`), put back
+    as migrated first; the report."""
+    run_url = server_url(url, database)
     data_dir = Path(tempfile.mkdtemp(prefix=f"clearport-sim-{seed}-"))
-    run_url = server_url(url, name)
     store = await SimulationStore.connect(run_url)
+    await store.reset()
     world = await World.open(simulation_settings(base, data_dir), run_url)
     sim = Simulation(world, store, seed)
     try:
@@ -80,17 +87,16 @@ async def run_seed(base: Settings, url: str, template: str, seed: int, steps: in
     finally:
         await world.close()
         await store.close()
-        await drop_database(admin, name)
         shutil.rmtree(data_dir, ignore_errors=True)
     return sim.report
 
 
-async def shrink(base: Settings, url: str, template: str, seed: int, steps: int) -> int:
+async def shrink(base: Settings, url: str, database: str, seed: int, steps: int) -> int:
     """The fewest steps of seed `seed` that still fail (bisecting the prefix length)."""
     low, high = 0, steps  # `high` fails; find the smallest that does
     while high - low > 1:
         middle = (low + high) // 2
-        if (await run_seed(base, url, template, seed, middle)).violations:
+        if (await run_seed(base, url, database, seed, middle)).violations:
             high = middle
         else:
             low = middle

@@ -1,12 +1,14 @@
-"""The simulation's own SQL: databases made from a migrated template, the switch that injects
-database faults, and the queries the invariants read.
+"""The simulation's own SQL: a database of the simulation's, put back as migrated before each
+seed, the switch that injects database faults, and the queries the invariants read.
 
-Each seed runs in a database of its own, cloned from a template migrated once (`CREATE DATABASE
-… TEMPLATE`), so no run sees another's rows and a settlement of a business date is the run's
-alone. The template carries one trigger function (`simfault.strike`) on the tables the money
-path writes: armed with a table, a kind and n, the n-th row written to that table meets the
-fault inside its transaction. The countdown is a sequence, which no rollback undoes, so a fault
-strikes once. Nothing here is part of Clearport's schema: it exists only in simulation databases.
+Each seed starts from the database as the migrations left it (`simfault.reset()`: every table
+emptied and what the migrations wrote put back), so no run sees another's rows and a settlement
+of a business date is the run's alone. Emptying tables costs a fraction of a second where a
+fresh database per seed costs a checkpoint for its drop. The database carries one trigger
+function (`simfault.strike`) on the tables the money path writes: armed with a table, a kind and
+n, the n-th row written to that table meets the fault inside its transaction. The countdown is a
+sequence, which no rollback undoes, so a fault strikes once. Nothing here is part of Clearport's
+schema: it exists only in simulation databases.
 """
 
 from __future__ import annotations
@@ -48,6 +50,59 @@ END $$;
 """
 
 
+# What the migrations wrote is kept aside once (simreset), and put back by reset(). Tables that
+# refuse TRUNCATE (the append-only logs) are emptied with triggers off (replica role).
+_RESET_SQL = """
+CREATE SCHEMA simreset;
+CREATE TABLE simreset.kept (snapshot text PRIMARY KEY, target text NOT NULL);
+DO $$
+DECLARE
+    t record;
+    n bigint;
+BEGIN
+    FOR t IN SELECT schemaname, tablename FROM pg_tables
+              WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'simfault', 'simreset')
+    LOOP
+        EXECUTE format('SELECT count(*) FROM %I.%I', t.schemaname, t.tablename) INTO n;
+        IF n > 0 THEN
+            EXECUTE format('CREATE TABLE simreset.%I AS SELECT * FROM %I.%I',
+                           t.schemaname || '__' || t.tablename, t.schemaname, t.tablename);
+            INSERT INTO simreset.kept VALUES (t.schemaname || '__' || t.tablename,
+                                              format('%I.%I', t.schemaname, t.tablename));
+        END IF;
+    END LOOP;
+END $$;
+CREATE FUNCTION simfault.reset() RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    names text;
+    k record;
+    c record;
+BEGIN
+    SET LOCAL session_replication_role = replica;
+    SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO names
+      FROM pg_tables
+     WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'simfault', 'simreset');
+    EXECUTE 'TRUNCATE ' || names || ' RESTART IDENTITY CASCADE';
+    FOR k IN SELECT snapshot, target FROM simreset.kept LOOP
+        EXECUTE format('INSERT INTO %s OVERRIDING SYSTEM VALUE SELECT * FROM simreset.%I',
+                       k.target, k.snapshot);
+        FOR c IN SELECT a.attname,
+                        pg_get_serial_sequence(k.target, a.attname) AS seq
+                   FROM pg_attribute a
+                  WHERE a.attrelid = k.target::regclass AND a.attnum > 0
+                    AND NOT a.attisdropped
+                    AND pg_get_serial_sequence(k.target, a.attname) IS NOT NULL
+        LOOP
+            EXECUTE format('SELECT setval(%L, coalesce((SELECT max(%I) FROM %s), 1))',
+                           c.seq, c.attname, k.target);
+        END LOOP;
+    END LOOP;
+    PERFORM setval('simfault.tick', 1, false);
+    DELETE FROM simfault.armed;
+END $$;
+"""
+
+
 def _trigger_sql(table: str) -> str:
     return (
         f"CREATE TRIGGER simfault AFTER INSERT OR UPDATE ON {table} "
@@ -69,16 +124,16 @@ async def install_faults(url: str) -> None:
             await conn.execute(_FAULT_SQL)
             for table in FAULT_TABLES:
                 await conn.execute(_trigger_sql(table))
+            await conn.execute(_RESET_SQL)
     finally:
         await conn.close()
 
 
-async def create_database(admin_url: str, name: str, *, template: str | None = None) -> None:
+async def create_database(admin_url: str, name: str) -> None:
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        clause = f' TEMPLATE "{template}"' if template else ""
-        await conn.execute(f'CREATE DATABASE "{name}"{clause}')
+        await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
 
@@ -103,6 +158,11 @@ class SimulationStore:
 
     async def close(self) -> None:
         await self._conn.close()
+
+    async def reset(self) -> None:
+        """The database as the migrations left it."""
+        async with self._conn.transaction():
+            await self._conn.execute("SELECT simfault.reset()")
 
     async def rows(self, query: str, *args: Any) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._conn.fetch(query, *args)]

@@ -74,9 +74,12 @@ class Instance:
 
 def simulation_settings(base: Settings, data_dir: Path) -> Settings:
     """Production's settings with the simulation's pace: short timeouts and waits, so faults
-    resolve in milliseconds of real time and the fake clock decides the rest."""
+    resolve in milliseconds of real time and the fake clock decides the rest; two settlement
+    partitions for three merchants (one partition holds two)."""
+    settlement = base.settlement.model_copy(update={"partitions": 2})
     return base.model_copy(
         update={
+            "settlement": settlement,
             "data_dir": data_dir,
             "connector_timeout_s": 0.05,
             "janitor_grace_s": 1,
