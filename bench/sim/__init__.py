@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 
 def work(url: str, seeds: list[int], steps: int, queue: Any) -> None:
+    """Run `seeds` in this process, each report onto `queue`; stop if the parent is gone."""
     from clearport.config import load_settings
     from clearport.logs import configure_logging
     from clearport.simulation import dispose_database, prepare_database, reproduce, run_seed
 
     configure_logging("CRITICAL", "console")
+    parent = os.getppid()
 
     async def main() -> None:
         database = await prepare_database(url)
         try:
             for seed in seeds:
+                if os.getppid() != parent:
+                    return  # the bench was stopped: no orphan keeps the machine busy
                 report = await run_seed(load_settings(), url, database, seed, steps)
                 lines = [v.line() for v in report.violations]
                 if lines:

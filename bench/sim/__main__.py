@@ -45,7 +45,7 @@ def run(url: str, seeds: list[int], steps: int, workers: int) -> int:
     total_steps = 0
     violations = 0
     for done in range(1, len(seeds) + 1):
-        seed, ran, injected, lines = queue.get()
+        _, ran, injected, lines = queue.get()
         total_steps += ran
         faults.update(injected)
         violations += len(lines) - (1 if lines else 0)

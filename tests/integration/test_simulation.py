@@ -11,7 +11,7 @@ import pytest
 
 from clearport.config import Settings
 from clearport.simulation import dispose_database, prepare_database, run_seed
-from clearport.simulation.store import SimulationStore, server_url
+from clearport.simulation.database import SimulationStore, server_url
 
 pytestmark = pytest.mark.slow
 

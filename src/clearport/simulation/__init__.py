@@ -15,16 +15,16 @@ import tempfile
 from pathlib import Path
 
 from clearport.config import Settings
-from clearport.simulation.ending import check_end, heal
-from clearport.simulation.runner import RunReport, Simulation, Violation
-from clearport.simulation.schedule import schedule
-from clearport.simulation.store import (
+from clearport.simulation.database import (
     SimulationStore,
     create_database,
     drop_database,
     install_faults,
     server_url,
 )
+from clearport.simulation.ending import check_end, heal
+from clearport.simulation.runner import RunReport, Simulation, Violation
+from clearport.simulation.schedule import schedule
 from clearport.simulation.world import World, simulation_settings
 
 __all__ = [

@@ -117,29 +117,32 @@ async def _check_processor(sim: Simulation, bad: Report) -> None:
         if n > 1:
             bad("no charge taken twice", f"{payment_id} stands {n} times at the processor")
     for p in payments.values():
-        record = originals.get(p["auth_attempt_id"])
+        original = originals.get(p["auth_attempt_id"])
         if p["status"] in HELD:
-            if record is None or record["state"] not in STANDING:
-                state = "nothing" if record is None else record["state"]
+            if original is None or original["state"] not in STANDING:
+                state = "nothing" if original is None else original["state"]
                 bad(
                     "ours and the processor's agree", f"{p['id']} {p['status']}, processor: {state}"
                 )
                 continue
             if (
-                record["captured"] != p["amount_captured"]
-                or record["refunded"] != p["amount_refunded"]
+                original["captured"] != p["amount_captured"]
+                or original["refunded"] != p["amount_refunded"]
             ):
                 bad(
                     "ours and the processor's agree",
                     f"{p['id']} captured/refunded {p['amount_captured']}/{p['amount_refunded']}, "
-                    f"processor {record['captured']}/{record['refunded']}",
+                    f"processor {original['captured']}/{original['refunded']}",
                 )
-        elif p["status"] in ("voided", "expired") and record is not None:
-            if record["state"] not in RELEASED:
-                bad(
-                    "ours and the processor's agree",
-                    f"{p['id']} {p['status']}, processor: {record['state']}",
-                )
+        elif (
+            p["status"] in ("voided", "expired")
+            and original is not None
+            and original["state"] not in RELEASED
+        ):
+            bad(
+                "ours and the processor's agree",
+                f"{p['id']} {p['status']}, processor: {original['state']}",
+            )
 
 
 async def _check_model(sim: Simulation, bad: Report) -> None:
@@ -154,7 +157,8 @@ async def _check_model(sim: Simulation, bad: Report) -> None:
         if known.captured and ours["amount_captured"] != known.captured:
             bad(
                 "nothing acknowledged is lost",
-                f"{known.id}: captured {known.captured} acknowledged, {ours['amount_captured']} held",
+                f"{known.id}: captured {known.captured} acknowledged, "
+                f"{ours['amount_captured']} held",
             )
         if known.voided and ours["status"] != "voided":
             bad("nothing acknowledged is lost", f"{known.id}: voided, now {ours['status']}")

@@ -16,6 +16,7 @@ from typing import Any
 from clearport.access.domain import SYSTEM_CLI, Origin
 from clearport.connectors.faults import Fault as ConnectorFault
 from clearport.core.errors import InvalidRequest, InvalidState, NotFound
+from clearport.simulation.database import SimulationStore
 from clearport.simulation.model import KnownPayment, Model, Request
 from clearport.simulation.schedule import (
     CONNECTOR_FAULTS,
@@ -24,7 +25,6 @@ from clearport.simulation.schedule import (
     Op,
     Step,
 )
-from clearport.simulation.store import SimulationStore
 from clearport.simulation.world import World
 
 APPROVED_CARDS = ("4242424242424242", "5555555555554444")

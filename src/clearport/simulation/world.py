@@ -24,7 +24,7 @@ from clearport.connectors.faults import FaultyConnector
 from clearport.connectors.ports import Connector
 from clearport.http.app import create_app
 from clearport.merchants.service import NewMerchant
-from clearport.simulation.store import PROCESSOR_SCHEMA
+from clearport.simulation.database import PROCESSOR_SCHEMA
 from clearport.wiring import Container, build_container, in_process_hosts
 
 ACQUIRERS = ("acq-a", "acq-b")

@@ -8,7 +8,8 @@ fresh database per seed costs a checkpoint for its drop. The database carries on
 function (`simfault.strike`) on the tables the money path writes: armed with a table, a kind and
 n, the n-th row written to that table meets the fault inside its transaction. The countdown is a
 sequence, which no rollback undoes, so a fault strikes once. Nothing here is part of Clearport's
-schema: it exists only in simulation databases.
+schema: it exists only in simulation databases, and no Clearport service reads it (the
+simulator's own connection, beside Clearport's pool, as a test's would be).
 """
 
 from __future__ import annotations
