@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 
-def work(url: str, seeds: list[int], steps: int, queue: Any) -> None:
+def work(url: str, seeds: list[int], steps: int, faults: bool, queue: Any) -> None:
     """Run `seeds` in this process, each report onto `queue`; stop if the parent is gone."""
     from clearport.config import load_settings
     from clearport.logs import configure_logging
@@ -22,7 +22,7 @@ def work(url: str, seeds: list[int], steps: int, queue: Any) -> None:
             for seed in seeds:
                 if os.getppid() != parent:
                     return  # the bench was stopped: no orphan keeps the machine busy
-                report = await run_seed(load_settings(), url, database, seed, steps)
+                report = await run_seed(load_settings(), url, database, seed, steps, faults=faults)
                 lines = [v.line() for v in report.violations]
                 if lines:
                     lines.append(f"reproduce: {reproduce(seed, report.steps)}")

@@ -33,11 +33,11 @@ def ci_seeds() -> list[int]:
     return [*seeds, today]
 
 
-def run(url: str, seeds: list[int], steps: int, workers: int) -> int:
+def run(url: str, seeds: list[int], steps: int, workers: int, *, faults: bool = True) -> int:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     slices = [seeds[i::workers] for i in range(workers)]
-    procs = [ctx.Process(target=work, args=(url, s, steps, queue)) for s in slices if s]
+    procs = [ctx.Process(target=work, args=(url, s, steps, faults, queue)) for s in slices if s]
     started = time.perf_counter()
     for p in procs:
         p.start()
@@ -69,6 +69,14 @@ def run(url: str, seeds: list[int], steps: int, workers: int) -> int:
     return violations
 
 
+def measure(url: str, seeds: list[int], args: argparse.Namespace) -> int:
+    """The baseline (the first seeds' workload without faults), then the run; violations."""
+    found = 0
+    if args.baseline:
+        found += run(url, seeds[: args.baseline], args.steps, args.workers, faults=False)
+    return found + run(url, seeds, args.steps, args.workers)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=100, help="Run seeds 1..N.")
@@ -76,18 +84,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ci", action="store_true", help="CI's fixed list and today's date.")
+    parser.add_argument(
+        "--baseline", type=int, default=10, help="Seeds run first without faults (0: none)."
+    )
     args = parser.parse_args()
     seeds = ci_seeds() if args.ci else list(range(args.first, args.first + args.seeds))
     url = os.environ.get("DATABASE_URL")
     if url:
-        sys.exit(1 if run(url, seeds, args.steps, args.workers) else 0)
+        sys.exit(1 if measure(url, seeds, args) else 0)
     import tempfile
 
     import pgserver
 
     server = pgserver.get_server(tempfile.mkdtemp(prefix="clearport-sim-pg-"), cleanup_mode="stop")
     try:
-        found = run(server.get_uri("postgres"), seeds, args.steps, args.workers)
+        found = measure(server.get_uri("postgres"), seeds, args)
     finally:
         server.cleanup()
     sys.exit(1 if found else 0)

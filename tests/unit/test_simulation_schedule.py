@@ -36,3 +36,11 @@ def test_every_operation_and_every_fault_is_drawn() -> None:
 def test_a_step_says_what_it_is() -> None:
     step = next(s for s in schedule(3, 100) if s.table is not None)
     assert str(step.fault) in step.describe() and step.table in step.describe()
+
+
+def test_without_faults_the_workload_is_the_same() -> None:
+    faulty, calm = schedule(11, 150), schedule(11, 150, faults=False)
+    assert [(s.op, s.merchant, s.target, s.per_mille) for s in faulty] == [
+        (s.op, s.merchant, s.target, s.per_mille) for s in calm
+    ]
+    assert any(s.fault for s in faulty) and not any(s.fault for s in calm)

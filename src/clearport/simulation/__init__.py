@@ -59,7 +59,9 @@ async def dispose_database(url: str, name: str) -> None:
     await drop_database(server_url(url, "postgres"), name)
 
 
-async def run_seed(base: Settings, url: str, database: str, seed: int, steps: int) -> RunReport:
+async def run_seed(
+    base: Settings, url: str, database: str, seed: int, steps: int, *, faults: bool = True
+) -> RunReport:
     """Run seed `seed` for `steps` steps in `database` (prepared by `prepare_database`), put back
     as migrated first; the report."""
     run_url = server_url(url, database)
@@ -70,7 +72,7 @@ async def run_seed(base: Settings, url: str, database: str, seed: int, steps: in
     sim = Simulation(world, store, seed)
     try:
         await world.setup()
-        for step in schedule(seed, steps):
+        for step in schedule(seed, steps, faults=faults):
             await sim.run_step(step)
             for problem in await store.ledger_imbalances():
                 sim.violation(

@@ -132,12 +132,12 @@ class Step:
         return "" if self.table is None else f", {self.table}"
 
 
-def _fault(rng: random.Random, op: Op) -> tuple[Fault | None, int, str | None]:
+def _fault(rng: random.Random, op: Op, *, faults: bool) -> tuple[Fault | None, int, str | None]:
     roll = rng.randrange(100)
     kind = rng.randrange(100)
     arg = rng.randrange(1, 40)
     table = FAULT_TABLES[rng.randrange(len(FAULT_TABLES))]
-    if roll >= FAULT_RATE_PERCENT:
+    if roll >= FAULT_RATE_PERCENT or not faults:
         return None, 0, None
     if op in CALLS_OUT and kind < 45:
         return CONNECTOR_FAULTS[kind % len(CONNECTOR_FAULTS)], 0, None
@@ -148,8 +148,9 @@ def _fault(rng: random.Random, op: Op) -> tuple[Fault | None, int, str | None]:
     return Fault.CLIENT_RETRIES, 1 + arg % 3, None
 
 
-def schedule(seed: int, steps: int) -> list[Step]:
-    """The first `steps` steps of seed `seed`'s run."""
+def schedule(seed: int, steps: int, *, faults: bool = True) -> list[Step]:
+    """The first `steps` steps of seed `seed`'s run (without its faults: the same workload,
+    a benchmark's baseline)."""
     rng = random.Random(seed)
     ops = list(WEIGHTS)
     weights = [WEIGHTS[op] for op in ops]
@@ -164,6 +165,6 @@ def schedule(seed: int, steps: int) -> list[Step]:
             storm = rng.randrange(3, 9)  # a decline storm begins
         declines = storm > 0
         storm = max(storm - 1, 0)
-        fault, arg, table = _fault(rng, op)
+        fault, arg, table = _fault(rng, op, faults=faults)
         found.append(Step(index, op, merchant, target, per_mille, declines, fault, arg, table))
     return found
