@@ -51,7 +51,7 @@ def run(url: str, seeds: list[int], steps: int, workers: int, *, faults: bool = 
         violations += len(lines) - (1 if lines else 0)
         for line in lines:
             print(line, flush=True)
-        if done % 50 == 0:
+        if done % 10 == 0:
             rate = done / (time.perf_counter() - started)
             print(f"... {done} seeds, {rate:.2f} seeds/s, {violations} violations", flush=True)
     for p in procs:

@@ -3,8 +3,8 @@ seed, the switch that injects database faults, and the queries the invariants re
 
 Each seed starts from the database as the migrations left it (`simfault.reset()`: every table
 emptied and what the migrations wrote put back), so no run sees another's rows and a settlement
-of a business date is the run's alone. Emptying tables costs a fraction of a second where a
-fresh database per seed costs a checkpoint for its drop. The database carries one trigger
+of a business date is the run's alone. Emptying a few hundred rows costs milliseconds where a fresh
+database per seed costs a checkpoint for its drop. The database carries one trigger
 function (`simfault.strike`) on the tables the money path writes: armed with a table, a kind and
 n, the n-th row written to that table meets the fault inside its transaction. The countdown is a
 sequence, which no rollback undoes, so a fault strikes once. Nothing here is part of Clearport's
@@ -51,8 +51,8 @@ END $$;
 """
 
 
-# What the migrations wrote is kept aside once (simreset), and put back by reset(). Tables that
-# refuse TRUNCATE (the append-only logs) are emptied with triggers off (replica role).
+# What the migrations wrote is kept aside once (simreset), and put back by reset(). The
+# append-only tables refuse DELETE: they are emptied with row triggers off (replica role).
 _RESET_SQL = """
 CREATE SCHEMA simreset;
 CREATE TABLE simreset.kept (snapshot text PRIMARY KEY, target text NOT NULL);
@@ -75,28 +75,20 @@ BEGIN
 END $$;
 CREATE FUNCTION simfault.reset() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
-    names text;
+    t record;
     k record;
-    c record;
 BEGIN
+    -- Row triggers off (the append-only guards, foreign keys): DELETE, not TRUNCATE, because a
+    -- TRUNCATE syncs a new file per table and index at commit, seconds on a busy disk.
     SET LOCAL session_replication_role = replica;
-    SELECT string_agg(format('%I.%I', schemaname, tablename), ', ') INTO names
-      FROM pg_tables
-     WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'simfault', 'simreset');
-    EXECUTE 'TRUNCATE ' || names || ' RESTART IDENTITY CASCADE';
+    FOR t IN SELECT schemaname, tablename FROM pg_tables
+              WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'simfault', 'simreset')
+    LOOP
+        EXECUTE format('DELETE FROM %I.%I', t.schemaname, t.tablename);
+    END LOOP;
     FOR k IN SELECT snapshot, target FROM simreset.kept LOOP
         EXECUTE format('INSERT INTO %s OVERRIDING SYSTEM VALUE SELECT * FROM simreset.%I',
                        k.target, k.snapshot);
-        FOR c IN SELECT a.attname,
-                        pg_get_serial_sequence(k.target, a.attname) AS seq
-                   FROM pg_attribute a
-                  WHERE a.attrelid = k.target::regclass AND a.attnum > 0
-                    AND NOT a.attisdropped
-                    AND pg_get_serial_sequence(k.target, a.attname) IS NOT NULL
-        LOOP
-            EXECUTE format('SELECT setval(%L, coalesce((SELECT max(%I) FROM %s), 1))',
-                           c.seq, c.attname, k.target);
-        END LOOP;
     END LOOP;
     PERFORM setval('simfault.tick', 1, false);
     DELETE FROM simfault.armed;
