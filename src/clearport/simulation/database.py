@@ -359,14 +359,16 @@ class SimulationStore:
             "AND table_schema NOT IN ('pg_catalog', 'information_schema', 'simfault')"
         )
         found: list[str] = []
+        hexed = [n.encode().hex() for n in needles]
         for t in tables:
             name = f'"{t["table_schema"]}"."{t["table_name"]}"'
-            for needle in needles:
-                hit = await self._conn.fetchval(
-                    f"SELECT EXISTS (SELECT 1 FROM {name} x WHERE strpos(x::text, $1) > 0 "
-                    "OR strpos(encode(convert_to(x::text, 'UTF8'), 'escape'), $1) > 0)",
-                    needle,
-                )
-                if hit:
-                    found.append(f"{name} holds a card number ending {needle[-4:]}")
+            # As text, and as the hex a bytea column shows (a stored response body).
+            hit = await self._conn.fetchval(
+                f"SELECT EXISTS (SELECT 1 FROM {name} x "
+                "WHERE x::text LIKE ANY ($1::text[]) OR x::text LIKE ANY ($2::text[]))",
+                [f"%{n}%" for n in needles],
+                [f"%{h}%" for h in hexed],
+            )
+            if hit:
+                found.append(f"{name} holds a card number")
         return found
