@@ -81,7 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=100, help="Run seeds 1..N.")
     parser.add_argument("--first", type=int, default=1, help="The first seed.")
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=15, help="Steps per seed.")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--ci", action="store_true", help="CI's fixed list and today's date.")
     parser.add_argument(
