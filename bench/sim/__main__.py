@@ -41,13 +41,13 @@ def run(url: str, seeds: list[int], steps: int, workers: int, *, faults: bool = 
     started = time.perf_counter()
     for p in procs:
         p.start()
-    faults: Counter[str] = Counter()
+    by_kind: Counter[str] = Counter()
     total_steps = 0
     violations = 0
     for done in range(1, len(seeds) + 1):
         _, ran, injected, lines = queue.get()
         total_steps += ran
-        faults.update(injected)
+        by_kind.update(injected)
         violations += len(lines) - (1 if lines else 0)
         for line in lines:
             print(line, flush=True)
@@ -57,13 +57,20 @@ def run(url: str, seeds: list[int], steps: int, workers: int, *, faults: bool = 
     for p in procs:
         p.join()
     elapsed = time.perf_counter() - started
+    if not faults:
+        print(
+            f"baseline, the first {len(seeds)} seeds without their faults: "
+            f"{len(seeds) / elapsed:.2f} seeds/s ({total_steps} steps), {violations} violations",
+            flush=True,
+        )
+        return violations
     print(
         f"seeds: {len(seeds)} in {elapsed:.0f} s ({len(seeds) / elapsed:.2f} seeds/s, "
         f"{workers} processes)"
     )
     print(f"steps: {total_steps}")
     print("faults injected by kind:")
-    for kind, n in sorted(faults.items()):
+    for kind, n in sorted(by_kind.items()):
         print(f"  {kind:36} {n}")
     print(f"{violations} violations")
     return violations
