@@ -62,3 +62,31 @@ def test_an_unbalanced_ledger_is_a_violation(database_url: str, sim_database: st
     assert any("does not sum to zero in usd" in f for f in found), found
     assert any("does not equal its postings" in f for f in found), found
     assert after_reset == []
+
+
+def test_a_card_number_anywhere_is_found(database_url: str, sim_database: str) -> None:
+    """The end-of-run scan finds a card number as text and inside bytes (a stored body)."""
+    url = server_url(database_url, sim_database)
+    number = "4242424242424242"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE planted_text (x text)")
+        conn.execute("CREATE TABLE planted_bytes (x bytea)")
+        conn.execute("INSERT INTO planted_text VALUES (%s)", (f"card {number} leaked",))
+        conn.execute("INSERT INTO planted_bytes VALUES (%s)", (f'{{"n":"{number}"}}'.encode(),))
+
+    async def scan() -> list[str]:
+        store = await SimulationStore.connect(url)
+        try:
+            return await store.texts_containing([number, "5555555555554444"])
+        finally:
+            await store.close()
+
+    try:
+        found = asyncio.run(scan())
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TABLE planted_text, planted_bytes")
+    assert sorted(found) == [
+        '"public"."planted_bytes" holds a card number',
+        '"public"."planted_text" holds a card number',
+    ]
