@@ -33,6 +33,7 @@ RETRY_BACKOFF_S = 3_700  # past the janitor's longest postponement (payments.los
 async def heal(sim: Simulation) -> None:
     world = sim.world
     await asyncio.gather(*(c.settle_late() for c in world.clients), return_exceptions=True)
+    await world.calm()
     if any(not r.settled for r in sim.model.requests.values()):
         # An abandoned key stays locked for the lock timeout (PostgreSQL's clock, not ours).
         await asyncio.sleep(world.settings.idempotency_lock_timeout_s + 0.2)

@@ -28,6 +28,11 @@ from clearport.simulation.database import PROCESSOR_SCHEMA
 from clearport.wiring import Container, build_container, in_process_hosts
 
 ACQUIRERS = ("acq-a", "acq-b")
+# How long a call may take while the schedule runs (a TIME_OUT fault costs this much), and once
+# the run heals: a healthy processor on a loaded machine answers well within it, so what is
+# left pending then is Clearport's, not the machine's.
+STEP_TIMEOUT_S = 0.25
+CALM_TIMEOUT_S = 5.0
 # The second acquirer answers no status inquiry (as ISO 8583 here): its lost answers are
 # failed and reversed, the first's are asked about.
 NO_INQUIRY = frozenset({"acq-b"})
@@ -81,7 +86,7 @@ def simulation_settings(base: Settings, data_dir: Path) -> Settings:
         update={
             "settlement": settlement,
             "data_dir": data_dir,
-            "connector_timeout_s": 0.05,
+            "connector_timeout_s": STEP_TIMEOUT_S,
             "janitor_grace_s": 1,
             "idempotency_lock_timeout_s": 1,
             "breaker_cooldown_s": 0.05,
@@ -147,6 +152,16 @@ class World:
         with contextlib.suppress(Exception):
             await old.container.settlement_jobs.close()
         await old.client.aclose()
+        await self.start_instance()
+
+    async def calm(self) -> None:
+        """The faults are over: a clean restart with patient connector calls (and fresh
+        breakers), as operators would leave a recovered processor to the janitor."""
+        old = self.current
+        self.instance = None
+        await old.client.aclose()
+        await old.container.stop()
+        self.settings = self.settings.model_copy(update={"connector_timeout_s": CALM_TIMEOUT_S})
         await self.start_instance()
 
     async def close(self) -> None:
