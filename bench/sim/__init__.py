@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from typing import Any
 
 
@@ -22,11 +23,13 @@ def work(url: str, seeds: list[int], steps: int, faults: bool, queue: Any) -> No
             for seed in seeds:
                 if os.getppid() != parent:
                     return  # the bench was stopped: no orphan keeps the machine busy
+                started = time.perf_counter()
                 report = await run_seed(load_settings(), url, database, seed, steps, faults=faults)
                 lines = [v.line() for v in report.violations]
                 if lines:
                     lines.append(f"reproduce: {reproduce(seed, report.steps)}")
-                queue.put((seed, report.steps, dict(report.faults), lines))
+                seconds = time.perf_counter() - started
+                queue.put((seed, report.steps, dict(report.faults), lines, seconds))
         finally:
             await dispose_database(url, database)
 
