@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from clearport.access.domain import SYSTEM_CLI, Origin
@@ -327,5 +327,6 @@ class Simulation:
             await c.settlement.complete(run_id)
 
 
-def clock_seconds(ts: Any) -> Any:
+def clock_seconds(ts: datetime) -> datetime:
+    """A settlement cutoff: whole seconds, as the API takes it."""
     return ts.replace(microsecond=0)
