@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export UV_PYTHON := $(shell command -v $(PYTHON))
 
-.PHONY: run test test-fast check fmt install image fuzz fuzz-ci bench-ledger bench-authorize bench-vault bench-settlement bench-webhooks bench-connectors bench-reconcile bench-routing-risk clean
+.PHONY: run test test-fast check fmt install image fuzz fuzz-ci bench-ledger bench-authorize bench-vault bench-settlement bench-webhooks bench-connectors bench-reconcile bench-routing-risk bench-sim sim-ci clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Clearport needs Python 3.11 or newer")'
@@ -84,6 +84,14 @@ bench-reconcile: install
 
 bench-routing-risk: install
 	$(VENV)/bin/python -m bench.routing_risk
+# The money simulation (bench/sim): SEEDS seeds 1..N; `make sim-ci` CI's 50 (a fixed list and
+# today's date as a seed). Each prints seeds/s, steps, faults by kind and violations (0).
+SEEDS ?= 1000
+bench-sim: install
+	$(VENV)/bin/python -m bench.sim --seeds $(SEEDS)
+
+sim-ci: install
+	$(VENV)/bin/python -m bench.sim --ci
 
 clean:
 	rm -rf $(VENV) $(TOOLS)

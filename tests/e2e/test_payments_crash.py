@@ -1,10 +1,14 @@
 """Crash test: a real `clearport serve` killed with SIGKILL mid-burst, restarted, janitor run,
-then every request retried under its Idempotency-Key.
+then every request retried under its Idempotency-Key. Payments go to the HTTP acquirer simulator
+in a process of its own, which keeps its own records.
 
 Every 201 the client received must exist, each Idempotency-Key must stand for exactly one payment
 (a retry answers with it, never creates a second), no attempt may stay pending, every captured
 payment must have exactly one capture posting, and the ledger must balance (and agree with the
-payments' captured and refunded amounts).
+payments' captured and refunded amounts). And the processor's records agree with ours, as the
+money simulation checks them (decision 1100): no approval standing there that we do not hold
+(lost), no payment standing twice (doubled), every payment we hold standing there with the
+amount we captured.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.simulators import Simulator, simulator, standing_authorizations
 from tests.support import TEST_SERVER_SECRET, Api, free_port, pg
 
 pytestmark = pytest.mark.slow
@@ -31,7 +36,7 @@ CLI = str(Path(sys.executable).parent / "clearport")
 CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
 
 
-def _env(api: Api, data_dir: Path) -> dict[str, str]:
+def _env(api: Api, data_dir: Path, connector: str) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": api.database_url,
@@ -42,6 +47,8 @@ def _env(api: Api, data_dir: Path) -> dict[str, str]:
         "CLEARPORT_LOG_LEVEL": "WARNING",
         # A key the crash left in progress may be taken over by its retry at once.
         "CLEARPORT_IDEMPOTENCY_LOCK_TIMEOUT_S": "0",
+        # Payments go to this test's acquirer alone, whatever other tests registered.
+        "CLEARPORT_CONNECTORS_DEFAULT_ORDER": connector,
     }
 
 
@@ -52,7 +59,8 @@ def _start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 30
+    # Generous: importing the app takes tens of seconds on a loaded 2-core machine.
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -64,11 +72,28 @@ def _start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
 
 
 def test_kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path) -> None:
+    with simulator("http", api.database_url, tmp_path, name=f"crash-{uuid.uuid4().hex[:8]}") as sim:
+        _kill_9_mid_burst_then_janitor(api, tmp_path, sim)
+
+
+def _register(base: str, admin: str, sim: Simulator) -> None:
+    kind, settings = sim.settings(timeout_ms=3000)
+    r = httpx.post(
+        f"{base}/v1/connectors",
+        json={"name": sim.name, "type": kind, "settings": settings},
+        headers={"Authorization": f"Bearer {admin}"},
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
+
+
+def _kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path, sim: Simulator) -> None:
     merchant_id, key = api.merchant()
-    env = _env(api, tmp_path)
+    env = _env(api, tmp_path, sim.name)
     port = free_port()
     proc = _start(env, port)
     base = f"http://127.0.0.1:{port}"
+    _register(base, api.operator(), sim)
     created: list[dict[str, Any]] = []
     captured: list[str] = []
     sent: dict[str, dict[str, Any]] = {}  # Idempotency-Key -> body of every payment sent
@@ -217,3 +242,39 @@ def test_kill_9_mid_burst_then_janitor(api: Api, tmp_path: Path) -> None:
     assert in_flight == (0,)
     assert totals is not None and totals[0] == totals[1]
     assert merchant_pending == expected
+    _agrees_with_the_processor(api, merchant_id, sim)
+
+
+def _agrees_with_the_processor(api: Api, merchant_id: str, sim: Simulator) -> None:
+    """Lost approvals / duplicate charges / amounts that differ: none."""
+    standing = standing_authorizations(sim)
+    records = sim.records()
+    with pg(api.database_url) as conn:
+        held = {
+            row[0]: (row[1], row[2])
+            for row in conn.execute(
+                "SELECT auth_attempt_id, id, amount_captured FROM payments "
+                "WHERE merchant_id = %s AND status IN ('authorized', 'captured', 'refunded')",
+                (merchant_id,),
+            )
+        }
+        attempt_payment = dict(
+            conn.execute(
+                "SELECT id, payment_id FROM payment_attempts "
+                "WHERE merchant_id = %s AND operation = 'authorize'",
+                (merchant_id,),
+            ).fetchall()
+        )
+    lost = sorted(set(standing) - set(held))
+    per_payment: dict[str, int] = {}
+    for reference in standing:
+        payment = attempt_payment.get(reference, reference)
+        per_payment[payment] = per_payment.get(payment, 0) + 1
+    doubled = sorted(p for p, n in per_payment.items() if n > 1)
+    differing = sorted(
+        payment
+        for reference, (payment, captured) in held.items()
+        if reference not in standing or records[reference]["captured"] != captured
+    )
+    assert (lost, doubled, differing) == ([], [], [])
+    assert held, "payments reached the processor"

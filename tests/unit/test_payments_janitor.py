@@ -159,3 +159,21 @@ async def test_an_expiry_cut_off_by_a_crash_is_resolved() -> None:
     assert (after.status, after.pending_operation) == (PaymentStatus.EXPIRED, None)
     assert w.connector.calls["void"] == 2
     assert await w.payments.expire_authorizations(10) == 0
+
+
+async def test_an_expiry_whose_answer_was_lost_stays_pending_until_the_processor_answers() -> None:
+    """The processor voided the authorization and the answer never came: the expiry is sent
+    again under its reference, never written failed while the hold is gone (found by the money
+    simulation, seed 56: ours `authorized`, the processor's `voided`)."""
+    w = world()
+    payment = await w.payments.create(w.merchant, card_payment(), None)
+    w.clock.advance(WINDOW_S + 1)
+    w.connector.will("void", Answer.LOSE_ANSWER)
+    assert await w.payments.expire_authorizations(10) == 0
+    [attempt] = [a for a in w.store.attempts.values() if a.operation is Operation.EXPIRE]
+    assert attempt.status is AttemptStatus.PENDING
+    assert w.store.payments[payment.id].pending_operation == "expire"
+    w.clock.advance(3_600)
+    assert await w.payments.resolve_pending(10) == 1
+    after = w.store.payments[payment.id]
+    assert (after.status, after.pending_operation) == (PaymentStatus.EXPIRED, None)

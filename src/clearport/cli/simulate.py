@@ -246,3 +246,56 @@ def simulator_processes(
                 simulator.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 simulator.process.kill()
+
+
+# --- the money path under faults ---------------------------------------------------------------
+
+
+@simulate_app.command("money")
+def simulate_money(
+    seed: int = typer.Option(..., help="Fixes the workload, the clock and every fault."),
+    steps: int = typer.Option(60, min=1, max=100_000, help="How many steps of the schedule."),
+    shrink: bool = typer.Option(
+        True, "--shrink/--no-shrink", help="On a violation, find the shortest failing prefix."
+    ),
+) -> None:
+    """Drive the money path under injected faults (connector, process, database, client)
+    against a real PostgreSQL and check its invariants. The last line says `N violations`;
+    the exit status is 1 when N > 0."""
+    import asyncio
+
+    from clearport.cli.context import start_command
+    from clearport.logs import configure_logging
+    from clearport.simulation import (
+        dispose_database,
+        prepare_database,
+        reproduce,
+        run_seed,
+    )
+    from clearport.simulation import shrink as shortest
+
+    settings = start_command()
+    configure_logging("CRITICAL", "console")  # injected faults make errors by design
+
+    async def main(url: str) -> int:
+        database = await prepare_database(url)
+        try:
+            report = await run_seed(settings, url, database, seed, steps)
+            for violation in report.violations:
+                print(violation.line())
+            faults = ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items()))
+            print(f"seed {seed}: {report.steps} steps; faults: {faults or 'none'}")
+            if report.violations:
+                failing = steps
+                if shrink:
+                    failing = await shortest(settings, url, database, seed, report.steps)
+                print(f"reproduce: {reproduce(seed, failing)}")
+            return len(report.violations)
+        finally:
+            await dispose_database(url, database)
+
+    with database(settings) as url:
+        found = asyncio.run(main(url))
+    print(f"{found} violations")
+    if found:
+        raise typer.Exit(1)

@@ -55,6 +55,10 @@ class FaultyConnector:
         """The next calls of `operation` meet these faults, in order."""
         self._script[operation].extend(faults)
 
+    def clear(self) -> None:
+        """Forget the faults scripted and not met (their call never came)."""
+        self._script.clear()
+
     async def _hang(self) -> NoReturn:
         await asyncio.Event().wait()
         raise RuntimeError("nobody ends a hanging call")

@@ -124,10 +124,13 @@ class PgIdempotencyStore:
             await conn.execute(_COMPLETE, *args)
 
     async def release(self, principal_id: str, key: str) -> None:
+        # A key bound to what its request created stays (in progress, recovered by the retry
+        # after the lock timeout): forgetting it would let the retry create a second payment
+        # and charge the card twice (found by the money simulation, seed 5).
         async with self._db.pool.acquire() as conn:
             await conn.execute(
-                "DELETE FROM idempotency_keys "
-                "WHERE principal_id = $1 AND key = $2 AND state = 'in_progress'",
+                "DELETE FROM idempotency_keys WHERE principal_id = $1 AND key = $2 "
+                "AND state = 'in_progress' AND resource_id IS NULL",
                 principal_id,
                 key,
             )

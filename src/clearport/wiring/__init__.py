@@ -26,7 +26,7 @@ from clearport.wiring.keys import (
     key_provider_for,
     local_key_custody,
 )
-from clearport.wiring.simulators import serve_simulator
+from clearport.wiring.simulators import in_process_hosts, serve_simulator
 
 __all__ = [
     "Container",
@@ -37,6 +37,7 @@ __all__ = [
     "checkpoint_verifier",
     "database_url",
     "dynamodb_mirror_for",
+    "in_process_hosts",
     "is_migrated",
     "key_provider_for",
     "local_key_custody",

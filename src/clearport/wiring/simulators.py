@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from clearport.connectors.http_acquirer.host import InProcessHosts
 
 
 def serve_simulator(
@@ -76,3 +80,10 @@ def serve_simulator(
         )
         return
     raise ValueError(f"unknown simulator {kind!r}")
+
+
+def in_process_hosts(database_url: str, schema: str, names: tuple[str, ...]) -> InProcessHosts:
+    """Simulated HTTP acquirer hosts served in this process, for the money simulation."""
+    from clearport.connectors.http_acquirer.host import InProcessHosts
+
+    return InProcessHosts(database_url, schema, names)

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clearport.connectors.domain import ConnectorStatus, meaning, parse_response_code
+from clearport.connectors.http_acquirer.client import HttpAcquirerConnector
 from clearport.connectors.processor_sim.processor import (
     Answer,
     Faults,
@@ -275,3 +276,40 @@ def serve(options: HttpHostOptions, host: str, port: int) -> None:
         http="httptools",
         timeout_graceful_shutdown=1,
     )
+
+
+class InProcessHosts:
+    """Simulator hosts served in this process over httpx's ASGI transport, one per name, all in
+    front of one set of records: for the money simulation, where one seed must fix every
+    answer, so no other process may schedule anything. The client is the real connector
+    (`HttpAcquirerConnector`) and the hosts the real app; only the socket is missing. The
+    records outlive the clients: a simulated crash builds new clients on the same hosts."""
+
+    def __init__(self, database_url: str, schema: str, names: tuple[str, ...]) -> None:
+        self.records = Records(database_url, schema)
+        self._apps = {
+            name: build_app(
+                SimulatedProcessor(self.records, Faults(), host=name),
+                HttpHostOptions(database_url, schema, name),
+            )
+            for name in names
+        }
+
+    async def open(self) -> None:
+        await self.records.open()
+
+    async def close(self) -> None:
+        await self.records.close()
+
+    def connector(self, name: str, *, timeout_s: float) -> HttpAcquirerConnector:
+        import httpx
+
+        return HttpAcquirerConnector(
+            name,
+            f"http://{name}.invalid",
+            api_key=None,
+            timeout_s=timeout_s,
+            connect_timeout_s=timeout_s,
+            max_connections=32,
+            transport=httpx.ASGITransport(app=self._apps[name]),
+        )
