@@ -15,6 +15,7 @@ simulator's own connection, beside Clearport's pool, as a test's would be).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -104,10 +105,9 @@ def _trigger_sql(table: str) -> str:
 
 
 def server_url(url: str, database: str) -> str:
-    """`url` with its database replaced."""
-    base, _, rest = url.rpartition("/")
-    query = rest.partition("?")[2]
-    return f"{base}/{database}" + (f"?{query}" if query else "")
+    """`url` with its database replaced. Parsed, not split at the last slash: an embedded
+    server's URL names its socket directory in the query (`?host=/tmp/…`)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
 
 
 async def install_faults(url: str) -> None:
