@@ -13,6 +13,7 @@ between alternative fields, the text rule on every free-text string, `format: da
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,17 @@ WEBHOOK_ENDPOINT_WRITES = frozenset(
 RULE_OPERATIONS = frozenset(
     {"POST /v1/routing_rule_sets", "POST /v1/risk_rule_sets", "POST /v1/routing_simulations"}
 )
+
+
+def _path_id_of_another_kind(case: Any, error: dict[str, Any]) -> bool:
+    """The path parameter the error names holds a value its documented pattern refuses: a link
+    inferred by parameter name alone carried another resource's id there (a routing rule set's
+    `rrs_` id into `/v1/risk_rule_sets/{rule_set_id}`), so the request was never schema-valid."""
+    param = error.get("param")
+    value = (case.path_parameters or {}).get(param) if isinstance(param, str) else None
+    pattern = re.search(r"pattern '([^']+)'", str(error.get("message", "")))
+    return isinstance(value, str) and pattern is not None and not re.search(pattern[1], value)
+
 
 ALLOWANCES: tuple[Allowance, ...] = (
     Allowance(
@@ -349,6 +361,17 @@ ALLOWANCES: tuple[Allowance, ...] = (
         frozenset({"parameter_invalid", "resource_missing"}),
         frozenset({"until", "routing_rule_set", "risk_rule_set"}),
         frozenset({"POST /v1/routing_simulations"}),
+    ),
+    Allowance(
+        "path_id_of_another_kind",
+        "The stateful phase infers links from parameter names alone and sends one resource's id "
+        "into another's path (`rule_set_id` names both routing and risk rule sets); the value "
+        "breaks the path's documented pattern, which the server rightly refuses (400).",
+        400,
+        frozenset({"parameter_invalid"}),
+        None,
+        None,
+        _path_id_of_another_kind,
     ),
 )
 
