@@ -64,9 +64,9 @@ def _serve(
         "access_log": False,
     }
     if sock is None:
-        uvicorn.run("clearport.http.asgi:create", **options)
+        uvicorn.run("clearport.cli.asgi:create", **options)
         return
-    server = uvicorn.Server(uvicorn.Config("clearport.http.asgi:create", **options))
+    server = uvicorn.Server(uvicorn.Config("clearport.cli.asgi:create", **options))
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits

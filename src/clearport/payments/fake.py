@@ -101,7 +101,14 @@ class FakePaymentStore:
         chosen = filtered(
             mine,
             filters,
-            equal={"status": lambda p: str(p.status), "reference": lambda p: p.reference},
+            equal={
+                "status": lambda p: str(p.status),
+                "reference": lambda p: p.reference,
+                "merchant": lambda p: p.merchant_id,
+                "bin": lambda p: p.card_bin,
+                "last4": lambda p: p.card_last4,
+                "fingerprint": lambda p: p.card_fingerprint,
+            },
             created_at=lambda p: p.created_at,
         )
         return paginate([copy.deepcopy(p) for p in chosen], page, lambda p: p.id)

@@ -148,6 +148,18 @@ def _scoped(merchant_id: str | None) -> tuple[list[str], list[Any]]:
     return (["merchant_id = $1"], [merchant_id]) if merchant_id is not None else ([], [])
 
 
+# What a list of payments may be filtered by (the API uses status and reference; the console
+# also the merchant and the card: BIN + last 4, fingerprint, each with an index, migration 0017).
+_PAYMENT_FILTERS = {
+    "status": "status",
+    "reference": "reference",
+    "merchant": "merchant_id",
+    "bin": "card_bin",
+    "last4": "card_last4",
+    "fingerprint": "card_fingerprint",
+}
+
+
 class PgPaymentStore:
     async def insert_pending(
         self, tx: Transaction, payment: Payment, attempt: Attempt, entry: TxlogEntry
@@ -206,7 +218,7 @@ class PgPaymentStore:
         filters: Mapping[str, Any],
     ) -> Page[Payment]:
         where, args = _scoped(merchant_id)
-        add_filters(where, args, filters, equal={"status": "status", "reference": "reference"})
+        add_filters(where, args, filters, equal=_PAYMENT_FILTERS)
         return await fetch_page(
             conn_of(tx),
             select=f"SELECT {PAYMENTS.column_list()} FROM {PAYMENTS.name}",

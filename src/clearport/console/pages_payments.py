@@ -1,0 +1,96 @@
+"""Payments: search (id, reference, BIN + last 4, fingerprint, status, merchant, date range) and
+detail (the routing decision with its failovers, the risk rules fired, refunds, disputes, ledger
+entries, events)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import RedirectResponse, Response
+
+from clearport.console.forms import day, listing, page_of, query
+from clearport.console.web import PREFIX, ConsoleRoute, container_of, page, principal_of
+from clearport.core.errors import InvalidRequest, NotFound
+from clearport.core.pagination import PageRequest
+from clearport.payments.domain import PaymentStatus
+
+router = APIRouter(prefix=f"{PREFIX}/payments", route_class=ConsoleRoute, include_in_schema=False)
+
+_DETAIL_ROWS = 50  # refunds, disputes, ledger entries, events of one payment: at most this many
+
+
+@router.get("")
+async def payments(request: Request) -> Response:
+    wanted = query(request, "id")
+    if wanted is not None:
+        return RedirectResponse(f"{PREFIX}/payments/{_payment_id(wanted)}", status_code=303)
+    filters = _filters(request)
+    found = await container_of(request).payments.list(
+        principal_of(request), page_of(request, "pay"), filters
+    )
+    return page(
+        request,
+        "payments.html",
+        title="Payments",
+        statuses=[s.value for s in PaymentStatus],
+        form=dict(request.query_params),
+        **listing(found, request),
+    )
+
+
+@router.get("/{payment_id}")
+async def payment(request: Request, payment_id: str) -> Response:
+    container, actor = container_of(request), principal_of(request)
+    found = await container.payments.get(actor, _payment_id(payment_id))
+    first = PageRequest(_DETAIL_ROWS)
+    refunds = await container.payments.list_refunds(actor, first, {"payment_id": found.id})
+    disputes = await container.disputes.list(actor, first, {"payment_id": found.id})
+    events = await container.events.list(actor, first, {"object_id": found.id})
+    sources = [found.id, *(r.id for r in refunds.data), *(d.id for d in disputes.data)]
+    entries: list[Any] = []
+    for source in sources[:_DETAIL_ROWS]:
+        listed = await container.ledger.list_balance_transactions(
+            actor, found.merchant_id, first, {"source": source}
+        )
+        entries.extend(listed.data)
+    return page(
+        request,
+        "payment.html",
+        title=found.id,
+        payment=found,
+        routing=found.routing,
+        risk=found.risk,
+        refunds=refunds.data,
+        disputes=disputes.data,
+        events=events.data,
+        entries=entries[:_DETAIL_ROWS],
+    )
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    status = query(request, "status")
+    if status is not None and status not in {s.value for s in PaymentStatus}:
+        raise InvalidRequest("'status' is not a payment status.", field="status")
+    card_bin, last4 = query(request, "bin"), query(request, "last4")
+    for name, value, lengths in (("bin", card_bin, (6, 8)), ("last4", last4, (4,))):
+        if value is not None and (not value.isdigit() or len(value) not in lengths):
+            raise InvalidRequest(
+                f"'{name}' must be {' or '.join(map(str, lengths))} digits.", field=name
+            )
+    return {
+        "status": status,
+        "reference": query(request, "reference"),
+        "merchant": query(request, "merchant"),
+        "bin": card_bin,
+        "last4": last4,
+        "fingerprint": query(request, "fingerprint"),
+        "created_gte": day(query(request, "from"), "from"),
+        "created_lt": day(query(request, "to"), "to", end=True),
+    }
+
+
+def _payment_id(value: str) -> str:
+    if not value.startswith("pay_") or len(value) > 64 or not value.replace("_", "").isalnum():
+        raise NotFound(f"No such payment: '{value[:64]}'.")
+    return value
