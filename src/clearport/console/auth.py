@@ -60,7 +60,7 @@ async def login(request: Request) -> Response:
             request,
             "enrol.html",
             secret=outcome.secret,
-            qr_svg=qr.svg_inline(scale=4, dark="#111", light="#fff", omitsize=False),
+            qr_svg=qr.svg_inline(scale=4, dark="#111", light="#fff", omitsize=True),
             form_csrf=outcome.csrf_token,
         )
         set_session_cookie(request, response, outcome.token)
