@@ -73,7 +73,7 @@ def _filters(request: Request) -> dict[str, Any]:
     if status is not None and status not in {s.value for s in PaymentStatus}:
         raise InvalidRequest("'status' is not a payment status.", field="status")
     card_bin, last4 = query(request, "bin"), query(request, "last4")
-    for name, value, lengths in (("bin", card_bin, (6, 8)), ("last4", last4, (4,))):
+    for name, value, lengths in (("bin", card_bin, (6, 7, 8)), ("last4", last4, (4,))):
         if value is not None and (not value.isdigit() or len(value) not in lengths):
             raise InvalidRequest(
                 f"'{name}' must be {' or '.join(map(str, lengths))} digits.", field=name
@@ -82,7 +82,7 @@ def _filters(request: Request) -> dict[str, Any]:
         "status": status,
         "reference": query(request, "reference"),
         "merchant": query(request, "merchant"),
-        "bin": card_bin,
+        "bin_prefix": card_bin,
         "last4": last4,
         "fingerprint": query(request, "fingerprint"),
         "created_gte": day(query(request, "from"), "from"),

@@ -97,7 +97,13 @@ class FakePaymentStore:
         page: PageRequest,
         filters: Mapping[str, Any],
     ) -> Page[Payment]:
-        mine = [p for p in self.payments.values() if merchant_id in (None, p.merchant_id)]
+        bin_prefix = filters.get("bin_prefix")
+        mine = [
+            p
+            for p in self.payments.values()
+            if merchant_id in (None, p.merchant_id)
+            and (bin_prefix is None or p.card_bin.startswith(bin_prefix))
+        ]
         chosen = filtered(
             mine,
             filters,
@@ -105,7 +111,6 @@ class FakePaymentStore:
                 "status": lambda p: str(p.status),
                 "reference": lambda p: p.reference,
                 "merchant": lambda p: p.merchant_id,
-                "bin": lambda p: p.card_bin,
                 "last4": lambda p: p.card_last4,
                 "fingerprint": lambda p: p.card_fingerprint,
             },

@@ -90,10 +90,19 @@ class PaymentStatistics:
             by_brand=_by_total(by.get("brand", [])),
             by_decline_code=_by_total(by.get("decline_code", [])),
             by_currency=_by_total(by.get("currency", [])),
-            buckets=buckets,
+            buckets=_every_bucket(buckets, since, bucket, length),
             capped=overall.total >= MAX_PAYMENTS,
         )
 
 
 def _by_total(stats: list[GroupStat]) -> list[GroupStat]:
     return sorted(stats, key=lambda s: (-s.total, s.key))
+
+
+def _every_bucket(
+    found: list[BucketStat], since: datetime, bucket: timedelta, length: timedelta
+) -> list[BucketStat]:
+    """One bucket per step of the window (the store's are aligned on `since`), empty ones too."""
+    by_start = {b.start: b for b in found}
+    starts = [since + bucket * i for i in range(int(length / bucket))]
+    return [by_start.get(start, BucketStat(start, 0, 0)) for start in starts]

@@ -42,8 +42,12 @@ def console_server(database_url: str, settings: Settings) -> Iterator[ThreadedSe
     from clearport.cli.asgi import build_app
     from clearport.wiring import build_container
     from tests.support import ThreadedServer
+    from tests.webhook_support import webhook_settings
 
-    console_settings = settings.model_copy(update={"console_cookie_secure": False})
+    # Webhook endpoints on loopback, for the seeded platform's deliveries.
+    console_settings = webhook_settings(settings).model_copy(
+        update={"console_cookie_secure": False}
+    )
     srv = ThreadedServer(build_app(build_container(console_settings, database_url)))
     srv.start()
     yield srv
