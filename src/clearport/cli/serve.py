@@ -138,6 +138,10 @@ def run(
             out.print(f"[bold]Clearport is starting.[/bold] Demo keys ({kept}; kept in {path}):")
             out.print(f"  API            {base}  (docs: {base}/docs)")
             out.print(f"  operator key   {demo.operator_key}  (role: admin)")
+            out.print(
+                f"  console        {base}/console  (sign in with the operator key; the first "
+                "sign-in enrols an authenticator app: QR code and secret shown once)"
+            )
             out.print(f"  merchant       {demo.merchant}")
             out.print(f"  merchant key   {demo.merchant_key}")
             for simulator in simulators:

@@ -95,4 +95,3 @@ async def audit(request: Request) -> Response:
         form=dict(request.query_params),
         **listing(found, request),
     )
-

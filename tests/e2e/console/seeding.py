@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from clearport.config import Settings
+
 from clearport.access.domain import Origin
+from clearport.config import Settings
 from tests.integration.test_payments_api import CARD, post
 from tests.integration.test_reconciliation import a_day, planted, reconcile
 from tests.integration.test_settlement_api import US_BANK
@@ -15,9 +16,9 @@ from tests.money_support import settle
 from tests.support import Api
 from tests.webhook_support import Receiver, deliver_all, merchant, webhook_container
 
-XSS_NAME = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\"> & Sons"
+XSS_NAME = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2"> & Sons'
 XSS_REFERENCE = "\"'><script>window.__xss=3</script>"
-XSS_METADATA = "<b onmouseover=\"window.__xss=4\">bold</b>"
+XSS_METADATA = '<b onmouseover="window.__xss=4">bold</b>'
 
 
 @dataclass
@@ -39,7 +40,12 @@ def seed(api: Api, settings: Settings, receiver: Receiver) -> Platform:
     ran = reconcile(api, day.finance, day.connector, planted(day))
     assert ran.status_code == 201, ran.text
     admin = api.operator("admin")
-    assert api.call("PUT", f"/v1/merchants/{day.merchant}/bank_account", admin, json=US_BANK).status_code == 200
+    assert (
+        api.call(
+            "PUT", f"/v1/merchants/{day.merchant}/bank_account", admin, json=US_BANK
+        ).status_code
+        == 200
+    )
     declined = post(api, day.key, "/v1/payments", {
         "amount": 1234, "currency": "usd", "capture": True, "reference": "order-declined",
         "source": {"card": {**CARD, "number": "4000000000000002"}},

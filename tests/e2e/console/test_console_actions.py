@@ -60,7 +60,8 @@ def test_rule_set_rejected_fixed_activated_then_routes_the_next_payment(
         "GET", "/v1/audit_events", admin, params={"resource": rule_set_id}
     ).json()["data"]
     assert {e["type"] for e in with_audit} >= {
-        "routing_rule_set.created", "routing_rule_set.activated"
+        "routing_rule_set.created",
+        "routing_rule_set.activated",
     }
 
 
@@ -133,7 +134,9 @@ def test_support_sees_no_write_control_and_a_hand_made_post_is_refused(
         form={"status": "suspended", "csrf_token": csrf_of(tab)},
     )
     assert answer.status == 403
-    assert platform_api.call("GET", f"/v1/merchants/{merchant_id}", admin).json()["status"] == "active"
+    assert (
+        platform_api.call("GET", f"/v1/merchants/{merchant_id}", admin).json()["status"] == "active"
+    )
     answer = tab.page.request.post(
         f"{tab.url}/console/routing/routing/new",
         form={"body": "{}", "action": "save", "csrf_token": csrf_of(tab)},

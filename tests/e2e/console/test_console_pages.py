@@ -32,19 +32,33 @@ def tab_key(platform: Platform, tab: Console) -> str:
     return platform.admin
 
 
-def test_every_page_renders_the_seeded_platform(platform: Platform, tab: Console, platform_api: Api) -> None:
+def test_every_page_renders_the_seeded_platform(
+    platform: Platform, tab: Console, platform_api: Api
+) -> None:
     enrol(tab, platform_api.operator("admin"))
     pages = {
-        "overview": ("/console/overview", ["Approval rate by connector", "Decline reasons", "do_not_honor"]),
+        "overview": (
+            "/console/overview",
+            ["Approval rate by connector", "Decline reasons", "do_not_honor"],
+        ),
         "overview-7d": ("/console/overview?window=7d", ["last 7 days"]),
         "payments": ("/console/payments", [platform.xss_payment, "order-declined"]),
-        "payment": (f"/console/payments/{platform.declined_payment}", ["Routing decision", "do_not_honor"]),
+        "payment": (
+            f"/console/payments/{platform.declined_payment}",
+            ["Routing decision", "do_not_honor"],
+        ),
         "merchants": ("/console/merchants", [platform.merchant]),
-        "merchant": (f"/console/merchants/{platform.merchant}", ["Bank account", "Keys", "Suspend"]),
+        "merchant": (
+            f"/console/merchants/{platform.merchant}",
+            ["Bank account", "Keys", "Suspend"],
+        ),
         "routing": ("/console/routing", ["Routing rule sets", "Connectors"]),
         "disputes": ("/console/disputes", [platform.dispute, "needs_response"]),
         "dispute": (f"/console/disputes/{platform.dispute}", ["Submit to the network"]),
-        "reconciliation": ("/console/reconciliation", ["amount_mismatch", "currency_mismatch", "duplicate"]),
+        "reconciliation": (
+            "/console/reconciliation",
+            ["amount_mismatch", "currency_mismatch", "duplicate"],
+        ),
         "settlements": ("/console/settlements", ["stl_", "po_"]),
         "webhooks": ("/console/webhooks", [platform.endpoint]),
         "webhook": (f"/console/webhooks/{platform.endpoint}", ["wd_", "Redeliver"]),
@@ -59,9 +73,13 @@ def test_every_page_renders_the_seeded_platform(platform: Platform, tab: Console
         tab.shot(name)
 
 
-def test_payment_search_by_card_reference_status_and_dates(platform: Platform, tab: Console, platform_api: Api) -> None:
+def test_payment_search_by_card_reference_status_and_dates(
+    platform: Platform, tab: Console, platform_api: Api
+) -> None:
     enrol(tab, platform_api.operator("support"))
-    payment = platform_api.call("GET", f"/v1/payments/{platform.declined_payment}", platform.admin).json()
+    payment = platform_api.call(
+        "GET", f"/v1/payments/{platform.declined_payment}", platform.admin
+    ).json()
     card = payment["card"]
     searches = {
         f"bin={card['bin'][:6]}&last4={card['last4']}": True,
@@ -80,7 +98,9 @@ def test_payment_search_by_card_reference_status_and_dates(platform: Platform, t
     assert tab.page.url.endswith(f"/console/payments/{platform.declined_payment}")
 
 
-def test_xss_payloads_are_shown_as_text_never_run(platform: Platform, tab: Console, platform_api: Api) -> None:
+def test_xss_payloads_are_shown_as_text_never_run(
+    platform: Platform, tab: Console, platform_api: Api
+) -> None:
     enrol(tab, platform_api.operator("admin"))
     tab.go(f"/console/merchants/{platform.xss_merchant}")
     assert XSS_NAME in tab.page.inner_text("h1")
@@ -89,13 +109,20 @@ def test_xss_payloads_are_shown_as_text_never_run(platform: Platform, tab: Conso
     assert XSS_METADATA in tab.page.inner_text("#payment-metadata")
     assert tab.page.locator("#payment-metadata b").count() == 0
     tab.shot("payment-xss")
-    for path in ("/console/merchants", "/console/payments", f"/console/merchants/{platform.xss_merchant}"):
+    for path in (
+        "/console/merchants",
+        "/console/payments",
+        f"/console/merchants/{platform.xss_merchant}",
+    ):
         tab.go(path)
         assert tab.page.locator("main script, main img").count() == 0
     # Search strings with quotes, HTML and a NUL: escaped, or refused with a 400 page, never a 500.
     answer = tab.go("/console/payments?reference=%22%3E%3Cscript%3Ewindow.__xss%3D5%3C%2Fscript%3E")
     assert answer.status == 200
-    assert tab.page.get_attribute("input[name=reference]", "value") == '"><script>window.__xss=5</script>'
+    assert (
+        tab.page.get_attribute("input[name=reference]", "value")
+        == '"><script>window.__xss=5</script>'
+    )
     answer = tab.go("/console/payments?reference=a%00b")
     assert answer.status == 400 and "control characters" in tab.page.inner_text("main")
     answer = tab.go("/console/payments?bin=%3Cb%3E")

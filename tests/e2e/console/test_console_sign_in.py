@@ -9,7 +9,9 @@ from tests.e2e.console.flows import code_for, csrf_of, enrol, sign_in
 from tests.support import Api, pg
 
 
-def test_first_sign_in_enrols_totp_then_key_and_code_sign_in(tab: Console, platform_api: Api) -> None:
+def test_first_sign_in_enrols_totp_then_key_and_code_sign_in(
+    tab: Console, platform_api: Api
+) -> None:
     key = platform_api.operator("admin")
     tab.go("/console/login")
     tab.shot("login")
@@ -35,14 +37,22 @@ def test_first_sign_in_enrols_totp_then_key_and_code_sign_in(tab: Console, platf
             "SELECT t.status, s.* FROM operator_totp t JOIN vault_secrets s ON s.id = t.secret_id"
         ).fetchall()
         sessions = conn.execute("SELECT count(*) FROM operator_sessions").fetchone()
-        events = [r[0] for r in conn.execute(
-            "SELECT event_type FROM audit_events WHERE event_type LIKE 'console.%' ORDER BY occurred_at"
-        )]
+        events = [
+            r[0]
+            for r in conn.execute(
+                "SELECT event_type FROM audit_events WHERE event_type LIKE 'console.%' "
+                "ORDER BY occurred_at"
+            )
+        ]
     # Sealed by the vault: the base32 secret is nowhere in the stored row.
     assert len(stored) == 1 and stored[0][0] == "enrolled"
     assert secret.encode() not in repr(stored[0]).encode()
     assert sessions == (1,)
-    assert events == ["console.totp_enrolment_started", "console.totp_enrolled", "console.signed_in"]
+    assert events == [
+        "console.totp_enrolment_started",
+        "console.totp_enrolled",
+        "console.signed_in",
+    ]
 
     # Signing out ends the session; the key and a fresh code sign in again (no new enrolment).
     tab.page.click("form.signout button")
@@ -89,7 +99,8 @@ def test_ten_wrong_codes_lock_the_key_out_for_30_minutes_audited(
         ).fetchone()[0]  # type: ignore[index]
         locked = conn.execute(
             "SELECT locked_until - now() > interval '29 minutes' FROM auth_failures "
-            "WHERE subject = %s", (f"operator_key:{key_id}",)
+            "WHERE subject = %s",
+            (f"operator_key:{key_id}",),
         ).fetchone()
         audited = conn.execute(
             "SELECT details->>'lockout_s' FROM audit_events "
@@ -136,7 +147,9 @@ def test_forged_or_missing_csrf_token_is_refused_and_changes_nothing(
         answer = tab.page.request.post(target, form=form)
         assert answer.status == 403
         assert "security token" in answer.text()
-    assert platform_api.call("GET", f"/v1/merchants/{merchant_id}", admin).json()["status"] == "active"
+    assert (
+        platform_api.call("GET", f"/v1/merchants/{merchant_id}", admin).json()["status"] == "active"
+    )
     # The sign-in form has its own token, bound to a cookie: a forged one is refused too.
     refused = tab.page.request.post(
         f"{tab.url}/console/login", form={"operator_key": admin, "code": "", "csrf_token": "x"}
@@ -144,7 +157,9 @@ def test_forged_or_missing_csrf_token_is_refused_and_changes_nothing(
     assert refused.status == 403
 
 
-def test_every_console_answer_carries_a_strict_csp_and_no_script(tab: Console, platform_api: Api) -> None:
+def test_every_console_answer_carries_a_strict_csp_and_no_script(
+    tab: Console, platform_api: Api
+) -> None:
     enrol(tab, platform_api.operator("admin"))
     for path in ("/console/login", "/console/overview", "/console/static/console.css"):
         answer = tab.page.request.get(tab.url + path)
