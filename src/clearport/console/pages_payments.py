@@ -1,14 +1,17 @@
 """Payments: search (id, reference, BIN + last 4, fingerprint, status, merchant, date range) and
-detail (the routing decision with its failovers, the risk rules fired, refunds, disputes, ledger
-entries, events)."""
+detail (every attempt, the routing decision with its failovers, the risk rules fired, refunds,
+disputes, ledger entries, events and their webhook deliveries, the place of its entries in the
+signed transaction-log chain)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
+from clearport.access.domain import Permission, role_allows
 from clearport.console.forms import day, listing, page_of, query
 from clearport.console.web import PREFIX, ConsoleRoute, container_of, page, principal_of
 from clearport.core.errors import InvalidRequest, NotFound
@@ -54,9 +57,15 @@ async def payment(request: Request, payment_id: str) -> Response:
             actor, found.merchant_id, first, {"source": source}
         )
         entries.extend(listed.data)
+    attempts = await container.payments.attempts(actor, found.id, _DETAIL_ROWS)
+    deliveries = await _deliveries(request, [e.id for e in events.data])
+    places = await container.chains.places(sources, _DETAIL_ROWS)
     return page(
         request,
         "payment.html",
+        attempts=attempts,
+        deliveries=deliveries,
+        places=places,
         title=found.id,
         payment=found,
         routing=found.routing,
@@ -66,6 +75,15 @@ async def payment(request: Request, payment_id: str) -> Response:
         events=events.data,
         entries=entries[:_DETAIL_ROWS],
     )
+
+
+async def _deliveries(request: Request, event_ids: list[str]) -> Sequence[Any] | None:
+    """The events' webhook deliveries, for those who may see endpoints (`webhooks.manage`);
+    None for the others (the page says so instead of failing)."""
+    actor = principal_of(request)
+    if actor.role is None or not role_allows(actor.role, Permission.WEBHOOKS_MANAGE):
+        return None
+    return await container_of(request).webhooks.attempts_for_events(actor, event_ids, _DETAIL_ROWS)
 
 
 def _filters(request: Request) -> dict[str, Any]:

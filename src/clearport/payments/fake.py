@@ -166,6 +166,10 @@ class FakePaymentStore:
         self.attempts[attempt.id] = replace(attempt)
         return True
 
+    async def attempts_of(self, tx: Transaction, payment_id: str, limit: int) -> list[Attempt]:
+        mine = [a for a in self.attempts.values() if a.payment_id == payment_id]
+        return [replace(a) for a in sorted(mine, key=lambda a: (a.created_at, a.id))[:limit]]
+
     async def pending_attempts(
         self, tx: Transaction, older_than: datetime, now: datetime, limit: int
     ) -> list[Attempt]:

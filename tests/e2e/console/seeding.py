@@ -46,6 +46,7 @@ def seed(api: Api, settings: Settings, receiver: Receiver) -> Platform:
         ).status_code
         == 200
     )
+    endpoint = _webhook_endpoint(settings, api.database_url, day.merchant, receiver.url)
     declined = post(api, day.key, "/v1/payments", {
         "amount": 1234, "currency": "usd", "capture": True, "reference": "order-declined",
         "source": {"card": {**CARD, "number": "4000000000000002"}},
@@ -58,7 +59,7 @@ def seed(api: Api, settings: Settings, receiver: Receiver) -> Platform:
     })  # fmt: skip
     assert xss_payment.status_code == 201, xss_payment.text
     settle(api, admin, 1, settings)
-    endpoint = _deliver_webhooks(settings, api.database_url, day.merchant, receiver.url)
+    _worker_steps(settings, api.database_url)
     disputes = api.call("GET", "/v1/disputes", admin, params={"status": "needs_response"}).json()
     return Platform(
         admin=admin,
@@ -74,17 +75,27 @@ def seed(api: Api, settings: Settings, receiver: Receiver) -> Platform:
     )
 
 
-def _deliver_webhooks(settings: Settings, database_url: str, merchant_id: str, url: str) -> str:
+def _webhook_endpoint(settings: Settings, database_url: str, merchant_id: str, url: str) -> str:
     """An endpoint on the loopback receiver (plain HTTP: the service's loopback allowance, which
-    the API's https-only URL pattern does not offer), then what the worker does: relay the
-    events to it and deliver them. The endpoint's id."""
+    the API's https-only URL pattern does not offer); its id."""
 
     async def main() -> str:
         async with webhook_container(settings, database_url) as container:
             issued = await container.webhooks.create_endpoint(
                 merchant(merchant_id), Origin(), url=url, enabled_events=["*"]
             )
-            await deliver_all(container)
             return issued.endpoint.id
 
     return asyncio.run(main())
+
+
+def _worker_steps(settings: Settings, database_url: str) -> None:
+    """What the worker does: relay the events to the endpoints and deliver them; seal the
+    transaction log and sign a checkpoint."""
+
+    async def main() -> None:
+        async with webhook_container(settings, database_url) as container:
+            await deliver_all(container)
+            await container.chains.seal("txlog", 100_000, checkpoint_now=True)
+
+    asyncio.run(main())

@@ -159,6 +159,12 @@ _PAYMENT_FILTERS = {
     "fingerprint": "card_fingerprint",
 }
 
+# By the payment_attempts_payment index; ids are time-ordered, so by id is oldest first.
+_ATTEMPTS_OF = (
+    f"SELECT {ATTEMPTS.column_list()} FROM {ATTEMPTS.name} WHERE payment_id = $1 "
+    "ORDER BY id LIMIT $2"
+)
+
 
 def _bin_range(prefix: str, args: list[Any]) -> list[str]:
     """BINs starting with the digits `prefix`, as a range over the (card_bin, card_last4) index
@@ -289,6 +295,10 @@ class PgPaymentStore:
         values = _assigned("row", attempt_row(attempt), ("id", *ATTEMPT_RESULT))
         done = await conn_of(tx).fetchval(_COMPLETE_ATTEMPT, *_COMPLETE_ATTEMPT_PARAMS.args(values))
         return bool(done)
+
+    async def attempts_of(self, tx: Transaction, payment_id: str, limit: int) -> list[Attempt]:
+        rows = await conn_of(tx).fetch(_ATTEMPTS_OF, payment_id, limit)
+        return [attempt_of(r) for r in rows]
 
     async def pending_attempts(
         self, tx: Transaction, older_than: datetime, now: datetime, limit: int

@@ -1,6 +1,6 @@
 """The operator console (issue 20, decisions 1000-1003): TOTP enrolments, server-side sessions,
 and the indexes the console's payment search and detail need (BIN + last 4,
-fingerprint, ledger entries by source).
+fingerprint, ledger entries by source, webhook deliveries by event).
 
 Lockouts per operator key reuse `auth_failures` (subject `operator_key:<key id>`).
 
@@ -50,6 +50,8 @@ CREATE INDEX payments_card_bin_last4 ON payments (card_bin, card_last4, id);
 CREATE INDEX payments_card_fingerprint ON payments (card_fingerprint, id);
 -- A payment's page lists its ledger entries by source (the payment, its refunds, disputes).
 CREATE INDEX ledger_transfers_source ON ledger_transfers (source) WHERE source IS NOT NULL;
+-- ... and the deliveries of its events to every endpoint.
+CREATE INDEX webhook_delivery_attempts_event ON webhook_delivery_attempts (event_id);
 """
     )
 
@@ -57,6 +59,7 @@ CREATE INDEX ledger_transfers_source ON ledger_transfers (source) WHERE source I
 def downgrade() -> None:
     op.execute(
         """
+DROP INDEX webhook_delivery_attempts_event;
 DROP INDEX ledger_transfers_source;
 DROP INDEX payments_card_fingerprint;
 DROP INDEX payments_card_bin_last4;
