@@ -19,14 +19,19 @@ from clearport.console.web import (
 from clearport.core.errors import InvalidRequest
 from clearport.core.pagination import PageRequest
 from clearport.disputes.domain import (
+    AWAITING_EVIDENCE,
     EVIDENCE_TEXT_FIELDS,
     MAX_EVIDENCE_TEXT,
+    OPEN,
     DisputeStatus,
     Outcome,
 )
-from clearport.reconciliation.domain import ACTIONS, Resolution
+from clearport.reconciliation.domain import ACTIONS, ExceptionKind, ExceptionStatus, Resolution
+from clearport.settlement.domain import PAYOUT_TRANSITIONS
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+
+_RUNS_SHOWN = 10
 
 
 # --- disputes ------------------------------------------------------------------------------------
@@ -66,6 +71,9 @@ async def dispute(request: Request, dispute_id: str) -> Response:
         dispute=found,
         fields=EVIDENCE_TEXT_FIELDS,
         outcomes=[o.value for o in Outcome],
+        # The domain's own sets: what may still be answered, what may still be closed.
+        answerable=found.status in AWAITING_EVIDENCE,
+        closable=found.status in OPEN,
         notice=notice,
     )
 
@@ -103,11 +111,12 @@ async def exceptions(request: Request) -> Response:
     older = integer(query(request, "older_than_days"), "older_than_days")
     if older is not None and not 0 <= older <= 3650:
         raise InvalidRequest("'older_than_days' is 0 to 3650.", field="older_than_days")
-    filters = {
-        "status": query(request, "status") or "open",
-        "kind": query(request, "kind"),
-        "older_than_days": older,
-    }
+    status, kind = query(request, "status") or ExceptionStatus.OPEN.value, query(request, "kind")
+    if status not in {s.value for s in ExceptionStatus}:
+        raise InvalidRequest("'status' is open or resolved.", field="status")
+    if kind is not None and kind not in {k.value for k in ExceptionKind}:
+        raise InvalidRequest("'kind' is not a kind of exception.", field="kind")
+    filters = {"status": status, "kind": kind, "older_than_days": older}
     found = await container_of(request).reconciliation.list_exceptions(
         principal_of(request), page_of(request, "rcx"), filters
     )
@@ -117,6 +126,8 @@ async def exceptions(request: Request) -> Response:
         title="Reconciliation exceptions",
         now=container_of(request).clock.now(),
         actions=[a.value for a in ACTIONS],
+        statuses=[s.value for s in ExceptionStatus],
+        kinds=[k.value for k in ExceptionKind],
         form=filters,
         **listing(found, request),
     )
@@ -145,11 +156,16 @@ async def settlements(request: Request) -> Response:
     container, actor = container_of(request), principal_of(request)
     found = await container.settlement.list_settlements(actor, page_of(request, "stl"))
     payouts = await container.settlement.list_payouts(actor, PageRequest(PAGE_SIZE))
+    runs, payout_files = await container.settlement.list_runs(actor, PageRequest(_RUNS_SHOWN))
     return page(
         request,
         "settlements.html",
         title="Settlements & payouts",
+        runs=runs.data,
+        payout_files=payout_files,
         payouts=payouts.data,
+        # The buttons a payout shows: the transitions the domain allows that an operator marks.
+        marks={status: sorted(t & {"paid", "failed"}) for status, t in PAYOUT_TRANSITIONS.items()},
         **listing(found, request),
     )
 
@@ -157,9 +173,7 @@ async def settlements(request: Request) -> Response:
 @router.post("/payouts/{payout_id}/status")
 async def payout_status(request: Request, payout_id: str) -> Response:
     form = await form_of(request)
-    status = form.get("status", "")
-    if status not in {"paid", "failed"}:
-        raise InvalidRequest("'status' must be paid or failed.", field="status")
+    status = form.get("status", "")  # the service says which statuses and transitions exist
     await container_of(request).settlement.mark_payout(
         principal_of(request),
         origin_of(request),

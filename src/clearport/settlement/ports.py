@@ -27,6 +27,7 @@ from clearport.settlement.domain import (
     ReserveHold,
     ReserveHoldDue,
     ReserveRelease,
+    RunProgress,
     Settlement,
     SettlementRun,
     SettlementTotals,
@@ -289,6 +290,14 @@ class QueryStore(Protocol):
     async def list_payouts(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, status: str | None
     ) -> Page[Payout]: ...
+
+    async def list_runs(self, tx: Transaction, page: PageRequest) -> Page[RunProgress]:
+        """Runs newest first, each with its partitions' progress."""
+        ...
+
+    async def payout_files_of(self, tx: Transaction, dates: Sequence[date]) -> list[PayoutFile]:
+        """The payout files of these business dates (written or not yet stored)."""
+        ...
 
 
 class SettlementStore(RunStore, PricingStore, PayoutStore, ReportStore, QueryStore, Protocol):

@@ -59,7 +59,7 @@ def test_every_page_renders_the_seeded_platform(
             "/console/reconciliation",
             ["amount_mismatch", "currency_mismatch", "duplicate"],
         ),
-        "settlements": ("/console/settlements", ["stl_", "po_"]),
+        "settlements": ("/console/settlements", ["stl_", "po_", "sr_", "completed", ".csv"]),
         "webhooks": ("/console/webhooks", [platform.endpoint]),
         "webhook": (f"/console/webhooks/{platform.endpoint}", ["wd_", "Redeliver"]),
         "audit": ("/console/audit", ["merchant.created", "console.signed_in"]),
