@@ -33,6 +33,19 @@ def check_status_transition(current: MerchantStatus, target: MerchantStatus) -> 
         )
 
 
+MAX_PAYOUT_DELAY_DAYS = 90  # the schema's CHECK too
+
+
+def validate_payout_delay(days: int) -> int:
+    """Days between a settlement and its payout: 0 to MAX_PAYOUT_DELAY_DAYS (every caller's rule:
+    the API's schema states it, the console's forms reach it here)."""
+    if not 0 <= days <= MAX_PAYOUT_DELAY_DAYS:
+        raise InvalidRequest(
+            f"'payout_delay_days' must be 0 to {MAX_PAYOUT_DELAY_DAYS}.", field="payout_delay_days"
+        )
+    return days
+
+
 def validate_mcc(mcc: str) -> str:
     if len(mcc) != 4 or not mcc.isdigit() or not mcc.isascii():
         raise InvalidRequest("'mcc' must be a 4-digit merchant category code.", field="mcc")

@@ -37,6 +37,7 @@ from clearport.merchants.domain import (
     MerchantStatus,
     check_status_transition,
     validate_mcc,
+    validate_payout_delay,
 )
 from clearport.merchants.ports import MerchantRepository, PaymentSettingsRepository
 
@@ -103,7 +104,7 @@ class MerchantService:
             status=MerchantStatus.ACTIVE,
             pricing=new.pricing if new.pricing is not None else dict(DEFAULT_PRICING),
             payout_delay_days=(
-                new.payout_delay_days
+                validate_payout_delay(new.payout_delay_days)
                 if new.payout_delay_days is not None
                 else DEFAULT_PAYOUT_DELAY_DAYS
             ),
@@ -161,7 +162,7 @@ class MerchantService:
                 status=patch.status if patch.status is not None else merchant.status,
                 pricing=patch.pricing if patch.pricing is not None else merchant.pricing,
                 payout_delay_days=(
-                    patch.payout_delay_days
+                    validate_payout_delay(patch.payout_delay_days)
                     if patch.payout_delay_days is not None
                     else merchant.payout_delay_days
                 ),

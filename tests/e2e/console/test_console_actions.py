@@ -144,3 +144,24 @@ def test_support_sees_no_write_control_and_a_hand_made_post_is_refused(
     assert answer.status == 403
     # The audit log is for admin and security: support gets the 403 page, not the events.
     assert tab.go("/console/audit").status == 403
+
+
+def test_payout_terms_out_of_range_are_refused_with_a_page_not_stored(
+    tab: Console, platform_api: Api
+) -> None:
+    """The bound lived in the API's schema only: from the console, -5 reached the database's
+    CHECK and answered 500. It is the merchants service's rule now."""
+    admin = platform_api.operator("admin")
+    merchant_id, _ = platform_api.merchant(admin)
+    enrol(tab, platform_api.operator("finance"))
+    tab.go(f"/console/merchants/{merchant_id}")
+    for value, status in (("-5", 400), ("91", 400), ("x", 400), ("3", 200)):
+        tab.page.fill("input[name=payout_delay_days]", value)
+        with tab.page.expect_navigation() as navigation:
+            tab.page.click("form[action$='/payout_settings'] button")
+        assert navigation.value.status == status, value
+        if status == 400:
+            assert "payout_delay_days" in tab.page.inner_text("main")
+            tab.go(f"/console/merchants/{merchant_id}")
+    got = platform_api.call("GET", f"/v1/merchants/{merchant_id}", admin).json()
+    assert got["payout_delay_days"] == 3
