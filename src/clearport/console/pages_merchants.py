@@ -40,13 +40,11 @@ async def merchants(request: Request) -> Response:
 @router.post("")
 async def create_merchant(request: Request) -> Response:
     form = await form_of(request)
-    if not form.get("name"):
-        raise InvalidRequest("'name' is required.", field="name")
     merchant = await container_of(request).merchants.create(
         principal_of(request),
         origin_of(request),
         NewMerchant(
-            name=form["name"],
+            name=form.get("name", ""),
             country=form.get("country", ""),
             mcc=form.get("mcc", ""),
             default_currency=form.get("default_currency", ""),

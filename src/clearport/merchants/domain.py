@@ -34,6 +34,15 @@ def check_status_transition(current: MerchantStatus, target: MerchantStatus) -> 
 
 
 MAX_PAYOUT_DELAY_DAYS = 90  # the schema's CHECK too
+MAX_NAME_CHARS = 200
+
+
+def validate_name(name: str) -> str:
+    """A merchant's name: 1 to MAX_NAME_CHARS characters (control characters are refused where
+    text arrives, by the API's and the console's text rule)."""
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise InvalidRequest(f"'name' must be 1 to {MAX_NAME_CHARS} characters.", field="name")
+    return name
 
 
 def validate_payout_delay(days: int) -> int:
