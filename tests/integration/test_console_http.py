@@ -109,3 +109,22 @@ def test_unknown_merchant_or_odd_keys_get_one_answer(
 def test_the_console_is_not_in_the_api_document(secure_server: ThreadedServer) -> None:
     document = httpx.get(f"{secure_server.url}/openapi.json", timeout=30).json()
     assert not [path for path in document["paths"] if path.startswith("/console")]
+
+
+def test_odd_tokens_and_bodies_are_refused_never_a_500(secure_server: ThreadedServer) -> None:
+    """A non-ASCII token made `hmac.compare_digest` raise (a 500); a broken multipart body is
+    the parser's 400."""
+    with httpx.Client(timeout=30) as client:
+        _sign_in_form(client, secure_server.url)
+        for token in ("é" * 43, "\u2603", ""):
+            answer = client.post(
+                f"{secure_server.url}/console/login",
+                data={"operator_key": "ok_x", "code": "", "csrf_token": token},
+            )
+            assert answer.status_code == 403, token
+        broken = client.post(
+            f"{secure_server.url}/console/login",
+            content=b"--nope\r\nContent-Disposition: form-data\r\n\r\n",
+            headers={"Content-Type": "multipart/form-data; boundary=other"},
+        )
+        assert broken.status_code in (400, 403)

@@ -3,7 +3,6 @@ code and the secret shown once); signing out."""
 
 from __future__ import annotations
 
-import hmac
 import secrets
 
 import segno
@@ -20,6 +19,7 @@ from clearport.console.web import (
     origin_of,
     page,
     refuse_forged,
+    same_token,
     set_session_cookie,
     sign_in_of,
 )
@@ -47,7 +47,7 @@ async def login(request: Request) -> Response:
     binding = request.cookies.get(FORM_COOKIE, "")
     sent = form.get(CSRF_FIELD)
     expected = sign_in_of(request).form_token(binding)
-    if not binding or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
+    if not binding or not isinstance(sent, str) or not same_token(sent, expected):
         return refuse_forged(request)
     key, code = _text(form.get("operator_key")), _text(form.get("code"))
     try:

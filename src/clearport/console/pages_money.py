@@ -170,6 +170,22 @@ async def settlements(request: Request) -> Response:
     )
 
 
+@router.post("/payout_files/{file_id}")
+async def download_payout_file(request: Request, file_id: str) -> Response:
+    """A POST (with the form's CSRF token): the file holds account numbers, and its download is
+    audited; never cached (the console's no-store header)."""
+    found, data = await container_of(request).settlement.download_payout_file(
+        principal_of(request), origin_of(request), file_id
+    )
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{found.object_key.rsplit("/", 1)[-1]}"'
+        },
+    )
+
+
 @router.post("/payouts/{payout_id}/status")
 async def payout_status(request: Request, payout_id: str) -> Response:
     form = await form_of(request)

@@ -22,6 +22,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
 from clearport.access.domain import Origin, Permission, Principal, Role, role_allows
@@ -99,7 +100,13 @@ class ConsoleRoute(APIRoute):
 async def _csrf_ok(request: Request, session: ConsoleSession) -> bool:
     form = await request.form()
     sent = form.get(CSRF_FIELD)
-    return isinstance(sent, str) and hmac.compare_digest(sent, session.csrf_token)
+    return isinstance(sent, str) and same_token(sent, session.csrf_token)
+
+
+def same_token(sent: str, expected: str) -> bool:
+    """Constant-time, on bytes: `compare_digest` refuses non-ASCII text with a TypeError, and a
+    forged token may hold anything."""
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def refuse_forged(request: Request) -> Response:
@@ -144,6 +151,15 @@ _STATUS = (
 
 
 def error_page(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StarletteHTTPException) and 400 <= exc.status_code < 500:
+        # A malformed form body (Starlette's parser), an unknown method on a route.
+        return page(
+            request,
+            "error.html",
+            status_code=exc.status_code,
+            title="Bad request",
+            message="The request could not be read.",
+        )
     if isinstance(exc, RequestValidationError):
         return page(
             request,

@@ -237,6 +237,7 @@ class PayoutStore(FreeAvailable, Protocol):
         """Files of `on` recorded but not yet in object storage."""
         ...
 
+    async def get_payout_file(self, tx: Transaction, file_id: str) -> PayoutFile | None: ...
     async def payouts_in_file(self, tx: Transaction, file_id: str) -> list[Payout]:
         """The file's payouts in the order it lists them (by id)."""
         ...
@@ -295,8 +296,8 @@ class QueryStore(Protocol):
         """Runs newest first, each with its partitions' progress."""
         ...
 
-    async def payout_files_of(self, tx: Transaction, dates: Sequence[date]) -> list[PayoutFile]:
-        """The payout files of these business dates (written or not yet stored)."""
+    async def recent_payout_files(self, tx: Transaction, limit: int) -> list[PayoutFile]:
+        """The latest payout files, newest business date first (written or not yet stored)."""
         ...
 
 

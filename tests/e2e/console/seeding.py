@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from clearport.access.domain import Origin
 from clearport.config import Settings
@@ -59,7 +60,10 @@ def seed(api: Api, settings: Settings, receiver: Receiver) -> Platform:
     })  # fmt: skip
     assert xss_payment.status_code == 201, xss_payment.text
     settle(api, admin, 1, settings)
-    _worker_steps(settings, api.database_url)
+    payouts = api.call("GET", "/v1/payouts", admin, params={"limit": 100}).json()["data"]
+    # The file that takes the payouts is the one sent for their arrival date.
+    send_on = max(datetime.fromtimestamp(p["arrival_date"], UTC).date() for p in payouts)
+    _worker_steps(settings, api.database_url, send_on)
     disputes = api.call("GET", "/v1/disputes", admin, params={"status": "needs_response"}).json()
     return Platform(
         admin=admin,
@@ -89,13 +93,15 @@ def _webhook_endpoint(settings: Settings, database_url: str, merchant_id: str, u
     return asyncio.run(main())
 
 
-def _worker_steps(settings: Settings, database_url: str) -> None:
+def _worker_steps(settings: Settings, database_url: str, send_on: date) -> None:
     """What the worker does: relay the events to the endpoints and deliver them; seal the
-    transaction log and sign a checkpoint."""
+    transaction log and sign a checkpoint; write the payout file sent on `send_on`."""
 
     async def main() -> None:
         async with webhook_container(settings, database_url) as container:
             await deliver_all(container)
             await container.chains.seal("txlog", 100_000, checkpoint_now=True)
+            now = container.clock.now()
+            await container.settlement.write_payout_files(now.date(), now, send_on)
 
     asyncio.run(main())

@@ -4,6 +4,7 @@ bench/out/console/), searches, and XSS payloads shown as text."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -59,7 +60,7 @@ def test_every_page_renders_the_seeded_platform(
             "/console/reconciliation",
             ["amount_mismatch", "currency_mismatch", "duplicate"],
         ),
-        "settlements": ("/console/settlements", ["stl_", "po_", "sr_", "completed", ".csv"]),
+        "settlements": ("/console/settlements", ["stl_", "po_", "sr_", "completed", ".csv", "pf_"]),
         "webhooks": ("/console/webhooks", [platform.endpoint]),
         "webhook": (f"/console/webhooks/{platform.endpoint}", ["wd_", "Redeliver"]),
         "audit": ("/console/audit", ["merchant.created", "console.signed_in"]),
@@ -141,3 +142,20 @@ def test_lists_page_with_cursors(platform: Platform, tab: Console, platform_api:
     assert "after=mer_" in tab.page.url
     second = tab.page.inner_text("tbody")
     assert "Paged 00" in second or tab.page.locator("tbody tr").count() > 0
+
+
+def test_finance_downloads_a_payout_file_audited(
+    platform: Platform, tab: Console, platform_api: Api
+) -> None:
+    enrol(tab, platform_api.operator("finance"))
+    tab.go("/console/settlements")
+    with tab.page.expect_download() as downloading:
+        tab.page.click("form[action^='/console/payout_files/'] button")
+    download = downloading.value
+    assert download.suggested_filename.endswith(".ach")
+    content = Path(download.path()).read_bytes()
+    assert content.startswith(b"101")  # NACHA: the file header record
+    audited = platform_api.call(
+        "GET", "/v1/audit_events", platform.admin, params={"type": "payout_file.downloaded"}
+    ).json()["data"]
+    assert len(audited) == 1 and audited[0]["resource"].startswith("pf_")

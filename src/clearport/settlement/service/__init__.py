@@ -180,6 +180,11 @@ class SettlementService:
 
     # --- reads -----------------------------------------------------------------------------------
 
+    async def download_payout_file(
+        self, actor: Principal, origin: Origin, file_id: str
+    ) -> tuple[PayoutFile, bytes]:
+        return await self._payouts.download_payout_file(actor, origin, file_id)
+
     async def list_runs(
         self, actor: Principal, page: PageRequest
     ) -> tuple[Page[RunProgress], list[PayoutFile]]:

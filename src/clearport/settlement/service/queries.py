@@ -41,13 +41,11 @@ class SettlementQueries:
     async def list_runs(
         self, actor: Principal, page: PageRequest
     ) -> tuple[Page[RunProgress], list[PayoutFile]]:
-        """Runs with their progress, and the payout files of their business dates."""
+        """Runs with their progress, and as many of the latest payout files."""
         actor.require(Permission.FINANCE_READ)
         async with self._uow.transaction() as tx:
             runs = await self._store.list_runs(tx, page)
-            files = await self._store.payout_files_of(
-                tx, sorted({p.run.business_date for p in runs.data})
-            )
+            files = await self._store.recent_payout_files(tx, page.limit)
         return runs, files
 
     async def get_settlement(self, actor: Principal, settlement_id: str) -> Settlement:

@@ -147,6 +147,10 @@ class PgPayoutStore:
         )
         return [payout_file_from_row(r) for r in rows]
 
+    async def get_payout_file(self, tx: Transaction, file_id: str) -> PayoutFile | None:
+        row = await conn_of(tx).fetchrow("SELECT * FROM payout_files WHERE id = $1", file_id)
+        return None if row is None else payout_file_from_row(row)
+
     async def payouts_in_file(self, tx: Transaction, file_id: str) -> list[Payout]:
         rows = await conn_of(tx).fetch(
             "SELECT * FROM payouts WHERE payout_file_id = $1 ORDER BY id", file_id

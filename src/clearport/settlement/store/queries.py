@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import cast
 
 import asyncpg
@@ -219,11 +219,11 @@ class PgQueryStore:
             runs.has_more,
         )
 
-    async def payout_files_of(self, tx: Transaction, dates: Sequence[date]) -> list[PayoutFile]:
+    async def recent_payout_files(self, tx: Transaction, limit: int) -> list[PayoutFile]:
+        # By the UNIQUE (business_date, currency) index, backwards.
         rows = await conn_of(tx).fetch(
-            "SELECT * FROM payout_files WHERE business_date = ANY($1::date[]) "
-            "ORDER BY business_date DESC, currency",
-            list(dates),
+            "SELECT * FROM payout_files ORDER BY business_date DESC, currency DESC LIMIT $1",
+            limit,
         )
         return [payout_file_from_row(r) for r in rows]
 
