@@ -142,7 +142,10 @@ def test_support_sees_no_write_control_and_a_hand_made_post_is_refused(
         form={"body": "{}", "action": "save", "csrf_token": csrf_of(tab)},
     )
     assert answer.status == 403
-    # The audit log is for admin and security: support gets the 403 page, not the events.
+    # The audit log is for admin and security: support has no link to it, and gets the 403
+    # page, not the events, when it goes there anyway.
+    assert tab.page.locator("nav a[href='/console/audit']").count() == 0
+    assert tab.page.locator("nav a[href='/console/payments']").count() == 1
     assert tab.go("/console/audit").status == 403
 
 
