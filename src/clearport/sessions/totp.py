@@ -33,11 +33,12 @@ def step_at(at: datetime) -> int:
 def matching_step(secret: str, code: str, at: datetime) -> int | None:
     """The time step whose code is `code` (now or one step either side), else None."""
     code = code.strip()
-    if len(code) != DIGITS or not code.isdigit():
+    # isdigit() alone admits other scripts' digits ("١٢٣٤٥٦"), which compare_digest refuses.
+    if len(code) != DIGITS or not code.isascii() or not code.isdigit():
         return None
     totp = pyotp.TOTP(secret, digits=DIGITS, interval=STEP_S)
     now = step_at(at)
     for step in range(now - _DRIFT_STEPS, now + _DRIFT_STEPS + 1):
-        if hmac.compare_digest(totp.at(step * STEP_S), code):
+        if hmac.compare_digest(totp.at(step * STEP_S).encode(), code.encode()):
             return step
     return None
