@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     auth_max_failures: int = Field(default=10, ge=1)
     auth_failure_window_s: int = Field(default=1800, ge=1)
     auth_lockout_s: int = Field(default=1800, ge=1)
+    # The operator console (/console): sessions end after console_idle_s without a request
+    # (15 minutes) or console_lifetime_s after sign-in; console_max_failures wrong TOTP codes
+    # lock the operator key out for console_lockout_s. Cookies are `Secure` unless
+    # console_cookie_secure is false (tests over plain HTTP on loopback only).
+    console_idle_s: int = Field(default=900, ge=1)
+    console_lifetime_s: int = Field(default=12 * 3600, ge=1)
+    console_max_failures: int = Field(default=10, ge=1, le=10)
+    console_lockout_s: int = Field(default=1800, ge=1800)
+    console_cookie_secure: bool = True
     max_body_bytes: int = 65_536
     idempotency_ttl_s: int = 86_400
     # How long an in-progress idempotency claim blocks retries before it is considered abandoned.

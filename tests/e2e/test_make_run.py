@@ -54,6 +54,12 @@ def test_run_twice_shows_the_same_demo_keys_and_one_demo_merchant(
             headers={"Authorization": f"Bearer {keys['OK']}"},
         )
         assert answered.status_code == 200 and answered.json()["name"] == "Demo Coffee"
+        # The console's address and the operator key that signs in to it, and the console
+        # answering there (its sign-in page).
+        printed = "\n".join(first.printed)
+        assert f"console        {first.url}/console" in printed
+        assert f"operator key   {keys['OK']}" in printed
+        assert "Sign in to the console" in httpx.get(f"{first.url}/console/login").text
     kept = tmp_path / "data" / "demo.json"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     before = _rows(empty_database)

@@ -64,9 +64,9 @@ def _serve(
         "access_log": False,
     }
     if sock is None:
-        uvicorn.run("clearport.http.asgi:create", **options)
+        uvicorn.run("clearport.cli.asgi:create", **options)
         return
-    server = uvicorn.Server(uvicorn.Config("clearport.http.asgi:create", **options))
+    server = uvicorn.Server(uvicorn.Config("clearport.cli.asgi:create", **options))
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(3)  # uvicorn's STARTUP_FAILURE, as uvicorn.run exits
@@ -138,6 +138,10 @@ def run(
             out.print(f"[bold]Clearport is starting.[/bold] Demo keys ({kept}; kept in {path}):")
             out.print(f"  API            {base}  (docs: {base}/docs)")
             out.print(f"  operator key   {demo.operator_key}  (role: admin)")
+            out.print(
+                f"  console        {base}/console  (sign in with the operator key; the first "
+                "sign-in enrols an authenticator app: QR code and secret shown once)"
+            )
             out.print(f"  merchant       {demo.merchant}")
             out.print(f"  merchant key   {demo.merchant_key}")
             for simulator in simulators:

@@ -10,7 +10,6 @@ and the access table, before FastAPI validates anything, so no rule is written p
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,32 +23,17 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import QueryParams
 
 from clearport.core.errors import Field, InvalidRequest
+from clearport.core.text import CONTROLS as _CONTROLS
+from clearport.core.text import REFUSED_CHARACTERS as _REFUSED_CHARACTERS
+from clearport.core.text import refuse_control_characters
 from clearport.http.errors import UnsupportedMediaType
 
 JSON_MEDIA_TYPE = "application/json"
 
-# C0 controls and DEL (decision 0011), and the UTF-16 surrogates, which JSON's \ud800 escapes can
-# produce alone although they are no character at all (UTF-8 cannot encode them).
-_CONTROLS = "\\u0000-\\u001f\\u007f"
-_REFUSED_CHARACTERS = re.compile(f"[{_CONTROLS}\\ud800-\\udfff]")
 # The rule as the OpenAPI document states it for every free-text string (http/openapi.py). It
 # leaves the surrogates out: a JSON Schema string holds characters, which a surrogate is not (and
 # schema validators' regular expressions refuse a surrogate range).
 TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
-
-
-def refuse_control_characters(text: str, field: Field) -> None:
-    if not _REFUSED_CHARACTERS.search(text):
-        return
-    if not field:  # the whole body is one string: no field to name
-        raise InvalidRequest(
-            "The request body must be a JSON object without control characters.",
-            code="body_invalid",
-        )
-    raise InvalidRequest(
-        "'{field}' must not contain control characters (U+0000 to U+001F, U+007F).",
-        field=field,
-    )
 
 
 def printable(name: str) -> str:

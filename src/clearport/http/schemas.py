@@ -13,7 +13,7 @@ from clearport.core.clock import unix_seconds
 from clearport.core.countries import ASSIGNED_COUNTRIES
 from clearport.core.money import CURRENCY_EXPONENTS
 from clearport.http.models.base import Currency, enum_of
-from clearport.merchants.domain import DEFAULT_DISPUTE_FEE_MINOR, Merchant
+from clearport.merchants.domain import DEFAULT_DISPUTE_FEE_MINOR, MAX_PAYOUT_DELAY_DAYS, Merchant
 from clearport.vault.cards import Brand
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -108,7 +108,7 @@ class MerchantCreate(StrictModel):
     ]
     default_currency: Currency
     pricing: Pricing | None = None
-    payout_delay_days: int | None = Field(default=None, ge=0, le=90)
+    payout_delay_days: int | None = Field(default=None, ge=0, le=MAX_PAYOUT_DELAY_DAYS)
     reserve: ReserveTerms | None = None
     metadata: Metadata | None = None
 
@@ -117,7 +117,7 @@ class MerchantUpdate(StrictModel):
     name: ShortText | None = None
     status: Literal["active", "suspended", "closed"] | None = None
     pricing: Pricing | None = None
-    payout_delay_days: int | None = Field(default=None, ge=0, le=90)
+    payout_delay_days: int | None = Field(default=None, ge=0, le=MAX_PAYOUT_DELAY_DAYS)
     reserve: ReserveTerms | None = None
     metadata: Metadata | None = None
 

@@ -229,7 +229,13 @@ class PgLedgerStore:
         # (holds and their resolutions other than a post are not balance transactions).
         args: list[Any] = [merchant_id, sorted(filters["types"])]
         where = ["t.code = ANY($2::text[])"]
-        add_filters(where, args, filters, equal={"type": "t.code"}, created_column="t.created_at")
+        add_filters(
+            where,
+            args,
+            filters,
+            equal={"type": "t.code", "source": "t.source"},
+            created_column="t.created_at",
+        )
         select = f"""
             SELECT * FROM (
                 SELECT t.txn_id AS id, t.code, t.amount, t.currency, t.source, t.created_at,

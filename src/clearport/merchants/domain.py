@@ -33,6 +33,28 @@ def check_status_transition(current: MerchantStatus, target: MerchantStatus) -> 
         )
 
 
+MAX_PAYOUT_DELAY_DAYS = 90  # the schema's CHECK too
+MAX_NAME_CHARS = 200
+
+
+def validate_name(name: str) -> str:
+    """A merchant's name: 1 to MAX_NAME_CHARS characters (control characters are refused where
+    text arrives, by the API's and the console's text rule)."""
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise InvalidRequest(f"'name' must be 1 to {MAX_NAME_CHARS} characters.", field="name")
+    return name
+
+
+def validate_payout_delay(days: int) -> int:
+    """Days between a settlement and its payout: 0 to MAX_PAYOUT_DELAY_DAYS (every caller's rule:
+    the API's schema states it, the console's forms reach it here)."""
+    if not 0 <= days <= MAX_PAYOUT_DELAY_DAYS:
+        raise InvalidRequest(
+            f"'payout_delay_days' must be 0 to {MAX_PAYOUT_DELAY_DAYS}.", field="payout_delay_days"
+        )
+    return days
+
+
 def validate_mcc(mcc: str) -> str:
     if len(mcc) != 4 or not mcc.isdigit() or not mcc.isascii():
         raise InvalidRequest("'mcc' must be a 4-digit merchant category code.", field="mcc")

@@ -37,6 +37,8 @@ from clearport.merchants.domain import (
     MerchantStatus,
     check_status_transition,
     validate_mcc,
+    validate_name,
+    validate_payout_delay,
 )
 from clearport.merchants.ports import MerchantRepository, PaymentSettingsRepository
 
@@ -96,14 +98,14 @@ class MerchantService:
         actor.require(Permission.MERCHANTS_CREATE)
         merchant = Merchant(
             id=new_id("mer"),
-            name=new.name,
+            name=validate_name(new.name),
             country=parse_country(new.country),
             mcc=validate_mcc(new.mcc),
             default_currency=parse_currency(new.default_currency, field="default_currency"),
             status=MerchantStatus.ACTIVE,
             pricing=new.pricing if new.pricing is not None else dict(DEFAULT_PRICING),
             payout_delay_days=(
-                new.payout_delay_days
+                validate_payout_delay(new.payout_delay_days)
                 if new.payout_delay_days is not None
                 else DEFAULT_PAYOUT_DELAY_DAYS
             ),
@@ -157,11 +159,11 @@ class MerchantService:
                 check_status_transition(merchant.status, patch.status)
             updated = replace(
                 merchant,
-                name=patch.name if patch.name is not None else merchant.name,
+                name=validate_name(patch.name) if patch.name is not None else merchant.name,
                 status=patch.status if patch.status is not None else merchant.status,
                 pricing=patch.pricing if patch.pricing is not None else merchant.pricing,
                 payout_delay_days=(
-                    patch.payout_delay_days
+                    validate_payout_delay(patch.payout_delay_days)
                     if patch.payout_delay_days is not None
                     else merchant.payout_delay_days
                 ),

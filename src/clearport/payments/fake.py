@@ -97,11 +97,23 @@ class FakePaymentStore:
         page: PageRequest,
         filters: Mapping[str, Any],
     ) -> Page[Payment]:
-        mine = [p for p in self.payments.values() if merchant_id in (None, p.merchant_id)]
+        bin_prefix = filters.get("bin_prefix")
+        mine = [
+            p
+            for p in self.payments.values()
+            if merchant_id in (None, p.merchant_id)
+            and (bin_prefix is None or p.card_bin.startswith(bin_prefix))
+        ]
         chosen = filtered(
             mine,
             filters,
-            equal={"status": lambda p: str(p.status), "reference": lambda p: p.reference},
+            equal={
+                "status": lambda p: str(p.status),
+                "reference": lambda p: p.reference,
+                "merchant": lambda p: p.merchant_id,
+                "last4": lambda p: p.card_last4,
+                "fingerprint": lambda p: p.card_fingerprint,
+            },
             created_at=lambda p: p.created_at,
         )
         return paginate([copy.deepcopy(p) for p in chosen], page, lambda p: p.id)
@@ -153,6 +165,10 @@ class FakePaymentStore:
             return False
         self.attempts[attempt.id] = replace(attempt)
         return True
+
+    async def attempts_of(self, tx: Transaction, payment_id: str, limit: int) -> list[Attempt]:
+        mine = [a for a in self.attempts.values() if a.payment_id == payment_id]
+        return [replace(a) for a in sorted(mine, key=lambda a: (a.created_at, a.id))[:limit]]
 
     async def pending_attempts(
         self, tx: Transaction, older_than: datetime, now: datetime, limit: int

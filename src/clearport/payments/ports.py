@@ -88,6 +88,11 @@ class PaymentStore(Protocol):
         """Write the result only if the attempt is still pending; False if someone else did."""
         ...
 
+    async def attempts_of(self, tx: Transaction, payment_id: str, limit: int) -> list[Attempt]:
+        """A payment's attempts (authorizations, failovers, captures, voids, refunds,
+        reversals), oldest first, at most `limit`."""
+        ...
+
     async def pending_attempts(
         self, tx: Transaction, older_than: datetime, now: datetime, limit: int
     ) -> list[Attempt]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clearport.access.domain import Permission, Principal
 from clearport.core.errors import NotFound
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import UnitOfWork
+from clearport.payments.attempts import Attempt
 from clearport.payments.domain import Payment, Refund
 from clearport.payments.ports import PaymentStore
 
@@ -32,6 +33,15 @@ class PaymentQueries:
         scope = principal.merchant_scope(Permission.MERCHANTS_READ)
         async with self._uow.autocommit() as tx:
             return await self._store.list_payments(tx, scope, page, filters)
+
+    async def attempts(
+        self, principal: Principal, payment_id: str, limit: int = 100
+    ) -> Sequence[Attempt]:
+        """Every call made for the payment: its authorization and failovers, captures, voids,
+        refunds and reversals (the console's payment page)."""
+        payment = await self.get(principal, payment_id)
+        async with self._uow.autocommit() as tx:
+            return await self._store.attempts_of(tx, payment.id, limit)
 
     async def get_refund(self, principal: Principal, refund_id: str) -> Refund:
         scope = principal.merchant_scope(Permission.MERCHANTS_READ)

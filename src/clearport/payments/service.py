@@ -96,6 +96,7 @@ class PaymentService:
         self.list = self.queries.list
         self.get_refund = self.queries.get_refund
         self.list_refunds = self.queries.list_refunds
+        self.attempts = self.queries.attempts
         self.resolve_pending = self.janitor.resolve_pending
         self.expire_authorizations = self.janitor.expire_authorizations
 

@@ -52,11 +52,16 @@ class RuleSets(Generic[T]):
         self._clock = clock
         self._invalidations = invalidations
 
+    async def check(self, actor: Principal, body: dict[str, Any]) -> None:
+        """The checker's verdict on a set, saving nothing: what `create` would refuse, it
+        raises (the console's editor shows it before saving)."""
+        actor.require(self.kind.write)
+        await self._checked(new_id(self.kind.prefix), body)
+
     async def create(self, actor: Principal, origin: Origin, body: dict[str, Any]) -> RuleSetRecord:
         actor.require(self.kind.write)
         rule_set_id = new_id(self.kind.prefix)
-        rules = self.kind.parse(rule_set_id, 0, body)
-        await self.kind.check(rules)
+        await self._checked(rule_set_id, body)
         async with self._uow.transaction() as tx:
             record = RuleSetRecord(
                 id=rule_set_id,
@@ -129,6 +134,11 @@ class RuleSets(Generic[T]):
         """A stored set's rules (a simulation's candidate by id)."""
         record = await self.get(actor, rule_set_id)
         return self.kind.parse(record.id, record.version, record.body)
+
+    async def _checked(self, rule_set_id: str, body: dict[str, Any]) -> T:
+        rules = self.kind.parse(rule_set_id, 0, body)
+        await self.kind.check(rules)
+        return rules
 
     def _missing(self, rule_set_id: str) -> NotFound:
         return NotFound(f"No such {self.kind.noun}: '{rule_set_id}'.", field="id")

@@ -386,6 +386,16 @@ class SettlementRun:
 
 
 @dataclass(frozen=True, slots=True)
+class RunProgress:
+    """How far a run has got: its partitions done, what they settled (the console's view)."""
+
+    run: SettlementRun
+    partitions_done: int
+    items: int
+    settlements: int
+
+
+@dataclass(frozen=True, slots=True)
 class Settlement:
     id: str
     run_id: str

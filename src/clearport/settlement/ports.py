@@ -27,6 +27,7 @@ from clearport.settlement.domain import (
     ReserveHold,
     ReserveHoldDue,
     ReserveRelease,
+    RunProgress,
     Settlement,
     SettlementRun,
     SettlementTotals,
@@ -236,6 +237,7 @@ class PayoutStore(FreeAvailable, Protocol):
         """Files of `on` recorded but not yet in object storage."""
         ...
 
+    async def get_payout_file(self, tx: Transaction, file_id: str) -> PayoutFile | None: ...
     async def payouts_in_file(self, tx: Transaction, file_id: str) -> list[Payout]:
         """The file's payouts in the order it lists them (by id)."""
         ...
@@ -289,6 +291,14 @@ class QueryStore(Protocol):
     async def list_payouts(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, status: str | None
     ) -> Page[Payout]: ...
+
+    async def list_runs(self, tx: Transaction, page: PageRequest) -> Page[RunProgress]:
+        """Runs newest first, each with its partitions' progress."""
+        ...
+
+    async def recent_payout_files(self, tx: Transaction, limit: int) -> list[PayoutFile]:
+        """The latest payout files, newest business date first (written or not yet stored)."""
+        ...
 
 
 class SettlementStore(RunStore, PricingStore, PayoutStore, ReportStore, QueryStore, Protocol):

@@ -289,3 +289,19 @@ class MirrorReport:
     @property
     def ok(self) -> bool:
         return not (self.missing or self.extra or self.differing)
+
+
+@dataclass(frozen=True, slots=True)
+class TxlogPlace:
+    """Where one transaction-log entry sits in the chain: its seal (position and hash) once the
+    sealer has reached it, and the first signed checkpoint at or after that position."""
+
+    txlog_seq: int
+    object_id: str
+    from_status: str | None
+    to_status: str
+    occurred_at: datetime
+    chain_seq: int | None  # None: not sealed yet
+    chain_hash: bytes | None
+    checkpoint: Checkpoint | None  # None: no checkpoint covers it yet
+    checkpoint_problem: str | None = None  # set by the service: what is wrong with its signature

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from clearport.core.uow import Transaction
-from clearport.txlog.domain import Checkpoint, MirrorItem, SealedRow, TxlogEntry
+from clearport.txlog.domain import Checkpoint, MirrorItem, SealedRow, TxlogEntry, TxlogPlace
 
 
 class TxlogStore(Protocol):
@@ -32,6 +32,11 @@ class ChainStore(Protocol):
     """The rows of an append-only table, the hash chain sealing them and its checkpoints."""
 
     async def try_lock(self, tx: Transaction, chain: str) -> bool: ...
+    async def places(self, object_ids: Sequence[str], limit: int) -> list[TxlogPlace]:
+        """The txlog entries of these objects with their seals and covering checkpoints, in
+        log order, at most `limit`."""
+        ...
+
     async def head(self, tx: Transaction, chain: str) -> tuple[int, bytes]: ...
     async def unsealed(
         self, tx: Transaction, chain: str, lookback_s: int, limit: int

@@ -12,8 +12,8 @@ transaction is open: the signer may be KMS and the storage S3.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 
 from clearport.core.errors import InternalError
 from clearport.core.uow import UnitOfWork
@@ -21,6 +21,7 @@ from clearport.storage.ports import ObjectStorage
 from clearport.txlog.domain import (
     Checkpoint,
     SealedRow,
+    TxlogPlace,
     Verdict,
     checkpoint_message,
     link,
@@ -151,6 +152,21 @@ class ChainService:
     async def trusted_verifier(self, public_key_pem: bytes | None = None) -> SignatureVerifier:
         """A verifier for `public_key_pem`, by default the signer's own public key."""
         return self._verifier_for(public_key_pem or await self._signer.public_key_pem())
+
+    async def places(self, object_ids: Sequence[str], limit: int = 100) -> list[TxlogPlace]:
+        """Where these objects' transaction-log entries sit in the chain, each covering
+        checkpoint's signature checked against the trusted key (a bounded look; `verify`
+        walks the whole chain)."""
+        found = await self._store.places(object_ids, limit)
+        if not any(p.checkpoint for p in found):
+            return found
+        verifier = await self.trusted_verifier()
+        return [
+            p
+            if p.checkpoint is None
+            else replace(p, checkpoint_problem=verifier.check(p.checkpoint))
+            for p in found
+        ]
 
     async def verify(self, chain: str, verifier: SignatureVerifier | None = None) -> Verdict:
         """The chain in PostgreSQL against its hashes and both copies of its checkpoints.

@@ -14,7 +14,14 @@ from clearport.core.errors import present
 from clearport.core.uow import Transaction
 from clearport.db.database import Database, conn_of
 from clearport.db.statements import Params, Table
-from clearport.txlog.domain import GENESIS, Checkpoint, SealedRow, TxlogEntry, canonical
+from clearport.txlog.domain import (
+    GENESIS,
+    Checkpoint,
+    SealedRow,
+    TxlogEntry,
+    TxlogPlace,
+    canonical,
+)
 from clearport.txlog.ports import ChainRead
 
 TXLOG = Table(
@@ -96,9 +103,41 @@ def _text(row: asyncpg.Record) -> str:
     return canonical(dict(row))
 
 
+# By txlog_object (object_id, seq), the seal by (chain, source_seq), the checkpoint by its key.
+_PLACES = """
+SELECT t.seq, t.object_id, t.from_status, t.to_status, t.occurred_at, s.seq AS chain_seq, s.hash,
+       c.seq AS c_seq, c.head AS c_head, c.algorithm AS c_algorithm, c.key_id AS c_key_id,
+       c.signature AS c_signature
+  FROM txlog t
+  LEFT JOIN chain_seals s ON s.chain = 'txlog' AND s.source_seq = t.seq
+  LEFT JOIN LATERAL (
+      SELECT * FROM chain_checkpoints k WHERE k.chain = 'txlog' AND k.seq >= s.seq
+      ORDER BY k.seq LIMIT 1) c ON true
+ WHERE t.object_id = ANY($1::text[])
+ ORDER BY t.seq LIMIT $2
+"""
+
+
 class PgChainStore:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def places(self, object_ids: Sequence[str], limit: int) -> list[TxlogPlace]:
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(_PLACES, list(object_ids), limit)
+        return [
+            TxlogPlace(
+                txlog_seq=int(r["seq"]),
+                object_id=r["object_id"],
+                from_status=r["from_status"],
+                to_status=r["to_status"],
+                occurred_at=r["occurred_at"],
+                chain_seq=r["chain_seq"],
+                chain_hash=None if r["hash"] is None else bytes(r["hash"]),
+                checkpoint=None if r["c_seq"] is None else _checkpoint_of(r),
+            )
+            for r in rows
+        ]
 
     async def try_lock(self, tx: Transaction, chain: str) -> bool:
         return bool(
@@ -250,6 +289,17 @@ def _checkpoint(row: asyncpg.Record) -> Checkpoint:
         algorithm=row["algorithm"],
         key_id=row["key_id"],
         signature=bytes(row["signature"]),
+    )
+
+
+def _checkpoint_of(row: asyncpg.Record) -> Checkpoint:
+    return Checkpoint(
+        chain="txlog",
+        seq=int(row["c_seq"]),
+        head=bytes(row["c_head"]),
+        algorithm=row["c_algorithm"],
+        key_id=row["c_key_id"],
+        signature=bytes(row["c_signature"]),
     )
 
 

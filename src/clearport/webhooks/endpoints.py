@@ -294,6 +294,17 @@ class WebhookEndpoints:
             await self._audit(tx, actor, origin, "redelivery", endpoint.id, {"event": event.id})
         return event
 
+    async def attempts_for_events(
+        self, actor: Principal, event_ids: Sequence[str], limit: int = 100
+    ) -> Sequence[DeliveryAttempt]:
+        """The deliveries of these events to every endpoint (an operator's look at what became
+        of one payment's events: `webhooks.manage`, like the endpoints themselves)."""
+        if actor.merchant_id is not None or not event_ids:
+            return []  # merchants read their own endpoints' deliveries, endpoint by endpoint
+        actor.require(Permission.WEBHOOKS_MANAGE)
+        async with self._uow.autocommit() as tx:
+            return await self._store.attempts_for_events(tx, event_ids, limit)
+
     async def list_attempts(
         self,
         actor: Principal,

@@ -141,6 +141,12 @@ class DeliveryStore(Protocol):
         """Newest first; filter `event`."""
         ...
 
+    async def attempts_for_events(
+        self, tx: Transaction, event_ids: Sequence[str], limit: int
+    ) -> list[DeliveryAttempt]:
+        """Every endpoint's attempts to deliver these events, oldest first, at most `limit`."""
+        ...
+
     async def purge_attempts(self, tx: Transaction, before: datetime, limit: int) -> int: ...
     async def purge_deliveries(self, tx: Transaction, before: datetime, limit: int) -> int:
         """Finished deliveries older than `before` (their attempts go with them)."""

@@ -112,6 +112,11 @@ class WebhookService:
     ) -> Event:
         return await self._endpoints.redeliver(actor, origin, event_id, endpoint_id)
 
+    async def attempts_for_events(
+        self, actor: Principal, event_ids: Sequence[str], limit: int = 100
+    ) -> Sequence[DeliveryAttempt]:
+        return await self._endpoints.attempts_for_events(actor, event_ids, limit)
+
     async def list_attempts(
         self,
         actor: Principal,

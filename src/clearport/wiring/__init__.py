@@ -17,6 +17,7 @@ from clearport.core.clock import Clock, SystemClock
 from clearport.core.invalidation import CacheTopic, InvalidationHub, NoCache
 from clearport.vault.keyring import ComponentFiles
 from clearport.wiring.cloud import bootstrap_cloud, dynamodb_mirror_for, object_storage_for
+from clearport.wiring.console import console_sign_in_for
 from clearport.wiring.container import Container
 from clearport.wiring.database import database_url, is_migrated, schema_head, upgrade_database
 from clearport.wiring.keys import (
@@ -104,7 +105,9 @@ def build_container(
     from clearport.merchants.service import MerchantService
     from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
     from clearport.payments.service import PaymentService
+    from clearport.payments.stats import PaymentStatistics
     from clearport.payments.store import PgPaymentStore
+    from clearport.payments.store.stats import PgPaymentStats
     from clearport.reconciliation.service import ReconciliationService
     from clearport.reconciliation.store import PgReconciliationStore
     from clearport.replay.service import RoutingSimulations
@@ -372,25 +375,29 @@ def build_container(
         auditor,
         clock,
     )
+    authenticator = Authenticator(
+        uow,
+        keys,
+        auditor,
+        PgAuthFailureCounter(),
+        rate_limiter,
+        clock,
+        secret,
+        LockoutPolicy(
+            max_failures=settings.auth_max_failures,
+            window_s=settings.auth_failure_window_s,
+            lockout_s=settings.auth_lockout_s,
+        ),
+    )
     return Container(
         settings=settings,
         db=db,
         clock=clock,
         server_secret=secret,
         auditor=auditor,
-        authenticator=Authenticator(
-            uow,
-            keys,
-            auditor,
-            PgAuthFailureCounter(),
-            rate_limiter,
-            clock,
-            secret,
-            LockoutPolicy(
-                max_failures=settings.auth_max_failures,
-                window_s=settings.auth_failure_window_s,
-                lockout_s=settings.auth_lockout_s,
-            ),
+        authenticator=authenticator,
+        console_sign_in=console_sign_in_for(
+            settings, uow, authenticator, vault, auditor, clock, secret
         ),
         merchants=MerchantService(
             uow,
@@ -408,6 +415,7 @@ def build_container(
         vault=vault,
         ledger=ledger,
         payments=payments,
+        payment_stats=PaymentStatistics(uow, PgPaymentStats(), clock),
         events=EventQueries(uow, events),
         chains=chains,
         simulator=simulator,

@@ -29,12 +29,14 @@ if TYPE_CHECKING:
     from clearport.ledger.service import LedgerService
     from clearport.merchants.service import MerchantService
     from clearport.payments.service import PaymentService
+    from clearport.payments.stats import PaymentStatistics
     from clearport.reconciliation.service import ReconciliationService
     from clearport.replay.service import RoutingSimulations
     from clearport.risk.domain import RiskRuleSet
     from clearport.routing.domain import RuleSet
     from clearport.routing.service import Router
     from clearport.rulesets.service import RuleSets
+    from clearport.sessions.service import ConsoleSignIn
     from clearport.settlement.jobs import SettlementJobs
     from clearport.settlement.service import SettlementService
     from clearport.storage.ports import ObjectStorage
@@ -53,12 +55,14 @@ class Container:
     server_secret: bytes
     auditor: Auditor
     authenticator: Authenticator
+    console_sign_in: ConsoleSignIn  # operator console: TOTP, sessions, lockout per key
     merchants: MerchantService
     audit_queries: AuditQueries
     idempotency: IdempotencyService
     vault: VaultService
     ledger: LedgerService
     payments: PaymentService
+    payment_stats: PaymentStatistics  # the console's overview
     events: EventQueries
     chains: ChainService
     simulator: SimulatorConnector

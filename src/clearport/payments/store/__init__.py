@@ -148,6 +148,37 @@ def _scoped(merchant_id: str | None) -> tuple[list[str], list[Any]]:
     return (["merchant_id = $1"], [merchant_id]) if merchant_id is not None else ([], [])
 
 
+# What a list of payments may be filtered by (the API uses status and reference; the console
+# also the merchant and the card: `bin_prefix` + last 4, fingerprint, each with an index,
+# migration 0017).
+_PAYMENT_FILTERS = {
+    "status": "status",
+    "reference": "reference",
+    "merchant": "merchant_id",
+    "last4": "card_last4",
+    "fingerprint": "card_fingerprint",
+}
+
+# By the payment_attempts_payment index; ids are time-ordered, so by id is oldest first.
+_ATTEMPTS_OF = (
+    f"SELECT {ATTEMPTS.column_list()} FROM {ATTEMPTS.name} WHERE payment_id = $1 "
+    "ORDER BY id LIMIT $2"
+)
+
+
+def _bin_range(prefix: str, args: list[Any]) -> list[str]:
+    """BINs starting with the digits `prefix`, as a range over the (card_bin, card_last4) index
+    (stored BINs are 6 or 8 digits, vault.cards.bin_of; LIKE would need a C collation). Digit
+    strings order the same in every collation."""
+    args.append(prefix)
+    clauses = [f"card_bin >= ${len(args)}"]
+    upper = f"{int(prefix) + 1:0{len(prefix)}d}"
+    if len(upper) == len(prefix):  # "999999" has no upper bound of its length
+        args.append(upper)
+        clauses.append(f"card_bin < ${len(args)}")
+    return clauses
+
+
 class PgPaymentStore:
     async def insert_pending(
         self, tx: Transaction, payment: Payment, attempt: Attempt, entry: TxlogEntry
@@ -206,7 +237,9 @@ class PgPaymentStore:
         filters: Mapping[str, Any],
     ) -> Page[Payment]:
         where, args = _scoped(merchant_id)
-        add_filters(where, args, filters, equal={"status": "status", "reference": "reference"})
+        add_filters(where, args, filters, equal=_PAYMENT_FILTERS)
+        if (bin_prefix := filters.get("bin_prefix")) is not None:
+            where.extend(_bin_range(str(bin_prefix), args))
         return await fetch_page(
             conn_of(tx),
             select=f"SELECT {PAYMENTS.column_list()} FROM {PAYMENTS.name}",
@@ -262,6 +295,10 @@ class PgPaymentStore:
         values = _assigned("row", attempt_row(attempt), ("id", *ATTEMPT_RESULT))
         done = await conn_of(tx).fetchval(_COMPLETE_ATTEMPT, *_COMPLETE_ATTEMPT_PARAMS.args(values))
         return bool(done)
+
+    async def attempts_of(self, tx: Transaction, payment_id: str, limit: int) -> list[Attempt]:
+        rows = await conn_of(tx).fetch(_ATTEMPTS_OF, payment_id, limit)
+        return [attempt_of(r) for r in rows]
 
     async def pending_attempts(
         self, tx: Transaction, older_than: datetime, now: datetime, limit: int

@@ -24,6 +24,8 @@ from clearport.ledger.service import LedgerService
 from clearport.settlement.domain import (
     ItemLine,
     Payout,
+    PayoutFile,
+    RunProgress,
     Settlement,
     SettlementOptions,
     SettlementRun,
@@ -177,6 +179,16 @@ class SettlementService:
         return await self._payouts.import_returns(actor, origin, data)
 
     # --- reads -----------------------------------------------------------------------------------
+
+    async def download_payout_file(
+        self, actor: Principal, origin: Origin, file_id: str
+    ) -> tuple[PayoutFile, bytes]:
+        return await self._payouts.download_payout_file(actor, origin, file_id)
+
+    async def list_runs(
+        self, actor: Principal, page: PageRequest
+    ) -> tuple[Page[RunProgress], list[PayoutFile]]:
+        return await self._queries.list_runs(actor, page)
 
     async def get_run(self, actor: Principal, run_id: str) -> SettlementRun:
         return await self._queries.get_run(actor, run_id)

@@ -243,6 +243,31 @@ class SettlementPayouts:
             fmt, lines, file_id=file_id, created_at=created_at, execution_date=effective
         )
 
+    async def download_payout_file(
+        self, actor: Principal, origin: Origin, file_id: str
+    ) -> tuple[PayoutFile, bytes]:
+        """A payout file's bytes, checked against the digest recorded when it was written.
+        It holds destination account numbers: finance writers only, and audited."""
+        actor.require(Permission.FINANCE_WRITE)
+        async with self._uow.transaction() as tx:
+            found = await self._store.get_payout_file(tx, file_id)
+        if found is None:
+            raise NotFound(f"No such payout file: '{file_id[:64]}'.", field="id")
+        data = await self._storage.get(found.object_key)
+        if data is None:
+            raise InvalidState("The payout file is not in object storage yet; try again later.")
+        invariant(hashlib.sha256(data).hexdigest() == found.sha256, "payout file as written")
+        async with self._uow.transaction() as tx:
+            await self._auditor.record(
+                tx,
+                actor=actor.actor,
+                event_type="payout_file.downloaded",
+                resource=found.id,
+                origin=origin,
+                details={"sha256": found.sha256},
+            )
+        return found, data
+
     async def mark_payout(
         self,
         actor: Principal,

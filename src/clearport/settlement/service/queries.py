@@ -6,7 +6,14 @@ from clearport.access.domain import Permission, Principal
 from clearport.core.errors import InvalidRequest, NotFound
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import UnitOfWork
-from clearport.settlement.domain import ItemLine, Payout, Settlement, SettlementRun
+from clearport.settlement.domain import (
+    ItemLine,
+    Payout,
+    PayoutFile,
+    RunProgress,
+    Settlement,
+    SettlementRun,
+)
 from clearport.settlement.ports import SettlementStore
 
 
@@ -30,6 +37,16 @@ class SettlementQueries:
         if run is None:
             raise NotFound("No such settlement run.", field="id")
         return run
+
+    async def list_runs(
+        self, actor: Principal, page: PageRequest
+    ) -> tuple[Page[RunProgress], list[PayoutFile]]:
+        """Runs with their progress, and as many of the latest payout files."""
+        actor.require(Permission.FINANCE_READ)
+        async with self._uow.transaction() as tx:
+            runs = await self._store.list_runs(tx, page)
+            files = await self._store.recent_payout_files(tx, page.limit)
+        return runs, files
 
     async def get_settlement(self, actor: Principal, settlement_id: str) -> Settlement:
         merchant = _scope(actor)

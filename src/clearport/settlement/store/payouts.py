@@ -145,21 +145,11 @@ class PgPayoutStore:
             "ORDER BY currency",
             on,
         )
-        return [
-            PayoutFile(
-                id=r["id"],
-                business_date=r["business_date"],
-                currency=r["currency"],
-                format=r["format"],
-                object_key=r["object_key"],
-                uri=r["uri"],
-                sha256=r["sha256"],
-                count=r["count"],
-                total_minor=r["total"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+        return [payout_file_from_row(r) for r in rows]
+
+    async def get_payout_file(self, tx: Transaction, file_id: str) -> PayoutFile | None:
+        row = await conn_of(tx).fetchrow("SELECT * FROM payout_files WHERE id = $1", file_id)
+        return None if row is None else payout_file_from_row(row)
 
     async def payouts_in_file(self, tx: Transaction, file_id: str) -> list[Payout]:
         rows = await conn_of(tx).fetch(
@@ -196,3 +186,18 @@ class PgPayoutStore:
             _SET_PAYOUT_STATUS,
             *_status.args(id=payout_id, status=status, failure_code=failure_code, now=now),
         )
+
+
+def payout_file_from_row(r: asyncpg.Record) -> PayoutFile:
+    return PayoutFile(
+        id=r["id"],
+        business_date=r["business_date"],
+        currency=r["currency"],
+        format=r["format"],
+        object_key=r["object_key"],
+        uri=r["uri"],
+        sha256=r["sha256"],
+        count=r["count"],
+        total_minor=r["total"],
+        created_at=r["created_at"],
+    )

@@ -14,8 +14,9 @@ from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.pagination import fetch_page
 from clearport.db.statements import Params
-from clearport.settlement.domain import ItemLine, Payout, Settlement
-from clearport.settlement.store.payouts import payout_from_row
+from clearport.settlement.domain import ItemLine, Payout, PayoutFile, RunProgress, Settlement
+from clearport.settlement.store.payouts import payout_file_from_row, payout_from_row
+from clearport.settlement.store.runs import run_from_row
 
 _SETTLEMENT_SELECT = (
     "SELECT s.*, p.id AS payout_id FROM settlements s LEFT JOIN payouts p ON p.settlement_id = s.id"
@@ -84,6 +85,14 @@ def _settlement(row: asyncpg.Record) -> Settlement:
         dispute_fees=row["dispute_fees"],
         repaid=row["repaid"],
     )
+
+
+# A page of runs' partitions (primary key run_id, partition): how many are done, what they hold.
+_RUN_PROGRESS = """
+SELECT run_id, count(*) FILTER (WHERE status = 'done') AS done,
+       coalesce(sum(items), 0) AS items, coalesce(sum(settlements), 0) AS settlements
+  FROM settlement_partitions WHERE run_id = ANY($1::text[]) GROUP BY run_id
+"""
 
 
 class PgQueryStore:
@@ -185,6 +194,38 @@ class PgQueryStore:
         if page.ending_before is not None:
             rows.reverse()
         return Page([ItemLine(*row) for row in rows], has_more)
+
+    async def list_runs(self, tx: Transaction, page: PageRequest) -> Page[RunProgress]:
+        runs = await fetch_page(
+            conn_of(tx),
+            select="SELECT * FROM settlement_runs",
+            where=[],
+            args=[],
+            page=page,
+            row_to=run_from_row,
+        )
+        rows = await conn_of(tx).fetch(_RUN_PROGRESS, [r.id for r in runs.data])
+        progress = {r["run_id"]: r for r in rows}
+        return Page(
+            [
+                RunProgress(
+                    run,
+                    partitions_done=int(progress[run.id]["done"]) if run.id in progress else 0,
+                    items=int(progress[run.id]["items"]) if run.id in progress else 0,
+                    settlements=int(progress[run.id]["settlements"]) if run.id in progress else 0,
+                )
+                for run in runs.data
+            ],
+            runs.has_more,
+        )
+
+    async def recent_payout_files(self, tx: Transaction, limit: int) -> list[PayoutFile]:
+        # By the UNIQUE (business_date, currency) index, backwards.
+        rows = await conn_of(tx).fetch(
+            "SELECT * FROM payout_files ORDER BY business_date DESC, currency DESC LIMIT $1",
+            limit,
+        )
+        return [payout_file_from_row(r) for r in rows]
 
     async def list_payouts(
         self, tx: Transaction, page: PageRequest, merchant_id: str | None, status: str | None

@@ -295,6 +295,18 @@ class PgDeliveryStore:
             row_to=_attempt,
         )
 
+    async def attempts_for_events(
+        self, tx: Transaction, event_ids: Sequence[str], limit: int
+    ) -> list[DeliveryAttempt]:
+        # By webhook_delivery_attempts_event (migration 0017).
+        rows = await conn_of(tx).fetch(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM webhook_delivery_attempts "
+            "WHERE event_id = ANY($1::text[]) ORDER BY id LIMIT $2",
+            list(event_ids),
+            limit,
+        )
+        return [_attempt(r) for r in rows]
+
     async def purge_attempts(self, tx: Transaction, before: datetime, limit: int) -> int:
         return _count(
             await conn_of(tx).execute(

@@ -1,0 +1,1 @@
+"""Operator console sign-in: TOTP enrolment, server-side sessions, lockout per operator key."""
