@@ -33,7 +33,10 @@ REPORT_LINE = (
     "settlement_id, merchant_id, payment_id, source_id, reference, type, brand, currency, gross, "
     "interchange, scheme_fee, markup, commission, net, flags"
 )
-REPORT_ORDER = "settlement_id, source_id"
+# Byte order (COLLATE "C"): the same order for the platform's ASCII ids in every database,
+# whatever its collation, and a sort by memcmp with abbreviated keys rather than strcoll per
+# comparison (a libc collation such as C.UTF-8 gets neither: decision 0905).
+REPORT_ORDER = 'settlement_id COLLATE "C", source_id COLLATE "C"'
 
 _TOTALS_TABLE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS stl_partition_totals (

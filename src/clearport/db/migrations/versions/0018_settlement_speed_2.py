@@ -1,9 +1,13 @@
-"""ledger_post v2: a resolved hold is looked up by its id, not by hashing every transfer.
+"""ledger_post v2 (a resolved hold looked up by its id); settlement claims' keys in byte order.
 
 Version 1 joined each batch's inserted transfers to the whole `ledger_transfers` table to find
 the holds they resolve; for a batch of thousands of plain posts (a settlement partition's legs)
 the planner hashed the table, a scan that grows with the ledger (decision 0903). Version 2
 reads a hold's amount with a primary-key lookup, only for the transfers that resolve one.
+
+`settlement_claims.source_id` is compared in byte order (COLLATE "C"): a night's staging inserts
+millions of keys into its primary key, and a libc collation (C.UTF-8 included) compares each
+pair with strcoll; ids are ASCII, so equality and uniqueness are unchanged (decision 0905).
 
 Revision ID: 0018
 Revises: 0012
@@ -31,7 +35,9 @@ def _ledger_post(version: str) -> str:
 
 def upgrade() -> None:
     op.execute(_ledger_post("ledger_post.v2"))
+    op.execute('ALTER TABLE settlement_claims ALTER COLUMN source_id TYPE text COLLATE "C"')
 
 
 def downgrade() -> None:
+    op.execute('ALTER TABLE settlement_claims ALTER COLUMN source_id TYPE text COLLATE "default"')
     op.execute(_ledger_post("ledger_post.v1"))
