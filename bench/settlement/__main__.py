@@ -160,7 +160,8 @@ def _from_template(base: str, name: str, args: argparse.Namespace) -> tuple[dict
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
         conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            # FILE_COPY: copies the files; the default (WAL_LOG, 15+) writes gigabytes to the WAL.
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY = FILE_COPY").format(
                 sql.Identifier(name), sql.Identifier(template)
             )
         )

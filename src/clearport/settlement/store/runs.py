@@ -31,6 +31,15 @@ def _stage_table(run_id: str) -> str:
     return '"settlement_sources_' + run_id.lower().replace('"', '""') + '"'
 
 
+def _stage_leaves(run_id: str, partitions: int) -> str:
+    """The run's staging leaves (one per partition, as stl_stage_tables names them), quoted:
+    what each partition's statement reads, so what needs statistics. ANALYZE of the parent
+    would also sample every leaf again for the parent's own statistics, which no query uses
+    (each reads one leaf)."""
+    base = "settlement_sources_" + run_id.lower().replace('"', '""')
+    return ", ".join(f'"{base}_{p}"' for p in range(partitions))
+
+
 # A partition that staged sources whose rows are gone: a crash emptied the UNLOGGED staging.
 _EMPTIED = (
     "p.staged > 0 AND NOT EXISTS (SELECT 1 FROM settlement_sources s "
@@ -242,7 +251,7 @@ class PgRunStore:
         orphans = sum(r["orphans"] for r in rows)
         invariant(not orphans, f"{orphans} staged sources have no payment")
         # Fresh statistics, so each partition's statement is planned with hash joins.
-        await conn.execute(f"ANALYZE {_stage_table(run.id)}", timeout=LONG_S)
+        await conn.execute(f"ANALYZE {_stage_leaves(run.id, run.partitions)}", timeout=LONG_S)
         await conn.execute(
             "UPDATE settlement_runs SET stats = jsonb_build_object('staged', $2::bigint) "
             "WHERE id = $1",
