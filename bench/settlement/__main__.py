@@ -216,8 +216,8 @@ def main() -> None:
         metavar="NAME",
         help="keep the seeded data in database NAME on the server (DATABASE_URL's: a server that "
         "outlives the run) and clone it on later runs with the same NAME instead of seeding "
-        "again (10 M captures take ~15-25 min to seed here); the COPY baseline is measured in "
-        "every run",
+        "again (10 M captures took 48 min to seed here under load); the COPY baseline is "
+        "measured in every run",
     )
     parser.add_argument(
         "--tune",
