@@ -37,6 +37,7 @@ from clearport.ledger.store import PgLedgerStore
 from clearport.settlement.calendar import HolidayCalendar
 from clearport.settlement.domain import SettlementOptions
 from clearport.settlement.fees import (
+    FeeTotals,
     card_type_of,
     interchange_region,
     parse_pricing,
@@ -363,6 +364,60 @@ def test_pricing_in_sql_uses_the_domains_regions(env: Env) -> None:
         assert (ic, sf, mk, flags) == (priced.interchange_minor, priced.scheme_fee_minor,
                                        priced.markup_minor, ",".join(priced.flags))  # fmt: skip
     assert regions == {"us", "uk", "eea", "intl"}
+
+
+def test_half_even_ties_in_sql_pricing_equal_the_domains(env: Env) -> None:
+    """Pricing in bigint units (decision 0901) rounds exact halves to even, both ways, as
+    price_item does: 290 bps of 500 + 30 is 44.5 -> 44, of 1,500 + 30 is 73.5 -> 74; amex's
+    350 bps of 100 is 3.5 -> 4, of 300 is 10.5 -> 10; a 25 bps markup of 200 is 0.5 -> 0, of
+    600 is 1.5 -> 2; and each settlement's exact fee sums stay exact."""
+    amounts = (17, 100, 200, 300, 500, 600, 1_500)  # 17: fractions that sum
+
+    async def scenario() -> dict[str, dict[str, Any]]:
+        merchants = {}
+        for pricing in (BLENDED, ICPP):
+            m = await add_merchant(env, country="US", currency="usd", pricing=pricing)
+            merchants[m] = pricing
+            for amount in amounts:
+                for brand in ("visa", "amex"):
+                    await capture(env, m, amount, "usd", brand)
+        cutoff = await db_now(env)
+        await env.service.settle(SYSTEM_CLI, ORIGIN, YESTERDAY, cutoff_at=cutoff)
+        return merchants
+
+    merchants = run(scenario())
+    table = table_for(YESTERDAY)
+    rows = q(env.url, "SELECT merchant_id, gross, brand, interchange, scheme_fee, markup, flags "
+             "FROM settlement_items")  # fmt: skip
+    assert len(rows) == 2 * len(amounts) * 2
+    markups: dict[tuple[str, str, int], int] = {}
+    for mid, gross, brand, ic, sf, mk, flags in rows:
+        priced = price_item(parse_pricing(merchants[mid]), table, kind="capture",
+                            amount_minor=gross, currency="usd", brand=brand, card_type=None,
+                            region="us")  # fmt: skip
+        assert (ic, sf, mk, flags) == (priced.interchange_minor, priced.scheme_fee_minor,
+                                       priced.markup_minor, ",".join(priced.flags))  # fmt: skip
+        markups[(merchants[mid]["model"], brand, gross)] = mk
+    assert [markups[("blended", "visa", a)] for a in (500, 1_500)] == [44, 74]
+    assert [markups[("blended", "amex", a)] for a in (100, 300)] == [4, 10]
+    # 0.5 + 5 -> 6 and 1.5 + 5 -> 6: one tie up, one down.
+    assert [markups[("interchange_plus", "visa", a)] for a in (200, 600)] == [6, 6]
+    # Each settlement: the fees charged (its items' rounded fees) and the rounding residual
+    # against the half-even rounding of its EXACT sums, as the domain adds them up.
+    expected: dict[str, FeeTotals] = {mid: FeeTotals() for mid in merchants}
+    for mid, gross, brand, *_ in rows:
+        expected[mid].add(price_item(parse_pricing(merchants[mid]), table, kind="capture",
+                                     amount_minor=gross, currency="usd", brand=brand,
+                                     card_type=None, region="us"))  # fmt: skip
+    settled = q(env.url, "SELECT merchant_id, fees, interchange, scheme_fees, markup, rounding "
+                "FROM settlements")  # fmt: skip
+    assert len(settled) == 2
+    for mid, fees, ic, sf, mk, rounding in settled:
+        fee = expected[mid]
+        assert (fees, ic, sf, mk, rounding) == (
+            fee.charged, fee.interchange_charged, fee.scheme_fee_charged, fee.markup_charged,
+            fee.rounding_residual,
+        )  # fmt: skip
 
 
 def test_interchange_by_the_cards_funding_and_issuer_region(env: Env) -> None:

@@ -220,9 +220,10 @@ class PayoutStore(FreeAvailable, Protocol):
     may take first and the next settlement pays again."""
 
     async def failed_payouts_to_repay(
-        self, tx: Transaction, merchant_id: str, currency: str
-    ) -> list[str]:
-        """Failed payouts whose money no settlement has paid again yet, locked."""
+        self, tx: Transaction, pairs: Sequence[MerchantCurrency]
+    ) -> dict[MerchantCurrency, list[str]]:
+        """Failed payouts whose money no settlement has paid again yet, of the pairs that have
+        some, locked; one statement for a partition's pairs (decision 0902)."""
         ...
 
     async def due_payouts(self, tx: Transaction, on: date) -> list[Payout]: ...

@@ -102,10 +102,9 @@ class PartitionPricing:
         """Failed payouts' money to pay again, per pair that has some. Each pair's free
         available balance is locked here, before the partition posts to the ledger."""
         found = []
+        failed_of = await self._payouts.failed_payouts_to_repay(tx, pairs)
         for pair in pairs:
-            failed = await self._payouts.failed_payouts_to_repay(
-                tx, pair.merchant_id, pair.currency
-            )
+            failed = failed_of.get(pair)
             if not failed:
                 continue
             free = await self._payouts.lock_free_available(tx, pair.merchant_id, pair.currency)

@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from fractions import Fraction
 
-from clearport.core.errors import present
+from clearport.core.errors import InvariantViolation, invariant, present
+from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.statements import Params
 from clearport.settlement.domain import ItemAggregates, PartitionReportTotals, SettlementRun
-from clearport.settlement.fees import COUNTRY_REGIONS, DEFAULT_REGION, FeeTotals, RateGrid
+from clearport.settlement.fees import BPS, COUNTRY_REGIONS, DEFAULT_REGION, FeeTotals, RateGrid
 from clearport.settlement.store.runs import LONG_S
 
 # A report line: the columns of settlement/report_files.COLUMNS, from an item row. The report
@@ -32,7 +33,10 @@ REPORT_LINE = (
     "settlement_id, merchant_id, payment_id, source_id, reference, type, brand, currency, gross, "
     "interchange, scheme_fee, markup, commission, net, flags"
 )
-REPORT_ORDER = "settlement_id, source_id"
+# Byte order (COLLATE "C"): the same order for the platform's ASCII ids in every database,
+# whatever its collation, and a sort by memcmp with abbreviated keys rather than strcoll per
+# comparison (a libc collation such as C.UTF-8 gets neither: decision 0905).
+REPORT_ORDER = 'settlement_id COLLATE "C", source_id COLLATE "C"'
 
 _TOTALS_TABLE = """
 CREATE TEMPORARY TABLE IF NOT EXISTS stl_partition_totals (
@@ -41,6 +45,24 @@ CREATE TEMPORARY TABLE IF NOT EXISTS stl_partition_totals (
     ic bigint, sf bigint, mk bigint, ic_x numeric, sf_x numeric, mk_x numeric,
     dispute_fees bigint, net bigint, flagged bigint
 ) ON COMMIT DELETE ROWS"""
+
+
+def _half_even(units: str) -> str:
+    """Half-even rounding, to whole minor units, of an exact fee given in bigint units of
+    1 / unit_den minor unit (decision 0901): integer division, and the remainder against half
+    the divisor; symmetric around zero, as settlement/fees.round_half_even."""
+    den = _price("unit_den", "bigint")
+    q, r = f"(abs({units}) / {den})", f"(abs({units}) % {den})"
+    return (
+        f"(sign({units}) * ({q} + CASE WHEN 2 * {r} > {den} "
+        f"OR (2 * {r} = {den} AND {q} % 2 = 1) THEN 1 ELSE 0 END))"
+    )
+
+
+def _exact_units(scaled: str) -> str:
+    """A numeric that must be a whole number of units as bigint; NULL when it is not."""
+    return f"(SELECT CASE WHEN v = trunc(v) THEN v::bigint END FROM (VALUES ({scaled})) AS q(v))"
+
 
 # Per-item pricing, in SQL, mirroring settlement/fees.price_item (tests compare the two): the
 # brand x card type x region x currency rates and the country -> region table come from the
@@ -53,11 +75,11 @@ _PRICE_ITEMS = f"""
 WITH rates AS (
     SELECT * FROM unnest({_price("brand", "text[]")}, {_price("card_type", "text[]")},
                          {_price("region", "text[]")}, {_price("currency", "text[]")},
-                         {_price("ic_bps", "numeric[]")}, {_price("ic_fixed", "bigint[]")},
-                         {_price("ic_flag", "boolean[]")}, {_price("sf_bps", "numeric[]")},
+                         {_price("ic_units", "bigint[]")}, {_price("ic_fixed", "bigint[]")},
+                         {_price("ic_flag", "boolean[]")}, {_price("sf_units", "bigint[]")},
                          {_price("sf_fixed", "bigint[]")}, {_price("sf_flag", "boolean[]")})
-        AS r(brand, card_type, region, currency, ic_bps, ic_fixed, ic_flag, sf_bps, sf_fixed,
-             sf_flag)
+        AS r(brand, card_type, region, currency, ic_units, ic_fixed, ic_flag, sf_units,
+             sf_fixed, sf_flag)
 ), fallback AS (
     SELECT * FROM unnest({_price("fallback_currency", "text[]")},
                          {_price("fallback_ic_fixed", "bigint[]")},
@@ -86,21 +108,29 @@ WITH rates AS (
     -- settlement, brand, card type ('' when its BIN is not known) and interchange region (the
     -- acquiring one when the card was issued there or its issuer is not known, else
     -- inter-regional: settlement/fees.interchange_region): rates, fallbacks, overrides and
-    -- flags, so that pricing an item is arithmetic on two numbers per fee rather than JSON and
-    -- rate lookups per item. A rate is bps * 0.0001:
-    -- numeric arithmetic is exact, so amount * (bps * 0.0001) = amount * bps * 0.0001.
+    -- flags, so that pricing an item is integer arithmetic on two numbers per fee rather than
+    -- JSON, rate lookups and numeric arithmetic per item (decision 0901). A fee is counted in
+    -- units of 1 / `unit_den` of a minor unit (unit_den = 10^(4 + K), K the decimal places of
+    -- the finest rate): rate units = bps * 10^K, fixed units = fixed_minor * unit_den, so
+    -- amount * rate units + fixed units is the exact fee, in bigint. A merchant rate finer than
+    -- 10^-K bps has no exact integer form: its units are NULL and the items' insert fails
+    -- (markup is NOT NULL) rather than rounding a rate.
     SELECT mp.settlement_id, b.brand, b.card_type, b.issuer_region, mp.icpp,
-           coalesce(r.ic_bps, {_price("fallback_ic_bps", "numeric")}) * 0.0001 AS ic_rate,
-           coalesce(r.ic_fixed, fb.ic_fixed, 0) AS ic_fixed,
-           coalesce(r.sf_bps, {_price("fallback_sf_bps", "numeric")}) * 0.0001 AS sf_rate,
-           coalesce(r.sf_fixed, fb.sf_fixed, 0) AS sf_fixed,
-           CASE WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? b.brand
-                THEN (mp.overrides -> b.brand ->> 'percent_bps')::numeric * 0.0001
-                ELSE mp.bps * 0.0001 END AS mk_rate,
+           coalesce(r.ic_units, {_price("fallback_ic_units", "bigint")}) AS ic_units,
+           coalesce(r.ic_fixed, fb.ic_fixed, 0) * {_price("unit_den", "bigint")} AS ic_fixed_u,
+           coalesce(r.sf_units, {_price("fallback_sf_units", "bigint")}) AS sf_units,
+           coalesce(r.sf_fixed, fb.sf_fixed, 0) * {_price("unit_den", "bigint")} AS sf_fixed_u,
+           {
+    _exact_units(
+        "CASE WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? b.brand "
+        "THEN (mp.overrides -> b.brand ->> 'percent_bps')::numeric ELSE mp.bps END * "
+        + _price("bps_scale", "bigint")
+    )
+} AS mk_units,
            CASE WHEN mp.overrides IS NOT NULL AND NOT mp.icpp AND mp.overrides ? b.brand
                 THEN coalesce((mp.overrides -> b.brand -> 'fixed_minor' ->> b.currency)::bigint,
                               0)
-                ELSE mp.fixed END AS mk_fixed,
+                ELSE mp.fixed END * {_price("unit_den", "bigint")} AS mk_fixed_u,
            CASE WHEN NOT mp.icpp THEN ''
                 ELSE concat_ws(',',
                     CASE WHEN coalesce(r.ic_flag, true) THEN 'interchange_fallback' END,
@@ -124,14 +154,14 @@ WITH rates AS (
 ), exact AS (
     SELECT s.source_id, s.transfer_id, s.type, s.merchant_id, s.currency, s.amount,
            s.created_at, s.payment_id, s.reference, s.brand, mp.settlement_id,
-        CASE WHEN s.type <> 'capture' OR NOT t.icpp THEN 0::numeric
-             ELSE s.amount * t.ic_rate + t.ic_fixed END AS ic_x,
-        CASE WHEN s.type <> 'capture' OR NOT t.icpp THEN 0::numeric
-             ELSE s.amount * t.sf_rate + t.sf_fixed END AS sf_x,
-        CASE WHEN s.type = 'dispute' THEN s.fee::numeric
-             WHEN s.type = 'dispute_reversal' THEN -s.fee::numeric
-             WHEN s.type <> 'capture' THEN 0::numeric
-             ELSE s.amount * t.mk_rate + t.mk_fixed END AS mk_x,
+        CASE WHEN s.type <> 'capture' OR NOT t.icpp THEN 0::bigint
+             ELSE s.amount * t.ic_units + t.ic_fixed_u END AS ic_u,
+        CASE WHEN s.type <> 'capture' OR NOT t.icpp THEN 0::bigint
+             ELSE s.amount * t.sf_units + t.sf_fixed_u END AS sf_u,
+        CASE WHEN s.type = 'dispute' THEN s.fee * {_price("unit_den", "bigint")}
+             WHEN s.type = 'dispute_reversal' THEN -s.fee * {_price("unit_den", "bigint")}
+             WHEN s.type <> 'capture' THEN 0::bigint
+             ELSE s.amount * t.mk_units + t.mk_fixed_u END AS mk_u,
         CASE WHEN s.type <> 'capture' THEN '' ELSE t.flags END AS flags
       FROM settlement_sources s
       JOIN mp ON mp.merchant_id = s.merchant_id AND mp.currency = s.currency
@@ -144,10 +174,10 @@ WITH rates AS (
 ), priced AS MATERIALIZED (
     SELECT settlement_id, merchant_id, payment_id, source_id, reference, type, brand, currency,
            gross, ic AS interchange, sf AS scheme_fee, mk AS markup, ic + sf + mk AS commission,
-           gross - (ic + sf + mk) AS net, flags, transfer_id, created_at, amount, ic_x, sf_x, mk_x
+           gross - (ic + sf + mk) AS net, flags, transfer_id, created_at, amount, ic_u, sf_u, mk_u
       FROM (SELECT exact.*,
-                   stl_round_half_even(ic_x) AS ic, stl_round_half_even(sf_x) AS sf,
-                   stl_round_half_even(mk_x) AS mk,
+                   {_half_even("ic_u")} AS ic, {_half_even("sf_u")} AS sf,
+                   {_half_even("mk_u")} AS mk,
                    CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment') THEN amount
                         ELSE -amount END AS gross
               FROM exact) e
@@ -170,9 +200,9 @@ WITH rates AS (
            coalesce(sum(interchange) FILTER (WHERE type = 'capture'), 0),
            coalesce(sum(scheme_fee) FILTER (WHERE type = 'capture'), 0),
            coalesce(sum(markup) FILTER (WHERE type = 'capture'), 0),
-           coalesce(sum(ic_x) FILTER (WHERE type = 'capture'), 0),
-           coalesce(sum(sf_x) FILTER (WHERE type = 'capture'), 0),
-           coalesce(sum(mk_x) FILTER (WHERE type = 'capture'), 0),
+           coalesce(sum(ic_u) FILTER (WHERE type = 'capture'), 0) * {_price("unit", "numeric")},
+           coalesce(sum(sf_u) FILTER (WHERE type = 'capture'), 0) * {_price("unit", "numeric")},
+           coalesce(sum(mk_u) FILTER (WHERE type = 'capture'), 0) * {_price("unit", "numeric")},
            coalesce(sum(markup) FILTER (WHERE type <> 'capture'), 0),
            sum(net), count(*) FILTER (WHERE flags <> '')
       FROM priced GROUP BY settlement_id
@@ -196,8 +226,29 @@ SELECT coalesce(sum(n), 0) AS count, coalesce(sum(gross), 0) AS gross_minor,
   FROM stl_partition_totals"""
 
 
-def _decimal(value: Fraction) -> Decimal:
-    return Decimal(value.numerator) / Decimal(value.denominator)
+# A rate finer than this many decimal places of a basis point is refused (decision 0901).
+MAX_RATE_DECIMALS = 6
+_BIGINT_MAX = 2**63 - 1
+
+
+def rate_decimals(rates: RateGrid) -> int:
+    """K: the decimal places of the grid's finest rate (bps), so every rate times 10^K is a
+    whole number; the merchants' own rates are whole bps (the API's schema)."""
+    bps = [r.interchange.bps for r in rates.rates] + [r.scheme_fee.bps for r in rates.rates]
+    bps += [rates.fallback_interchange.bps, rates.fallback_scheme_fee.bps]
+    for k in range(MAX_RATE_DECIMALS + 1):
+        if all((b * 10**k).denominator == 1 for b in bps):
+            return k
+    raise InvariantViolation(
+        f"interchange and scheme-fee rates have at most {MAX_RATE_DECIMALS} decimal places of "
+        "a basis point"
+    )
+
+
+def _units(bps: Fraction, scale: int) -> int:
+    value = bps * scale
+    invariant(value.denominator == 1, "a rate is a whole number of units")
+    return int(value)
 
 
 class PgItemStore:
@@ -214,6 +265,24 @@ class PgItemStore:
         conn = conn_of(tx)
         grid = rates.rates
         fallback_ic, fallback_sf = rates.fallback_interchange, rates.fallback_scheme_fee
+        k = rate_decimals(rates)
+        bps_scale, unit_den = 10**k, BPS * 10**k
+        # Every item's fee in units must fit a bigint: the largest amount at the largest rate
+        # (a merchant's is at most 100 %) plus the largest fixed part (an overflow would fail the
+        # statement, loudly; this says why before it runs).
+        largest_units = max(
+            [
+                BPS * bps_scale,
+                _units(fallback_ic.bps, bps_scale),
+                _units(fallback_sf.bps, bps_scale),
+            ]
+            + [_units(r.interchange.bps, bps_scale) for r in grid]
+            + [_units(r.scheme_fee.bps, bps_scale) for r in grid]
+        )
+        invariant(
+            MAX_AMOUNT_MINOR * largest_units + MAX_AMOUNT_MINOR * unit_den <= _BIGINT_MAX,
+            f"fees in units of 10^-{4 + k} minor unit fit a bigint",
+        )
         # Room to sort and hash a partition's items in memory (the default 4 MB spills).
         await conn.execute("SET LOCAL work_mem = '256MB'")
         # Hash joins only, for this statement: the partition's settlements were inserted by this
@@ -236,17 +305,20 @@ class PgItemStore:
                 card_type=[r.card_type for r in grid],
                 region=[r.region for r in grid],
                 currency=[r.currency for r in grid],
-                ic_bps=[_decimal(r.interchange.bps) for r in grid],
+                ic_units=[_units(r.interchange.bps, bps_scale) for r in grid],
                 ic_fixed=[r.interchange.fixed_in(r.currency) for r in grid],
                 ic_flag=[r.interchange_fallback for r in grid],
-                sf_bps=[_decimal(r.scheme_fee.bps) for r in grid],
+                sf_units=[_units(r.scheme_fee.bps, bps_scale) for r in grid],
                 sf_fixed=[r.scheme_fee.fixed_in(r.currency) for r in grid],
                 sf_flag=[r.scheme_fee_fallback for r in grid],
                 countries=list(COUNTRY_REGIONS),
                 country_regions=list(COUNTRY_REGIONS.values()),
                 default_region=DEFAULT_REGION,
-                fallback_ic_bps=_decimal(rates.fallback_interchange.bps),
-                fallback_sf_bps=_decimal(rates.fallback_scheme_fee.bps),
+                fallback_ic_units=_units(fallback_ic.bps, bps_scale),
+                fallback_sf_units=_units(fallback_sf.bps, bps_scale),
+                bps_scale=bps_scale,
+                unit_den=unit_den,
+                unit=Decimal(1).scaleb(-(4 + k)),
                 fallback_currency=list(rates.currencies),
                 fallback_ic_fixed=[fallback_ic.fixed_in(c) for c in rates.currencies],
                 fallback_sf_fixed=[fallback_sf.fixed_in(c) for c in rates.currencies],

@@ -10,7 +10,7 @@ import asyncpg
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
 from clearport.db.statements import Params
-from clearport.settlement.domain import Payout, PayoutFile
+from clearport.settlement.domain import MerchantCurrency, Payout, PayoutFile
 
 # Advisory lock class of "what a merchant's available balance holds beyond its pending payouts":
 # whoever spends it (a dispute, a repayment) holds the pair's lock first.
@@ -79,15 +79,22 @@ class PgPayoutStore:
         return int(await conn.fetchval(_FREE_AVAILABLE, merchant_id, currency))
 
     async def failed_payouts_to_repay(
-        self, tx: Transaction, merchant_id: str, currency: str
-    ) -> list[str]:
+        self, tx: Transaction, pairs: Sequence[MerchantCurrency]
+    ) -> dict[MerchantCurrency, list[str]]:
+        # Locked in (merchant, currency, id) order: the order the pairs were locked one by one.
         rows = await conn_of(tx).fetch(
-            "SELECT id FROM payouts WHERE merchant_id = $1 AND currency = $2 "
-            "AND status = 'failed' AND repaid_by IS NULL ORDER BY id FOR UPDATE",
-            merchant_id,
-            currency,
+            """SELECT p.merchant_id, p.currency, p.id FROM payouts p
+                 JOIN unnest($1::text[], $2::text[]) AS u(m, c)
+                   ON p.merchant_id = u.m AND p.currency = u.c
+                WHERE p.status = 'failed' AND p.repaid_by IS NULL
+                ORDER BY p.merchant_id, p.currency, p.id FOR UPDATE OF p""",
+            [p.merchant_id for p in pairs],
+            [p.currency for p in pairs],
         )
-        return [r["id"] for r in rows]
+        found: dict[MerchantCurrency, list[str]] = {}
+        for r in rows:
+            found.setdefault(MerchantCurrency(r["merchant_id"], r["currency"]), []).append(r["id"])
+        return found
 
     async def due_payouts(self, tx: Transaction, on: date) -> list[Payout]:
         rows = await conn_of(tx).fetch(
