@@ -10,7 +10,7 @@ millions of keys into its primary key, and a libc collation (C.UTF-8 included) c
 pair with strcoll; ids are ASCII, so equality and uniqueness are unchanged (decision 0905).
 
 Revision ID: 0018
-Revises: 0012
+Revises: 0017
 """
 
 from alembic import op
@@ -18,7 +18,7 @@ from alembic import op
 from clearport.db.migrate import stored_sql
 
 revision = "0018"
-down_revision = "0012"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
