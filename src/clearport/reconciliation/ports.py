@@ -64,7 +64,7 @@ class ReconciliationStore(Protocol):
         fmt: FileFormat,
         connector: str,
         period: tuple[date, date],
-    ) -> None: ...
+    ) -> dict[str, float]: ...
     async def record(
         self,
         tx: Transaction,

@@ -62,6 +62,10 @@ class _Laps:
         self._into[name] = round(now - self._last, 3)
         self._last = now
 
+    def add(self, parts: Mapping[str, float]) -> None:
+        """A step's parts, timed by the step itself."""
+        self._into.update(parts)
+
 
 class ReconciliationService:
     def __init__(
@@ -164,8 +168,9 @@ class ReconciliationService:
                     "file's differences are resolved in the exception queue.",
                     code="period_reconciled",
                 )
-            await self._store.match((work, other), scratch, fmt, connector, period)
+            passes = await self._store.match((work, other), scratch, fmt, connector, period)
             lap("match")
+            lap.add(passes)
             outcome = await self._store.record(
                 tx, scratch, run_id=run_id, connector=connector, staged=staged, now=now
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -60,13 +61,14 @@ class PgMatching(PgStaging):
         fmt: FileFormat,
         connector: str,
         period: tuple[date, date],
-    ) -> None:
+    ) -> dict[str, float]:
         """Both passes, on these connections (autocommit, each its share at once):
         1. every file row and item, in one hash partition per connection, grouped by
            transaction with four fixed-width aggregates: the keys of the groups that may be
            exceptions (a thousandth of them, usually) go to the run's candidates;
         2. those groups' rows in full (the file's side on one connection, Clearport's on
-           another), then grouped and classified as one statement into the run's results."""
+           another), then grouped and classified as one statement into the run's results.
+        Answers each pass's seconds."""
         conns = [conn_of(tx) for tx in txs]
         first = conns[0]
         await first.execute(f"CREATE UNLOGGED TABLE {scratch.candidates} (h1 bigint)")
@@ -105,6 +107,8 @@ class PgMatching(PgStaging):
                 f"SET work_mem = '{self._work_mem}'; SET enable_sort = off; "
                 "SET max_parallel_workers_per_gather = 0"
             )
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
         try:
             await asyncio.gather(
                 *(
@@ -114,6 +118,8 @@ class PgMatching(PgStaging):
                     for part, conn in enumerate(conns)
                 )
             )
+            seconds["match_narrow"] = round(time.perf_counter() - started, 3)
+            started = time.perf_counter()
             await first.execute(f"ANALYZE {scratch.candidates}")
             other = conns[-1]
             await asyncio.gather(
@@ -134,11 +140,13 @@ class PgMatching(PgStaging):
                 covered,
                 timeout=self._timeout_s,
             )
+            seconds["match_close"] = round(time.perf_counter() - started, 3)
         finally:
             for conn in conns:
                 await conn.execute(
                     "RESET work_mem; RESET enable_sort; RESET max_parallel_workers_per_gather"
                 )
+        return seconds
 
     async def record(
         self,

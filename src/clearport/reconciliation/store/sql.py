@@ -4,6 +4,7 @@ keys of the groups that may be exceptions, and a close one over those groups' ro
 
 from __future__ import annotations
 
+from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.reconciliation.formats import FileFormat, ReferenceKind
 
 RUN_COLUMNS = (
@@ -36,11 +37,20 @@ _H2 = "hashtextextended({key}, {seed} + 1000)"
 _TYPE_SEED = "CASE {type} WHEN 'capture' THEN 1 WHEN 'refund' THEN 2 ELSE 3 END"
 # What makes a row loadable but not acceptable: evaluated once per row as one boolean, and only
 # for the (few) rows that fail it, the reason.
-LINE_VALID = """(reference IS NOT NULL AND length(reference) <= 64
-    AND type IN ('capture', 'refund', 'dispute') AND amount_minor > 0
-    AND currency ~ '^[A-Za-z]{3}$'
-    AND interchange_minor >= 0 AND scheme_fee_minor >= 0 AND processor_fee_minor >= 0
-    AND fee_minor = interchange_minor + scheme_fee_minor + processor_fee_minor
+# Every amount is bounded as payments are (MAX_AMOUNT_MINOR) before any arithmetic on it: a
+# bigint COPY accepts may overflow a sum or a fee computed from it. (A CASE, since the order in
+# which AND evaluates its operands is not defined.)
+_FEES_BOUNDED = f"""(interchange_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR}
+    AND scheme_fee_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR}
+    AND processor_fee_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR}
+    AND fee_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR})"""
+LINE_VALID = f"""(reference IS NOT NULL AND length(reference) <= 64
+    AND type IN ('capture', 'refund', 'dispute')
+    AND amount_minor BETWEEN 1 AND {MAX_AMOUNT_MINOR}
+    AND currency ~ '^[A-Za-z]{{3}}$'
+    AND CASE WHEN {_FEES_BOUNDED}
+             THEN fee_minor = interchange_minor + scheme_fee_minor + processor_fee_minor
+             ELSE false END
     AND settlement_date IS NOT NULL
     AND (type = 'dispute') = (dispute_case_id IS NOT NULL)
     AND coalesce(length(dispute_case_id), 0) <= 64)"""
@@ -51,18 +61,17 @@ LINE_VALID = """(reference IS NOT NULL AND length(reference) <= 64
 _LINE_ROUGHLY_VALID = LINE_VALID.replace("currency ~ '^[A-Za-z]{3}$'", "octet_length(currency) = 3")
 if _LINE_ROUGHLY_VALID == LINE_VALID:  # pragma: no cover - a guard against an edit of LINE_VALID
     raise RuntimeError("the first pass's rule check must drop LINE_VALID's currency pattern")
-LINE_REASON = """CASE
+LINE_REASON = f"""CASE
     WHEN reference IS NULL OR length(reference) > 64
         THEN 'reference is required, at most 64 characters'
     WHEN type IS NULL OR type NOT IN ('capture', 'refund', 'dispute')
         THEN 'type must be capture, refund or dispute'
-    WHEN amount_minor IS NULL OR amount_minor <= 0 THEN 'amount_minor must be positive'
-    WHEN currency IS NULL OR currency !~ '^[A-Za-z]{3}$'
+    WHEN amount_minor IS NULL OR amount_minor NOT BETWEEN 1 AND {MAX_AMOUNT_MINOR}
+        THEN 'amount_minor must be positive, at most {MAX_AMOUNT_MINOR}'
+    WHEN currency IS NULL OR currency !~ '^[A-Za-z]{{3}}$'
         THEN 'currency must be a three-letter ISO 4217 code'
-    WHEN fee_minor IS NULL OR interchange_minor IS NULL OR scheme_fee_minor IS NULL
-         OR processor_fee_minor IS NULL OR interchange_minor < 0 OR scheme_fee_minor < 0
-         OR processor_fee_minor < 0
-        THEN 'fees are required and not negative'
+    WHEN {_FEES_BOUNDED} IS NOT TRUE
+        THEN 'fees are required, not negative, at most {MAX_AMOUNT_MINOR}'
     WHEN fee_minor <> interchange_minor + scheme_fee_minor + processor_fee_minor
         THEN 'fee_minor must be interchange_minor + scheme_fee_minor + processor_fee_minor'
     WHEN settlement_date IS NULL THEN 'settlement_date is required'
@@ -288,8 +297,9 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
          GROUP BY u.h1, u.bad) AS g
   LEFT JOIN reconciliation_fee_schedules f0 ON f0.connector = $1
        AND hashtext(f0.currency) = g.external_currency
-  LEFT JOIN LATERAL (SELECT (g.external_amount * f0.percent_bps + 5000) / 10000 + f0.fixed_minor
-                     AS expected_fee) AS f ON true
+  LEFT JOIN LATERAL (SELECT CASE WHEN NOT g.bad
+                     THEN (g.external_amount * f0.percent_bps + 5000) / 10000 + f0.fixed_minor
+                     END AS expected_fee) AS f ON true
  WHERE g.bad OR (g.line_count = 0 AND g.occurred_at >= $2)
     OR (g.line_count > 0 AND NOT (g.line_count = 1 AND g.item_count = 1
         AND g.h2_min = g.h2_max
