@@ -170,6 +170,12 @@ _LINE_CURRENCY = CURRENCY_CODE.format(currency="currency")
 # while two rows, or two items, cancel their roles (a false clean match needs a 64-bit
 # coincidence, as with the second hash).
 _ITEM_ROLE = 7046029254386353131
+# A row that cannot be half of a clean match (a file row breaking a rule or its fee, an item an
+# earlier run settled) xors its value with one of these too: its group cannot come to
+# `_ITEM_ROLE` but by the same coincidence. (One aggregate fewer per group than a flag of its
+# own: the groups' memory is the first pass's cost.)
+_LINE_NOT_OK = 4417624873929117297
+_ITEM_NOT_OK = 2839468326207155869
 _LINE_AGREES = f"hashint8extended(amount_minor, {_LINE_H2} # hashtextextended(lower(currency), 0))"
 _ITEM_AGREES = f"hashint8extended(amount, h2 # hashtextextended(currency, 0)) # {_ITEM_ROLE}"
 
@@ -211,7 +217,7 @@ def fee_agreed_sql(schedules: list[tuple[int, int, int]]) -> str:
 
 def candidates_sql(fmt: FileFormat, stage: str, candidates: str, fee_agreed: str) -> str:
     """The first pass, one partition ($6 of $7) of it: both sides grouped by transaction with
-    four fixed-width aggregates, keeping the key of each group that is not plainly a clean match
+    three fixed-width aggregates, keeping the key of each group that is not plainly a clean match
     (one row and one item agreeing on the second hash, amount and currency, the fee agreed,
     the item never settled by an earlier run: $5 holds the periods earlier runs covered) and
     not just an item from before the period ($4) that no row names. The groups kept are a
@@ -220,8 +226,10 @@ def candidates_sql(fmt: FileFormat, stage: str, candidates: str, fee_agreed: str
     part = "(h1 & 1023) % $7 = $6"
     sides = [
         f"""
-SELECT CASE WHEN valid THEN {_LINE_H1} ELSE line_number END AS h1, {_LINE_AGREES} AS agrees,
-       coalesce(valid AND {fee_agreed}, false) AS ok, true AS keep
+SELECT CASE WHEN valid THEN {_LINE_H1} ELSE line_number END AS h1,
+       {_LINE_AGREES}
+       # CASE WHEN coalesce(valid AND {fee_agreed}, false) THEN 0 ELSE {_LINE_NOT_OK} END
+       AS agrees, true AS keep
   FROM (SELECT reference, type, dispute_case_id, amount_minor, currency, fee_minor, line_number,
                {_LINE_ROUGHLY_VALID} AS valid, {_LINE_CURRENCY} AS code
           FROM {stage}
@@ -231,8 +239,10 @@ SELECT CASE WHEN valid THEN {_LINE_H1} ELSE line_number END AS h1, {_LINE_AGREES
     for item_type, table, _, amount, at, which in _ITEM_SOURCES:
         h1, h2 = _hashes(_item_key(fmt, item_type), f"'{item_type}'")
         sides.append(f"""
-SELECT h1, {_ITEM_AGREES} AS agrees,
-       NOT (at < $4 AND coalesce($5::tstzmultirange @> at, false)) AS ok, at >= $4 AS keep
+SELECT h1, {_ITEM_AGREES}
+       # CASE WHEN at < $4 AND coalesce($5::tstzmultirange @> at, false)
+              THEN {_ITEM_NOT_OK} ELSE 0 END AS agrees,
+       at >= $4 AS keep
   FROM (SELECT {h1} AS h1, {h2} AS h2, {amount} AS amount, p.currency, {at} AS at
           FROM {table}
          WHERE {which} AND {at} >= $2 AND {at} < $3) AS i
@@ -242,7 +252,7 @@ INSERT INTO {candidates} (h1)
 SELECT h1 FROM ({" UNION ALL ".join(sides)}) AS u
  GROUP BY h1
 HAVING bool_or(keep)
-   AND NOT (count(*) = 2 AND bit_xor(agrees) = {_ITEM_ROLE} AND bool_and(ok))"""
+   AND NOT (count(*) = 2 AND bit_xor(agrees) = {_ITEM_ROLE})"""
 
 
 def collect_lines_sql(stage: str, candidates: str, rows: str) -> str:
