@@ -100,6 +100,22 @@ SELECT 'att_R' || lpad(n::text, 25, '0'), 'pay_B' || lpad(n::text, 25, '0'), 'me
         conn.execute("ANALYZE payment_attempts")
 
 
+def reuse(url: str, items: int) -> date:
+    """A kept database's day, after deleting its reconciliation runs (and what they made)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        seeded = conn.execute("SELECT count(*) FROM payments").fetchone()
+        if seeded is None or seeded[0] != items - items // 100:
+            raise SystemExit(f"--reuse: that database was not seeded with --items {items}")
+        conn.execute(
+            "TRUNCATE reconciliation_rejected_lines, reconciliation_exceptions, "
+            "reconciliation_runs CASCADE"
+        )
+        row = conn.execute("SELECT max(captured_at)::date FROM payments").fetchone()
+    assert row is not None
+    day: date = row[0]
+    return day
+
+
 def export_file(url: str, path: Path, items: int, day: date) -> dict[str, int]:
     """The processor's file: every item once (fees by the agreed 20 bps + 5), in an order of its
     own, with one item in 1,000 planted as an exception, the kinds in turn."""
@@ -202,6 +218,12 @@ def main() -> None:
         "--work-mem",
         help="CLEARPORT_RECONCILIATION_WORK_MEM for the run (README: 1GB on larger instances)",
     )
+    parser.add_argument(
+        "--reuse",
+        metavar="DATABASE",
+        help="a database kept by --keep with the same --items: its items are used again (its "
+        "reconciliation runs are deleted first), the seeding skipped; it is kept",
+    )
     args = parser.parse_args()
     if args.items < 1000:
         parser.error("--items must be at least 1000")
@@ -214,16 +236,20 @@ def main() -> None:
 
         server = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
         base = server.get_uri("postgres")
-    name = f"clearport_bench_{secrets.token_hex(4)}"
+    name = args.reuse or f"clearport_bench_{secrets.token_hex(4)}"
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if not args.reuse:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         version = conn.execute("SHOW server_version").fetchone()
     url = _with_database(base, name)
     try:
         migrate.upgrade(url)
-        day = (datetime.now(UTC) - timedelta(days=1)).date()
         t0 = time.perf_counter()
-        seed(url, args.items, day)
+        if args.reuse:
+            day = reuse(url, args.items)
+        else:
+            day = (datetime.now(UTC) - timedelta(days=1)).date()
+            seed(url, args.items, day)
         seed_s = time.perf_counter() - t0
         path = tmp / "settlement.csv"
         planted = export_file(url, path, args.items, day)
@@ -257,7 +283,7 @@ def main() -> None:
         path = tmp / "settlement.csv"
         if path.exists():
             path.unlink()
-        if not args.keep:
+        if not args.keep and not args.reuse:
             with psycopg.connect(base, autocommit=True) as conn:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
