@@ -162,6 +162,9 @@ class PgMatching(PgStaging):
         and the counts."""
         conn = conn_of(tx)
         results = scratch.results
+        # A few thousand rows, looked up by key: compiling the statements (the planner prices the
+        # lateral look-ups by what a scan would cost) took longer than running them at 10 M.
+        await conn.execute("SET LOCAL jit = off")
         # A later file settles what an earlier run found missing: that exception closes.
         late = await conn.fetchval(
             f"""WITH late AS (
