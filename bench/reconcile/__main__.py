@@ -100,6 +100,22 @@ SELECT 'att_R' || lpad(n::text, 25, '0'), 'pay_B' || lpad(n::text, 25, '0'), 'me
         conn.execute("ANALYZE payment_attempts")
 
 
+def reuse(url: str, items: int) -> date:
+    """A kept database's day, after deleting its reconciliation runs (and what they made)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        seeded = conn.execute("SELECT count(*) FROM payments").fetchone()
+        if seeded is None or seeded[0] != items - items // 100:
+            raise SystemExit(f"--reuse: that database was not seeded with --items {items}")
+        conn.execute(
+            "TRUNCATE reconciliation_rejected_lines, reconciliation_exceptions, "
+            "reconciliation_runs CASCADE"
+        )
+        row = conn.execute("SELECT max(captured_at)::date FROM payments").fetchone()
+    assert row is not None
+    day: date = row[0]
+    return day
+
+
 def export_file(url: str, path: Path, items: int, day: date) -> dict[str, int]:
     """The processor's file: every item once (fees by the agreed 20 bps + 5), in an order of its
     own, with one item in 1,000 planted as an exception, the kinds in turn."""
@@ -169,13 +185,15 @@ def copy_baseline(url: str, path: Path) -> float:
     return elapsed
 
 
-def reconcile(url: str, path: Path, data_dir: Path) -> dict[str, Any]:
+def reconcile(url: str, path: Path, data_dir: Path, work_mem: str | None) -> dict[str, Any]:
     env = dict(
         os.environ,
         DATABASE_URL=url,
         CLEARPORT_DATA_DIR=str(data_dir),
         CLEARPORT_LOG_LEVEL="WARNING",
     )
+    if work_mem:
+        env["CLEARPORT_RECONCILIATION_WORK_MEM"] = work_mem
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     proc = subprocess.run(
@@ -196,6 +214,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the database (for EXPLAIN)")
+    parser.add_argument(
+        "--work-mem",
+        help="CLEARPORT_RECONCILIATION_WORK_MEM for the run (README: 1GB on larger instances)",
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="DATABASE",
+        help="a database kept by --keep with the same --items: its items are used again (its "
+        "reconciliation runs are deleted first), the seeding skipped; it is kept",
+    )
     args = parser.parse_args()
     if args.items < 1000:
         parser.error("--items must be at least 1000")
@@ -208,22 +236,28 @@ def main() -> None:
 
         server = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
         base = server.get_uri("postgres")
-    name = f"clearport_bench_{secrets.token_hex(4)}"
+    name = args.reuse or f"clearport_bench_{secrets.token_hex(4)}"
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if not args.reuse:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         version = conn.execute("SHOW server_version").fetchone()
     url = _with_database(base, name)
     try:
         migrate.upgrade(url)
-        day = (datetime.now(UTC) - timedelta(days=1)).date()
         t0 = time.perf_counter()
-        seed(url, args.items, day)
+        if args.reuse:
+            day = reuse(url, args.items)
+        else:
+            day = (datetime.now(UTC) - timedelta(days=1)).date()
+            seed(url, args.items, day)
         seed_s = time.perf_counter() - t0
         path = tmp / "settlement.csv"
         planted = export_file(url, path, args.items, day)
         copy_s = copy_baseline(url, path)
-        result = reconcile(url, path, tmp / "data")
-        replay = reconcile(url, path, tmp / "data")
+        load_before = os.getloadavg()[0]
+        result = reconcile(url, path, tmp / "data", args.work_mem)
+        load_after = os.getloadavg()[0]
+        replay = reconcile(url, path, tmp / "data", args.work_mem)
         run = result["run"]
         report = {
             "server": version[0] if version else None,
@@ -235,6 +269,9 @@ def main() -> None:
             "reconcile_s": round(result["wall_s"], 2),
             "ratio_to_copy": round(result["wall_s"] / copy_s, 2),
             "reconcile_peak_rss_mib": round(result["peak_rss_kib"] / 1024),
+            "work_mem": args.work_mem or "default",
+            # Other work on the machine shares its cores: the 1-minute load before and after.
+            "load_average": [round(load_before, 2), round(load_after, 2)],
             "steps_s": run["steps_s"],
             "replay_s": round(replay["wall_s"], 2),
             "replayed_same_run": replay["run"]["id"] == run["id"],
@@ -246,7 +283,7 @@ def main() -> None:
         path = tmp / "settlement.csv"
         if path.exists():
             path.unlink()
-        if not args.keep:
+        if not args.keep and not args.reuse:
             with psycopg.connect(base, autocommit=True) as conn:
                 conn.execute(
                     sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))

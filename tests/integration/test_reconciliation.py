@@ -345,6 +345,31 @@ def test_bad_rows_are_reported_by_line_and_the_rest_applies(api: Api) -> None:
     }
 
 
+def test_amounts_past_bigint_arithmetic_are_rejected_rows_not_errors(api: Api) -> None:
+    """Amounts and fees COPY accepts as bigint but whose fee arithmetic would overflow one: each
+    row is rejected with its reason, the others apply (a 500 here once lost the whole file)."""
+    day = a_day(api)
+    r = day.refs
+    top = 2**63 - 1
+    lines = [
+        row(r["clean"], 10_000),
+        f"{r['short']},capture,{top},USD,{fee(10_000)},{fee(10_000) - 5},2,3,"
+        f"{datetime.now(UTC).date().isoformat()},",
+        f"{r['euro']},capture,10000,USD,{top},{top},{top},{top},"
+        f"{datetime.now(UTC).date().isoformat()},",
+        row(r["fees"], 10**12 + 1),
+    ]
+    run = reconcile(api, day.finance, day.connector, lines)
+    assert run.status_code == 201, run.text
+    body = run.json()
+    assert body["lines"] == 4 and body["rejected"] == 3 and body["matched"] == 1, body
+    assert [(x["line"], x["reason"]) for x in body["rejected_lines"]] == [
+        (3, "amount_minor must be positive, at most 1000000000000"),
+        (4, "fees are required, not negative, at most 1000000000000"),
+        (5, "amount_minor must be positive, at most 1000000000000"),
+    ]
+
+
 def test_a_file_in_another_layout_is_refused_whole_with_its_line(api: Api) -> None:
     day = a_day(api)
     iso_header = HEADER.replace("merchant_reference", "retrieval_reference_number")

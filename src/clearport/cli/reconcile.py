@@ -4,7 +4,9 @@ connector's agreed fees, which settlement files are checked against."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,13 +33,17 @@ def reconcile(
 
     if not file.is_file():
         raise typer.BadParameter(f"no such file: {file}", param_hint="FILE")
+    # The file's digest (a second per 700 MB) is read while the command starts, checks the
+    # schema and builds its container: hashlib releases the GIL.
+    hashing = ThreadPoolExecutor(max_workers=1)
+    digest = hashing.submit(sha256_of, file)
+    hashing.shutdown(wait=False)
     settings = start_command()
 
     async def work(container: Container) -> dict[str, Any]:
         service = container.reconciliation
-        run, new, steps = await service.reconcile(
-            SYSTEM_CLI, CLI_ORIGIN, connector, file, sha256_of(file)
-        )
+        sha256 = await asyncio.wrap_future(digest)
+        run, new, steps = await service.reconcile(SYSTEM_CLI, CLI_ORIGIN, connector, file, sha256)
         body = run_shown(run)
         body["replayed"] = not new
         body["steps_s"] = steps

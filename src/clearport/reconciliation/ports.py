@@ -57,17 +57,14 @@ class ReconciliationStore(Protocol):
     async def period_taken(
         self, tx: Transaction, connector: str, period: tuple[date, date]
     ) -> bool: ...
-    async def create_results(self, tx: Transaction, scratch: Any) -> None: ...
-    async def match_part(
+    async def match(
         self,
-        tx: Transaction,
+        txs: Sequence[Transaction],
         scratch: Any,
         fmt: FileFormat,
         connector: str,
         period: tuple[date, date],
-        part: int,
-        parts: int,
-    ) -> None: ...
+    ) -> dict[str, float]: ...
     async def record(
         self,
         tx: Transaction,

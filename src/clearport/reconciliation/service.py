@@ -4,7 +4,6 @@ resolution, its ledger entry or adjustment, the audit record), and read the queu
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import tempfile
 import time
@@ -41,8 +40,6 @@ from clearport.reconciliation.formats import FileFormat, format_for
 from clearport.reconciliation.ports import ReconciliationStore
 
 _DISPUTES_PER_BATCH = 100
-# The matching runs as this many hash partitions on as many connections at once (cores).
-_MATCH_PARTS = 2
 
 
 def sha256_of(path: Path) -> str:
@@ -64,6 +61,10 @@ class _Laps:
         now = time.perf_counter()
         self._into[name] = round(now - self._last, 3)
         self._last = now
+
+    def add(self, parts: Mapping[str, float]) -> None:
+        """A step's parts, timed by the step itself."""
+        self._into.update(parts)
 
 
 class ReconciliationService:
@@ -167,16 +168,9 @@ class ReconciliationService:
                     "file's differences are resolved in the exception queue.",
                     code="period_reconciled",
                 )
-            await self._store.create_results(work, scratch)
-            await asyncio.gather(
-                *(
-                    self._store.match_part(
-                        conn, scratch, fmt, connector, period, part, _MATCH_PARTS
-                    )
-                    for part, conn in enumerate((work, other))
-                )
-            )
+            passes = await self._store.match((work, other), scratch, fmt, connector, period)
             lap("match")
+            lap.add(passes)
             outcome = await self._store.record(
                 tx, scratch, run_id=run_id, connector=connector, staged=staged, now=now
             )

@@ -44,6 +44,14 @@ class Scratch:
     def results(self) -> str:
         return f"{self.prefix}_{self.run}_results"
 
+    @property
+    def candidates(self) -> str:
+        return f"{self.prefix}_{self.run}_candidates"
+
+    @property
+    def rows(self) -> str:
+        return f"{self.prefix}_{self.run}_rows"
+
 
 @dataclass(frozen=True, slots=True)
 class Staged:

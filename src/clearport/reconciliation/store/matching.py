@@ -1,53 +1,35 @@
-"""Import and match: the file COPYed into the run's UNLOGGED scratch tables, the matching run
-per hash partition on as many connections, and the run's results recorded in its transaction.
-
-Nothing here walks rows in Python: the only per-row work outside the server is the slow path
-for a file whose values COPY refuses (its rows are read once, the loadable ones streamed to the
-same COPY, the others reported by line number).
-"""
+"""Matching: the two passes per run on as many connections (one per core), and the run's
+results recorded in its transaction (docs/decisions/0711)."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import date, datetime
 from typing import Any
-
-import asyncpg
 
 from clearport.core.ids import new_id
 from clearport.core.uow import Transaction
 from clearport.db.database import conn_of
-from clearport.reconciliation.formats import (
-    COMMON_COLUMNS,
-    FileFormat,
-    FileRefused,
-    check_header,
-    split_loadable,
-)
+from clearport.reconciliation.formats import FileFormat, FileRefused
 from clearport.reconciliation.ports import Staged as StagedPort
-from clearport.reconciliation.store.files import (
-    SLOW_PATH_ROWS,
-    Scratch,
-    Staged,
-    byte_ranges,
-    read_range,
-    typed,
-    utc,
-)
+from clearport.reconciliation.store.files import utc
 from clearport.reconciliation.store.sql import (
     CURRENCY_CODES,
     EXCEPTION_COLUMNS,
     ID_BODY,
-    STAGE_VIEW_COLUMNS,
+    ROWS_COLUMNS_SQL,
+    candidates_sql,
     capture_key_sql,
+    collect_items_sql,
+    collect_lines_sql,
+    fee_agreed_sql,
     match_sql,
-    stage_columns_sql,
 )
+from clearport.reconciliation.store.staging import PgStaging
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,150 +39,8 @@ class MatchTotals:
     rejected: int
 
 
-class PgMatching:
-    """The import and the matching of one run (its state is the scratch tables)."""
-
-    def __init__(self, *, statement_timeout_s: float, work_mem: str, lookback_days: int) -> None:
-        self._timeout_s = statement_timeout_s
-        self._work_mem = work_mem
-        self._lookback = timedelta(days=lookback_days)
-
-    # --- import and match -----------------------------------------------------------------
-    #
-    # A run's scratch tables (`rcs_…`) are UNLOGGED and committed (so both of the run's matching
-    # connections see them), named after the connector and the run, and dropped when the run
-    # ends; a crashed run's are dropped by the connector's next run, which holds its lock.
-
-    def scratch(self, connector: str, run_id: str, fmt: FileFormat) -> Scratch:
-        tag = hashlib.sha256(connector.encode()).hexdigest()[:8]
-        return Scratch(f"rcs_{tag}", run_id.lower(), fmt.reference_kind)
-
-    async def drop_scratch(self, tx: Transaction, scratch: Any, *, every: bool = False) -> None:
-        """Drop the run's scratch tables (`every`: those of every run of the connector)."""
-        conn = conn_of(tx)
-        pattern = scratch.prefix + "\\_" + ("%" if every else scratch.run + "%")
-        for name, relkind in await conn.fetch(
-            "SELECT relname, relkind::text FROM pg_class WHERE relname LIKE $1 "
-            "AND relkind IN ('v', 'r', 'S') AND pg_table_is_visible(oid) ORDER BY relkind DESC",
-            pattern,
-        ):
-            kind = {"S": "SEQUENCE", "v": "VIEW"}.get(relkind, "TABLE")
-            await conn.execute(f'DROP {kind} IF EXISTS "{name}"')
-
-    async def stage(
-        self, txs: Sequence[Transaction], scratch: Any, fmt: FileFormat, path: Path
-    ) -> Staged:
-        """COPY the file into the run's staging tables, one byte range of it per connection at
-        once (autocommit: the matching connections read them), seen as one view; report its
-        rows and the settlement dates it covers. Rows are checked by the matching."""
-        with path.open(encoding="utf-8", errors="replace", newline="") as f:
-            first = f.readline()
-        check_header(fmt, first)
-        conns = [conn_of(tx) for tx in txs]
-        ranges = byte_ranges(path, len(conns))
-        await conns[0].execute(
-            f"CREATE UNLOGGED TABLE {scratch.rejected} (line_number bigint, reason text)"
-        )
-        for part in range(len(conns)):
-            await conns[0].execute(f"CREATE SEQUENCE {scratch.line}{part} CACHE 10000")
-            await conns[0].execute(
-                f"CREATE UNLOGGED TABLE {scratch.stage}{part} "
-                f"({stage_columns_sql(scratch.line + str(part))}) "
-                "WITH (autovacuum_enabled = false)"
-            )
-        columns = ["reference", *COMMON_COLUMNS]
-        outcomes = await asyncio.gather(
-            *(
-                conn.copy_to_table(
-                    f"{scratch.stage}{part}",
-                    source=read_range(path, start, end),
-                    columns=columns,
-                    format="csv",
-                    timeout=self._timeout_s,
-                )
-                for part, (conn, (start, end)) in enumerate(zip(conns, ranges, strict=True))
-            ),
-            return_exceptions=True,
-        )
-        failed = [o for o in outcomes if isinstance(o, BaseException)]
-        if not failed:
-            # Each part numbered its rows from 1: its lines follow the header and the parts
-            # before it.
-            counts = [int(str(o).rsplit(" ", 1)[-1]) for o in outcomes]
-            offsets = [1 + sum(counts[:part]) for part in range(len(counts))]
-        elif all(isinstance(o, asyncpg.exceptions.DataError) for o in failed):
-            # A value COPY refuses, or a row of other columns: which rows, and why, is read
-            # once in Python; the loadable rows still go by COPY.
-            for part in range(len(conns)):
-                await conns[0].execute(f"TRUNCATE {scratch.stage}{part}")
-            await self._stage_row_by_row(conns[0], scratch, columns, path)
-            offsets = [0] * len(conns)  # the slow path gives each row its line number
-        else:
-            raise failed[0]
-        parts = " UNION ALL ".join(
-            f"SELECT {STAGE_VIEW_COLUMNS}, line_number + {offset} AS line_number "
-            f"FROM {scratch.stage}{part}"
-            for part, offset in enumerate(offsets)
-        )
-        await conns[0].execute(f"CREATE VIEW {scratch.stage} AS {parts}")
-        for part in range(len(conns)):
-            await conns[0].execute(f"ANALYZE {scratch.stage}{part}")
-        row = await conns[0].fetchrow(
-            f"SELECT count(*) AS n, min(settlement_date) AS first, max(settlement_date) AS last "
-            f"FROM {scratch.stage}",
-            timeout=self._timeout_s,
-        )
-        if row is None:  # pragma: no cover - an aggregate always answers one row
-            raise RuntimeError("no row from an aggregate")
-        refused = int(await conns[0].fetchval(f"SELECT count(*) FROM {scratch.rejected}"))
-        first_day: date | None = row["first"]
-        last_day: date | None = row["last"]
-        return Staged(
-            lines=int(row["n"]) + refused,
-            rejected=refused,
-            period=None
-            if first_day is None or last_day is None
-            else (first_day, last_day + timedelta(days=1)),
-        )
-
-    async def _stage_row_by_row(
-        self, conn: asyncpg.Connection, scratch: Any, columns: list[str], path: Path
-    ) -> None:
-        """The slow path, for a file with a value COPY refuses: read once, the loadable rows
-        streamed to COPY in bounded batches, the others reported by line number."""
-        batch: list[tuple[Any, ...]] = []
-        refused: list[tuple[int, str]] = []
-        with path.open(encoding="utf-8", errors="replace", newline="") as f:
-            f.readline()
-            for number, parsed in split_loadable(f):
-                if isinstance(parsed, list):
-                    batch.append(typed(parsed, number))
-                else:
-                    refused.append((number, parsed.reason))
-                if len(batch) >= SLOW_PATH_ROWS:
-                    await self._copy_batch(conn, f"{scratch.stage}0", columns, batch)
-                    batch = []
-                if len(refused) >= SLOW_PATH_ROWS:
-                    await self._refuse(conn, scratch, refused)
-                    refused = []
-        if batch:
-            await self._copy_batch(conn, f"{scratch.stage}0", columns, batch)
-        if refused:
-            await self._refuse(conn, scratch, refused)
-
-    async def _refuse(
-        self, conn: asyncpg.Connection, scratch: Any, refused: list[tuple[int, str]]
-    ) -> None:
-        await conn.copy_records_to_table(
-            scratch.rejected, records=refused, columns=["line_number", "reason"]
-        )
-
-    async def _copy_batch(
-        self, conn: asyncpg.Connection, stage: str, columns: list[str], batch: list[tuple[Any, ...]]
-    ) -> None:
-        await conn.copy_records_to_table(
-            stage, records=batch, columns=[*columns, "line_number"], timeout=self._timeout_s
-        )
+class PgMatching(PgStaging):
+    """The matching of one run, and its record."""
 
     async def period_taken(
         self, tx: Transaction, connector: str, period: tuple[date, date]
@@ -214,8 +54,26 @@ class PgMatching:
             )
         )
 
-    async def create_results(self, tx: Transaction, scratch: Any) -> None:
-        await conn_of(tx).execute(
+    async def match(
+        self,
+        txs: Sequence[Transaction],
+        scratch: Any,
+        fmt: FileFormat,
+        connector: str,
+        period: tuple[date, date],
+    ) -> dict[str, float]:
+        """Both passes, on these connections (autocommit, each its share at once):
+        1. every file row and item, in one hash partition per connection, grouped by
+           transaction with four fixed-width aggregates: the keys of the groups that may be
+           exceptions (a thousandth of them, usually) go to the run's candidates;
+        2. those groups' rows in full (the file's side on one connection, Clearport's on
+           another), then grouped and classified as one statement into the run's results.
+        Answers each pass's seconds."""
+        conns = [conn_of(tx) for tx in txs]
+        first = conns[0]
+        await first.execute(f"CREATE UNLOGGED TABLE {scratch.candidates} (h1 bigint)")
+        await first.execute(f"CREATE UNLOGGED TABLE {scratch.rows} ({ROWS_COLUMNS_SQL})")
+        await first.execute(
             f"""CREATE UNLOGGED TABLE {scratch.results} (
                 h1 bigint, item_type text, reference text, line_count bigint,
                 line_number bigint, item_count bigint, item_id text, internal_amount bigint,
@@ -223,45 +81,72 @@ class PgMatching:
                 external_fee bigint, expected_fee bigint, settlement_date date,
                 occurred_at timestamptz, disputed_reference text, reason text, kind text)"""
         )
-
-    async def match_part(
-        self,
-        tx: Transaction,
-        scratch: Any,
-        fmt: FileFormat,
-        connector: str,
-        period: tuple[date, date],
-        part: int,
-        parts: int,
-    ) -> None:
-        """One of `parts` hash partitions of the matching: each is a connection of its own, so
-        the grouping runs on as many cores."""
-        conn = conn_of(tx)
-        await conn.execute(f"SET work_mem = '{self._work_mem}'")
-        # The planner cannot see how few rows a partition's filter keeps of each side's scan
-        # (its estimate is a fraction of a percent), and would sort them all to group them:
-        # grouping by hashing is what the statement is written for.
-        await conn.execute("SET enable_sort = off")
-        try:
-            start = utc(period[0])
-            await conn.execute(
-                match_sql(fmt, scratch.stage, scratch.results),
+        schedules = [
+            (int(r[0]), int(r[1]), int(r[2]))
+            for r in await first.fetch(
+                "SELECT hashtext(currency), percent_bps, fixed_minor "
+                "FROM reconciliation_fee_schedules WHERE connector = $1 ORDER BY currency",
                 connector,
-                start - self._lookback,
-                utc(period[1]),
-                start,
-                await conn.fetchval(
-                    "SELECT range_agg(tstzrange(period_start::timestamp AT TIME ZONE 'UTC', "
-                    "period_end::timestamp AT TIME ZONE 'UTC')) FROM reconciliation_runs "
-                    "WHERE connector = $1",
-                    connector,
+            )
+        ]
+        start = utc(period[0])
+        covered = await first.fetchval(
+            "SELECT range_agg(tstzrange(period_start::timestamp AT TIME ZONE 'UTC', "
+            "period_end::timestamp AT TIME ZONE 'UTC')) FROM reconciliation_runs "
+            "WHERE connector = $1",
+            connector,
+        )
+        window = (connector, start - self._lookback, utc(period[1]))
+        narrow = candidates_sql(fmt, scratch.stage, scratch.candidates, fee_agreed_sql(schedules))
+        for conn in conns:
+            # A partition's groups fit in memory at this setting (~150 bytes each), and the
+            # planner, which sees a partition's filter as keeping a fraction of a percent of
+            # each scan, would sort every row to group them: hashing is what the pass is
+            # written for. The partitions are this run's parallelism; no workers on top.
+            await conn.execute(
+                f"SET work_mem = '{self._work_mem}'; SET enable_sort = off; "
+                "SET max_parallel_workers_per_gather = 0"
+            )
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
+        try:
+            await asyncio.gather(
+                *(
+                    conn.execute(
+                        narrow, *window, start, covered, part, len(conns), timeout=self._timeout_s
+                    )
+                    for part, conn in enumerate(conns)
+                )
+            )
+            seconds["match_narrow"] = round(time.perf_counter() - started, 3)
+            started = time.perf_counter()
+            await first.execute(f"ANALYZE {scratch.candidates}")
+            other = conns[-1]
+            await asyncio.gather(
+                first.execute(
+                    collect_lines_sql(scratch.stage, scratch.candidates, scratch.rows),
+                    timeout=self._timeout_s,
                 ),
-                part,
-                parts,
+                other.execute(
+                    collect_items_sql(fmt, scratch.candidates, scratch.rows),
+                    *window,
+                    timeout=self._timeout_s,
+                ),
+            )
+            await first.execute(
+                match_sql(scratch.rows, scratch.results),
+                connector,
+                start,
+                covered,
                 timeout=self._timeout_s,
             )
+            seconds["match_close"] = round(time.perf_counter() - started, 3)
         finally:
-            await conn.execute("RESET work_mem; RESET enable_sort")
+            for conn in conns:
+                await conn.execute(
+                    "RESET work_mem; RESET enable_sort; RESET max_parallel_workers_per_gather"
+                )
+        return seconds
 
     async def record(
         self,
@@ -277,6 +162,9 @@ class PgMatching:
         and the counts."""
         conn = conn_of(tx)
         results = scratch.results
+        # A few thousand rows, looked up by key: compiling the statements (the planner prices the
+        # lateral look-ups by what a scan would cost) took longer than running them at 10 M.
+        await conn.execute("SET LOCAL jit = off")
         # A later file settles what an earlier run found missing: that exception closes.
         late = await conn.fetchval(
             f"""WITH late AS (

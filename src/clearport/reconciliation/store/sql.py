@@ -1,8 +1,10 @@
 """The SQL of reconciliation: the columns it reads and writes, the rules a file's row must keep,
-and the one set-based matching statement (per hash partition)."""
+and the matching's two passes: a narrow one over every row (per hash partition) that keeps the
+keys of the groups that may be exceptions, and a close one over those groups' rows only."""
 
 from __future__ import annotations
 
+from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.reconciliation.formats import FileFormat, ReferenceKind
 
 RUN_COLUMNS = (
@@ -35,26 +37,41 @@ _H2 = "hashtextextended({key}, {seed} + 1000)"
 _TYPE_SEED = "CASE {type} WHEN 'capture' THEN 1 WHEN 'refund' THEN 2 ELSE 3 END"
 # What makes a row loadable but not acceptable: evaluated once per row as one boolean, and only
 # for the (few) rows that fail it, the reason.
-LINE_VALID = """(reference IS NOT NULL AND length(reference) <= 64
-    AND type IN ('capture', 'refund', 'dispute') AND amount_minor > 0
-    AND currency ~ '^[A-Za-z]{3}$'
-    AND interchange_minor >= 0 AND scheme_fee_minor >= 0 AND processor_fee_minor >= 0
-    AND fee_minor = interchange_minor + scheme_fee_minor + processor_fee_minor
+# Every amount is bounded as payments are (MAX_AMOUNT_MINOR) before any arithmetic on it: a
+# bigint COPY accepts may overflow a sum or a fee computed from it. (A CASE, since the order in
+# which AND evaluates its operands is not defined.)
+_FEES_BOUNDED = f"""(interchange_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR}
+    AND scheme_fee_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR}
+    AND processor_fee_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR}
+    AND fee_minor BETWEEN 0 AND {MAX_AMOUNT_MINOR})"""
+LINE_VALID = f"""(reference IS NOT NULL AND length(reference) <= 64
+    AND type IN ('capture', 'refund', 'dispute')
+    AND amount_minor BETWEEN 1 AND {MAX_AMOUNT_MINOR}
+    AND currency ~ '^[A-Za-z]{{3}}$'
+    AND CASE WHEN {_FEES_BOUNDED}
+             THEN fee_minor = interchange_minor + scheme_fee_minor + processor_fee_minor
+             ELSE false END
     AND settlement_date IS NOT NULL
     AND (type = 'dispute') = (dispute_case_id IS NOT NULL)
     AND coalesce(length(dispute_case_id), 0) <= 64)"""
-LINE_REASON = """CASE
+# The first pass's check: LINE_VALID but for the currency's letters (three bytes suffice there:
+# a row whose currency is three other characters cannot agree with an item's, whose code is
+# three letters, but by a 64-bit coincidence, so its group goes to the second pass, which applies
+# LINE_VALID itself). The regular expression was a third of the first pass's cost per row.
+_LINE_ROUGHLY_VALID = LINE_VALID.replace("currency ~ '^[A-Za-z]{3}$'", "octet_length(currency) = 3")
+if _LINE_ROUGHLY_VALID == LINE_VALID:  # pragma: no cover - a guard against an edit of LINE_VALID
+    raise RuntimeError("the first pass's rule check must drop LINE_VALID's currency pattern")
+LINE_REASON = f"""CASE
     WHEN reference IS NULL OR length(reference) > 64
         THEN 'reference is required, at most 64 characters'
     WHEN type IS NULL OR type NOT IN ('capture', 'refund', 'dispute')
         THEN 'type must be capture, refund or dispute'
-    WHEN amount_minor IS NULL OR amount_minor <= 0 THEN 'amount_minor must be positive'
-    WHEN currency IS NULL OR currency !~ '^[A-Za-z]{3}$'
+    WHEN amount_minor IS NULL OR amount_minor NOT BETWEEN 1 AND {MAX_AMOUNT_MINOR}
+        THEN 'amount_minor must be positive, at most {MAX_AMOUNT_MINOR}'
+    WHEN currency IS NULL OR currency !~ '^[A-Za-z]{{3}}$'
         THEN 'currency must be a three-letter ISO 4217 code'
-    WHEN fee_minor IS NULL OR interchange_minor IS NULL OR scheme_fee_minor IS NULL
-         OR processor_fee_minor IS NULL OR interchange_minor < 0 OR scheme_fee_minor < 0
-         OR processor_fee_minor < 0
-        THEN 'fees are required and not negative'
+    WHEN {_FEES_BOUNDED} IS NOT TRUE
+        THEN 'fees are required, not negative, at most {MAX_AMOUNT_MINOR}'
     WHEN fee_minor <> interchange_minor + scheme_fee_minor + processor_fee_minor
         THEN 'fee_minor must be interchange_minor + scheme_fee_minor + processor_fee_minor'
     WHEN settlement_date IS NULL THEN 'settlement_date is required'
@@ -72,20 +89,30 @@ def capture_key_sql(kind: ReferenceKind) -> str:
     return "p.network_reference" if kind is ReferenceKind.NETWORK_REFERENCE else "p.auth_attempt_id"
 
 
-def _items_sql(fmt: FileFormat, part: str) -> str:
+_ITEM_SOURCES = (
+    # item type, table, item id, amount, when, which rows (the key is the file's reference kind)
+    ("capture", "payments p", "p.id", "p.amount_captured", "p.captured_at",
+     "p.connector = $1 AND p.amount_captured > 0"),
+    ("refund", "payment_attempts p", "p.refund_id", "p.amount", "p.completed_at",
+     "p.operation = 'refund' AND p.status = 'succeeded' AND p.connector = $1"),
+    ("dispute", "disputes p", "p.id", "p.amount", "p.created_at",
+     "p.connector = $1 AND NOT p.inquiry AND p.network_case_id IS NOT NULL"),
+)  # fmt: skip
+
+
+def _item_key(fmt: FileFormat, item_type: str) -> str:
+    if item_type == "capture":
+        return capture_key_sql(fmt.reference_kind)
+    return "p.id" if item_type == "refund" else "p.network_case_id"
+
+
+def _items_sql(fmt: FileFormat, where: str) -> str:
     """Clearport's side: one row per capture, successful refund and chargeback of the connector
-    between the look-back start ($2) and the period's end ($3), of this partition."""
-    capture_key = capture_key_sql(fmt.reference_kind)
+    between the look-back start ($2) and the period's end ($3) whose first hash `h1` passes
+    `where`."""
     sides = []
-    for item_type, table, key, item_id, amount, at, where in (
-        ("capture", "payments p", capture_key, "p.id", "p.amount_captured", "p.captured_at",
-         "p.connector = $1 AND p.amount_captured > 0"),
-        ("refund", "payment_attempts p", "p.id", "p.refund_id", "p.amount", "p.completed_at",
-         "p.operation = 'refund' AND p.status = 'succeeded' AND p.connector = $1"),
-        ("dispute", "disputes p", "p.network_case_id", "p.id", "p.amount", "p.created_at",
-         "p.connector = $1 AND NOT p.inquiry AND p.network_case_id IS NOT NULL"),
-    ):  # fmt: skip
-        h1, h2 = _hashes(key, f"'{item_type}'")
+    for item_type, table, item_id, amount, at, which in _ITEM_SOURCES:
+        h1, h2 = _hashes(_item_key(fmt, item_type), f"'{item_type}'")
         sides.append(f"""
 SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
        {_TYPE_SEED.format(type=repr(item_type))} AS item_type,
@@ -97,8 +124,8 @@ SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
   FROM (SELECT {h1} AS h1, {h2} AS h2, {item_id} AS item_id, {amount} AS amount,
                p.currency, {at} AS at
           FROM {table}
-         WHERE {where} AND {at} >= $2 AND {at} < $3) AS i
- WHERE {part}""")
+         WHERE {which} AND {at} >= $2 AND {at} < $3) AS i
+ WHERE {where}""")
     return "\nUNION ALL".join(sides)
 
 
@@ -115,51 +142,141 @@ _LINE_KEY = "CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END"
 
 
 def stage_columns_sql(line_sequence: str) -> str:
-    """A staging table's columns: the file's, its line number, and what the matching needs of
-    each row computed as COPY writes it (generated columns: computed once, by the COPY streams
-    running side by side, never again by each matching partition)."""
-    h1, h2 = _hashes(_LINE_KEY, "type")
+    """A staging table's columns: the file's and its line number. Nothing else is computed as
+    COPY writes a row: a generated column costs COPY more than a pass costs to compute the same
+    value (measured: a key hash at COPY +30 % of its CPU; the same hash in a scan, a few %)."""
     return f"""reference text, type text, amount_minor bigint, currency text, fee_minor bigint,
     interchange_minor bigint, scheme_fee_minor bigint, processor_fee_minor bigint,
     settlement_date date, dispute_case_id text,
-    line_number bigint NOT NULL DEFAULT nextval('{line_sequence}'),
-    key_hash bigint GENERATED ALWAYS AS ({h1}) STORED,
-    key_hash2 bigint GENERATED ALWAYS AS ({h2}) STORED,
-    reason text GENERATED ALWAYS AS (CASE WHEN {LINE_VALID} THEN NULL ELSE {LINE_REASON} END)
-        STORED,
-    currency_code integer GENERATED ALWAYS AS ({CURRENCY_CODE.format(currency="currency")})
-        STORED"""
+    line_number bigint NOT NULL DEFAULT nextval('{line_sequence}')"""
 
 
 STAGE_VIEW_COLUMNS = (
     "reference, type, amount_minor, currency, fee_minor, interchange_minor, scheme_fee_minor, "
-    "processor_fee_minor, settlement_date, dispute_case_id, key_hash, key_hash2, reason, "
-    "currency_code"
+    "processor_fee_minor, settlement_date, dispute_case_id"
 )
 
 
-def _lines_sql(stage: str) -> str:
-    """The file's rows of this partition ($6 of $7, by the first hash of the transaction; a row
-    without one by its line number); a row whose values break a rule is a group of its own
-    (`bad`, keyed by its line number) that says why."""
+# A file row's first hash (its group key when its values keep the rules).
+_LINE_H1 = _hashes(_LINE_KEY, "type")[0]
+
+
+# A file row's second hash and currency code, computed where a pass reads the row.
+_LINE_H2 = _hashes(_LINE_KEY, "type")[1]
+_LINE_CURRENCY = CURRENCY_CODE.format(currency="currency")
+# What a row of either side must agree on with the other for a clean match, as one 64-bit value:
+# the second hash of the transaction, the amount and the currency. An item's is xored with
+# `_ITEM_ROLE`, so that a group of one row and one item that agree xors to exactly `_ITEM_ROLE`,
+# while two rows, or two items, cancel their roles (a false clean match needs a 64-bit
+# coincidence, as with the second hash).
+_ITEM_ROLE = 7046029254386353131
+# A row that cannot be half of a clean match (a file row breaking a rule or its fee, an item an
+# earlier run settled) xors its value with one of these too: its group cannot come to
+# `_ITEM_ROLE` but by the same coincidence. (One aggregate fewer per group than a flag of its
+# own: the groups' memory is the first pass's cost.)
+_LINE_NOT_OK = 4417624873929117297
+_ITEM_NOT_OK = 2839468326207155869
+_LINE_AGREES = f"hashint8extended(amount_minor, {_LINE_H2} # hashtextextended(lower(currency), 0))"
+_ITEM_AGREES = f"hashint8extended(amount, h2 # hashtextextended(currency, 0)) # {_ITEM_ROLE}"
+
+
+def _lines_sql(stage: str, candidates: str) -> str:
+    """The file's rows of the candidate groups; a row whose values break a rule is a group of
+    its own (`bad`, keyed by its line number) that says why. (Either key may name the row: a
+    hash probe each, then the rules for the few rows found.)"""
+    where = (
+        f"{_LINE_H1} IN (SELECT h1 FROM {candidates}) "
+        f"OR line_number IN (SELECT h1 FROM {candidates})"
+    )
     return f"""
-SELECT CASE WHEN reason IS NULL THEN key_hash ELSE line_number END AS h1,
-       reason IS NOT NULL AS bad, key_hash2 AS h2, line_number,
+SELECT h1, reason IS NOT NULL AS bad, {_LINE_H2} AS h2, line_number,
        {_TYPE_SEED.format(type="type")} AS item_type, {_LINE_KEY} AS reference,
        NULL::text AS item_id, NULL::bigint AS internal_amount, NULL::integer AS internal_currency,
-       amount_minor AS external_amount, currency_code AS external_currency,
+       amount_minor AS external_amount, {_LINE_CURRENCY} AS external_currency,
        fee_minor AS external_fee, settlement_date, NULL::timestamptz AS occurred_at,
        CASE WHEN type = 'dispute' THEN reference END AS disputed_reference, reason
-  FROM {stage}
- WHERE (coalesce(key_hash, line_number) & 1023) % $7 = $6"""
+  FROM (SELECT *, CASE WHEN reason IS NULL THEN {_LINE_H1} ELSE line_number END AS h1
+          FROM (SELECT *, CASE WHEN {LINE_VALID} THEN NULL ELSE {LINE_REASON} END AS reason
+                  FROM {stage} WHERE {where}) AS s) AS s
+ WHERE reason IS NOT NULL OR h1 IN (SELECT h1 FROM {candidates})"""
 
 
-def match_sql(fmt: FileFormat, stage: str, results: str) -> str:
-    """One partition ($6 of $7) of the one pass: group both sides by transaction; keep each
-    group that is not a clean match (one row, one item, same currency, amount and agreed fee,
-    never settled by an earlier run) and, of Clearport's unmatched items, those of the period
-    ($4 on). $5: the periods earlier runs of the connector covered."""
+def fee_agreed_sql(schedules: list[tuple[int, int, int]]) -> str:
+    """Whether a file row's fee is the agreed one (`code`: the row's currency code): by the
+    connector's schedule for the row's currency (code, percent in basis points, fixed minor
+    units: integers read from the database), and any fee where the currency has none. Written
+    out as literals: the check runs on every row, and a join per row costs more than the rest
+    of the row's work."""
+    cases = " ".join(
+        f"WHEN {int(code)} THEN fee_minor = (amount_minor * {int(bps)} + 5000) / 10000 "
+        f"+ {int(fixed)}"
+        for code, bps, fixed in schedules
+    )
+    return f"CASE code {cases} ELSE true END" if cases else "true"
+
+
+def candidates_sql(fmt: FileFormat, stage: str, candidates: str, fee_agreed: str) -> str:
+    """The first pass, one partition ($6 of $7) of it: both sides grouped by transaction with
+    three fixed-width aggregates, keeping the key of each group that is not plainly a clean match
+    (one row and one item agreeing on the second hash, amount and currency, the fee agreed,
+    the item never settled by an earlier run: $5 holds the periods earlier runs covered) and
+    not just an item from before the period ($4) that no row names. The groups kept are a
+    superset of the exceptions; `match_sql` looks at them closely. (`OFFSET 0` keeps the
+    row's rule check and currency code computed once, not once per use.)"""
     part = "(h1 & 1023) % $7 = $6"
+    sides = [
+        f"""
+SELECT CASE WHEN valid THEN {_LINE_H1} ELSE line_number END AS h1,
+       {_LINE_AGREES}
+       # CASE WHEN coalesce(valid AND {fee_agreed}, false) THEN 0 ELSE {_LINE_NOT_OK} END
+       AS agrees, true AS keep
+  FROM (SELECT reference, type, dispute_case_id, amount_minor, currency, fee_minor, line_number,
+               {_LINE_ROUGHLY_VALID} AS valid, {_LINE_CURRENCY} AS code
+          FROM {stage}
+         WHERE (coalesce({_LINE_H1}, line_number) & 1023) % $7 = $6
+        OFFSET 0) AS s"""
+    ]
+    for item_type, table, _, amount, at, which in _ITEM_SOURCES:
+        h1, h2 = _hashes(_item_key(fmt, item_type), f"'{item_type}'")
+        sides.append(f"""
+SELECT h1, {_ITEM_AGREES}
+       # CASE WHEN at < $4 AND coalesce($5::tstzmultirange @> at, false)
+              THEN {_ITEM_NOT_OK} ELSE 0 END AS agrees,
+       at >= $4 AS keep
+  FROM (SELECT {h1} AS h1, {h2} AS h2, {amount} AS amount, p.currency, {at} AS at
+          FROM {table}
+         WHERE {which} AND {at} >= $2 AND {at} < $3) AS i
+ WHERE {part}""")
+    return f"""
+INSERT INTO {candidates} (h1)
+SELECT h1 FROM ({" UNION ALL ".join(sides)}) AS u
+ GROUP BY h1
+HAVING bool_or(keep)
+   AND NOT (count(*) = 2 AND bit_xor(agrees) = {_ITEM_ROLE})"""
+
+
+def collect_lines_sql(stage: str, candidates: str, rows: str) -> str:
+    """The second pass, the file's side: every row of the candidate groups, in full."""
+    return f"INSERT INTO {rows} {_lines_sql(stage, candidates)}"
+
+
+def collect_items_sql(fmt: FileFormat, candidates: str, rows: str) -> str:
+    """The second pass, Clearport's side ($1 connector, $2 look-back start, $3 period end)."""
+    return f"INSERT INTO {rows} {_items_sql(fmt, f'h1 IN (SELECT h1 FROM {candidates})')}"
+
+
+ROWS_COLUMNS_SQL = """h1 bigint, bad boolean, h2 bigint, line_number bigint, item_type integer,
+    reference text, item_id text, internal_amount bigint, internal_currency integer,
+    external_amount bigint, external_currency integer, external_fee bigint,
+    settlement_date date, occurred_at timestamptz, disputed_reference text, reason text"""
+
+
+def match_sql(rows: str, results: str) -> str:
+    """The candidate groups' rows grouped by transaction, each group that is not a clean match
+    (one row, one item, same currency, amount and agreed fee, never settled by an earlier run)
+    classified and kept and, of Clearport's unmatched items, those of the period ($2 on).
+    $1: the connector (its fee schedule); $3: the periods earlier runs of the connector
+    covered."""
     return f"""
 INSERT INTO {results}
 SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, g.line_count,
@@ -186,18 +303,18 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
                min(u.external_fee) AS external_fee, min(u.settlement_date) AS settlement_date,
                min(u.occurred_at) AS occurred_at,
                min(u.disputed_reference) AS disputed_reference
-          FROM ({_lines_sql(stage)}
-                UNION ALL {_items_sql(fmt, part)}) AS u
+          FROM {rows} AS u
          GROUP BY u.h1, u.bad) AS g
   LEFT JOIN reconciliation_fee_schedules f0 ON f0.connector = $1
        AND hashtext(f0.currency) = g.external_currency
-  LEFT JOIN LATERAL (SELECT (g.external_amount * f0.percent_bps + 5000) / 10000 + f0.fixed_minor
-                     AS expected_fee) AS f ON true
- WHERE g.bad OR (g.line_count = 0 AND g.occurred_at >= $4)
+  LEFT JOIN LATERAL (SELECT CASE WHEN NOT g.bad
+                     THEN (g.external_amount * f0.percent_bps + 5000) / 10000 + f0.fixed_minor
+                     END AS expected_fee) AS f ON true
+ WHERE g.bad OR (g.line_count = 0 AND g.occurred_at >= $2)
     OR (g.line_count > 0 AND NOT (g.line_count = 1 AND g.item_count = 1
         AND g.h2_min = g.h2_max
         AND g.external_currency = g.internal_currency
         AND g.external_amount = g.internal_amount
         AND g.external_fee = coalesce(f.expected_fee, g.external_fee)
-        AND (g.occurred_at >= $4 OR NOT coalesce($5::tstzmultirange @> g.occurred_at, false))))
+        AND (g.occurred_at >= $2 OR NOT coalesce($3::tstzmultirange @> g.occurred_at, false))))
 """
