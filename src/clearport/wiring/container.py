@@ -97,6 +97,8 @@ class Container:
         await self.db.open()
         if listen:
             await self.invalidation_listener.start()
+            # Loaded now, not by the first tokenization inside its transaction (bins/service.py).
+            await self.bins.warm()
 
     async def stop(self) -> None:
         await self.invalidation_listener.stop()
