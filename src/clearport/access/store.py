@@ -1,4 +1,4 @@
-"""API keys, rate-limit counters and failed-authentication counts in PostgreSQL."""
+"""API keys and failed-authentication counts in PostgreSQL (rate limits: `rate_limits.py`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from clearport.access.ports import KeyLookup
 from clearport.core.errors import present
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction
-from clearport.db.database import Database, conn_of
+from clearport.db.database import conn_of
 from clearport.db.pagination import fetch_page
 from clearport.db.statements import Params, Table
 
@@ -50,7 +50,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
 _FIND_PARAMS = Params()
 _FIND = (
     f"SELECT {', '.join(f'k.{c}' for c in API_KEYS.column_names)}, k.secret_hash, "
-    "f.subject IS NOT NULL AS subject_locked "
+    "f.subject IS NOT NULL AS subject_locked, f.locked_until "
     "FROM (VALUES (1)) AS one (x) "
     f"LEFT JOIN {API_KEYS.name} k ON k.secret_hash = {_FIND_PARAMS('secret_hash', 'bytea')} "
     f"LEFT JOIN auth_failures f ON f.subject = {_FIND_PARAMS('subject', 'text')} "
@@ -84,8 +84,10 @@ class PgApiKeyRepository:
             "the lookup always returns its one row",
         )
         if row["id"] is None:
-            return KeyLookup(None, None, row["subject_locked"])
-        return KeyLookup(_key(row), bytes(row["secret_hash"]), row["subject_locked"])
+            return KeyLookup(None, None, row["subject_locked"], row["locked_until"])
+        return KeyLookup(
+            _key(row), bytes(row["secret_hash"]), row["subject_locked"], row["locked_until"]
+        )
 
     async def get_by_hash(self, tx: Transaction, secret_hash: bytes) -> ApiKey | None:
         row = await conn_of(tx).fetchrow(
@@ -119,35 +121,6 @@ class PgApiKeyRepository:
             page=page,
             row_to=_key,
         )
-
-
-# Window boundaries come from the database clock so processes with skewed clocks agree.
-_HIT = """
-WITH now_s AS (SELECT extract(epoch FROM clock_timestamp()) AS t)
-INSERT INTO rate_limit_counters AS c (key_id, window_start, count)
-SELECT $1::text, (floor((SELECT t FROM now_s) / $2::int) * $2::int)::bigint, 1
-ON CONFLICT (key_id) DO UPDATE
-SET count = CASE WHEN c.window_start = EXCLUDED.window_start THEN c.count + 1 ELSE 1 END,
-    window_start = EXCLUDED.window_start
-RETURNING count, ceil(window_start + $2::int - (SELECT t FROM now_s))::int AS remaining_s
-"""
-
-
-class PgRateLimiter:
-    def __init__(self, db: Database, *, limit: int, window_s: int) -> None:
-        self._db = db
-        self._limit = limit
-        self._window_s = window_s
-
-    async def hit(self, key_id: str) -> int | None:
-        async with self._db.pool.acquire() as conn:
-            row = present(
-                await conn.fetchrow(_HIT, key_id, self._window_s), "an upsert returns its row"
-            )
-        if row["count"] <= self._limit:
-            return None
-        # Retry-After is whole seconds, rounded up, never 0.
-        return max(1, int(row["remaining_s"]))
 
 
 def _after_failure(p: Params, failed_at: str, locked_until: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from clearport.core.clock import Clock, SystemClock
-from clearport.core.invalidation import CacheTopic, InvalidationHub, NoCache
+from clearport.core.invalidation import CacheTopic, InvalidationHub
 from clearport.vault.keyring import ComponentFiles
 from clearport.wiring.cloud import bootstrap_cloud, dynamodb_mirror_for, object_storage_for
 from clearport.wiring.container import Container
@@ -69,9 +69,10 @@ def build_container(
     # Imported here, not at the top: the commands that only need the database URL or the
     # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
     from clearport.access.lockout import LockoutPolicy
+    from clearport.access.rate_limits import PgRateShares, SharedRateLimiter
     from clearport.access.server_secret import load_or_create_server_secret
-    from clearport.access.service import Authenticator
-    from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter, PgRateLimiter
+    from clearport.access.service import AuthCaches, Authenticator
+    from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter
     from clearport.adjustments.service import AdjustmentService
     from clearport.adjustments.store import PgAdjustmentStore
     from clearport.audit.service import Auditor, AuditQueries
@@ -101,6 +102,7 @@ def build_container(
     from clearport.idempotency.store import PgIdempotencyStore
     from clearport.ledger.service import LedgerService
     from clearport.ledger.store import PgLedgerStore
+    from clearport.merchants.gates import CachedMerchantGates
     from clearport.merchants.service import MerchantService
     from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
     from clearport.payments.service import PaymentService
@@ -148,14 +150,17 @@ def build_container(
     # Key material wrapped by KMS lives in the database, so every machine shares it.
     key_provider = key_provider_for(settings, shared=PgWrappedKeys(db))
     storage = object_storage_for(settings)
-    invalidations = PgInvalidations()
     hub = InvalidationHub()
+    invalidations = PgInvalidations(hub)
     audit_log = PgAuditLog()
     auditor = Auditor(audit_log, clock)
     keys = PgApiKeyRepository()
     merchants_repo = PgMerchantRepository()
-    rate_limiter = PgRateLimiter(
-        db, limit=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
+    rate_limiter = SharedRateLimiter(
+        PgRateShares(db),
+        limit=settings.rate_limit_requests,
+        window_s=settings.rate_limit_window_s,
+        sync_s=settings.rate_limit_sync_s,
     )
     bin_repo = PgBinRepository()
     bin_directory = BinDirectory(uow, bin_repo, ttl_s=settings.rules_cache_ttl_s)
@@ -173,9 +178,10 @@ def build_container(
         bins=bin_directory,
     )
     hub.subscribe(CacheTopic.DATA_KEYS, vault.cached_data_keys)
-    # API keys are read on every request today (decision 0002): the hot-path cache subscribes
-    # here when it exists; the announcements are published already.
-    hub.subscribe(CacheTopic.API_KEY, NoCache())
+    # What every request reads is cached per process (decision 0910).
+    auth_caches = AuthCaches(max_entries=settings.auth_cache_size, ttl_s=settings.auth_cache_ttl_s)
+    hub.subscribe(CacheTopic.API_KEY, auth_caches.keys)
+    hub.subscribe(CacheTopic.AUTH_LOCKOUT, auth_caches.lockouts)
     settlement_store = PgSettlementStore()
     ledger = LedgerService(uow, PgLedgerStore(), clock, settlement_store)
     simulator = SimulatorConnector(latency_s=settings.simulator_latency_s)
@@ -229,6 +235,10 @@ def build_container(
         lock_timeout_s=settings.idempotency_lock_timeout_s,
     )
     payment_settings = PgPaymentSettingsRepository()
+    gates = CachedMerchantGates(
+        payment_settings, max_entries=settings.auth_cache_size, ttl_s=settings.auth_cache_ttl_s
+    )
+    hub.subscribe(CacheTopic.MERCHANT, gates.cache)
     events = PgEventStore()
     outbox = Outbox(events, clock)
     txlog = PgTxlogStore()
@@ -237,7 +247,7 @@ def build_container(
     payments = PaymentService(
         uow,
         PgPaymentStore(),
-        payment_settings,
+        gates,
         vault,
         ledger,
         idempotency,
@@ -391,6 +401,8 @@ def build_container(
                 window_s=settings.auth_failure_window_s,
                 lockout_s=settings.auth_lockout_s,
             ),
+            caches=auth_caches,
+            invalidations=invalidations,
         ),
         merchants=MerchantService(
             uow,

@@ -101,6 +101,7 @@ class Container:
             await self.bins.warm()
 
     async def stop(self) -> None:
+        await self.authenticator.close()
         await self.invalidation_listener.stop()
         await self.settlement_jobs.close()
         await self.connector_directory.close()
