@@ -44,9 +44,9 @@ NOT_LOCKED = CachedLockout()
 
 class AuthCaches:
     """This process's copies of what authentication reads (decision 0910): keys by the keyed
-    hash of their secret (tagged with the key's id, which a revocation announces) and each
-    address that is not locked out (tagged with the subject, which a lockout announces). Unknown keys are
-    never cached: every failure is counted in the database."""
+    hash of their secret (tagged with the key's id, which a revocation announces) and the
+    addresses that are not locked out (tagged with the subject, which a lockout announces).
+    Unknown keys are never cached: every failure is counted in the database."""
 
     def __init__(self, *, max_entries: int, ttl_s: float) -> None:
         self.keys: BoundedTtlCache[bytes, CachedKey] = BoundedTtlCache(

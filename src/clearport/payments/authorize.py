@@ -148,6 +148,11 @@ class Authorizations:
         now = self._clock.now()
         payment_id = new_id("pay")
         async with self._uow.transaction() as tx:
+            if claim is not None:
+                # First: the claim (deferred ones are made here, in this commit, decision 0912)
+                # is bound to the payment this transaction creates, so a retry after a crash
+                # recovers it instead of charging twice.
+                await self._idempotency.claim_in(tx, claim, payment_id)
             gate = await self._merchants.merchant_gate(tx, merchant_id)
             if gate is None:
                 raise NotFound("No such merchant.")
@@ -194,8 +199,6 @@ class Authorizations:
             await self._store.insert_pending(
                 tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
             )
-            if claim is not None:
-                await self._idempotency.bind_resource(tx, claim, payment_id)
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
         card_input = present(card_input, "a routed payment has its card")
         connector_card = ConnectorCard(

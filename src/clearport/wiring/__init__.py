@@ -147,8 +147,13 @@ def build_container(
     )
     db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     uow = db
+    # What caches load while a request holds a transaction (the BIN table during tokenization,
+    # key material wrapped by KMS on a first use) comes from a small pool of its own: from the
+    # main pool it could wait for a connection that every other request holds while waiting on
+    # a lock that transaction holds (a first DEK, an idempotency claim), a deadlock.
+    cache_db = Database(database_url, min_size=0, max_size=2)
     # Key material wrapped by KMS lives in the database, so every machine shares it.
-    key_provider = key_provider_for(settings, shared=PgWrappedKeys(db))
+    key_provider = key_provider_for(settings, shared=PgWrappedKeys(cache_db))
     storage = object_storage_for(settings)
     hub = InvalidationHub()
     invalidations = PgInvalidations(hub)
@@ -163,7 +168,7 @@ def build_container(
         sync_s=settings.rate_limit_sync_s,
     )
     bin_repo = PgBinRepository()
-    bin_directory = BinDirectory(uow, bin_repo, ttl_s=settings.rules_cache_ttl_s)
+    bin_directory = BinDirectory(cache_db, bin_repo, ttl_s=settings.rules_cache_ttl_s)
     hub.subscribe(CacheTopic.BINS, bin_directory)
     vault = VaultService(
         uow,
@@ -447,4 +452,5 @@ def build_container(
         ),
         invalidations=hub,
         invalidation_listener=InvalidationListener(database_url, hub),
+        cache_db=cache_db,
     )

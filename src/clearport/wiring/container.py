@@ -85,6 +85,8 @@ class Container:
     # processes (decision 0019).
     invalidations: InvalidationHub
     invalidation_listener: InvalidationListener
+    # The pool that caches read through while a request may hold the main pool's connections.
+    cache_db: Database | None = None
 
     @staticmethod
     def schema_head() -> str:
@@ -95,6 +97,8 @@ class Container:
         """Open the pool and, for a process that serves (API, worker), listen for cache
         invalidations; a one-shot command caches nothing worth a connection."""
         await self.db.open()
+        if self.cache_db is not None:
+            await self.cache_db.open()
         if listen:
             await self.invalidation_listener.start()
             # Loaded now, not by the first tokenization inside its transaction (bins/service.py).
@@ -106,3 +110,5 @@ class Container:
         await self.settlement_jobs.close()
         await self.connector_directory.close()
         await self.db.close()
+        if self.cache_db is not None:
+            await self.cache_db.close()
