@@ -22,7 +22,8 @@ while the next connector is asked; a timed-out authorization is never left stand
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -44,7 +45,7 @@ from clearport.core.errors import (
 from clearport.core.ids import new_id
 from clearport.core.money import parse_currency
 from clearport.core.sensitive import SensitiveStr
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
 from clearport.merchants.domain import MerchantStatus
@@ -114,7 +115,11 @@ class Authorizations:
         router: Router,
         risk: RiskScreen,
         max_amount_minor: Mapping[str, int],
+        grouped: Callable[[], AbstractAsyncContextManager[Transaction]] | None = None,
     ) -> None:
+        # Where the answer's one statement goes: a block whose statements may share a commit
+        # with other requests' (group commit, decision 0912), or else autocommit.
+        self._grouped = grouped or uow.autocommit
         self._router = router
         self._risk = risk
         self._blocked = BlockedPayments(store, writer, idempotency)
@@ -360,7 +365,7 @@ class Authorizations:
             and authorization_target(outcome, capture=payment.capture_requested)
             is not PaymentStatus.CAPTURED
         )
-        block = self._uow.autocommit() if alone else self._uow.transaction()
+        block = self._grouped() if alone else self._uow.transaction()
         async with block as tx:
             postings: list[TransferRequest] = []
             current, written = await self._writer.authorization(

@@ -90,6 +90,7 @@ def build_container(
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.connectors.store import PgConnectorRepository
     from clearport.db.database import Database
+    from clearport.db.group_commit import GroupCommit
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
     from clearport.disputes.service import DisputeService
     from clearport.disputes.store import PgDisputeStore
@@ -240,6 +241,11 @@ def build_container(
         lock_timeout_s=settings.idempotency_lock_timeout_s,
     )
     payment_settings = PgPaymentSettingsRepository()
+    group_commit = GroupCommit(
+        db,
+        max_wait_s=settings.group_commit_max_wait_ms / 1000,
+        max_batch=settings.group_commit_max_batch,
+    )
     gates = CachedMerchantGates(
         payment_settings, max_entries=settings.auth_cache_size, ttl_s=settings.auth_cache_ttl_s
     )
@@ -266,6 +272,7 @@ def build_container(
         max_amount_minor=settings.payment_max_amount_minor,
         authorization_window_s=settings.authorization_window_s,
         janitor_grace_s=settings.janitor_grace_s,
+        grouped=group_commit.block,
     )
     # Checkpoints are signed by the key provider's asymmetric key (never anything in the
     # database) and kept in the database and in object storage.
@@ -453,4 +460,5 @@ def build_container(
         invalidations=hub,
         invalidation_listener=InvalidationListener(database_url, hub),
         cache_db=cache_db,
+        group_commit=group_commit,
     )

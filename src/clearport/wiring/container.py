@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from clearport.connectors.service import ConnectorService
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
+    from clearport.db.group_commit import GroupCommit
     from clearport.db.invalidation import InvalidationListener
     from clearport.disputes.service import DisputeService
     from clearport.events.service import EventQueries
@@ -87,6 +88,7 @@ class Container:
     invalidation_listener: InvalidationListener
     # The pool that caches read through while a request may hold the main pool's connections.
     cache_db: Database | None = None
+    group_commit: GroupCommit | None = None  # the answers' shared commits (decision 0912)
 
     @staticmethod
     def schema_head() -> str:
@@ -105,6 +107,8 @@ class Container:
             await self.bins.warm()
 
     async def stop(self) -> None:
+        if self.group_commit is not None:
+            await self.group_commit.close()  # what waits is committed (and answered) first
         await self.authenticator.close()
         await self.invalidation_listener.stop()
         await self.settlement_jobs.close()
