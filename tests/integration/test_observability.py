@@ -10,7 +10,8 @@ from pathlib import Path
 
 import structlog
 
-from clearport.access.rate_limits import PgRateShares, SharedRateLimiter
+from clearport.access.rate_limits import SharedRateLimiter
+from clearport.access.store import PgRateShares
 from clearport.core.redaction import redact
 from clearport.db.database import Database
 from clearport.logs import configure_logging

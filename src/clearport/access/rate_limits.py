@@ -23,10 +23,9 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
-
-from clearport.db.database import Database
 
 log = structlog.get_logger("clearport.rate_limits")
 
@@ -39,55 +38,25 @@ class _Count:
     sent: int = -1  # `mine` as last written (-1: never)
 
 
-# Writes this process's counts and reads the other processes' for the same windows, in one
-# statement. Rows of other windows are ignored (a process that stopped leaves one stale row per
-# key, overwritten when a process of the same name returns, or swept by `_SWEEP`).
-_EXCHANGE = """
-WITH mine AS (
-    INSERT INTO rate_limit_shares AS s (key_id, process, window_start, count, updated_at)
-    SELECT k, $2, w, c, now() FROM unnest($1::text[], $3::bigint[], $4::integer[]) AS t (k, w, c)
-    ON CONFLICT (key_id, process) DO UPDATE
-    SET window_start = EXCLUDED.window_start, count = EXCLUDED.count, updated_at = now()
-)
-SELECT t.k AS key_id, coalesce(sum(s.count), 0)::bigint AS others
-  FROM unnest($1::text[], $3::bigint[]) AS t (k, w)
-  LEFT JOIN rate_limit_shares s
-    ON s.key_id = t.k AND s.window_start = t.w AND s.process <> $2
- GROUP BY t.k
-"""
-_SWEEP = "DELETE FROM rate_limit_shares WHERE updated_at < now() - interval '1 hour'"
-
-
-class PgRateShares:
-    """`rate_limit_shares` in PostgreSQL."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+class RateShares(Protocol):
+    """Where the processes' counts meet (`store.PgRateShares`: an UNLOGGED table)."""
 
     async def exchange(
         self, process: str, counts: Sequence[tuple[str, int, int]]
     ) -> dict[str, int]:
         """Store (key, window_start, count) for `process`; the other processes' total per key
         in the same window."""
-        async with self._db.pool.acquire() as conn:
-            rows = await conn.fetch(
-                _EXCHANGE,
-                [c[0] for c in counts],
-                process,
-                [c[1] for c in counts],
-                [c[2] for c in counts],
-            )
-        return {r["key_id"]: int(r["others"]) for r in rows}
+        ...
 
     async def sweep(self) -> None:
-        async with self._db.pool.acquire() as conn:
-            await conn.execute(_SWEEP)
+        """Forget rows no process has written for a long time."""
+        ...
 
 
 class SharedRateLimiter:
     def __init__(
         self,
-        shares: PgRateShares,
+        shares: RateShares,
         *,
         limit: int,
         window_s: int,

@@ -128,6 +128,8 @@ async def _answer(
     # masked: secrets never rest in the idempotency store. Card numbers are not masked here:
     # responses never hold one (the sentinel scan proves it), while masking Luhn-valid digit
     # runs would corrupt legitimate fields such as network references on replay.
+    if claim.completed_in_transaction or claim.keep_open:
+        return response  # stored with the endpoint's own writes: no second pass over the body
     stored = redact_secrets(bytes(response.body).decode()).encode()
     await service.finish(claim, response.status_code, stored)
     return response

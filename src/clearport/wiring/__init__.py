@@ -69,10 +69,10 @@ def build_container(
     # Imported here, not at the top: the commands that only need the database URL or the
     # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
     from clearport.access.lockout import LockoutPolicy
-    from clearport.access.rate_limits import PgRateShares, SharedRateLimiter
+    from clearport.access.rate_limits import SharedRateLimiter
     from clearport.access.server_secret import load_or_create_server_secret
     from clearport.access.service import AuthCaches, Authenticator
-    from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter
+    from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter, PgRateShares
     from clearport.adjustments.service import AdjustmentService
     from clearport.adjustments.store import PgAdjustmentStore
     from clearport.audit.service import Auditor, AuditQueries

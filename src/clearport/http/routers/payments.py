@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.config import JsonDict
 
@@ -30,6 +29,7 @@ from clearport.http.models.payments import (
 )
 from clearport.http.openapi import answers
 from clearport.http.representation import payment_json, refund_json
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import Metadata, ShortText, StrictModel, list_json
 from clearport.http.schemas_cards import EXAMPLE_CARD, CardNumber, ExpiryMonth, HolderName
 from clearport.payments.domain import PaymentStatus, RefundStatus
