@@ -152,58 +152,73 @@ class Authorizations:
         risk_set = await self._risk.active_set()
         now = self._clock.now()
         payment_id = new_id("pay")
-        async with self._uow.transaction() as tx:
-            if claim is not None:
-                # First: the claim (deferred ones are made here, in this commit, decision 0912)
-                # is bound to the payment this transaction creates, so a retry after a crash
-                # recovers it instead of charging twice.
-                await self._idempotency.claim_in(tx, claim, payment_id)
-            gate = await self._merchants.merchant_gate(tx, merchant_id)
-            if gate is None:
-                raise NotFound("No such merchant.")
-            if gate.status is not MerchantStatus.ACTIVE:
-                raise PermissionDenied(
-                    f"This merchant is {gate.status} and cannot create payments.",
-                    code="merchant_inactive",
+        try:
+            async with self._uow.transaction() as tx:
+                if claim is not None:
+                    # First: the claim (deferred ones are made here, in this commit, decision 0912)
+                    # is bound to the payment this transaction creates, so a retry after a crash
+                    # recovers it instead of charging twice.
+                    await self._idempotency.claim_in(tx, claim, payment_id)
+                gate = await self._merchants.merchant_gate(tx, merchant_id)
+                if gate is None:
+                    raise NotFound("No such merchant.")
+                if gate.status is not MerchantStatus.ACTIVE:
+                    raise PermissionDenied(
+                        f"This merchant is {gate.status} and cannot create payments.",
+                        code="merchant_inactive",
+                    )
+                card_input: CardInput | None = None
+                stored: StoredCard
+                cvc_field: Field
+                if isinstance(new.source, InlineCard):
+                    cvc, cvc_field = new.source.cvc, ("source", "card", "cvc")
+                    _require_cvc(cvc, gate.require_cvc, cvc_field)
+                    stored = await self._vault.tokenize(tx, merchant_id, new.source.card)
+                    card_input = new.source.card
+                else:
+                    cvc, cvc_field = new.source.cvc, ("source", "cvc")
+                    _require_cvc(cvc, gate.require_cvc, cvc_field)
+                    stored = await self._vault.get_card(
+                        tx, merchant_id, new.source.token, field=("source", "token")
+                    )
+                    if cvc is not None:
+                        validate_cvc(cvc, stored.brand, field=cvc_field)
+                facts = facts_of(
+                    payment_id, merchant_id, gate.mcc, new.amount, new.currency, stored
                 )
-            card_input: CardInput | None = None
-            stored: StoredCard
-            cvc_field: Field
-            if isinstance(new.source, InlineCard):
-                cvc, cvc_field = new.source.cvc, ("source", "card", "cvc")
-                _require_cvc(cvc, gate.require_cvc, cvc_field)
-                stored = await self._vault.tokenize(tx, merchant_id, new.source.card)
-                card_input = new.source.card
-            else:
-                cvc, cvc_field = new.source.cvc, ("source", "cvc")
-                _require_cvc(cvc, gate.require_cvc, cvc_field)
-                stored = await self._vault.get_card(
-                    tx, merchant_id, new.source.token, field=("source", "token")
+                # Risk before routing (decision 0520): a blocked payment is never routed.
+                risk = await self._risk.screen(tx, risk_set, facts, now)
+                if risk is not None and risk.blocked:
+                    payment = self._new_payment(
+                        payment_id, merchant_id, new, stored, None, risk, now
+                    )
+                    return await self._blocked.record(tx, principal.actor, payment, claim)
+                routing = routing_of(plan, facts, self._calls.allows)
+                if card_input is None and isinstance(new.source, TokenSource):
+                    card_input = await self._vault.reveal_for_connector(
+                        tx,
+                        merchant_id,
+                        new.source.token,
+                        payment_id=payment_id,
+                        connector=routing.connector,
+                    )
+                payment = self._new_payment(
+                    payment_id, merchant_id, new, stored, routing, risk, now
                 )
-                if cvc is not None:
-                    validate_cvc(cvc, stored.brand, field=cvc_field)
-            facts = facts_of(payment_id, merchant_id, gate.mcc, new.amount, new.currency, stored)
-            # Risk before routing (decision 0520): a blocked payment is never routed.
-            risk = await self._risk.screen(tx, risk_set, facts, now)
-            if risk is not None and risk.blocked:
-                payment = self._new_payment(payment_id, merchant_id, new, stored, None, risk, now)
-                return await self._blocked.record(tx, principal.actor, payment, claim)
-            routing = routing_of(plan, facts, self._calls.allows)
-            if card_input is None and isinstance(new.source, TokenSource):
-                card_input = await self._vault.reveal_for_connector(
-                    tx,
-                    merchant_id,
-                    new.source.token,
-                    payment_id=payment_id,
-                    connector=routing.connector,
+                attempt = new_attempt(
+                    payment,
+                    Operation.AUTHORIZE,
+                    new.amount,
+                    now,
+                    attempt_id=payment.auth_attempt_id,
                 )
-            payment = self._new_payment(payment_id, merchant_id, new, stored, routing, risk, now)
-            attempt = new_attempt(
-                payment, Operation.AUTHORIZE, new.amount, now, attempt_id=payment.auth_attempt_id
-            )
-            await self._store.insert_pending(
-                tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
-            )
+                await self._store.insert_pending(
+                    tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
+                )
+        except BaseException:
+            if claim is not None and claim.deferred:
+                claim.bound_resource = None  # rolled back with the payment: nothing is claimed
+            raise
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
         card_input = present(card_input, "a routed payment has its card")
         connector_card = ConnectorCard(
