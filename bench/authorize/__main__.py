@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,48 @@ def _ids(url: str, status: str) -> list[str]:
         ]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of `pid` and its children (the API workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(c) for c in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _transactions(url: str) -> int:
+    """Transactions committed in the bench's database so far (each autocommit statement is one;
+    read-only ones too): per request, a count of the commits and single reads it made."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        row = conn.execute(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _measured(url: str, server_pid: int, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run` (a wrk run) with the API's CPU per request and the database's transactions per
+    request, figures that depend far less on what else runs on the machine than req/s."""
+    cpu_before, tx_before = _cpu_s(server_pid), _transactions(url)
+    figure = run()
+    time.sleep(2)  # the server's sessions report their statistics at most once a second
+    cpu, tx = _cpu_s(server_pid) - cpu_before, _transactions(url) - tx_before
+    done = figure.get("requests") or 0
+    if done:
+        figure["api_cpu_ms_per_request"] = round(cpu * 1000 / done, 2)
+        figure["db_transactions_per_request"] = round(tx / done, 2)
+    return figure
+
+
 def _report(results: dict[str, Any], name: str, figure: dict[str, Any]) -> None:
     results[name] = figure
     print(f"{name}: {json.dumps(figure)}", flush=True)
@@ -322,12 +365,17 @@ def main() -> None:
         _configure_rules(target, operator_key)
         _wrk(target, script, 3, wenv)  # warm-up
         if wanted("authorize"):
-            _report(results, "authorize", _wrk(target, script, args.duration, wenv))
+            _report(
+                results,
+                "authorize",
+                _measured(url, server.pid, lambda: _wrk(target, script, args.duration, wenv)),
+            )
         if wanted("sale"):
+            sale_env = {**wenv, "CP_CAPTURE": "true"}
             _report(
                 results,
                 "sale",
-                _wrk(target, script, args.duration, {**wenv, "CP_CAPTURE": "true"}),
+                _measured(url, server.pid, lambda: _wrk(target, script, args.duration, sale_env)),
             )
         ids = _ids(url, "authorized")
         ids_file = data_dir / "authorized.txt"
@@ -352,18 +400,19 @@ def main() -> None:
             run["real_captures_per_s"] = round(run["captured"] / elapsed, 1)
             _report(results, "capture_only", run)
         if wanted("tokenize"):
+            tokenize = str(HERE / "tokenize.lua")
             _report(
                 results,
                 "tokenize",
-                _wrk(target, str(HERE / "tokenize.lua"), args.duration, wenv),
+                _measured(url, server.pid, lambda: _wrk(target, tokenize, args.duration, wenv)),
             )
         if wanted("get") and ids:
+            get_env = {**wenv, "CP_IDS": str(ids_file)}
+            get = str(HERE / "get.lua")
             _report(
                 results,
                 "get_payment",
-                _wrk(
-                    target, str(HERE / "get.lua"), args.duration, {**wenv, "CP_IDS": str(ids_file)}
-                ),
+                _measured(url, server.pid, lambda: _wrk(target, get, args.duration, get_env)),
             )
     finally:
         _stop(server)

@@ -35,7 +35,6 @@ class _Count:
     window_start: int
     mine: int = 0  # admitted by this process in the window
     others: int = 0  # what the other processes had admitted at the last exchange
-    sent: int = -1  # `mine` as last written (-1: never)
 
 
 class RateShares(Protocol):
@@ -76,7 +75,7 @@ class SharedRateLimiter:
     async def hit(self, key_id: str) -> int | None:
         """Count one request; None if allowed, else the seconds until the window resets.
         Never waits for the database."""
-        if self._task is None:
+        if self._task is None or self._task.done():  # first use, or a loop that ended
             self._task = asyncio.create_task(self._run(), name="rate-limit-exchange")
         now = self._wall()
         window_start = int(now // self._window_s) * self._window_s
@@ -99,8 +98,7 @@ class SharedRateLimiter:
             return
         counts = [(k, c.window_start, c.mine) for k, c in pending]
         others = await self._shares.exchange(self.process, counts)
-        for (key_id, count), (_, _, sent) in zip(pending, counts, strict=True):
-            count.sent = sent
+        for key_id, count in pending:
             count.others = max(count.others, others.get(key_id, 0))
 
     async def _run(self) -> None:
