@@ -100,7 +100,9 @@ class BinDirectory:
         which must be seen at once) is loaded before answering."""
         if self._stale:
             await self._reload()
-        elif self._monotonic() >= self._expires_at and self._refresh is None:
+        elif self._monotonic() >= self._expires_at and (
+            self._refresh is None or self._refresh.done()  # a loop that ended leaves it done
+        ):
             self._refresh = asyncio.create_task(self._background_reload())
         return self._table.lookup(digits)
 
