@@ -4,8 +4,9 @@
   (decision 0911). UNLOGGED: written every `rate_limit_sync_s` by a background task, never by a
   request, and worth nothing after a crash (a new window starts within a second), so it costs no
   WAL and no fsync. One row per (key, process): a process only ever updates its own rows, so no
-  two processes wait on one row lock. `rate_limit_counters` (one durable row per key, upserted
-  by every request) is no longer written and goes.
+  two processes wait on one row lock. `rate_limit_counters` (one row per key, upserted by every
+  request) is no longer written, but stays until a later migration: during a rolling deploy
+  (decision 0806) the processes of the previous release still write it.
 
 Revision ID: 0016
 Revises: 0012
@@ -30,7 +31,6 @@ CREATE UNLOGGED TABLE rate_limit_shares (
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (key_id, process)
 );
-DROP TABLE rate_limit_counters;
 """
     )
 
@@ -38,11 +38,6 @@ DROP TABLE rate_limit_counters;
 def downgrade() -> None:
     op.execute(
         """
-CREATE TABLE rate_limit_counters (
-    key_id text PRIMARY KEY,
-    window_start bigint NOT NULL,
-    count integer NOT NULL
-);
 DROP TABLE rate_limit_shares;
 """
     )
