@@ -28,9 +28,24 @@ class Settings(BaseSettings):
     environment: Literal["test", "live"] = "test"
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "json"
-    # Requests per key per window, counted in PostgreSQL so every API process shares the limit.
+    # Requests per key per window, shared by every API process (decision 0911): each process
+    # counts in memory and exchanges counts with the others every rate_limit_sync_s through an
+    # UNLOGGED PostgreSQL table; no request waits for it. A window may admit up to
+    # (processes - 1) x (one process's requests in one exchange interval) beyond the limit.
     rate_limit_requests: int = 1000
-    rate_limit_window_s: int = 1
+    rate_limit_window_s: int = Field(default=1, ge=1)
+    rate_limit_sync_s: float = Field(default=0.05, gt=0, le=1)
+    # The authorization path's caches (decision 0910): API keys by their keyed hash, lockouts
+    # and merchants' status and payment settings, at most this many entries each, trusted this
+    # long without an announcement (LISTEN/NOTIFY evicts a changed entry from every process).
+    auth_cache_size: int = Field(default=10_000, ge=1)
+    auth_cache_ttl_s: float = Field(default=5.0, gt=0)
+    # Group commit (decision 0912): a process's concurrent second writes of authorizations
+    # share one transaction and one commit, each answered only after that commit; a batch waits
+    # at most this long for company (0 turns it off: every write commits on its own) and holds
+    # at most group_commit_max_batch writes.
+    group_commit_max_wait_ms: float = Field(default=2.0, ge=0, le=50)
+    group_commit_max_batch: int = Field(default=32, ge=1, le=1000)
     # PCI DSS 8.3.4: this many failed authentications from one address (an IPv6 /64) within
     # the window lock it out for the lockout period, valid keys included (at most 10, at least
     # 1800 s to comply). Counted in PostgreSQL, shared by every API process.

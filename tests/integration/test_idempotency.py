@@ -108,3 +108,50 @@ def test_replay_keeps_long_numbers_intact(api: Api) -> None:
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json() == first.json()
     assert replay.json()["metadata"]["ref"] == luhn_valid_reference
+
+
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}
+
+
+def test_payment_claims_its_key_in_its_own_transaction(api: Api) -> None:
+    """POST /v1/payments claims its key with the pending payment (decision 0912): the stored
+    claim is bound to the payment; the same request replays it; another body is 422."""
+    merchant_id, key = api.merchant()
+    body = {"amount": 700, "currency": "usd", "source": {"card": CARD}}
+    first = api.call("POST", "/v1/payments", key, json=body, idempotency_key="deferred-1")
+    assert first.status_code == 201, first.text
+    from tests.support import pg
+
+    with pg(api.database_url) as conn:
+        row = conn.execute(
+            "SELECT state, resource_id FROM idempotency_keys WHERE principal_id = %s AND key = %s",
+            (merchant_id, "deferred-1"),
+        ).fetchone()
+    assert row == ("completed", first.json()["id"])
+    again = api.call("POST", "/v1/payments", key, json=body, idempotency_key="deferred-1")
+    assert again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    other = api.call(
+        "POST", "/v1/payments", key, json={**body, "amount": 701}, idempotency_key="deferred-1"
+    )
+    assert other.status_code == 422
+
+
+def test_payment_refused_before_its_transaction_stores_its_answer(api: Api) -> None:
+    """A payment refused before it claimed its key (a suspended merchant: 403) stores that
+    answer under the key, as a claimed request would: the retry replays it even after the
+    merchant is active again."""
+    admin = api.operator()
+    merchant_id, key = api.merchant(admin)
+    body = {"amount": 700, "currency": "usd", "source": {"card": CARD}}
+    suspended = api.call(
+        "PATCH", f"/v1/merchants/{merchant_id}", admin, json={"status": "suspended"}
+    )
+    assert suspended.status_code == 200
+    refused = api.call("POST", "/v1/payments", key, json=body, idempotency_key="refused-1")
+    assert refused.status_code == 403
+    api.call("PATCH", f"/v1/merchants/{merchant_id}", admin, json={"status": "active"})
+    replay = api.call("POST", "/v1/payments", key, json=body, idempotency_key="refused-1")
+    assert replay.status_code == 403
+    assert replay.headers["Idempotent-Replayed"] == "true"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from pathlib import Path
 
 import structlog
 
-from clearport.access.store import PgRateLimiter
+from clearport.access.rate_limits import SharedRateLimiter
+from clearport.access.store import PgRateShares
 from clearport.core.redaction import redact
 from clearport.db.database import Database
 from clearport.logs import configure_logging
@@ -33,7 +35,9 @@ def test_health_ready_and_metrics(api: Api) -> None:
 
 
 def test_rate_limit_is_shared_across_processes(database_url: str) -> None:
-    """Two limiters with separate pools (as two API processes have) share one budget."""
+    """Two limiters with separate pools (as two API processes have) share one budget once they
+    have exchanged counts: each admits while its own count plus the other's stays under the
+    limit."""
 
     async def scenario() -> list[int | None]:
         first, second = (
@@ -42,16 +46,27 @@ def test_rate_limit_is_shared_across_processes(database_url: str) -> None:
         )
         await first.open()
         await second.open()
+        limiters = [
+            SharedRateLimiter(PgRateShares(db), limit=4, window_s=3600, sync_s=1)
+            for db in (first, second)
+        ]
         try:
-            limiters = [PgRateLimiter(db, limit=4, window_s=60) for db in (first, second)]
-            return [await limiters[i % 2].hit("key_shared") for i in range(6)]
+            results = []
+            for i in range(6):
+                results.append(await limiters[i % 2].hit("key_shared"))
+                for _ in range(2):  # the first round writes, the second reads the other's
+                    for limiter in limiters:
+                        await limiter.sync()
+            return results
         finally:
+            for limiter in limiters:
+                await limiter.close()
             await first.close()
             await second.close()
 
     results = asyncio.run(scenario())
     assert results[:4] == [None] * 4
-    assert all(isinstance(r, int) and 1 <= r <= 60 for r in results[4:])
+    assert all(isinstance(r, int) and 1 <= r <= 3600 for r in results[4:])
 
 
 def test_rate_limited_response_shape(api: Api) -> None:
@@ -60,9 +75,20 @@ def test_rate_limited_response_shape(api: Api) -> None:
     assert key_id_row.status_code == 200
     from tests.support import pg
 
+    # Another process (as the server learns at its next exchange) has spent every key's budget
+    # for this window and the next few.
     with pg(api.database_url) as conn:
-        conn.execute("UPDATE rate_limit_counters SET count = 1000000")
+        conn.execute(
+            "INSERT INTO rate_limit_shares (key_id, process, window_start, count) "
+            "SELECT k.id, 'elsewhere-' || w, w, 1000000 FROM api_keys k, "
+            "generate_series(floor(extract(epoch FROM now()))::bigint, "
+            "floor(extract(epoch FROM now()))::bigint + 5) AS w"
+        )
+    deadline = time.monotonic() + 5
     limited = api.call("GET", "/v1/merchants", admin)
+    while limited.status_code != 429 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        limited = api.call("GET", "/v1/merchants", admin)
     assert limited.status_code == 429
     assert limited.json()["error"]["type"] == "rate_limit_error"
     assert int(limited.headers["Retry-After"]) >= 1

@@ -21,6 +21,9 @@ class KeyLookup:
     key: ApiKey | None
     secret_hash: bytes | None
     subject_locked: bool
+    # Until when the subject stays locked out (None: not locked), so a cache knows how long
+    # the answer holds.
+    locked_until: datetime | None = None
 
 
 class ApiKeyRepository(Protocol):
@@ -47,6 +50,10 @@ class ApiKeyRepository(Protocol):
 class RateLimiter(Protocol):
     async def hit(self, key_id: str) -> int | None:
         """Count one request; None if allowed, else the seconds until the window resets."""
+        ...
+
+    async def close(self) -> None:
+        """Stop what runs in the background (the exchange with other processes)."""
         ...
 
 

@@ -4,24 +4,57 @@ key's rate limit."""
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import NoReturn
 
-from clearport.access.domain import Origin, Principal, PrincipalKind, Role, hash_secret
+from clearport.access.domain import ApiKey, Origin, Principal, PrincipalKind, Role, hash_secret
 from clearport.access.lockout import LockoutPolicy, lockout_subject
 from clearport.access.ports import (
     ApiKeyRepository,
     AuthFailureCounter,
     AuthFailureLog,
+    KeyLookup,
     RateLimiter,
 )
+from clearport.core.cache import BoundedTtlCache
 from clearport.core.clock import Clock
 from clearport.core.errors import AuthenticationFailed, RateLimited, invariant
+from clearport.core.invalidation import CacheTopic, Invalidations
 from clearport.core.uow import UnitOfWork
 
 _KEY_PREFIXES = ("sk_test_", "sk_live_", "ok_")
 MAX_API_KEY_LEN = 200
 _NO_KEY = "No API key provided."
 _INVALID_KEY = "Invalid API key provided."
+
+
+@dataclass(frozen=True, slots=True)
+class CachedKey:
+    key: ApiKey
+    secret_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CachedLockout:
+    """An address that was not locked out when read."""
+
+
+NOT_LOCKED = CachedLockout()
+
+
+class AuthCaches:
+    """This process's copies of what authentication reads (decision 0910): keys by the keyed
+    hash of their secret (tagged with the key's id, which a revocation announces) and the
+    addresses that are not locked out (tagged with the subject, which a lockout announces).
+    Unknown keys are never cached: every failure is counted in the database."""
+
+    def __init__(self, *, max_entries: int, ttl_s: float) -> None:
+        self.keys: BoundedTtlCache[bytes, CachedKey] = BoundedTtlCache(
+            max_entries=max_entries, ttl_s=ttl_s
+        )
+        self.lockouts: BoundedTtlCache[str, CachedLockout] = BoundedTtlCache(
+            max_entries=max_entries, ttl_s=ttl_s
+        )
 
 
 class Authenticator:
@@ -40,7 +73,12 @@ class Authenticator:
         clock: Clock,
         server_secret: bytes,
         lockout: LockoutPolicy,
+        *,
+        caches: AuthCaches | None = None,
+        invalidations: Invalidations | None = None,
     ) -> None:
+        self._caches = caches
+        self._invalidations = invalidations
         self._uow = uow
         self._keys = keys
         self._failures = failures
@@ -58,10 +96,7 @@ class Authenticator:
         if not secret.startswith(_KEY_PREFIXES) or len(secret) > MAX_API_KEY_LEN:
             await self._fail(origin, subject, "malformed_key", _INVALID_KEY)
         digest = hash_secret(self._server_secret, secret)
-        async with self._uow.autocommit() as tx:
-            found = await self._keys.find_by_hash(
-                tx, digest, lockout_subject=subject, at=self._clock.now()
-            )
+        found = await self._lookup(digest, subject)
         # The lookup is by an index on the HMAC; the final match is a constant-time comparison
         # of the stored and computed digests.
         if found.key is None or not hmac.compare_digest(found.secret_hash or b"", digest):
@@ -87,6 +122,38 @@ class Authenticator:
         invariant(key.role is not None, "an operator key has a role")
         return Principal(PrincipalKind.OPERATOR, key.id, role=Role(str(key.role)))
 
+    async def close(self) -> None:
+        await self._rate_limiter.close()
+
+    async def _lookup(self, digest: bytes, subject: str) -> KeyLookup:
+        """The key and the subject's lockout: from this process's caches when both are there
+        and the lockout (if any) still holds, else in one database round trip that refills
+        them."""
+        now = self._clock.now()
+        caches = self._caches
+        if caches is not None:
+            key = caches.keys.get(digest)
+            lockout = caches.lockouts.get(subject)
+            # Only "not locked out" is trusted from the cache: a locked-out address is rare
+            # and its every request is read afresh, so a lockout that ends (or a harness that
+            # empties the table) is seen at once.
+            if key is not None and lockout is not None:
+                return KeyLookup(key.key, key.secret_hash, False, None)
+            generation = (caches.keys.generation(), caches.lockouts.generation())
+        async with self._uow.autocommit() as tx:
+            found = await self._keys.find_by_hash(tx, digest, lockout_subject=subject, at=now)
+        if caches is not None:
+            if found.key is not None and found.secret_hash is not None:
+                caches.keys.put(
+                    digest,
+                    CachedKey(found.key, found.secret_hash),
+                    tag=found.key.id,
+                    generation=generation[0],
+                )
+            if not found.subject_locked:
+                caches.lockouts.put(subject, NOT_LOCKED, tag=subject, generation=generation[1])
+        return found
+
     async def _fail(
         self, origin: Origin, subject: str, reason: str, message: str, resource: str = "api"
     ) -> NoReturn:
@@ -99,6 +166,9 @@ class Authenticator:
                 tx, origin=origin, reason=reason, resource=resource, locked_out=count.locked
             )
             if count.locked_until is not None:
+                if self._invalidations is not None:
+                    # Every process stops trusting its cached "not locked out" for this subject.
+                    await self._invalidations.publish(tx, CacheTopic.AUTH_LOCKOUT, subject)
                 await self._failures.auth_locked_out(
                     tx,
                     origin=origin,

@@ -1,7 +1,8 @@
-"""API keys, rate-limit counters and failed-authentication counts in PostgreSQL."""
+"""API keys, failed-authentication counts and the processes' rate-limit shares in PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -50,7 +51,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
 _FIND_PARAMS = Params()
 _FIND = (
     f"SELECT {', '.join(f'k.{c}' for c in API_KEYS.column_names)}, k.secret_hash, "
-    "f.subject IS NOT NULL AS subject_locked "
+    "f.subject IS NOT NULL AS subject_locked, f.locked_until "
     "FROM (VALUES (1)) AS one (x) "
     f"LEFT JOIN {API_KEYS.name} k ON k.secret_hash = {_FIND_PARAMS('secret_hash', 'bytea')} "
     f"LEFT JOIN auth_failures f ON f.subject = {_FIND_PARAMS('subject', 'text')} "
@@ -84,8 +85,10 @@ class PgApiKeyRepository:
             "the lookup always returns its one row",
         )
         if row["id"] is None:
-            return KeyLookup(None, None, row["subject_locked"])
-        return KeyLookup(_key(row), bytes(row["secret_hash"]), row["subject_locked"])
+            return KeyLookup(None, None, row["subject_locked"], row["locked_until"])
+        return KeyLookup(
+            _key(row), bytes(row["secret_hash"]), row["subject_locked"], row["locked_until"]
+        )
 
     async def get_by_hash(self, tx: Transaction, secret_hash: bytes) -> ApiKey | None:
         row = await conn_of(tx).fetchrow(
@@ -119,35 +122,6 @@ class PgApiKeyRepository:
             page=page,
             row_to=_key,
         )
-
-
-# Window boundaries come from the database clock so processes with skewed clocks agree.
-_HIT = """
-WITH now_s AS (SELECT extract(epoch FROM clock_timestamp()) AS t)
-INSERT INTO rate_limit_counters AS c (key_id, window_start, count)
-SELECT $1::text, (floor((SELECT t FROM now_s) / $2::int) * $2::int)::bigint, 1
-ON CONFLICT (key_id) DO UPDATE
-SET count = CASE WHEN c.window_start = EXCLUDED.window_start THEN c.count + 1 ELSE 1 END,
-    window_start = EXCLUDED.window_start
-RETURNING count, ceil(window_start + $2::int - (SELECT t FROM now_s))::int AS remaining_s
-"""
-
-
-class PgRateLimiter:
-    def __init__(self, db: Database, *, limit: int, window_s: int) -> None:
-        self._db = db
-        self._limit = limit
-        self._window_s = window_s
-
-    async def hit(self, key_id: str) -> int | None:
-        async with self._db.pool.acquire() as conn:
-            row = present(
-                await conn.fetchrow(_HIT, key_id, self._window_s), "an upsert returns its row"
-            )
-        if row["count"] <= self._limit:
-            return None
-        # Retry-After is whole seconds, rounded up, never 0.
-        return max(1, int(row["remaining_s"]))
 
 
 def _after_failure(p: Params, failed_at: str, locked_until: str) -> str:
@@ -214,3 +188,48 @@ class PgAuthFailureCounter:
         if row is None:
             return FailureCount(already_locked=True, failures=0, locked_until=None)
         return FailureCount(False, row["failures"], row["locked_until"])
+
+
+# Writes this process's counts and reads the other processes' for the same windows, in one
+# statement. Rows of other windows are ignored (a process that stopped leaves one stale row per
+# key, overwritten when a process of the same name returns, or swept by `_SWEEP`).
+_EXCHANGE = """
+WITH mine AS (
+    INSERT INTO rate_limit_shares AS s (key_id, process, window_start, count, updated_at)
+    SELECT k, $2, w, c, now() FROM unnest($1::text[], $3::bigint[], $4::integer[]) AS t (k, w, c)
+    ON CONFLICT (key_id, process) DO UPDATE
+    SET window_start = EXCLUDED.window_start, count = EXCLUDED.count, updated_at = now()
+)
+SELECT t.k AS key_id, coalesce(sum(s.count), 0)::bigint AS others
+  FROM unnest($1::text[], $3::bigint[]) AS t (k, w)
+  LEFT JOIN rate_limit_shares s
+    ON s.key_id = t.k AND s.window_start = t.w AND s.process <> $2
+ GROUP BY t.k
+"""
+_SWEEP = "DELETE FROM rate_limit_shares WHERE updated_at < now() - interval '1 hour'"
+
+
+class PgRateShares:
+    """`rate_limit_shares` in PostgreSQL."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def exchange(
+        self, process: str, counts: Sequence[tuple[str, int, int]]
+    ) -> dict[str, int]:
+        """Store (key, window_start, count) for `process`; the other processes' total per key
+        in the same window."""
+        async with self._db.pool.acquire() as conn:
+            rows = await conn.fetch(
+                _EXCHANGE,
+                [c[0] for c in counts],
+                process,
+                [c[1] for c in counts],
+                [c[2] for c in counts],
+            )
+        return {r["key_id"]: int(r["others"]) for r in rows}
+
+    async def sweep(self) -> None:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(_SWEEP)

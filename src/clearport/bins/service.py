@@ -18,7 +18,7 @@ import structlog
 
 from clearport.bins.domain import BinInfo, BinTable, parse_csv
 from clearport.bins.ports import BinRepository
-from clearport.core.invalidation import CacheSubscriber, CacheTopic, Invalidations
+from clearport.core.invalidation import CacheTopic, Invalidations
 from clearport.core.uow import UnitOfWork
 
 log = structlog.get_logger("clearport.bins")
@@ -34,7 +34,7 @@ class BinService:
         uow: UnitOfWork,
         repo: BinRepository,
         invalidations: Invalidations,
-        local: CacheSubscriber,
+        local: BinDirectory,
     ) -> None:
         self._local = local  # this process's table, dropped at once after an import
         self._uow = uow
@@ -51,6 +51,10 @@ class BinService:
         self._local.clear()
         log.info("bins_imported", ranges=len(ranges))
         return len(ranges)
+
+    async def warm(self) -> None:
+        """Load this process's table before it serves (see `BinDirectory.lookup`)."""
+        await self._local.warm()
 
     async def count(self) -> int:
         async with self._uow.autocommit() as tx:
@@ -76,6 +80,7 @@ class BinDirectory:
         self._stale = True
         self._expires_at = 0.0
         self._loading = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
 
     def evict(self, key: str) -> None:
         self._stale = True
@@ -83,14 +88,38 @@ class BinDirectory:
     def clear(self) -> None:
         self._stale = True
 
+    async def warm(self) -> None:
+        await self._reload()
+
     async def lookup(self, digits: str) -> BinInfo | None:
-        if self._stale or self._monotonic() >= self._expires_at:
-            async with self._loading:
-                if self._stale or self._monotonic() >= self._expires_at:
-                    # Fresh before reading: an announcement during the read marks it stale again.
-                    self._stale = False
-                    async with self._uow.autocommit() as tx:
-                        ranges = await self._repo.all(tx)
-                    self._table = BinTable(ranges)
-                    self._expires_at = self._monotonic() + self._ttl_s
+        """The range holding `digits`. Tokenization calls this inside its transaction, so it
+        must not wait for a pooled connection there: with every other connection waiting on a
+        lock that transaction holds (a merchant's first DEK), that wait never ends. So a table
+        whose TTL ran out is used while a background task reloads it; only a table never
+        loaded (a process that skipped `warm`) or dropped by an announcement (a new import,
+        which must be seen at once) is loaded before answering."""
+        if self._stale:
+            await self._reload()
+        elif self._monotonic() >= self._expires_at and (
+            self._refresh is None or self._refresh.done()  # a loop that ended leaves it done
+        ):
+            self._refresh = asyncio.create_task(self._background_reload())
         return self._table.lookup(digits)
+
+    async def _background_reload(self) -> None:
+        try:
+            await self._reload()
+        except Exception:  # the next lookup tries again; the TTL's table still answers
+            log.warning("bins_reload_failed", exc_info=True)
+        finally:
+            self._refresh = None
+
+    async def _reload(self) -> None:
+        async with self._loading:
+            if self._stale or self._monotonic() >= self._expires_at:
+                # Fresh before reading: an announcement during the read marks it stale again.
+                self._stale = False
+                async with self._uow.autocommit() as tx:
+                    ranges = await self._repo.all(tx)
+                self._table = BinTable(ranges)
+                self._expires_at = self._monotonic() + self._ttl_s

@@ -29,6 +29,8 @@ class CacheTopic(StrEnum):
     BINS = "bins"  # "all": the BIN table was imported anew
     ROUTING_RULES = "routing_rules"  # a routing rule set id: activated (the active one changed)
     RISK_RULES = "risk_rules"  # a risk rule set id: activated (the active one changed)
+    MERCHANT = "merchant"  # a merchant id: its status, MCC or payment settings changed
+    AUTH_LOCKOUT = "auth_lockout"  # a lockout subject (an address): it was locked out
 
 
 class Invalidations(Protocol):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import asyncpg
+import orjson
 
 from clearport.core.uow import Transaction
 
@@ -18,6 +18,16 @@ class PgTransaction:
     """An open transaction on one pooled connection."""
 
     conn: asyncpg.Connection
+    # Run once the transaction has committed (never after a rollback): this process's own
+    # cache evictions for what the transaction announced (db/invalidation.py).
+    after_commit: list[Callable[[], object]] = field(default_factory=list)
+
+    def on_commit(self, action: Callable[[], object]) -> None:
+        """`action` after the commit; at once when this block commits statement by statement."""
+        if self.conn.is_in_transaction():
+            self.after_commit.append(action)
+        else:
+            action()
 
 
 def conn_of(tx: Transaction) -> asyncpg.Connection:
@@ -35,9 +45,15 @@ async def _keep_connection(conn: asyncpg.Connection) -> None:
     """
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    for name in ("jsonb", "json"):
+        await conn.set_type_codec(
+            name, encoder=_json_text, decoder=orjson.loads, schema="pg_catalog"
+        )
 
 
 class Database:
@@ -75,8 +91,12 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            yield PgTransaction(cast(asyncpg.Connection, conn))
+        async with self.pool.acquire() as conn:
+            tx = PgTransaction(cast(asyncpg.Connection, conn))
+            async with conn.transaction():
+                yield tx
+            for action in tx.after_commit:
+                action()
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Transaction]:

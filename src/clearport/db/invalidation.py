@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+from typing import cast
 
 import asyncpg
 import structlog
@@ -24,7 +25,7 @@ import structlog
 from clearport.core.errors import invariant
 from clearport.core.invalidation import CacheTopic, InvalidationHub
 from clearport.core.uow import Transaction
-from clearport.db.database import conn_of
+from clearport.db.database import PgTransaction, conn_of
 
 log = structlog.get_logger("clearport.invalidation")
 
@@ -55,12 +56,20 @@ def decode(payload: str) -> tuple[str, str] | None:
 
 
 class PgInvalidations:
-    """Announcements published in the caller's transaction."""
+    """Announcements published in the caller's transaction. Given this process's hub, the
+    announcement is also delivered here as soon as the transaction commits, so the process that
+    made a change never answers from its stale copy while its own notification is on the way."""
+
+    def __init__(self, hub: InvalidationHub | None = None) -> None:
+        self._hub = hub
 
     async def publish(self, tx: Transaction, topic: CacheTopic, key: str) -> None:
         payload = encode(topic, key)
         invariant(len(payload.encode()) <= MAX_PAYLOAD_BYTES, "an announcement fits NOTIFY")
         await conn_of(tx).execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+        hub = self._hub
+        if hub is not None:
+            cast(PgTransaction, tx).on_commit(lambda: hub.deliver(str(topic), key))
 
 
 class InvalidationListener:

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -18,6 +17,7 @@ from clearport.http.errors import error_response_for
 from clearport.http.middleware import RequestContextMiddleware
 from clearport.http.models.connectors import document_types
 from clearport.http.openapi import openapi_document
+from clearport.http.responses import JSONResponse
 from clearport.http.routers import (
     audit,
     balance,

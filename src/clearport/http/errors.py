@@ -8,7 +8,6 @@ from typing import Any
 import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -27,6 +26,7 @@ from clearport.core.errors import (
     PermissionDenied,
     RateLimited,
 )
+from clearport.http.responses import JSONResponse
 
 log = structlog.get_logger("clearport.api")
 

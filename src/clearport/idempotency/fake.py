@@ -87,6 +87,26 @@ class FakeIdempotencyStore:
             entry.response_status = response.status
             entry.response_body = response.body
 
+    async def claim_new(
+        self, tx: Transaction, principal_id: str, key: str, request_hash: bytes, resource_id: str
+    ) -> bool:
+        if (principal_id, key) in self.entries:
+            return False
+        now = self._clock.now()
+        self.entries[(principal_id, key)] = FakeEntry(
+            request_hash, now, now, resource_id=resource_id
+        )
+        return True
+
+    async def store_new(
+        self, principal_id: str, key: str, request_hash: bytes, status: int, body: bytes
+    ) -> None:
+        if (principal_id, key) not in self.entries:
+            now = self._clock.now()
+            self.entries[(principal_id, key)] = FakeEntry(
+                request_hash, now, now, "completed", status, body
+            )
+
     async def release(self, principal_id: str, key: str) -> None:
         entry = self.entries.get((principal_id, key))
         if entry is not None and entry.state == "in_progress":

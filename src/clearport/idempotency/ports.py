@@ -36,5 +36,18 @@ class IdempotencyStore(Protocol):
         body: bytes,
         tx: Transaction | None = None,
     ) -> None: ...
+    async def claim_new(
+        self, tx: Transaction, principal_id: str, key: str, request_hash: bytes, resource_id: str
+    ) -> bool:
+        """Claim a key no one holds, in the caller's transaction, bound to what it creates;
+        False if the key has an entry of any kind (a concurrent holder's is waited for)."""
+        ...
+
+    async def store_new(
+        self, principal_id: str, key: str, request_hash: bytes, status: int, body: bytes
+    ) -> None:
+        """Store a completed response under a key nobody claimed; nothing if one did."""
+        ...
+
     async def release(self, principal_id: str, key: str) -> None: ...
     async def purge_expired(self, older_than: datetime) -> int: ...

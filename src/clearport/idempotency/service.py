@@ -55,6 +55,17 @@ class IdempotencyClaim:
     recovered_resource: str | None = None
     completed_in_transaction: bool = False
     keep_open: bool = False
+    # Deferred (decision 0912): nothing is claimed yet; the endpoint claims the key in its first
+    # transaction (`claim_in`), so the claim costs no commit of its own. `request_hash` is what
+    # it stores; `bound_resource` what that transaction was to create.
+    deferred: bool = False
+    request_hash: RequestHash | None = None
+    bound_resource: str | None = None
+
+
+class ClaimContended(Exception):
+    """A deferred claim found the key taken: the route claims it the ordinary way (replay,
+    409, 422, or a recovery) and runs the endpoint again if that claims it."""
 
 
 class IdempotencyService:
@@ -69,15 +80,36 @@ class IdempotencyService:
     def request_hash(self, method: str, path: str, body: bytes) -> RequestHash:
         return hash_request(self._server_secret, method, path, body)
 
-    async def begin(
-        self, scope: str, key: str, request_hash: RequestHash
-    ) -> IdempotencyClaim | Replay:
+    def check_key(self, key: str) -> None:
         if len(key) > MAX_IDEMPOTENCY_KEY_LEN or not _IDEMPOTENCY_KEY.match(key):
             raise InvalidRequest(
                 f"'Idempotency-Key' must be 1-{MAX_IDEMPOTENCY_KEY_LEN} printable ASCII "
                 "characters.",
                 field="Idempotency-Key",
             )
+
+    def deferred(self, scope: str, key: str, request_hash: RequestHash) -> IdempotencyClaim:
+        """A claim the endpoint makes in its own first transaction (`claim_in`)."""
+        self.check_key(key)
+        return IdempotencyClaim(scope, key, deferred=True, request_hash=request_hash)
+
+    async def claim_in(self, tx: Transaction, claim: IdempotencyClaim, resource_id: str) -> None:
+        """In the transaction that creates `resource_id`: a deferred claim is made here (or
+        `ClaimContended` raised); an ordinary one records what it creates (`bind_resource`)."""
+        if not claim.deferred:
+            await self.bind_resource(tx, claim, resource_id)
+            return
+        request_hash = present(claim.request_hash, "a deferred claim has its request's hash")
+        if not await self._store.claim_new(
+            tx, claim.scope, claim.key, request_hash.current, resource_id
+        ):
+            raise ClaimContended(claim.key)
+        claim.bound_resource = resource_id
+
+    async def begin(
+        self, scope: str, key: str, request_hash: RequestHash
+    ) -> IdempotencyClaim | Replay:
+        self.check_key(key)
         outcome, status, body, stored_hash, resource_id = await self._store.claim(
             scope, key, request_hash, self._lock_timeout_s, self._ttl_s
         )
@@ -112,11 +144,26 @@ class IdempotencyService:
     async def finish(self, claim: IdempotencyClaim, status: int, body: bytes) -> None:
         if claim.completed_in_transaction or claim.keep_open:
             return
+        if claim.deferred:
+            # Claimed and bound in a committed transaction, it stays for a retry to recover
+            # unless the answer is stored; never claimed (refused before), the answer is
+            # stored under the key if nobody took it meanwhile.
+            if not is_storable(status):
+                return
+            if claim.bound_resource is not None:
+                await self._store.complete(claim.scope, claim.key, status, body)
+            else:
+                request_hash = present(claim.request_hash, "a deferred claim has its hash")
+                await self._store.store_new(
+                    claim.scope, claim.key, request_hash.current, status, body
+                )
+            return
         if is_storable(status):
             await self._store.complete(claim.scope, claim.key, status, body)
         else:
             await self._store.release(claim.scope, claim.key)
 
     async def abandon(self, claim: IdempotencyClaim) -> None:
-        if not claim.completed_in_transaction and not claim.keep_open:
+        # A deferred claim is bound to what it creates whenever it exists: nothing to release.
+        if not claim.completed_in_transaction and not claim.keep_open and not claim.deferred:
             await self._store.release(claim.scope, claim.key)

@@ -123,6 +123,38 @@ class PgIdempotencyStore:
         async with self._db.pool.acquire() as conn:
             await conn.execute(_COMPLETE, *args)
 
+    async def claim_new(
+        self, tx: Transaction, principal_id: str, key: str, request_hash: bytes, resource_id: str
+    ) -> bool:
+        # DO NOTHING waits for a concurrent claim of the same key to commit or roll back.
+        return bool(
+            await conn_of(tx).fetchval(
+                "INSERT INTO idempotency_keys (principal_id, key, request_hash, state, "
+                "resource_id) VALUES ($1, $2, $3, 'in_progress', $4) "
+                "ON CONFLICT (principal_id, key) DO NOTHING RETURNING true",
+                principal_id,
+                key,
+                request_hash,
+                resource_id,
+            )
+        )
+
+    async def store_new(
+        self, principal_id: str, key: str, request_hash: bytes, status: int, body: bytes
+    ) -> None:
+        async with self._db.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO idempotency_keys (principal_id, key, request_hash, state, "
+                "response_status, response_body, completed_at) "
+                "VALUES ($1, $2, $3, 'completed', $4, $5, now()) "
+                "ON CONFLICT (principal_id, key) DO NOTHING",
+                principal_id,
+                key,
+                request_hash,
+                status,
+                body,
+            )
+
     async def release(self, principal_id: str, key: str) -> None:
         # A key bound to what its request created stays (in progress, recovered by the retry
         # after the lock timeout): forgetting it would let the retry create a second payment

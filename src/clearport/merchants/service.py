@@ -171,6 +171,8 @@ class MerchantService:
                 metadata=patch.metadata if patch.metadata is not None else merchant.metadata,
             )
             await self._merchants.update(tx, updated)
+            # Every process's cached gate (status, MCC, payment settings) goes at commit.
+            await self._invalidations.publish(tx, CacheTopic.MERCHANT, merchant_id)
             changed = sorted(
                 name
                 for name in (
@@ -215,6 +217,7 @@ class MerchantService:
             if await self._merchants.get(tx, merchant_id) is None:
                 raise NotFound(f"No such merchant: '{merchant_id}'.", field="id")
             await self._payment_settings.set_require_cvc(tx, merchant_id, value)
+            await self._invalidations.publish(tx, CacheTopic.MERCHANT, merchant_id)
 
     async def create_key(
         self, actor: Principal, origin: Origin, merchant_id: str, expires_at: datetime | None

@@ -22,7 +22,8 @@ while the next connector is asked; a timed-out authorization is never left stand
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -44,7 +45,7 @@ from clearport.core.errors import (
 from clearport.core.ids import new_id
 from clearport.core.money import parse_currency
 from clearport.core.sensitive import SensitiveStr
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.ledger.domain import TransferRequest
 from clearport.merchants.domain import MerchantStatus
@@ -114,7 +115,11 @@ class Authorizations:
         router: Router,
         risk: RiskScreen,
         max_amount_minor: Mapping[str, int],
+        grouped: Callable[[], AbstractAsyncContextManager[Transaction]] | None = None,
     ) -> None:
+        # Where the answer's one statement goes: a block whose statements may share a commit
+        # with other requests' (group commit, decision 0912), or else autocommit.
+        self._grouped = grouped or uow.autocommit
         self._router = router
         self._risk = risk
         self._blocked = BlockedPayments(store, writer, idempotency)
@@ -147,55 +152,73 @@ class Authorizations:
         risk_set = await self._risk.active_set()
         now = self._clock.now()
         payment_id = new_id("pay")
-        async with self._uow.transaction() as tx:
-            gate = await self._merchants.merchant_gate(tx, merchant_id)
-            if gate is None:
-                raise NotFound("No such merchant.")
-            if gate.status is not MerchantStatus.ACTIVE:
-                raise PermissionDenied(
-                    f"This merchant is {gate.status} and cannot create payments.",
-                    code="merchant_inactive",
+        try:
+            async with self._uow.transaction() as tx:
+                if claim is not None:
+                    # First: the claim (deferred ones are made here, in this commit, decision 0912)
+                    # is bound to the payment this transaction creates, so a retry after a crash
+                    # recovers it instead of charging twice.
+                    await self._idempotency.claim_in(tx, claim, payment_id)
+                gate = await self._merchants.merchant_gate(tx, merchant_id)
+                if gate is None:
+                    raise NotFound("No such merchant.")
+                if gate.status is not MerchantStatus.ACTIVE:
+                    raise PermissionDenied(
+                        f"This merchant is {gate.status} and cannot create payments.",
+                        code="merchant_inactive",
+                    )
+                card_input: CardInput | None = None
+                stored: StoredCard
+                cvc_field: Field
+                if isinstance(new.source, InlineCard):
+                    cvc, cvc_field = new.source.cvc, ("source", "card", "cvc")
+                    _require_cvc(cvc, gate.require_cvc, cvc_field)
+                    stored = await self._vault.tokenize(tx, merchant_id, new.source.card)
+                    card_input = new.source.card
+                else:
+                    cvc, cvc_field = new.source.cvc, ("source", "cvc")
+                    _require_cvc(cvc, gate.require_cvc, cvc_field)
+                    stored = await self._vault.get_card(
+                        tx, merchant_id, new.source.token, field=("source", "token")
+                    )
+                    if cvc is not None:
+                        validate_cvc(cvc, stored.brand, field=cvc_field)
+                facts = facts_of(
+                    payment_id, merchant_id, gate.mcc, new.amount, new.currency, stored
                 )
-            card_input: CardInput | None = None
-            stored: StoredCard
-            cvc_field: Field
-            if isinstance(new.source, InlineCard):
-                cvc, cvc_field = new.source.cvc, ("source", "card", "cvc")
-                _require_cvc(cvc, gate.require_cvc, cvc_field)
-                stored = await self._vault.tokenize(tx, merchant_id, new.source.card)
-                card_input = new.source.card
-            else:
-                cvc, cvc_field = new.source.cvc, ("source", "cvc")
-                _require_cvc(cvc, gate.require_cvc, cvc_field)
-                stored = await self._vault.get_card(
-                    tx, merchant_id, new.source.token, field=("source", "token")
+                # Risk before routing (decision 0520): a blocked payment is never routed.
+                risk = await self._risk.screen(tx, risk_set, facts, now)
+                if risk is not None and risk.blocked:
+                    payment = self._new_payment(
+                        payment_id, merchant_id, new, stored, None, risk, now
+                    )
+                    return await self._blocked.record(tx, principal.actor, payment, claim)
+                routing = routing_of(plan, facts, self._calls.allows)
+                if card_input is None and isinstance(new.source, TokenSource):
+                    card_input = await self._vault.reveal_for_connector(
+                        tx,
+                        merchant_id,
+                        new.source.token,
+                        payment_id=payment_id,
+                        connector=routing.connector,
+                    )
+                payment = self._new_payment(
+                    payment_id, merchant_id, new, stored, routing, risk, now
                 )
-                if cvc is not None:
-                    validate_cvc(cvc, stored.brand, field=cvc_field)
-            facts = facts_of(payment_id, merchant_id, gate.mcc, new.amount, new.currency, stored)
-            # Risk before routing (decision 0520): a blocked payment is never routed.
-            risk = await self._risk.screen(tx, risk_set, facts, now)
-            if risk is not None and risk.blocked:
-                payment = self._new_payment(payment_id, merchant_id, new, stored, None, risk, now)
-                return await self._blocked.record(tx, principal.actor, payment, claim)
-            routing = routing_of(plan, facts, self._calls.allows)
-            if card_input is None and isinstance(new.source, TokenSource):
-                card_input = await self._vault.reveal_for_connector(
-                    tx,
-                    merchant_id,
-                    new.source.token,
-                    payment_id=payment_id,
-                    connector=routing.connector,
+                attempt = new_attempt(
+                    payment,
+                    Operation.AUTHORIZE,
+                    new.amount,
+                    now,
+                    attempt_id=payment.auth_attempt_id,
                 )
-            payment = self._new_payment(payment_id, merchant_id, new, stored, routing, risk, now)
-            attempt = new_attempt(
-                payment, Operation.AUTHORIZE, new.amount, now, attempt_id=payment.auth_attempt_id
-            )
-            await self._store.insert_pending(
-                tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
-            )
-            if claim is not None:
-                await self._idempotency.bind_resource(tx, claim, payment_id)
+                await self._store.insert_pending(
+                    tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
+                )
+        except BaseException:
+            if claim is not None and claim.deferred:
+                claim.bound_resource = None  # rolled back with the payment: nothing is claimed
+            raise
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
         card_input = present(card_input, "a routed payment has its card")
         connector_card = ConnectorCard(
@@ -357,7 +380,7 @@ class Authorizations:
             and authorization_target(outcome, capture=payment.capture_requested)
             is not PaymentStatus.CAPTURED
         )
-        block = self._uow.autocommit() if alone else self._uow.transaction()
+        block = self._grouped() if alone else self._uow.transaction()
         async with block as tx:
             postings: list[TransferRequest] = []
             current, written = await self._writer.authorization(

@@ -96,8 +96,7 @@ class BlockedPayments:
         await self._store.insert_pending(
             tx, payment, attempt, payment_entry(payment, None, actor, None)
         )
-        if claim is not None:
-            await self._idempotency.bind_resource(tx, claim, payment.id)
+        # The claim was bound to this payment when its transaction began (`claim_in`).
         postings: list[TransferRequest] = []
         current, _ = await self._writer.authorization(
             tx, payment, attempt, BLOCKED, actor, postings, storing=claim

@@ -10,11 +10,12 @@ of docs/decisions/0300; `outcomes.OutcomeWriter` writes the answers for all of t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 
 from clearport.connectors.ports import ConnectorDirectory
 from clearport.core.clock import Clock
-from clearport.core.uow import UnitOfWork
+from clearport.core.uow import Transaction, UnitOfWork
 from clearport.events.ports import EventStore
 from clearport.idempotency.service import IdempotencyService
 from clearport.ledger.service import LedgerService
@@ -55,6 +56,7 @@ class PaymentService:
         max_amount_minor: Mapping[str, int],
         authorization_window_s: int,
         janitor_grace_s: int,
+        grouped: Callable[[], AbstractAsyncContextManager[Transaction]] | None = None,
     ) -> None:
         calls = ConnectorCalls(connectors)
         writer = OutcomeWriter(store, events, txlog, ledger, idempotency, shown, clock)
@@ -72,6 +74,7 @@ class PaymentService:
             router=router,
             risk=risk,
             max_amount_minor=max_amount_minor,
+            grouped=grouped,
         )
         self.operations = Operations(uow, store, txlog, idempotency, calls, writer, clock)
         self.janitor = Janitor(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from clearport.core.clock import Clock, SystemClock
-from clearport.core.invalidation import CacheTopic, InvalidationHub, NoCache
+from clearport.core.invalidation import CacheTopic, InvalidationHub
 from clearport.vault.keyring import ComponentFiles
 from clearport.wiring.cloud import bootstrap_cloud, dynamodb_mirror_for, object_storage_for
 from clearport.wiring.console import console_sign_in_for
@@ -70,9 +70,10 @@ def build_container(
     # Imported here, not at the top: the commands that only need the database URL or the
     # keyring (`db upgrade`, `keys split`) load none of the stores, asyncpg or pyarrow.
     from clearport.access.lockout import LockoutPolicy
+    from clearport.access.rate_limits import SharedRateLimiter
     from clearport.access.server_secret import load_or_create_server_secret
-    from clearport.access.service import Authenticator
-    from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter, PgRateLimiter
+    from clearport.access.service import AuthCaches, Authenticator
+    from clearport.access.store import PgApiKeyRepository, PgAuthFailureCounter, PgRateShares
     from clearport.adjustments.service import AdjustmentService
     from clearport.adjustments.store import PgAdjustmentStore
     from clearport.audit.service import Auditor, AuditQueries
@@ -90,6 +91,7 @@ def build_container(
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.connectors.store import PgConnectorRepository
     from clearport.db.database import Database
+    from clearport.db.group_commit import GroupCommit
     from clearport.db.invalidation import InvalidationListener, PgInvalidations
     from clearport.disputes.service import DisputeService
     from clearport.disputes.store import PgDisputeStore
@@ -102,6 +104,7 @@ def build_container(
     from clearport.idempotency.store import PgIdempotencyStore
     from clearport.ledger.service import LedgerService
     from clearport.ledger.store import PgLedgerStore
+    from clearport.merchants.gates import CachedMerchantGates
     from clearport.merchants.service import MerchantService
     from clearport.merchants.store import PgMerchantRepository, PgPaymentSettingsRepository
     from clearport.payments.service import PaymentService
@@ -148,20 +151,28 @@ def build_container(
     )
     db = Database(database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     uow = db
+    # What caches load while a request holds a transaction (the BIN table during tokenization,
+    # key material wrapped by KMS on a first use) comes from a small pool of its own: from the
+    # main pool it could wait for a connection that every other request holds while waiting on
+    # a lock that transaction holds (a first DEK, an idempotency claim), a deadlock.
+    cache_db = Database(database_url, min_size=0, max_size=2)
     # Key material wrapped by KMS lives in the database, so every machine shares it.
-    key_provider = key_provider_for(settings, shared=PgWrappedKeys(db))
+    key_provider = key_provider_for(settings, shared=PgWrappedKeys(cache_db))
     storage = object_storage_for(settings)
-    invalidations = PgInvalidations()
     hub = InvalidationHub()
+    invalidations = PgInvalidations(hub)
     audit_log = PgAuditLog()
     auditor = Auditor(audit_log, clock)
     keys = PgApiKeyRepository()
     merchants_repo = PgMerchantRepository()
-    rate_limiter = PgRateLimiter(
-        db, limit=settings.rate_limit_requests, window_s=settings.rate_limit_window_s
+    rate_limiter = SharedRateLimiter(
+        PgRateShares(db),
+        limit=settings.rate_limit_requests,
+        window_s=settings.rate_limit_window_s,
+        sync_s=settings.rate_limit_sync_s,
     )
     bin_repo = PgBinRepository()
-    bin_directory = BinDirectory(uow, bin_repo, ttl_s=settings.rules_cache_ttl_s)
+    bin_directory = BinDirectory(cache_db, bin_repo, ttl_s=settings.rules_cache_ttl_s)
     hub.subscribe(CacheTopic.BINS, bin_directory)
     vault = VaultService(
         uow,
@@ -176,9 +187,10 @@ def build_container(
         bins=bin_directory,
     )
     hub.subscribe(CacheTopic.DATA_KEYS, vault.cached_data_keys)
-    # API keys are read on every request today (decision 0002): the hot-path cache subscribes
-    # here when it exists; the announcements are published already.
-    hub.subscribe(CacheTopic.API_KEY, NoCache())
+    # What every request reads is cached per process (decision 0910).
+    auth_caches = AuthCaches(max_entries=settings.auth_cache_size, ttl_s=settings.auth_cache_ttl_s)
+    hub.subscribe(CacheTopic.API_KEY, auth_caches.keys)
+    hub.subscribe(CacheTopic.AUTH_LOCKOUT, auth_caches.lockouts)
     settlement_store = PgSettlementStore()
     ledger = LedgerService(uow, PgLedgerStore(), clock, settlement_store)
     simulator = SimulatorConnector(latency_s=settings.simulator_latency_s)
@@ -232,6 +244,15 @@ def build_container(
         lock_timeout_s=settings.idempotency_lock_timeout_s,
     )
     payment_settings = PgPaymentSettingsRepository()
+    group_commit = GroupCommit(
+        db,
+        max_wait_s=settings.group_commit_max_wait_ms / 1000,
+        max_batch=settings.group_commit_max_batch,
+    )
+    gates = CachedMerchantGates(
+        payment_settings, max_entries=settings.auth_cache_size, ttl_s=settings.auth_cache_ttl_s
+    )
+    hub.subscribe(CacheTopic.MERCHANT, gates.cache)
     events = PgEventStore()
     outbox = Outbox(events, clock)
     txlog = PgTxlogStore()
@@ -240,7 +261,7 @@ def build_container(
     payments = PaymentService(
         uow,
         PgPaymentStore(),
-        payment_settings,
+        gates,
         vault,
         ledger,
         idempotency,
@@ -254,6 +275,7 @@ def build_container(
         max_amount_minor=settings.payment_max_amount_minor,
         authorization_window_s=settings.authorization_window_s,
         janitor_grace_s=settings.janitor_grace_s,
+        grouped=group_commit.block,
     )
     # Checkpoints are signed by the key provider's asymmetric key (never anything in the
     # database) and kept in the database and in object storage.
@@ -388,6 +410,8 @@ def build_container(
             window_s=settings.auth_failure_window_s,
             lockout_s=settings.auth_lockout_s,
         ),
+        caches=auth_caches,
+        invalidations=invalidations,
     )
     return Container(
         settings=settings,
@@ -443,4 +467,6 @@ def build_container(
         ),
         invalidations=hub,
         invalidation_listener=InvalidationListener(database_url, hub),
+        cache_db=cache_db,
+        group_commit=group_commit,
     )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from clearport.connectors.service import ConnectorService
     from clearport.connectors.simulator.connector import SimulatorConnector
     from clearport.db.database import Database
+    from clearport.db.group_commit import GroupCommit
     from clearport.db.invalidation import InvalidationListener
     from clearport.disputes.service import DisputeService
     from clearport.events.service import EventQueries
@@ -89,6 +90,9 @@ class Container:
     # processes (decision 0019).
     invalidations: InvalidationHub
     invalidation_listener: InvalidationListener
+    # The pool that caches read through while a request may hold the main pool's connections.
+    cache_db: Database | None = None
+    group_commit: GroupCommit | None = None  # the answers' shared commits (decision 0912)
 
     @staticmethod
     def schema_head() -> str:
@@ -99,11 +103,20 @@ class Container:
         """Open the pool and, for a process that serves (API, worker), listen for cache
         invalidations; a one-shot command caches nothing worth a connection."""
         await self.db.open()
+        if self.cache_db is not None:
+            await self.cache_db.open()
         if listen:
             await self.invalidation_listener.start()
+            # Loaded now, not by the first tokenization inside its transaction (bins/service.py).
+            await self.bins.warm()
 
     async def stop(self) -> None:
+        if self.group_commit is not None:
+            await self.group_commit.close()  # what waits is committed (and answered) first
+        await self.authenticator.close()
         await self.invalidation_listener.stop()
         await self.settlement_jobs.close()
         await self.connector_directory.close()
         await self.db.close()
+        if self.cache_db is not None:
+            await self.cache_db.close()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 
 from clearport.audit.domain import Outcome
 from clearport.http.context import ApiRoute, container_of, principal_of
 from clearport.http.listing import ListQuery, list_query
 from clearport.http.models.merchants import AuditEventList
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import audit_json, list_json
 
 router = APIRouter(prefix="/v1/audit_events", route_class=ApiRoute, tags=["audit"])

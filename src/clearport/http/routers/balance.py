@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 
 from clearport.core.clock import unix_seconds
 from clearport.core.errors import InvalidRequest
@@ -17,6 +16,7 @@ from clearport.http.listing import ListQuery, list_query
 from clearport.http.models.base import MerchantId, enum_of
 from clearport.http.models.settlement import Balance, BalanceTransactionList
 from clearport.http.openapi import answers
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import list_json
 from clearport.ledger.domain import BALANCE_TRANSACTION_TYPES, AccountKind, BalanceTransaction
 

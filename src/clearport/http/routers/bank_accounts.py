@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from clearport.core.sensitive import SensitiveStr
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.models import vault as shown
 from clearport.http.models.base import MerchantId
 from clearport.http.openapi import answers
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas_cards import BankAccountPut, bank_account_json
 from clearport.vault.domain import BankAccount
 

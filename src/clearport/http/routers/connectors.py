@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
 from clearport.connectors.service import ConnectorPatch, ConnectorView, NewConnector
 from clearport.core.clock import unix_seconds
@@ -19,6 +18,7 @@ from clearport.http.models.connectors import (
     ConnectorList,
     ConnectorUpdate,
 )
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import list_json
 
 router = APIRouter(prefix="/v1/connectors", route_class=ApiRoute, tags=["connectors"])

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, StringConstraints, create_model
 from pydantic.config import JsonDict
 
@@ -29,6 +28,7 @@ from clearport.http.models.base import PaymentId as PaymentIdType
 from clearport.http.models.disputes import Adjustment, AdjustmentList, Dispute, DisputeList
 from clearport.http.openapi import answers
 from clearport.http.representation import adjustment_json, dispute_json
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import StrictModel, list_json
 
 router = APIRouter(route_class=ApiRoute, tags=["disputes"])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, principal_of
 from clearport.http.listing import ListQuery, list_query
 from clearport.http.models.base import AnyId, EventId
 from clearport.http.models.events import Event, EventList
 from clearport.http.representation import event_json
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import list_json
 
 # Tagged with the payments, where the API document has always listed them.

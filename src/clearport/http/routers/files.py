@@ -5,13 +5,13 @@ reconciliation), at most 5 MB."""
 from __future__ import annotations
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
 
 from clearport.files.domain import MAX_FILE_BYTES, FilePurpose
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.models.base import FileId
 from clearport.http.models.disputes import File as FileModel
 from clearport.http.representation import file_json
+from clearport.http.responses import JSONResponse
 
 router = APIRouter(route_class=ApiRoute, tags=["disputes"])
 

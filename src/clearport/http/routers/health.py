@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -16,6 +16,7 @@ from prometheus_client import (
 
 from clearport.http.context import container_of
 from clearport.http.models.health import Liveness, Readiness
+from clearport.http.responses import JSONResponse
 
 router = APIRouter(tags=["health"])
 

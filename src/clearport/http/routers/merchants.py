@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.listing import ListQuery, list_query
@@ -19,6 +18,7 @@ from clearport.http.models.merchants import (
     NewMerchantKey,
 )
 from clearport.http.openapi import answers
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import (
     KeyCreate,
     MerchantCreate,

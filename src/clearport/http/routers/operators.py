@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from clearport.access.domain import Role
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
 from clearport.http.models.base import KeyId
 from clearport.http.models.merchants import NewOperatorKey, OperatorKey
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import OperatorKeyCreate, key_json
 
 router = APIRouter(prefix="/v1/operator_keys", route_class=ApiRoute, tags=["operators"])

@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, StringConstraints
 from pydantic.config import JsonDict
 
 from clearport.core.errors import InvalidRequest, present
 from clearport.core.money import MAX_AMOUNT_MINOR
 from clearport.core.sensitive import SensitiveStr
-from clearport.http.context import ApiRoute, claim_of, container_of, principal_of
+from clearport.http.context import (
+    ApiRoute,
+    claim_of,
+    claims_in_transaction,
+    container_of,
+    principal_of,
+)
 from clearport.http.listing import ListQuery, list_query
 from clearport.http.models.base import Currency, MerchantId, PaymentId, RefundId, TokenId
 from clearport.http.models.payments import (
@@ -24,6 +29,7 @@ from clearport.http.models.payments import (
 )
 from clearport.http.openapi import answers
 from clearport.http.representation import payment_json, refund_json
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import Metadata, ShortText, StrictModel, list_json
 from clearport.http.schemas_cards import EXAMPLE_CARD, CardNumber, ExpiryMonth, HolderName
 from clearport.payments.domain import PaymentStatus, RefundStatus
@@ -159,6 +165,7 @@ def _source(body: PaymentSource) -> InlineCard | TokenSource:
     # 502: no connector to send it to (the configured order names none usable), nothing written.
     responses=answers(404, 502),
 )
+@claims_in_transaction
 async def create_payment(request: Request, body: PaymentCreate) -> JSONResponse:
     payment = await container_of(request).payments.create(
         principal_of(request),

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, StringConstraints
 
 from clearport.http.context import ApiRoute, container_of, origin_of, principal_of
@@ -15,6 +14,7 @@ from clearport.http.listing import ListQuery, list_query
 from clearport.http.models import reconciliation as shown
 from clearport.http.models.base import FileId, ReconciliationExceptionId, ReconciliationRunId
 from clearport.http.openapi import answers
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import StrictModel, list_json
 from clearport.reconciliation.domain import (
     MAX_NOTE_LEN,

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
 from clearport.core.clock import unix_seconds
 from clearport.core.pagination import PageRequest
@@ -24,6 +23,7 @@ from clearport.http.models.rules import (
     RoutingSimulation,
     RoutingSimulationCreate,
 )
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import StrictModel, list_json
 from clearport.replay.service import SimulationRequest
 from clearport.rulesets.domain import RuleSetRecord

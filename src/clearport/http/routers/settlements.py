@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
 from clearport.core.errors import InvalidRequest
@@ -16,6 +15,7 @@ from clearport.http.listing import MAX_TIMESTAMP, ListQuery, list_query, page_qu
 from clearport.http.models import settlement as shown
 from clearport.http.models.base import BusinessDate, PayoutId, RunId, SettlementId
 from clearport.http.representation import payout_json, run_json, settlement_json
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import StrictModel, list_json
 from clearport.settlement.domain import ITEM_ID_PREFIXES, ItemLine
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from clearport.http.context import ApiRoute, container_of, principal_of
 from clearport.http.models.base import TokenId
 from clearport.http.models.vault import Token
 from clearport.http.openapi import answers
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas_cards import TokenCreate, token_json
 
 router = APIRouter(prefix="/v1/tokens", route_class=ApiRoute, tags=["tokens"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
 from pydantic import Field, StringConstraints
 
 from clearport.core.clock import unix_seconds
@@ -25,6 +24,7 @@ from clearport.http.models.webhooks import (
 )
 from clearport.http.openapi import answers
 from clearport.http.representation import event_json, webhook_endpoint_json
+from clearport.http.responses import JSONResponse
 from clearport.http.schemas import StrictModel, list_json
 from clearport.webhooks.addresses import MAX_URL_LENGTH
 from clearport.webhooks.domain import (
