@@ -84,7 +84,7 @@ class PgMatching(PgStaging):
         schedules = [
             (int(r[0]), int(r[1]), int(r[2]))
             for r in await first.fetch(
-                "SELECT hashtext(currency), percent_bps, fixed_minor "
+                "SELECT hashtextextended(currency, 0), percent_bps, fixed_minor "
                 "FROM reconciliation_fee_schedules WHERE connector = $1 ORDER BY currency",
                 connector,
             )

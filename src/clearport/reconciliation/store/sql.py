@@ -176,7 +176,9 @@ _ITEM_ROLE = 7046029254386353131
 # own: the groups' memory is the first pass's cost.)
 _LINE_NOT_OK = 4417624873929117297
 _ITEM_NOT_OK = 2839468326207155869
-_LINE_AGREES = f"hashint8extended(amount_minor, {_LINE_H2} # hashtextextended(lower(currency), 0))"
+# `code`: the row's currency, hashed to 64 bits once (the fee schedule's look-up uses it too).
+_LINE_CODE = "hashtextextended(lower(currency), 0)"
+_LINE_AGREES = f"hashint8extended(amount_minor, {_LINE_H2} # code)"
 _ITEM_AGREES = f"hashint8extended(amount, h2 # hashtextextended(currency, 0)) # {_ITEM_ROLE}"
 
 
@@ -202,7 +204,7 @@ SELECT h1, reason IS NOT NULL AS bad, {_LINE_H2} AS h2, line_number,
 
 
 def fee_agreed_sql(schedules: list[tuple[int, int, int]]) -> str:
-    """Whether a file row's fee is the agreed one (`code`: the row's currency code): by the
+    """Whether a file row's fee is the agreed one (`code`: its currency's 64-bit hash): by the
     connector's schedule for the row's currency (code, percent in basis points, fixed minor
     units: integers read from the database), and any fee where the currency has none. Written
     out as literals: the check runs on every row, and a join per row costs more than the rest
@@ -231,7 +233,7 @@ SELECT CASE WHEN valid THEN {_LINE_H1} ELSE line_number END AS h1,
        # CASE WHEN coalesce(valid AND {fee_agreed}, false) THEN 0 ELSE {_LINE_NOT_OK} END
        AS agrees, true AS keep
   FROM (SELECT reference, type, dispute_case_id, amount_minor, currency, fee_minor, line_number,
-               {_LINE_ROUGHLY_VALID} AS valid, {_LINE_CURRENCY} AS code
+               {_LINE_ROUGHLY_VALID} AS valid, {_LINE_CODE} AS code
           FROM {stage}
          WHERE (coalesce({_LINE_H1}, line_number) & 1023) % $7 = $6
         OFFSET 0) AS s"""

@@ -9,13 +9,13 @@
   (decision 0806) the processes of the previous release still write it.
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0018
 """
 
 from alembic import op
 
 revision = "0016"
-down_revision = "0012"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
