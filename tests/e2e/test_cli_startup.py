@@ -95,6 +95,7 @@ def test_key_split_imports_no_web_stack(tmp_path: Path, api: Api) -> None:
     out_dir = tmp_path / "components"
     printed, modules = _probe([["keys", "split", "--parts", "2", "--out-dir", str(out_dir)]], env)
     assert "component 2/2: " in printed and len(list(out_dir.iterdir())) == 2
-    # The ceremony is audited, so it reaches the database (asyncpg, and alembic to refuse an
-    # un-migrated one); it serves nothing and calls no KMS.
+    # The ceremony is audited, so it reaches the database (asyncpg, which also refuses an
+    # un-migrated one: alembic is loaded only to migrate); it serves nothing and calls no KMS.
     assert _loaded(modules, ("fastapi", "starlette", "uvicorn", "boto3")) == []
+    assert _loaded(modules, ("alembic", "sqlalchemy")) == []

@@ -1,11 +1,17 @@
 """Alembic, driven from code: `clearport db upgrade` and the "is it migrated?" check.
 
 Alembic and SQLAlchemy are imported by the functions that use them, so importing `wiring` (as
-`clearport keys split` does) does not load them.
+`clearport keys split` does) does not load them. The check every command makes before it starts
+(`is_migrated`) and `/readyz`'s expected head need neither: they read the migration files'
+`revision`/`down_revision` assignments and the `alembic_version` row directly, because loading
+alembic's script directory took 1-2.7 s of every command's start (`clearport reconcile`'s fixed
+cost, issue 16). A test checks the two answers agree.
 """
 
 from __future__ import annotations
 
+import ast
+import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,25 +52,54 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(_config(database_url), revision)
 
 
-def head_revision() -> str:
-    from alembic.script import ScriptDirectory
+def _revisions() -> dict[str, tuple[str, ...]]:
+    """Each migration's revision and the revisions it follows, from its module's assignments."""
+    revisions: dict[str, tuple[str, ...]] = {}
+    for path in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        names: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                    names[target.id] = ast.literal_eval(node.value)
+        revision, down = names.get("revision"), names.get("down_revision")
+        if not isinstance(revision, str):
+            raise RuntimeError(f"{path.name} names no revision")
+        if isinstance(down, str):
+            revisions[revision] = (down,)
+        elif isinstance(down, tuple | list):  # a merge of several
+            revisions[revision] = tuple(str(d) for d in down)
+        else:
+            revisions[revision] = ()
+    return revisions
 
-    head = ScriptDirectory.from_config(_config("postgresql://localhost/x")).get_current_head()
-    if head is None:
-        raise RuntimeError("no migrations found")
-    return head
+
+def head_revision() -> str:
+    """The migration this code expects the database at: the one no other follows."""
+    revisions = _revisions()
+    heads = sorted(set(revisions) - {d for follows in revisions.values() for d in follows})
+    if len(heads) != 1:
+        raise RuntimeError(f"the migrations must have one head, not {heads or 'none'}")
+    return heads[0]
+
+
+async def _current_revision(database_url: str) -> str | None:
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('alembic_version')") is None:
+            return None
+        found = await conn.fetchval("SELECT max(version_num) FROM alembic_version")
+        return None if found is None else str(found)
+    finally:
+        await conn.close()
 
 
 def current_revision(database_url: str) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-
-    engine = create_engine(sqlalchemy_url(database_url))
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    finally:
-        engine.dispose()
+    """The revision the database is at (None before the first upgrade). Sync, for the CLI's
+    check before its event loop starts."""
+    return asyncio.run(_current_revision(database_url))
 
 
 def is_migrated(database_url: str) -> bool:
