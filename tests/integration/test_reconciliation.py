@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.test_payments_api import post
 from tests.money_support import balance, capture, dispute, zero_sum
@@ -183,6 +184,47 @@ def test_each_planted_exception_is_classified_and_a_reimport_changes_nothing(api
     # Another file for the same settlement date is refused: its period is reconciled.
     other = reconcile(api, day.finance, day.connector, planted(day)[:3])
     assert other.status_code == 409 and other.json()["error"]["code"] == "period_reconciled"
+
+
+def test_the_kinds_do_not_depend_on_which_transactions_share_a_sketch_cell(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sketch only narrows what the close pass reads: with every transaction in its one
+    cell, the close pass reads every row and classifies the same, clean matches included."""
+    from clearport.reconciliation.store import matching
+
+    monkeypatch.setattr(matching, "sketch_cells", lambda lines: 1)
+    day = a_day(api)
+    run = reconcile(api, day.finance, day.connector, planted(day))
+    assert run.status_code == 201, run.text
+    counts = {k: run.json()[k] for k in ("matched", "missing_internal", "missing_external",
+              "amount_mismatch", "currency_mismatch", "fee_difference", "duplicate")}  # fmt: skip
+    assert counts == {"matched": 4, "missing_internal": 2, "missing_external": 1,
+                      "amount_mismatch": 1, "currency_mismatch": 1, "fee_difference": 1,
+                      "duplicate": 1}  # fmt: skip
+    assert len(exceptions(api, day.finance, run=run.json()["id"], status="open")) == 7
+
+
+def test_a_reference_twice_on_both_sides_is_two_matches(api: Api) -> None:
+    """Two captures the processor knows by one reference, each settled once: the file's two
+    rows and the two items are the same multiset, so nothing is owed either way and nothing is
+    an exception (decision 0711); a third row would be a duplicate."""
+    day = a_day(api)
+    twin = capture(api, day.key, 10_000)
+    with pg(api.database_url) as conn:
+        conn.execute(
+            "UPDATE payments SET auth_attempt_id = %s WHERE id = %s",
+            (day.refs["twice"], twin["id"]),
+        )
+    r = day.refs
+    both = [row(r["twice"], 10_000), row(r["twice"], 10_000)]
+    run = reconcile(api, day.finance, day.connector, [row(r["clean"], 10_000), *both])
+    assert run.status_code == 201, run.text
+    assert (run.json()["matched"], run.json()["duplicate"]) == (3, 0)
+    later = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    third = reconcile(api, day.finance, day.connector, [row(r["twice"], 10_000, day=later)])
+    assert third.status_code == 201, third.text
+    assert third.json()["duplicate"] == 1
 
 
 def test_resolutions_move_money_as_they_say(api: Api) -> None:

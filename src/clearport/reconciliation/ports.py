@@ -64,6 +64,7 @@ class ReconciliationStore(Protocol):
         fmt: FileFormat,
         connector: str,
         period: tuple[date, date],
+        staged: Staged,
     ) -> dict[str, float]: ...
     async def record(
         self,

@@ -168,7 +168,7 @@ class ReconciliationService:
                     "file's differences are resolved in the exception queue.",
                     code="period_reconciled",
                 )
-            passes = await self._store.match((work, other), scratch, fmt, connector, period)
+            passes = await self._store.match((work, other), scratch, fmt, connector, period, staged)
             lap("match")
             lap.add(passes)
             outcome = await self._store.record(

@@ -32,6 +32,14 @@ class Scratch:
     def stage(self) -> str:
         return f"{self.prefix}_{self.run}_stage"
 
+    def stage_part(self, part: int) -> str:
+        """The view of one connection's staged part, with the file's line numbers."""
+        return f"{self.stage}_part{part}"
+
+    @property
+    def sketch(self) -> str:
+        return f"{self.prefix}_{self.run}_sketch"
+
     @property
     def line(self) -> str:
         return f"{self.prefix}_{self.run}_line"

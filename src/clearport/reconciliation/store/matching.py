@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+
+import asyncpg
 
 from clearport.core.ids import new_id
 from clearport.core.uow import Transaction
@@ -22,14 +24,20 @@ from clearport.reconciliation.store.sql import (
     EXCEPTION_COLUMNS,
     ID_BODY,
     ROWS_COLUMNS_SQL,
-    candidates_sql,
+    candidate_cells_sql,
     capture_key_sql,
+    collect_earlier_items_sql,
     collect_items_sql,
     collect_lines_sql,
     fee_agreed_sql,
     match_sql,
+    sketch_cells,
+    sketch_sql,
 )
 from clearport.reconciliation.store.staging import PgStaging
+
+# A heap block number past any table's end (block numbers are 32-bit).
+_LAST_BLOCK = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,17 +69,23 @@ class PgMatching(PgStaging):
         fmt: FileFormat,
         connector: str,
         period: tuple[date, date],
+        staged: StagedPort,
     ) -> dict[str, float]:
         """Both passes, on these connections (autocommit, each its share at once):
-        1. every file row and item, in one hash partition per connection, grouped by
-           transaction with four fixed-width aggregates: the keys of the groups that may be
-           exceptions (a thousandth of them, usually) go to the run's candidates;
-        2. those groups' rows in full (the file's side on one connection, Clearport's on
-           another), then grouped and classified as one statement into the run's results.
+        1. the sketch: each connection adds its share of the rows (its staged part, its blocks
+           of the item tables, under one snapshot) into cells by transaction; the cells whose
+           sums do not cancel hold every transaction that may be an exception (a thousandth of
+           them, usually);
+        2. those cells' rows in full (the file's side on one connection, Clearport's on
+           another; then the items before the period those rows name), grouped and classified
+           as one statement into the run's results.
         Answers each pass's seconds."""
         conns = [conn_of(tx) for tx in txs]
         first = conns[0]
-        await first.execute(f"CREATE UNLOGGED TABLE {scratch.candidates} (h1 bigint)")
+        await first.execute(
+            f"CREATE UNLOGGED TABLE {scratch.sketch} (cell integer, lo bigint, hi bigint)"
+        )
+        await first.execute(f"CREATE UNLOGGED TABLE {scratch.candidates} (cell integer)")
         await first.execute(f"CREATE UNLOGGED TABLE {scratch.rows} ({ROWS_COLUMNS_SQL})")
         await first.execute(
             f"""CREATE UNLOGGED TABLE {scratch.results} (
@@ -89,49 +103,65 @@ class PgMatching(PgStaging):
                 connector,
             )
         ]
-        start = utc(period[0])
+        start, end = utc(period[0]), utc(period[1])
         covered = await first.fetchval(
             "SELECT range_agg(tstzrange(period_start::timestamp AT TIME ZONE 'UTC', "
             "period_end::timestamp AT TIME ZONE 'UTC')) FROM reconciliation_runs "
             "WHERE connector = $1",
             connector,
         )
-        window = (connector, start - self._lookback, utc(period[1]))
-        narrow = candidates_sql(fmt, scratch.stage, scratch.candidates, fee_agreed_sql(schedules))
+        cells = sketch_cells(staged.lines)
+        fee_agreed = fee_agreed_sql(schedules)
         for conn in conns:
-            # A partition's groups fit in memory at this setting (~150 bytes each), and the
-            # planner, which sees a partition's filter as keeping a fraction of a percent of
-            # each scan, would sort every row to group them: hashing is what the pass is
-            # written for. The partitions are this run's parallelism; no workers on top.
+            # The sketch's cells fit in memory at this setting (~100 bytes each); the
+            # connections are this run's parallelism, no workers on top.
             await conn.execute(
-                f"SET work_mem = '{self._work_mem}'; SET enable_sort = off; "
-                "SET max_parallel_workers_per_gather = 0"
+                f"SET work_mem = '{self._work_mem}'; SET max_parallel_workers_per_gather = 0"
             )
         seconds: dict[str, float] = {}
         started = time.perf_counter()
         try:
-            await asyncio.gather(
-                *(
-                    conn.execute(
-                        narrow, *window, start, covered, part, len(conns), timeout=self._timeout_s
-                    )
-                    for part, conn in enumerate(conns)
-                )
+            shares = await self._shares(conns)
+            await self._in_one_snapshot(
+                conns,
+                lambda part, conn: conn.execute(
+                    sketch_sql(fmt, scratch.stage_part(part), scratch.sketch, cells, fee_agreed),
+                    connector,
+                    start,
+                    end,
+                    *shares[part],
+                    timeout=self._timeout_s,
+                ),
             )
-            seconds["match_narrow"] = round(time.perf_counter() - started, 3)
+            await first.execute(candidate_cells_sql(scratch.sketch, scratch.candidates))
+            seconds["match_sketch"] = round(time.perf_counter() - started, 3)
             started = time.perf_counter()
             await first.execute(f"ANALYZE {scratch.candidates}")
-            other = conns[-1]
-            await asyncio.gather(
-                first.execute(
-                    collect_lines_sql(scratch.stage, scratch.candidates, scratch.rows),
+
+            async def collect(part: int, conn: asyncpg.Connection) -> None:
+                await conn.execute(
+                    collect_lines_sql(
+                        scratch.stage_part(part), scratch.candidates, scratch.rows, cells
+                    ),
                     timeout=self._timeout_s,
-                ),
-                other.execute(
-                    collect_items_sql(fmt, scratch.candidates, scratch.rows),
-                    *window,
+                )
+                await conn.execute(
+                    collect_items_sql(fmt, scratch.candidates, scratch.rows, cells),
+                    connector,
+                    start,
+                    end,
+                    *shares[part],
                     timeout=self._timeout_s,
-                ),
+                )
+
+            await self._in_one_snapshot(conns, collect)
+            seconds["match_collect"] = round(time.perf_counter() - started, 3)
+            await first.execute(
+                collect_earlier_items_sql(fmt, scratch.rows),
+                connector,
+                start - self._lookback,
+                start,
+                timeout=self._timeout_s,
             )
             await first.execute(
                 match_sql(scratch.rows, scratch.results),
@@ -143,10 +173,52 @@ class PgMatching(PgStaging):
             seconds["match_close"] = round(time.perf_counter() - started, 3)
         finally:
             for conn in conns:
-                await conn.execute(
-                    "RESET work_mem; RESET enable_sort; RESET max_parallel_workers_per_gather"
-                )
+                await conn.execute("RESET work_mem; RESET max_parallel_workers_per_gather")
         return seconds
+
+    async def _shares(self, conns: Sequence[asyncpg.Connection]) -> list[list[tuple[int, int]]]:
+        """Each connection's share of the item tables' heap blocks: [low, high) per table, as
+        tids, the last share reaching past the end."""
+        row = await conns[0].fetchrow(
+            "SELECT pg_relation_size('payments') / s, "
+            "pg_relation_size('payment_attempts') / s, pg_relation_size('disputes') / s "
+            "FROM (SELECT current_setting('block_size')::bigint AS s) AS b"
+        )
+        sizes = [int(v) for v in row] if row is not None else [0, 0, 0]
+        parts = len(conns)
+        shares = []
+        for part in range(parts):
+            share: list[tuple[int, int]] = []
+            for blocks in sizes:
+                share.append((blocks * part // parts, 0))
+                last = part == parts - 1
+                share.append((_LAST_BLOCK if last else blocks * (part + 1) // parts, 0))
+            shares.append(share)
+        return shares
+
+    async def _in_one_snapshot(
+        self,
+        conns: Sequence[asyncpg.Connection],
+        work: Callable[[int, asyncpg.Connection], Awaitable[object]],
+    ) -> None:
+        """`work(part, conn)` on every connection at once, all under the first one's snapshot
+        (so that the rows an update moves between two shares of blocks are read exactly once),
+        committed together."""
+        first = conns[0]
+        try:
+            await first.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            snapshot = await first.fetchval("SELECT pg_export_snapshot()")
+            for conn in conns[1:]:
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            await asyncio.gather(*(work(part, conn) for part, conn in enumerate(conns)))
+        except BaseException:
+            for conn in conns:
+                if conn.is_in_transaction():
+                    await conn.execute("ROLLBACK")
+            raise
+        for conn in conns:
+            await conn.execute("COMMIT")
 
     async def record(
         self,

@@ -1,6 +1,7 @@
 """The SQL of reconciliation: the columns it reads and writes, the rules a file's row must keep,
-and the matching's two passes: a narrow one over every row (per hash partition) that keeps the
-keys of the groups that may be exceptions, and a close one over those groups' rows only."""
+and the matching's two passes: a sketch over every row (each connection its share of the rows)
+whose non-zero cells hold the transactions that may be exceptions, and a close pass over those
+cells' rows only (docs/decisions/0711)."""
 
 from __future__ import annotations
 
@@ -106,13 +107,24 @@ def _item_key(fmt: FileFormat, item_type: str) -> str:
     return "p.id" if item_type == "refund" else "p.network_case_id"
 
 
-def _items_sql(fmt: FileFormat, where: str) -> str:
+# Each item table's share of heap blocks, [low, high), as parameters of a statement that reads
+# one connection's share of the rows.
+_BLOCKS = {"payments": ("$4", "$5"), "payment_attempts": ("$6", "$7"), "disputes": ("$8", "$9")}
+
+
+def _in_blocks(table: str) -> str:
+    low, high = _BLOCKS[table.split(maxsplit=1)[0]]
+    return f"p.ctid >= {low}::tid AND p.ctid < {high}::tid"
+
+
+def _items_sql(fmt: FileFormat, where: str, *, share: bool = False) -> str:
     """Clearport's side: one row per capture, successful refund and chargeback of the connector
-    between the look-back start ($2) and the period's end ($3) whose first hash `h1` passes
-    `where`."""
+    from $2 to $3 whose first hash `h1` passes `where` (`share`: in the heap blocks of $4 to
+    $9)."""
     sides = []
     for item_type, table, item_id, amount, at, which in _ITEM_SOURCES:
         h1, h2 = _hashes(_item_key(fmt, item_type), f"'{item_type}'")
+        blocks = f" AND {_in_blocks(table)}" if share else ""
         sides.append(f"""
 SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
        {_TYPE_SEED.format(type=repr(item_type))} AS item_type,
@@ -124,7 +136,7 @@ SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
   FROM (SELECT {h1} AS h1, {h2} AS h2, {item_id} AS item_id, {amount} AS amount,
                p.currency, {at} AS at
           FROM {table}
-         WHERE {which} AND {at} >= $2 AND {at} < $3) AS i
+         WHERE {which} AND {at} >= $2 AND {at} < $3{blocks}) AS i
  WHERE {where}""")
     return "\nUNION ALL".join(sides)
 
@@ -161,35 +173,40 @@ STAGE_VIEW_COLUMNS = (
 _LINE_H1 = _hashes(_LINE_KEY, "type")[0]
 
 
-# A file row's second hash and currency code, computed where a pass reads the row.
+# A file row's second hash and currency code, computed where the close pass reads the row.
 _LINE_H2 = _hashes(_LINE_KEY, "type")[1]
 _LINE_CURRENCY = CURRENCY_CODE.format(currency="currency")
-# What a row of either side must agree on with the other for a clean match, as one 64-bit value:
-# the second hash of the transaction, the amount and the currency. An item's is xored with
-# `_ITEM_ROLE`, so that a group of one row and one item that agree xors to exactly `_ITEM_ROLE`,
-# while two rows, or two items, cancel their roles (a false clean match needs a 64-bit
-# coincidence, as with the second hash).
-_ITEM_ROLE = 7046029254386353131
-# A row that cannot be half of a clean match (a file row breaking a rule or its fee, an item an
-# earlier run settled) xors its value with one of these too: its group cannot come to
-# `_ITEM_ROLE` but by the same coincidence. (One aggregate fewer per group than a flag of its
-# own: the groups' memory is the first pass's cost.)
+# A file row's key in the first pass: its transaction's hash, or its line number when it names
+# no transaction (no reference, or no type). Every row of a transaction has the same key, so
+# all of them fall in one cell of the sketch.
+_LINE_SKETCH_KEY = f"coalesce({_LINE_H1}, line_number)"
+# A file row that cannot be half of a clean match (it breaks a rule, or its fee is not the
+# agreed one) mixes this into its element, so that it cancels no item.
 _LINE_NOT_OK = 4417624873929117297
-_ITEM_NOT_OK = 2839468326207155869
 # `code`: the row's currency, hashed to 64 bits once (the fee schedule's look-up uses it too).
-_LINE_CODE = "hashtextextended(lower(currency), 0)"
-_LINE_AGREES = f"hashint8extended(amount_minor, {_LINE_H2} # code)"
-_ITEM_AGREES = f"hashint8extended(amount, h2 # hashtextextended(currency, 0)) # {_ITEM_ROLE}"
+# Lower-cased by byte (COLLATE "C"): a code is three ASCII letters or the row is rejected, and
+# the locale's lower() was a twentieth of the pass.
+_LINE_CODE = 'hashtextextended(lower(currency COLLATE "C"), 0)'
+# The sketch's element of a row: a 64-bit hash of what both sides must agree on (the
+# transaction, the amount, the currency; for a file row also whether it keeps every rule and its
+# fee), the same for a file row and the item it settles.
+_LINE_ELEMENT = (
+    "hashint8extended(coalesce(amount_minor, 0), k # coalesce(code, 0) "
+    "# CASE WHEN coalesce(valid AND {fee_agreed}, false) THEN 0 ELSE "
+    f"{_LINE_NOT_OK} END)"
+)
+_ITEM_ELEMENT = "hashint8extended(amount, k # hashtextextended(currency, 0))"
+# The element is counted as two 31-bit halves, file rows added and items subtracted: a cell's
+# sums are zero when its rows and items are the same multiset of elements, and otherwise but by
+# a 62-bit coincidence. (Sums, not xors: a row present twice must not cancel itself. Two int4
+# halves, because sum(int4) keeps a bigint state in place; a bigint sum would be numeric.)
+_HALVES = "(e & 2147483647)::int AS lo, ((e >> 32) & 2147483647)::int AS hi"
 
 
-def _lines_sql(stage: str, candidates: str) -> str:
-    """The file's rows of the candidate groups; a row whose values break a rule is a group of
-    its own (`bad`, keyed by its line number) that says why. (Either key may name the row: a
-    hash probe each, then the rules for the few rows found.)"""
-    where = (
-        f"{_LINE_H1} IN (SELECT h1 FROM {candidates}) "
-        f"OR line_number IN (SELECT h1 FROM {candidates})"
-    )
+def _lines_sql(stage: str, where: str) -> str:
+    """The file's rows that pass `where` (a condition on the row's sketch key `k`); a row
+    whose values break a rule is a group of its own (`bad`, keyed by its line number) that says
+    why."""
     return f"""
 SELECT h1, reason IS NOT NULL AS bad, {_LINE_H2} AS h2, line_number,
        {_TYPE_SEED.format(type="type")} AS item_type, {_LINE_KEY} AS reference,
@@ -199,8 +216,8 @@ SELECT h1, reason IS NOT NULL AS bad, {_LINE_H2} AS h2, line_number,
        CASE WHEN type = 'dispute' THEN reference END AS disputed_reference, reason
   FROM (SELECT *, CASE WHEN reason IS NULL THEN {_LINE_H1} ELSE line_number END AS h1
           FROM (SELECT *, CASE WHEN {LINE_VALID} THEN NULL ELSE {LINE_REASON} END AS reason
-                  FROM {stage} WHERE {where}) AS s) AS s
- WHERE reason IS NOT NULL OR h1 IN (SELECT h1 FROM {candidates})"""
+                  FROM (SELECT *, {_LINE_SKETCH_KEY} AS k FROM {stage}) AS s
+                 WHERE {where}) AS s) AS s"""
 
 
 def fee_agreed_sql(schedules: list[tuple[int, int, int]]) -> str:
@@ -217,54 +234,68 @@ def fee_agreed_sql(schedules: list[tuple[int, int, int]]) -> str:
     return f"CASE code {cases} ELSE true END" if cases else "true"
 
 
-def candidates_sql(fmt: FileFormat, stage: str, candidates: str, fee_agreed: str) -> str:
-    """The first pass, one partition ($6 of $7) of it: both sides grouped by transaction with
-    three fixed-width aggregates, keeping the key of each group that is not plainly a clean match
-    (one row and one item agreeing on the second hash, amount and currency, the fee agreed,
-    the item never settled by an earlier run: $5 holds the periods earlier runs covered) and
-    not just an item from before the period ($4) that no row names. The groups kept are a
-    superset of the exceptions; `match_sql` looks at them closely. (`OFFSET 0` keeps the
-    row's rule check and currency code computed once, not once per use.)"""
-    part = "(h1 & 1023) % $7 = $6"
+def sketch_cells(lines: int) -> int:
+    """The sketch's cells for a file of `lines` rows: a power of two, about one per 16 rows, so
+    that a cell holds ~30 rows of both sides (what the close pass reads per exception) while the
+    cells' sums stay a small hash table (~100 bytes a cell)."""
+    return 1 << min(max((lines // 16).bit_length(), 10), 20)
+
+
+def sketch_sql(fmt: FileFormat, stage_part: str, sketch: str, cells: int, fee_agreed: str) -> str:
+    """The first pass over one connection's share of the rows: the staged part `stage_part`,
+    and the items of the period ($2 to $3, connector $1) in the heap blocks [$4, $5) of
+    `payments`, [$6, $7) of `payment_attempts` and [$8, $9) of `disputes` (each connection reads
+    its blocks under one exported snapshot). Each row adds its element to its transaction's
+    cell (`cells`, a power of two); the partial sums go to `sketch`, where the connections'
+    shares add up. (`OFFSET 0` keeps each row's values computed once, not once per use.)"""
     sides = [
         f"""
-SELECT CASE WHEN valid THEN {_LINE_H1} ELSE line_number END AS h1,
-       {_LINE_AGREES}
-       # CASE WHEN coalesce(valid AND {fee_agreed}, false) THEN 0 ELSE {_LINE_NOT_OK} END
-       AS agrees, true AS keep
-  FROM (SELECT reference, type, dispute_case_id, amount_minor, currency, fee_minor, line_number,
+SELECT k, {_LINE_ELEMENT.format(fee_agreed=fee_agreed)} AS e, 1 AS sign
+  FROM (SELECT {_LINE_SKETCH_KEY} AS k, amount_minor, fee_minor,
                {_LINE_ROUGHLY_VALID} AS valid, {_LINE_CODE} AS code
-          FROM {stage}
-         WHERE (coalesce({_LINE_H1}, line_number) & 1023) % $7 = $6
-        OFFSET 0) AS s"""
+          FROM {stage_part} OFFSET 0) AS s"""
     ]
     for item_type, table, _, amount, at, which in _ITEM_SOURCES:
-        h1, h2 = _hashes(_item_key(fmt, item_type), f"'{item_type}'")
+        key = _hashes(_item_key(fmt, item_type), f"'{item_type}'")[0]
         sides.append(f"""
-SELECT h1, {_ITEM_AGREES}
-       # CASE WHEN at < $4 AND coalesce($5::tstzmultirange @> at, false)
-              THEN {_ITEM_NOT_OK} ELSE 0 END AS agrees,
-       at >= $4 AS keep
-  FROM (SELECT {h1} AS h1, {h2} AS h2, {amount} AS amount, p.currency, {at} AS at
+SELECT k, {_ITEM_ELEMENT} AS e, -1 AS sign
+  FROM (SELECT {key} AS k, {amount} AS amount, p.currency
           FROM {table}
-         WHERE {which} AND {at} >= $2 AND {at} < $3) AS i
- WHERE {part}""")
+         WHERE {which} AND {at} >= $2 AND {at} < $3 AND {_in_blocks(table)}
+        OFFSET 0) AS i""")
     return f"""
-INSERT INTO {candidates} (h1)
-SELECT h1 FROM ({" UNION ALL ".join(sides)}) AS u
- GROUP BY h1
-HAVING bool_or(keep)
-   AND NOT (count(*) = 2 AND bit_xor(agrees) = {_ITEM_ROLE})"""
+INSERT INTO {sketch} (cell, lo, hi)
+SELECT (k & {cells - 1})::int, sum(sign * lo), sum(sign * hi)
+  FROM (SELECT k, sign, {_HALVES} FROM ({" UNION ALL ".join(sides)}) AS u OFFSET 0) AS r
+ GROUP BY 1"""
 
 
-def collect_lines_sql(stage: str, candidates: str, rows: str) -> str:
-    """The second pass, the file's side: every row of the candidate groups, in full."""
-    return f"INSERT INTO {rows} {_lines_sql(stage, candidates)}"
+def candidate_cells_sql(sketch: str, candidates: str) -> str:
+    """The cells whose sums the connections' shares leave non-zero: every transaction that is
+    not a clean match is in one of them."""
+    return f"""INSERT INTO {candidates} (cell)
+SELECT cell FROM {sketch} GROUP BY cell HAVING sum(lo) <> 0 OR sum(hi) <> 0"""
 
 
-def collect_items_sql(fmt: FileFormat, candidates: str, rows: str) -> str:
-    """The second pass, Clearport's side ($1 connector, $2 look-back start, $3 period end)."""
-    return f"INSERT INTO {rows} {_items_sql(fmt, f'h1 IN (SELECT h1 FROM {candidates})')}"
+def collect_lines_sql(stage: str, candidates: str, rows: str, cells: int) -> str:
+    """The second pass, the file's side: every row of the candidate cells, in full."""
+    where = f"(k & {cells - 1})::int IN (SELECT cell FROM {candidates})"
+    return f"INSERT INTO {rows} {_lines_sql(stage, where)}"
+
+
+def collect_items_sql(fmt: FileFormat, candidates: str, rows: str, cells: int) -> str:
+    """The second pass, Clearport's side: the items of the period ($2, connector $1, to the
+    period's end $3) in the candidate cells, of one connection's share of the blocks ($4-$9)."""
+    where = f"(h1 & {cells - 1})::int IN (SELECT cell FROM {candidates})"
+    return f"INSERT INTO {rows} {_items_sql(fmt, where, share=True)}"
+
+
+def collect_earlier_items_sql(fmt: FileFormat, rows: str) -> str:
+    """The second pass, Clearport's side before the period ($2 from the look-back start to the
+    period's start $3): the items the collected file rows name (a late settlement, or one settled
+    already), which the sketch did not hold."""
+    keys = f"(SELECT h1 FROM {rows} WHERE line_number IS NOT NULL AND NOT bad)"
+    return f"INSERT INTO {rows} {_items_sql(fmt, f'h1 IN {keys}')}"
 
 
 ROWS_COLUMNS_SQL = """h1 bigint, bad boolean, h2 bigint, line_number bigint, item_type integer,

@@ -64,7 +64,8 @@ class PgStaging:
             pattern,
         ):
             kind = {"S": "SEQUENCE", "v": "VIEW"}.get(relkind, "TABLE")
-            await conn.execute(f'DROP {kind} IF EXISTS "{name}"')
+            # CASCADE: the file's view is over the parts' views, which go in any order.
+            await conn.execute(f'DROP {kind} IF EXISTS "{name}" CASCADE')
 
     async def stage(
         self, txs: Sequence[Transaction], scratch: Any, fmt: FileFormat, path: Path
@@ -116,10 +117,15 @@ class PgStaging:
             offsets = [0] * len(conns)  # the slow path gives each row its line number
         else:
             raise failed[0]
+        # Each part as a view with the file's line numbers (the first pass reads a part per
+        # connection), and the whole file as their union.
+        for part, offset in enumerate(offsets):
+            await conns[0].execute(
+                f"CREATE VIEW {scratch.stage_part(part)} AS SELECT {STAGE_VIEW_COLUMNS}, "
+                f"line_number + {offset} AS line_number FROM {scratch.stage}{part}"
+            )
         parts = " UNION ALL ".join(
-            f"SELECT {STAGE_VIEW_COLUMNS}, line_number + {offset} AS line_number "
-            f"FROM {scratch.stage}{part}"
-            for part, offset in enumerate(offsets)
+            f"SELECT * FROM {scratch.stage_part(part)}" for part in range(len(offsets))
         )
         await conns[0].execute(f"CREATE VIEW {scratch.stage} AS {parts}")
 
