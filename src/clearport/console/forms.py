@@ -3,14 +3,18 @@ optional numbers. Every value a page shows is escaped by the templates (autoesca
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from fastapi import Request
 
 from clearport.core.errors import InvalidRequest
 from clearport.core.pagination import PageRequest
 from clearport.core.text import refuse_control_characters
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
 
 MAX_TEXT_CHARS = 500
 PAGE_SIZE = 25  # every list page reads at most this many rows (plus one for has_more)
@@ -87,3 +91,15 @@ def listing(page: Any, request: Request) -> dict[str, Any]:
     if page.has_more and data:
         next_params = {**params, "after": data[-1].id}
     return {"rows": data, "next_params": next_params}
+
+
+def choice(form: Mapping[str, str], field: str, allowed: Sequence[_Choice]) -> _Choice:
+    """The form's `field` as one of `allowed` (members of one enum, the choices the page
+    offers), or a 400 naming them."""
+    sent = form.get(field, "")
+    for member in allowed:
+        if member.value == sent:
+            return member
+    names = [member.value for member in allowed]
+    listed = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+    raise InvalidRequest(f"'{field}' must be {listed}.", field=field)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
 from clearport.access.domain import Permission, role_allows
-from clearport.console.forms import PAGE_SIZE, form_of, integer, listing, page_of, query
+from clearport.console.forms import PAGE_SIZE, choice, form_of, integer, listing, page_of, query
 from clearport.console.web import (
     PREFIX,
     ConsoleRoute,
@@ -18,7 +18,7 @@ from clearport.console.web import (
     page,
     principal_of,
 )
-from clearport.core.errors import InvalidRequest, NotFound, PermissionDenied
+from clearport.core.errors import NotFound, PermissionDenied
 from clearport.core.pagination import PageRequest
 from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.service import MerchantPatch, NewMerchant
@@ -60,13 +60,7 @@ async def merchant(request: Request, merchant_id: str) -> Response:
 
 @router.post("/{merchant_id}/status")
 async def set_status(request: Request, merchant_id: str) -> Response:
-    form = await form_of(request)
-    try:
-        status = MerchantStatus(form.get("status", ""))
-    except ValueError:
-        raise InvalidRequest(
-            "'status' must be active, suspended or closed.", field="status"
-        ) from None
+    status = choice(await form_of(request), "status", tuple(MerchantStatus))
     await container_of(request).merchants.update(
         principal_of(request),
         origin_of(request),

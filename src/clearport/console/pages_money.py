@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import RedirectResponse, Response
 
-from clearport.console.forms import PAGE_SIZE, form_of, integer, listing, page_of, query
+from clearport.console.forms import PAGE_SIZE, choice, form_of, integer, listing, page_of, query
 from clearport.console.web import (
     PREFIX,
     ConsoleRoute,
@@ -92,11 +92,7 @@ async def answer_dispute(request: Request, dispute_id: str) -> Response:
 
 @router.post("/disputes/{dispute_id}/close")
 async def close_dispute(request: Request, dispute_id: str) -> Response:
-    form = await form_of(request)
-    try:
-        outcome = Outcome(form.get("outcome", ""))
-    except ValueError:
-        raise InvalidRequest("'outcome' must be won or lost.", field="outcome") from None
+    outcome = choice(await form_of(request), "outcome", tuple(Outcome))
     await container_of(request).disputes.close(
         principal_of(request), origin_of(request), dispute_id, outcome
     )
@@ -136,12 +132,8 @@ async def exceptions(request: Request) -> Response:
 @router.post("/reconciliation/{exception_id}/resolve")
 async def resolve(request: Request, exception_id: str) -> Response:
     form = await form_of(request)
-    try:
-        action = Resolution(form.get("action", ""))
-    except ValueError:
-        raise InvalidRequest(
-            "'action' must be accept, adjust or write_off.", field="action"
-        ) from None
+    # The resolutions a person chooses; the others are the run's own.
+    action = choice(form, "action", (Resolution.ACCEPT, Resolution.ADJUST, Resolution.WRITE_OFF))
     await container_of(request).reconciliation.resolve(
         principal_of(request), origin_of(request), exception_id, action, form.get("note", "")
     )
