@@ -11,6 +11,12 @@ from clearport.db.statements import Params
 from clearport.settlement.domain import SettlementRun
 from clearport.settlement.store.runs import LONG_S, partition_of, run_from_row
 
+# Server memory for staging's hash joins, x hash_mem_multiplier (2): the window's payments are
+# hashed (~77 bytes a payment: 77 MB at 1 M, ~770 MB at 10 M), and a hash past the limit is
+# split into batches written to temporary files and read back, both sides of the join
+# (decision 0906). One backend, once a night.
+STAGING_HASH_MEMORY = "512MB"
+
 
 def _stage_table(run_id: str) -> str:
     """The run's staging table, as stl_stage_tables names it, quoted."""
@@ -148,7 +154,7 @@ class PgStagingStore:
         conn = conn_of(tx)
         await conn.execute("SELECT stl_stage_tables($1, $2)", run.id, run.partitions)
         # Room for the big hash joins of a night's volume (the default 4 MB spills to disk).
-        await conn.execute("SET LOCAL work_mem = '256MB'")
+        await conn.execute(f"SET LOCAL work_mem = '{STAGING_HASH_MEMORY}'")
         rows = await conn.fetch(
             _STAGE_SOURCES,
             *_stage.args(
@@ -193,7 +199,7 @@ class PgStagingStore:
         ]
         if not lost:
             return 0
-        await conn.execute("SET LOCAL work_mem = '256MB'")
+        await conn.execute(f"SET LOCAL work_mem = '{STAGING_HASH_MEMORY}'")
         await conn.execute(
             _RESTAGE_SOURCES,
             *_restage.args(
