@@ -19,7 +19,8 @@ from clearport.settlement.domain import PayoutFile, SettlementRun
 # The pool's command timeout (60 s) suits requests; a night's statements over millions of rows
 # (staging, pricing a partition, its report) get this bound instead.
 LONG_S = 3_600.0
-# Server memory for sorting a night's items into their index (10 M items' keys: ~1.2 GB).
+# Server memory for sorting a night's items into their index: ~110 bytes an item, so 1 GB
+# holds ~9 M items in memory (a larger night merges the rest from temporary files).
 INDEX_SORT_MEMORY = "1GB"
 
 
