@@ -220,6 +220,12 @@ def main() -> None:
         "measured in every run",
     )
     parser.add_argument(
+        "--server-dir",
+        metavar="DIR",
+        help="the embedded server's data directory, kept after the run (created if missing): "
+        "with --seed-template, the seeded template outlives the run without DATABASE_URL",
+    )
+    parser.add_argument(
         "--tune",
         action="store_true",
         help="ALTER SYSTEM max_wal_size=8GB, checkpoint_timeout=30min (reloadable) first",
@@ -229,12 +235,16 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="clearport-bench-settlement-"))
     server: Any = None
     base = os.environ.get("DATABASE_URL")
-    if args.seed_template and not base:
-        parser.error("--seed-template needs DATABASE_URL (the embedded server is thrown away)")
+    if args.seed_template and not (base or args.server_dir):
+        parser.error(
+            "--seed-template needs DATABASE_URL or --server-dir (the embedded server's data is "
+            "otherwise thrown away)"
+        )
     if not base:
         import pgserver  # type: ignore[import-untyped]
 
-        server = pgserver.get_server(tmp / "pgdata", cleanup_mode="stop")
+        pgdata = Path(args.server_dir).resolve() if args.server_dir else tmp / "pgdata"
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
         base = server.get_uri("postgres")
     name = f"clearport_bench_{secrets.token_hex(4)}"
     with psycopg.connect(base, autocommit=True) as conn:

@@ -152,6 +152,10 @@ WITH rates AS (
             AND r.currency = b.currency
       LEFT JOIN fallback fb ON fb.currency = b.currency
 ), exact AS (
+    -- OFFSET 0 (here and in `priced`) keeps each level a subquery of its own, so each fee's
+    -- units and its rounding are computed once per item: flattened, the planner substitutes
+    -- the expressions, and the half-even rounding of three fees (each naming its units seven
+    -- times) was re-evaluated for the commission and the net too (decision 0906).
     SELECT s.source_id, s.transfer_id, s.type, s.merchant_id, s.currency, s.amount,
            s.created_at, s.payment_id, s.reference, s.brand, mp.settlement_id,
         CASE WHEN s.type <> 'capture' OR NOT t.icpp THEN 0::bigint
@@ -171,6 +175,7 @@ WITH rates AS (
             AND t.issuer_region IS NOT DISTINCT FROM CASE WHEN s.issuer_country IS NULL
                 THEN NULL ELSE coalesce(sr.region, {_price("default_region", "text")}) END
      WHERE s.run_id = {_price("run_id")} AND s.partition = {_price("partition")}
+    OFFSET 0
 ), priced AS MATERIALIZED (
     SELECT settlement_id, merchant_id, payment_id, source_id, reference, type, brand, currency,
            gross, ic AS interchange, sf AS scheme_fee, mk AS markup, ic + sf + mk AS commission,
@@ -180,7 +185,7 @@ WITH rates AS (
                    {_half_even("mk_u")} AS mk,
                    CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment') THEN amount
                         ELSE -amount END AS gross
-              FROM exact) e
+              FROM exact OFFSET 0) e
 ), items AS (
     INSERT INTO settlement_items (source_id, settlement_id, transfer_id, merchant_id, payment_id,
         reference, type, brand, currency, gross, interchange, scheme_fee, markup, commission, net,
