@@ -113,7 +113,9 @@ def _pgbench(binary: str, url: str, scale: int, clients: int, threads: int, seco
     env = dict(os.environ)
     if u.password:
         env["PGPASSWORD"] = u.password
-    conn = ["-h", u.host or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
+    # pgserver's URI names a socket directory in `?host=`, not a host.
+    host = u.host or str(u.query.get("host") or "127.0.0.1")
+    conn = ["-h", host, "-p", str(u.port or 5432), "-U", u.username or "postgres"]
     subprocess.run(
         [binary, *conn, "-i", "-q", "-s", str(scale), u.database or "postgres"],
         check=True,
