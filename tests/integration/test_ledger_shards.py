@@ -180,9 +180,8 @@ def test_a_replay_from_another_transaction_is_the_same_transfer(database_url: st
 
 
 def test_merchant_accounts_are_never_sharded(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
-        with pytest.raises(psycopg.errors.CheckViolation):
-            conn.execute(
-                "INSERT INTO ledger_accounts (owner, kind, currency, debit_normal, shard) "
-                f"VALUES ('{M}', 'pending', 'usd', false, 1)"
-            )
+    with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute(
+            "INSERT INTO ledger_accounts (owner, kind, currency, debit_normal, shard) "
+            f"VALUES ('{M}', 'pending', 'usd', false, 1)"
+        )

@@ -38,7 +38,8 @@ BEGIN
     IF (NEW.owner, NEW.kind, NEW.currency, NEW.debit_normal, NEW.debits_must_not_exceed_credits,
         NEW.credits_must_not_exceed_debits, NEW.id{shard_new})
        IS DISTINCT FROM (OLD.owner, OLD.kind, OLD.currency, OLD.debit_normal,
-        OLD.debits_must_not_exceed_credits, OLD.credits_must_not_exceed_debits, OLD.id{shard_old}) THEN
+        OLD.debits_must_not_exceed_credits, OLD.credits_must_not_exceed_debits,
+        OLD.id{shard_old}) THEN
         RAISE EXCEPTION 'ledger account identity and flags are immutable'
             USING ERRCODE = 'insufficient_privilege';
     END IF;
