@@ -100,7 +100,7 @@ def test_one_shard_setting_puts_every_post_on_one_row(database_url: str) -> None
 def test_balance_now_and_as_of_is_the_sum_of_the_shards(database_url: str) -> None:
     async def scenario(db: Database, ledger: LedgerService) -> None:
         stamps = []
-        for i in range(6):  # six transactions: consecutive ids, several shards
+        for i in range(6):  # six transactions: six shards in turn
             async with db.transaction() as tx:
                 await ledger.post(tx, [capture(f"pay_{i}", 100 * (i + 1))])
                 stamps.append(

@@ -1,10 +1,11 @@
 -- ledger_post, version 3 (migration 0019): version 2 with hot platform accounts sharded
 -- (decision 0913). Changes:
 -- * An account is (owner, kind, currency, shard). Merchant accounts have one row (shard 0).
---   A platform account named by reference is posted to shard txid_current() % N, where N is
---   the setting `clearport.ledger_shards` (default 16): concurrent transactions get different
---   rows (consecutive transaction ids), so they do not queue on one row lock, and every post
---   of one transaction uses one shard. Platform accounts carry no balance limit, so no check
+--   A platform account named by reference is posted to the transaction's shard: the next
+--   turn of the sequence ledger_shard_turn modulo N, where N is the setting
+--   `clearport.ledger_shards` (default 16), remembered for the rest of the transaction. So
+--   concurrent transactions take different rows in turn and do not queue on one row lock, and
+--   every post of one transaction uses one shard. Platform accounts carry no balance limit, so no check
 --   needs the sum of the shards; the balance of a sharded account is the sum of its rows.
 -- * A transfer that resolves a hold is applied to the hold's own shard, so each row's pending
 --   totals stay its own holds' (never negative).
@@ -63,7 +64,14 @@ BEGIN
                 IF v_shards NOT BETWEEN 1 AND 1024 THEN
                     RAISE EXCEPTION 'clearport.ledger_shards must be 1..1024, not %', v_shards;
                 END IF;
-                v_shard := (txid_current() % v_shards)::smallint;
+                -- one shard per transaction, taken round-robin from a sequence (not the
+                -- transaction id: each call's sub-transaction consumes an id too, which left
+                -- odd shards nearly unused)
+                v_shard := nullif(current_setting('clearport.ledger_tx_shard', true), '')::smallint;
+                IF v_shard IS NULL OR v_shard >= v_shards THEN
+                    v_shard := (nextval('ledger_shard_turn') % v_shards)::smallint;
+                    PERFORM set_config('clearport.ledger_tx_shard', v_shard::text, true);
+                END IF;
             ELSE
                 v_shard := 0;
             END IF;

@@ -1,6 +1,7 @@
 """Hot platform accounts sharded (decision 0913): `ledger_accounts.shard`, one account per
-(owner, kind, currency, shard), and `ledger_post` v3 posting a platform account to the shard
-of the transaction (txid % `clearport.ledger_shards`). Merchant accounts keep one row (shard 0).
+(owner, kind, currency, shard), and `ledger_post` v3 posting a platform account to the
+transaction's shard (taken in turn from `ledger_shard_turn`, modulo `clearport.ledger_shards`).
+Merchant accounts keep one row (shard 0).
 
 Downgrade folds nothing: it refuses while any shard other than 0 exists (transfers are
 append-only and name their shard's row), and otherwise restores version 2 and the old key.
@@ -61,6 +62,8 @@ ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_sharded_accounts_have_no_limit
 ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_owner_kind_currency_shard_key
     UNIQUE (owner, kind, currency, shard);
 ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_owner_kind_currency_key;
+-- Whose turn: each transaction posting to a platform account takes the next shard.
+CREATE SEQUENCE ledger_shard_turn CYCLE MAXVALUE 1000000000;
 """
     )
     op.execute(_GUARD.format(shard_new=", NEW.shard", shard_old=", OLD.shard"))
@@ -85,5 +88,6 @@ ALTER TABLE ledger_accounts ADD CONSTRAINT ledger_accounts_owner_kind_currency_k
     UNIQUE (owner, kind, currency);
 ALTER TABLE ledger_accounts DROP CONSTRAINT ledger_accounts_owner_kind_currency_shard_key;
 ALTER TABLE ledger_accounts DROP COLUMN shard;
+DROP SEQUENCE ledger_shard_turn;
 """
     )
