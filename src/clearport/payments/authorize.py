@@ -216,8 +216,8 @@ class Authorizations:
                     tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
                 )
         except BaseException:
-            if claim is not None and claim.deferred:
-                claim.bound_resource = None  # rolled back with the payment: nothing is claimed
+            if claim is not None:
+                claim.rolled_back()  # rolled back with the payment: nothing is claimed
             raise
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
         card_input = present(card_input, "a routed payment has its card")
