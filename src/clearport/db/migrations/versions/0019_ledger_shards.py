@@ -48,6 +48,79 @@ BEGIN
 END $$;
 """
 
+# The journal's commit-time check, cheaper (decision 0913): a transfer puts +amount on its
+# debit account and -amount on its credit account, so a journal nets to zero in every currency
+# exactly when each transfer's two accounts are in the transfer's currency. One row per transfer
+# instead of two through a VALUES list and a GROUP BY (~1 ms instead of ~3 for 1,000 transfers);
+# the currencies named in the error are found only when it fails.
+_CHECK_JOURNAL = r"""
+CREATE OR REPLACE FUNCTION ledger_check_journal() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+    bad boolean;
+    which text;
+BEGIN
+    -- EXECUTE plans afresh each time: a plan cached while the table was empty (a seq scan)
+    -- would otherwise be kept by the session as the table grows.
+    EXECUTE $q$
+        SELECT count(*), coalesce(bool_or(d.currency IS DISTINCT FROM t.currency
+                                          OR c.currency IS DISTINCT FROM t.currency), false)
+          FROM ledger_transfers t
+          LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id
+          LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id
+         WHERE t.journal_id = $1
+    $q$ INTO n, bad USING NEW.id;
+    IF n <> NEW.transfer_count THEN
+        RAISE EXCEPTION 'ledger journal % has % transfers, expected %', NEW.id, n,
+            NEW.transfer_count USING ERRCODE = 'check_violation';
+    END IF;
+    IF bad THEN
+        SELECT string_agg(DISTINCT coalesce(v.cur, '?'), ',') INTO which
+          FROM ledger_transfers t
+          LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id
+          LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id
+         CROSS JOIN LATERAL (VALUES (d.currency), (c.currency), (t.currency)) AS v(cur)
+         WHERE t.journal_id = NEW.id
+           AND (d.currency IS DISTINCT FROM t.currency OR c.currency IS DISTINCT FROM t.currency);
+        RAISE EXCEPTION 'ledger journal % does not net to zero in %', NEW.id, which
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+# Version 1's (migration 0003), restored by the downgrade.
+_CHECK_JOURNAL_V1 = r"""
+CREATE OR REPLACE FUNCTION ledger_check_journal() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+    bad text;
+BEGIN
+    EXECUTE $q$
+        SELECT coalesce(sum(g.cnt), 0) / 2, string_agg(g.cur, ',') FILTER (WHERE g.bad)
+          FROM (SELECT coalesce(v.cur, '?') AS cur, count(*) AS cnt,
+                       sum(v.delta) <> 0 OR bool_or(v.cur IS DISTINCT FROM v.tcur) AS bad
+                  FROM ledger_transfers t
+                  LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id
+                  LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id
+                 CROSS JOIN LATERAL (VALUES (d.currency, t.amount, t.currency),
+                                            (c.currency, -t.amount, t.currency))
+                       AS v(cur, delta, tcur)
+                 WHERE t.journal_id = $1
+                 GROUP BY coalesce(v.cur, '?')) g
+    $q$ INTO n, bad USING NEW.id;
+    IF n <> NEW.transfer_count THEN
+        RAISE EXCEPTION 'ledger journal % has % transfers, expected %', NEW.id, n,
+            NEW.transfer_count USING ERRCODE = 'check_violation';
+    END IF;
+    IF bad IS NOT NULL THEN
+        RAISE EXCEPTION 'ledger journal % does not net to zero in %', NEW.id, bad
+            USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
 
 def upgrade() -> None:
     op.execute(
@@ -68,6 +141,7 @@ CREATE SEQUENCE ledger_shard_turn CYCLE MAXVALUE 1000000000;
     )
     op.execute(_GUARD.format(shard_new=", NEW.shard", shard_old=", OLD.shard"))
     op.execute(_ledger_post("ledger_post.v3"))
+    op.execute(_CHECK_JOURNAL)
 
 
 def downgrade() -> None:
@@ -81,6 +155,7 @@ END $$;
 """
     )
     op.execute(_ledger_post("ledger_post.v2"))
+    op.execute(_CHECK_JOURNAL_V1)
     op.execute(_GUARD.format(shard_new="", shard_old=""))
     op.execute(
         """
