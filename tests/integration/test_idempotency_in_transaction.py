@@ -94,7 +94,7 @@ def test_a_refused_capture_stores_its_answer(api: Api) -> None:
 
 
 def test_concurrent_duplicate_captures_capture_once(api: Api) -> None:
-    merchant_id, key = api.merchant()
+    _merchant_id, key = api.merchant()
     payment_id = _authorized(api, key)
     responses = _concurrently(
         api, key, f"/v1/payments/{payment_id}/capture", {"amount": 300}, "cap-race"
@@ -148,7 +148,7 @@ def test_refund_claims_in_its_transaction_bound_to_the_refund(api: Api) -> None:
 
 
 def test_concurrent_duplicate_refunds_refund_once(api: Api) -> None:
-    merchant_id, key = api.merchant()
+    _merchant_id, key = api.merchant()
     payment_id = _captured(api, key)
     responses = _concurrently(
         api, key, f"/v1/payments/{payment_id}/refunds", {"amount": 100}, "rfd-race"
