@@ -155,7 +155,7 @@ def test_disputes_adjustments_and_payouts_through_settlement(api: Api, settings:
     # Paid moves the money out of payouts in transit: nothing is left there.
     assert _rows(
         api.database_url,
-        "SELECT debits_posted - credits_posted FROM ledger_accounts "
+        "SELECT sum(debits_posted - credits_posted)::bigint FROM ledger_accounts "
         "WHERE kind = 'payouts_in_transit' AND currency = 'usd'",
     ) == [(0,)]
     assert balance(api, key) == {"pending": {}, "available": {}, "reserve": {}}

@@ -88,7 +88,12 @@ class FakeIdempotencyStore:
             entry.response_body = response.body
 
     async def claim_new(
-        self, tx: Transaction, principal_id: str, key: str, request_hash: bytes, resource_id: str
+        self,
+        tx: Transaction,
+        principal_id: str,
+        key: str,
+        request_hash: bytes,
+        resource_id: str | None,
     ) -> bool:
         if (principal_id, key) in self.entries:
             return False
@@ -108,8 +113,9 @@ class FakeIdempotencyStore:
             )
 
     async def release(self, principal_id: str, key: str) -> None:
+        # As PostgreSQL's: a key bound to what its request created stays for the retry.
         entry = self.entries.get((principal_id, key))
-        if entry is not None and entry.state == "in_progress":
+        if entry is not None and entry.state == "in_progress" and entry.resource_id is None:
             del self.entries[(principal_id, key)]
 
     async def purge_expired(self, older_than: datetime) -> int:

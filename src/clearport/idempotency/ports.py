@@ -37,7 +37,12 @@ class IdempotencyStore(Protocol):
         tx: Transaction | None = None,
     ) -> None: ...
     async def claim_new(
-        self, tx: Transaction, principal_id: str, key: str, request_hash: bytes, resource_id: str
+        self,
+        tx: Transaction,
+        principal_id: str,
+        key: str,
+        request_hash: bytes,
+        resource_id: str | None,
     ) -> bool:
         """Claim a key no one holds, in the caller's transaction, bound to what it creates;
         False if the key has an entry of any kind (a concurrent holder's is waited for)."""

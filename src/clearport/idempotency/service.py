@@ -57,10 +57,18 @@ class IdempotencyClaim:
     keep_open: bool = False
     # Deferred (decision 0912): nothing is claimed yet; the endpoint claims the key in its first
     # transaction (`claim_in`), so the claim costs no commit of its own. `request_hash` is what
-    # it stores; `bound_resource` what that transaction was to create.
+    # it stores; `claimed` whether that transaction claimed it, `bound_resource` what it was to
+    # create (None for a capture or void, which create nothing a retry could recover).
     deferred: bool = False
     request_hash: RequestHash | None = None
+    claimed: bool = False
     bound_resource: str | None = None
+
+    def rolled_back(self) -> None:
+        """The transaction that claimed a deferred key rolled back: nothing is claimed."""
+        if self.deferred:
+            self.claimed = False
+            self.bound_resource = None
 
 
 class ClaimContended(Exception):
@@ -93,17 +101,23 @@ class IdempotencyService:
         self.check_key(key)
         return IdempotencyClaim(scope, key, deferred=True, request_hash=request_hash)
 
-    async def claim_in(self, tx: Transaction, claim: IdempotencyClaim, resource_id: str) -> None:
-        """In the transaction that creates `resource_id`: a deferred claim is made here (or
-        `ClaimContended` raised); an ordinary one records what it creates (`bind_resource`)."""
+    async def claim_in(
+        self, tx: Transaction, claim: IdempotencyClaim, resource_id: str | None
+    ) -> None:
+        """First in the endpoint's first transaction, which creates `resource_id` (None: the
+        request creates nothing a retry could recover, e.g. a capture): a deferred claim is
+        made here (or `ClaimContended` raised); an ordinary one records what it creates
+        (`bind_resource`). The caller calls `claim.rolled_back()` if the transaction fails."""
         if not claim.deferred:
-            await self.bind_resource(tx, claim, resource_id)
+            if resource_id is not None:
+                await self.bind_resource(tx, claim, resource_id)
             return
         request_hash = present(claim.request_hash, "a deferred claim has its request's hash")
         if not await self._store.claim_new(
             tx, claim.scope, claim.key, request_hash.current, resource_id
         ):
             raise ClaimContended(claim.key)
+        claim.claimed = True
         claim.bound_resource = resource_id
 
     async def begin(
@@ -146,13 +160,15 @@ class IdempotencyService:
             return
         if claim.deferred:
             # Claimed and bound in a committed transaction, it stays for a retry to recover
-            # unless the answer is stored; never claimed (refused before), the answer is
+            # unless the answer is stored; claimed with nothing to recover (a capture), it is
+            # released as an ordinary claim is; never claimed (refused before), the answer is
             # stored under the key if nobody took it meanwhile.
-            if not is_storable(status):
-                return
-            if claim.bound_resource is not None:
-                await self._store.complete(claim.scope, claim.key, status, body)
-            else:
+            if claim.claimed:
+                if is_storable(status):
+                    await self._store.complete(claim.scope, claim.key, status, body)
+                elif claim.bound_resource is None:
+                    await self._store.release(claim.scope, claim.key)
+            elif is_storable(status):
                 request_hash = present(claim.request_hash, "a deferred claim has its hash")
                 await self._store.store_new(
                     claim.scope, claim.key, request_hash.current, status, body
@@ -164,6 +180,9 @@ class IdempotencyService:
             await self._store.release(claim.scope, claim.key)
 
     async def abandon(self, claim: IdempotencyClaim) -> None:
-        # A deferred claim is bound to what it creates whenever it exists: nothing to release.
-        if not claim.completed_in_transaction and not claim.keep_open and not claim.deferred:
+        # A deferred claim bound to what it creates stays for the retry to recover; one that
+        # binds nothing is released as an ordinary claim is (`release` keeps a bound key).
+        if claim.completed_in_transaction or claim.keep_open:
+            return
+        if not claim.deferred or (claim.claimed and claim.bound_resource is None):
             await self._store.release(claim.scope, claim.key)

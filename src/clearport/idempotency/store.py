@@ -124,7 +124,12 @@ class PgIdempotencyStore:
             await conn.execute(_COMPLETE, *args)
 
     async def claim_new(
-        self, tx: Transaction, principal_id: str, key: str, request_hash: bytes, resource_id: str
+        self,
+        tx: Transaction,
+        principal_id: str,
+        key: str,
+        request_hash: bytes,
+        resource_id: str | None,
     ) -> bool:
         # DO NOTHING waits for a concurrent claim of the same key to commit or roll back.
         return bool(

@@ -308,10 +308,11 @@ class FakeLedgerStore:
         account_id = self._state.by_ref.get(ref)
         return None if account_id is None else self._state.accounts[account_id]
 
-    async def account_as_of(self, tx: Transaction, account_id: int, at: datetime) -> Account | None:
-        account = self._state.accounts.get(account_id)
-        if account is None:
+    async def account_as_of(self, tx: Transaction, ref: AccountRef, at: datetime) -> Account | None:
+        account_id = self._state.by_ref.get(ref)
+        if account_id is None:
             return None
+        account = self._state.accounts[account_id]
         before = [
             totals for a, when, totals in self._state.checkpoints if a == account_id and when <= at
         ]

@@ -81,11 +81,9 @@ class LedgerService:
         return await self._store.account(tx, ref)
 
     async def account_as_of(self, tx: Transaction, ref: AccountRef, at: datetime) -> Account:
-        """The account's totals after every journal with created_at <= at (one index probe)."""
-        account = await self._store.account(tx, ref)
-        if account is None:
-            raise NotFound("No such ledger account.", code="account_not_found")
-        as_of = await self._store.account_as_of(tx, account.id, at)
+        """The account's totals after every journal posted at or before `at` (one index probe
+        per row of the account: one, or one per shard of a platform account)."""
+        as_of = await self._store.account_as_of(tx, ref, at)
         if as_of is None:
             raise NotFound("No such ledger account.", code="account_not_found")
         return as_of

@@ -1,5 +1,8 @@
-"""The ledger in PostgreSQL: `ledger_post` (see migration 0003) posts a linked group in one
-round trip; balances come from the account rows, balance-as-of from per-journal checkpoints."""
+"""The ledger in PostgreSQL: `ledger_post` (see migrations 0003 and 0020) posts a linked group
+in one round trip; balances come from the account rows, balance-as-of from per-journal
+checkpoints. A platform account may be several rows (shards, decision 0913): every read here
+sums an account's rows in one snapshot, which is exact because each transaction moves each
+row's totals together with its transfers."""
 
 from __future__ import annotations
 
@@ -35,8 +38,13 @@ _POST_SQL = (
     "$15::text[], $16::timestamptz[], $17::timestamptz)"
 )
 
-_ACCOUNT_COLUMNS = (
-    "id, owner, kind, currency, debits_posted, credits_posted, debits_pending, credits_pending"
+# One logical account: its shards' totals summed (one row for a merchant's account; at most
+# `clearport.ledger_shards` rows for a platform one). Its id is its first shard's.
+_ACCOUNT_TOTALS = (
+    "SELECT min(id) AS id, owner, kind, currency, sum(debits_posted)::bigint AS debits_posted, "
+    "sum(credits_posted)::bigint AS credits_posted, "
+    "sum(debits_pending)::bigint AS debits_pending, "
+    "sum(credits_pending)::bigint AS credits_pending FROM ledger_accounts "
 )
 
 
@@ -180,37 +188,43 @@ class PgLedgerStore:
 
     async def accounts(self, tx: Transaction, owner: str) -> list[Account]:
         rows = await conn_of(tx).fetch(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts WHERE owner = $1 ORDER BY id",
+            f"{_ACCOUNT_TOTALS} WHERE owner = $1 GROUP BY owner, kind, currency ORDER BY 1",
             owner,
         )
         return [_account(r) for r in rows]
 
     async def account(self, tx: Transaction, ref: AccountRef) -> Account | None:
         row = await conn_of(tx).fetchrow(
-            f"SELECT {_ACCOUNT_COLUMNS} FROM ledger_accounts "
-            "WHERE owner = $1 AND kind = $2 AND currency = $3",
+            f"{_ACCOUNT_TOTALS} WHERE owner = $1 AND kind = $2 AND currency = $3 "
+            "GROUP BY owner, kind, currency",
             ref.owner,
             str(ref.kind),
             ref.currency,
         )
         return _account(row) if row else None
 
-    async def account_as_of(self, tx: Transaction, account_id: int, at: datetime) -> Account | None:
+    async def account_as_of(self, tx: Transaction, ref: AccountRef, at: datetime) -> Account | None:
+        # Per shard, its last checkpoint at or before `at` (one index probe each): a shard's
+        # checkpoints are written under its row lock, so each is the row's totals after every
+        # journal it applied up to then.
         row = await conn_of(tx).fetchrow(
             """
-            SELECT a.id, a.owner, a.kind, a.currency,
-                   coalesce(b.debits_posted, 0) AS debits_posted,
-                   coalesce(b.credits_posted, 0) AS credits_posted,
-                   coalesce(b.debits_pending, 0) AS debits_pending,
-                   coalesce(b.credits_pending, 0) AS credits_pending
+            SELECT min(a.id) AS id, a.owner, a.kind, a.currency,
+                   coalesce(sum(b.debits_posted), 0)::bigint AS debits_posted,
+                   coalesce(sum(b.credits_posted), 0)::bigint AS credits_posted,
+                   coalesce(sum(b.debits_pending), 0)::bigint AS debits_pending,
+                   coalesce(sum(b.credits_pending), 0)::bigint AS credits_pending
               FROM ledger_accounts a
               LEFT JOIN LATERAL (
                   SELECT * FROM ledger_balances b
-                   WHERE b.account_id = a.id AND b.at <= $2
+                   WHERE b.account_id = a.id AND b.at <= $4
                    ORDER BY b.at DESC LIMIT 1) b ON true
-             WHERE a.id = $1
+             WHERE a.owner = $1 AND a.kind = $2 AND a.currency = $3
+             GROUP BY a.owner, a.kind, a.currency
             """,
-            account_id,
+            ref.owner,
+            str(ref.kind),
+            ref.currency,
             at,
         )
         return _account(row) if row else None

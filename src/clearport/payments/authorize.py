@@ -12,11 +12,8 @@ this process's caches before the first transaction; inside it, once the card is 
 rules screen the payment (one read for velocity) and the routing rules give its candidates. A
 payment they block is written declined in that one transaction and never routed.
 
-Failover (decision 0501): on a technical failure (a processing error, a timeout, a refused
-connection, an open breaker) — never on a decline — the payment moves to the next candidate in
-one more write: the failed attempt, its reversal if the call may have reached the processor, the
-next attempt, the payment pointing at it and `routing.failover` saying why. The reversal is sent
-while the next connector is asked; a timed-out authorization is never left standing.
+This module is the first half, up to the pending payment's commit; `authorization_calls.py` the
+second: the connector calls, failover (decision 0501) and the answer's write.
 """
 
 from __future__ import annotations
@@ -24,14 +21,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import structlog
 
 from clearport.access.domain import Principal
-from clearport.connectors.domain import ConnectorCard, ConnectorResult
+from clearport.connectors.domain import ConnectorCard
 from clearport.core.clock import Clock
 from clearport.core.errors import (
     Field,
@@ -47,23 +43,19 @@ from clearport.core.money import parse_currency
 from clearport.core.sensitive import SensitiveStr
 from clearport.core.uow import Transaction, UnitOfWork
 from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
-from clearport.ledger.domain import TransferRequest
 from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.ports import MerchantGates
-from clearport.payments.attempts import Attempt, new_attempt, new_reversal
+from clearport.payments.attempts import new_attempt
+from clearport.payments.authorization_calls import AuthorizationCalls
 from clearport.payments.calls import ConnectorCalls
 from clearport.payments.domain import (
     Operation,
-    Outcome,
     Payment,
     PaymentStatus,
     Routing,
-    authorization_target,
-    next_candidate,
-    outcome_of,
     validate_amount,
 )
-from clearport.payments.lost import LostCalls, failed
+from clearport.payments.lost import LostCalls
 from clearport.payments.outcomes import OutcomeWriter
 from clearport.payments.ports import CardVault, PaymentStore
 from clearport.payments.records import payment_entry
@@ -117,9 +109,9 @@ class Authorizations:
         max_amount_minor: Mapping[str, int],
         grouped: Callable[[], AbstractAsyncContextManager[Transaction]] | None = None,
     ) -> None:
-        # Where the answer's one statement goes: a block whose statements may share a commit
-        # with other requests' (group commit, decision 0912), or else autocommit.
-        self._grouped = grouped or uow.autocommit
+        self._answers = AuthorizationCalls(
+            uow, store, calls, writer, lost, clock, grouped or uow.autocommit
+        )
         self._router = router
         self._risk = risk
         self._blocked = BlockedPayments(store, writer, idempotency)
@@ -130,7 +122,6 @@ class Authorizations:
         self._idempotency = idempotency
         self._calls = calls
         self._writer = writer
-        self._lost = lost
         self._clock = clock
         self._max_amount_minor = max_amount_minor
 
@@ -216,8 +207,8 @@ class Authorizations:
                     tx, payment, attempt, payment_entry(payment, None, principal.actor, None)
                 )
         except BaseException:
-            if claim is not None and claim.deferred:
-                claim.bound_resource = None  # rolled back with the payment: nothing is claimed
+            if claim is not None:
+                claim.rolled_back()  # rolled back with the payment: nothing is claimed
             raise
         # Committed: from here on, a crash leaves a pending attempt the janitor resolves.
         card_input = present(card_input, "a routed payment has its card")
@@ -230,7 +221,7 @@ class Authorizations:
         del cvc
         reversals: list[asyncio.Task[bool]] = []
         try:
-            return await self._authorize(
+            return await self._answers.authorize(
                 principal, payment, attempt, connector_card, claim, reversals
             )
         finally:
@@ -276,137 +267,6 @@ class Authorizations:
             card_issuer_country=stored.issuer_country,
             risk=None if risk is None else risk.as_json(),
         )
-
-    async def _authorize(
-        self,
-        principal: Principal,
-        payment: Payment,
-        attempt: Attempt,
-        card: ConnectorCard,
-        claim: IdempotencyClaim | None,
-        reversals: list[asyncio.Task[bool]],
-    ) -> Payment:
-        """Call the chosen connector; on a technical failure, fail over to the next candidate
-        (never on a decline), reversing a call that may have reached the processor."""
-        while True:
-            connector = await self._calls.get(attempt.connector)
-            result = (
-                self._calls.missing()
-                if connector is None
-                else await connector.authorize(
-                    attempt.id,
-                    payment.amount,
-                    payment.currency,
-                    card,
-                    capture=payment.capture_requested,
-                )
-            )
-            outcome = outcome_of(result)
-            if outcome in (Outcome.SUCCEEDED, Outcome.DECLINED):
-                current, _ = await self._finish(principal, payment, attempt, result, claim, None)
-                return current
-            # A technical failure. One that may have reached the processor is reversed.
-            answer = failed(result)
-            reversal = (
-                new_reversal(attempt, self._clock.now()) if outcome is Outcome.UNKNOWN else None
-            )
-            code = present(answer.decline_code, "a failure has a decline code")
-            following, routing = next_candidate(
-                payment.routing, attempt.connector, code, self._calls.allows
-            )
-            if following is None:
-                current, written = await self._finish(
-                    principal, payment, attempt, answer, claim, reversal
-                )
-                if written and reversal is not None and connector is not None:
-                    reversals.append(asyncio.create_task(self._lost.reverse(reversal, connector)))
-                return current
-            moved = await self._fail_over(payment, attempt, answer, reversal, following, routing)
-            if moved is None:  # the janitor decided meanwhile: its answer stands
-                return await self._current(payment.id, claim)
-            if reversal is not None and connector is not None:
-                reversals.append(asyncio.create_task(self._lost.reverse(reversal, connector)))
-            payment, attempt = moved
-
-    async def _fail_over(
-        self,
-        payment: Payment,
-        attempt: Attempt,
-        answer: ConnectorResult,
-        reversal: Attempt | None,
-        following: str,
-        routing: dict[str, Any],
-    ) -> tuple[Payment, Attempt] | None:
-        """One transaction: this attempt failed, its reversal pending (if any), the next
-        connector's attempt pending and the payment pointing at it. None if the attempt was no
-        longer pending."""
-        now = self._clock.now()
-        attempt.complete(Outcome.FAILED, answer, now)
-        moved = replace(payment, connector=following, routing=routing, updated_at=now)
-        next_attempt = new_attempt(moved, Operation.AUTHORIZE, moved.amount, now)
-        moved.auth_attempt_id = next_attempt.id
-        async with self._uow.transaction() as tx:
-            if not await self._store.complete_attempt(tx, attempt):
-                return None
-            if reversal is not None:
-                await self._store.insert_attempt(tx, reversal)
-            await self._store.insert_attempt(tx, next_attempt)
-            await self._store.update_payment(tx, moved)
-        log.info(
-            "payment_failover",
-            payment=payment.id,
-            failed=attempt.connector,
-            decline_code=answer.decline_code,
-            to=following,
-        )
-        return moved, next_attempt
-
-    async def _finish(
-        self,
-        principal: Principal,
-        payment: Payment,
-        attempt: Attempt,
-        result: ConnectorResult,
-        claim: IdempotencyClaim | None,
-        reversal: Attempt | None,
-    ) -> tuple[Payment, bool]:
-        """The second durable write: the answer, and a reversal to send if it needs one; the
-        payment, and whether this wrote it (else the janitor decided first)."""
-        outcome = outcome_of(result)
-        # The common case, an answer that moves no money, is one statement of its own.
-        alone = (
-            reversal is None
-            and outcome is not Outcome.UNKNOWN
-            and authorization_target(outcome, capture=payment.capture_requested)
-            is not PaymentStatus.CAPTURED
-        )
-        block = self._grouped() if alone else self._uow.transaction()
-        async with block as tx:
-            postings: list[TransferRequest] = []
-            current, written = await self._writer.authorization(
-                tx,
-                payment,
-                attempt,
-                result,
-                principal.actor,
-                postings,
-                storing=claim if alone else None,
-            )
-            if reversal is not None and written:
-                await self._store.insert_attempt(tx, reversal)
-            if claim is not None and not claim.completed_in_transaction:
-                await self._writer.respond(tx, claim, 201, current)
-            await self._writer.post(tx, postings)
-        return current, written
-
-    async def _current(self, payment_id: str, claim: IdempotencyClaim | None) -> Payment:
-        """The payment as someone else decided it, answered under `claim`."""
-        async with self._uow.transaction() as tx:
-            current = await self._store.get_payment(tx, payment_id)
-            if current is None:
-                raise InternalError("payment vanished")
-            await self._writer.respond(tx, claim, 201, current)
-        return current
 
     async def _recover(self, merchant_id: str, claim: IdempotencyClaim, payment_id: str) -> Payment:
         """A retry of a request whose first attempt died after creating its payment: answer

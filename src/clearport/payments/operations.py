@@ -69,7 +69,9 @@ class Operations:
         amount: int | None,
         claim: IdempotencyClaim | None,
     ) -> Payment:
-        payment, attempt = await self._begin(principal, payment_id, Operation.CAPTURE, amount)
+        payment, attempt = await self._begin(
+            principal, payment_id, Operation.CAPTURE, amount, claim
+        )
         connector = await self._calls.get(payment.connector)
         result = (
             self._calls.missing()
@@ -83,7 +85,7 @@ class Operations:
     async def void(
         self, principal: Principal, payment_id: str, claim: IdempotencyClaim | None
     ) -> Payment:
-        payment, attempt = await self._begin(principal, payment_id, Operation.VOID, None)
+        payment, attempt = await self._begin(principal, payment_id, Operation.VOID, None, claim)
         connector = await self._calls.get(payment.connector)
         result = (
             self._calls.missing()
@@ -98,22 +100,34 @@ class Operations:
         payment_id: str,
         operation: Operation,
         amount: int | None,
+        claim: IdempotencyClaim | None,
     ) -> tuple[Payment, Attempt]:
         merchant_id = principal.require_merchant()
-        async with self._uow.transaction() as tx:
-            payment = await self._store.get_payment(
-                tx, payment_id, merchant_id=merchant_id, for_update=True
-            )
-            if payment is None:
-                raise NotFound(f"No such payment: '{payment_id}'.", field="id")
-            verb = "captured" if operation is Operation.CAPTURE else "voided"
-            require_status(payment.status, verb, PaymentStatus.AUTHORIZED)
-            now = self._clock.now()
-            payment.start_operation(operation, now)
-            value = capture_amount(amount, payment.amount) if operation is Operation.CAPTURE else 0
-            attempt = new_attempt(payment, operation, value, now)
-            await self._store.insert_attempt(tx, attempt)
-            await self._store.update_payment(tx, payment)
+        try:
+            async with self._uow.transaction() as tx:
+                if claim is not None:
+                    # First: a deferred claim is made in this commit (decision 0912). A capture
+                    # creates nothing a retry could recover, so it binds nothing.
+                    await self._idempotency.claim_in(tx, claim, None)
+                payment = await self._store.get_payment(
+                    tx, payment_id, merchant_id=merchant_id, for_update=True
+                )
+                if payment is None:
+                    raise NotFound(f"No such payment: '{payment_id}'.", field="id")
+                verb = "captured" if operation is Operation.CAPTURE else "voided"
+                require_status(payment.status, verb, PaymentStatus.AUTHORIZED)
+                now = self._clock.now()
+                payment.start_operation(operation, now)
+                value = (
+                    capture_amount(amount, payment.amount) if operation is Operation.CAPTURE else 0
+                )
+                attempt = new_attempt(payment, operation, value, now)
+                await self._store.insert_attempt(tx, attempt)
+                await self._store.update_payment(tx, payment)
+        except BaseException:
+            if claim is not None:
+                claim.rolled_back()
+            raise
         return payment, attempt
 
     async def _finish(
@@ -157,53 +171,63 @@ class Operations:
         merchant_id = principal.require_merchant()
         if claim is not None and claim.recovered_resource is not None:
             return await self._recover_refund(merchant_id, claim, claim.recovered_resource)
-        async with self._uow.transaction() as tx:
-            payment = await self._store.get_payment(
-                tx, payment_id, merchant_id=merchant_id, for_update=True
-            )
-            if payment is None:
-                raise NotFound(f"No such payment: '{payment_id}'.", field="id")
-            require_status(payment.status, "refunded", PaymentStatus.CAPTURED)
-            if payment.amount_disputed:
-                # The cardholder has the money back through the chargeback already (or may get
-                # it): a refund now would pay them twice. Won back, it may be refunded again.
-                raise InvalidState(
-                    "This payment is disputed; it cannot be refunded while a chargeback holds "
-                    "its money (GET /v1/disputes?payment=… shows the dispute)."
+        refund_id = new_id("rfd")
+        try:
+            async with self._uow.transaction() as tx:
+                if claim is not None:
+                    # First: a deferred claim is made in this commit, bound to the refund it
+                    # creates (an ordinary one is bound to it here), so a retry after a crash
+                    # answers with this refund instead of refunding twice (decision 0912).
+                    await self._idempotency.claim_in(tx, claim, refund_id)
+                payment = await self._store.get_payment(
+                    tx, payment_id, merchant_id=merchant_id, for_update=True
                 )
-            value = refund_amount(
-                amount,
-                payment.amount_captured,
-                payment.amount_refunded + payment.amount_refund_pending,
-            )
-            now = self._clock.now()
-            refund = Refund(
-                id=new_id("rfd"),
-                payment_id=payment.id,
-                merchant_id=merchant_id,
-                amount=value,
-                currency=payment.currency,
-                status=RefundStatus.PENDING,
-                reason=reason,
-                attempt_id=new_id("att"),
-                created_at=now,
-                updated_at=now,
-            )
-            attempt = new_attempt(
-                payment,
-                Operation.REFUND,
-                value,
-                now,
-                attempt_id=refund.attempt_id,
-                refund_id=refund.id,
-            )
-            payment.reserve_refund(value, now)
-            await self._store.insert_refund(tx, refund)
+                if payment is None:
+                    raise NotFound(f"No such payment: '{payment_id}'.", field="id")
+                require_status(payment.status, "refunded", PaymentStatus.CAPTURED)
+                if payment.amount_disputed:
+                    # The cardholder has the money back through the chargeback already (or may
+                    # get it): a refund now would pay them twice. Won back, it may be refunded
+                    # again.
+                    raise InvalidState(
+                        "This payment is disputed; it cannot be refunded while a chargeback "
+                        "holds its money (GET /v1/disputes?payment=… shows the dispute)."
+                    )
+                value = refund_amount(
+                    amount,
+                    payment.amount_captured,
+                    payment.amount_refunded + payment.amount_refund_pending,
+                )
+                now = self._clock.now()
+                refund = Refund(
+                    id=refund_id,
+                    payment_id=payment.id,
+                    merchant_id=merchant_id,
+                    amount=value,
+                    currency=payment.currency,
+                    status=RefundStatus.PENDING,
+                    reason=reason,
+                    attempt_id=new_id("att"),
+                    created_at=now,
+                    updated_at=now,
+                )
+                attempt = new_attempt(
+                    payment,
+                    Operation.REFUND,
+                    value,
+                    now,
+                    attempt_id=refund.attempt_id,
+                    refund_id=refund.id,
+                )
+                payment.reserve_refund(value, now)
+                await self._store.insert_refund(tx, refund)
+                await self._store.insert_attempt(tx, attempt)
+                await self._store.update_payment(tx, payment)
+                await self._txlog.append(tx, [refund_entry(refund, None, principal.actor, None)])
+        except BaseException:
             if claim is not None:
-                await self._idempotency.bind_resource(tx, claim, refund.id)
-            await self._store.insert_attempt(tx, attempt)
-            await self._store.update_payment(tx, payment)
-            await self._txlog.append(tx, [refund_entry(refund, None, principal.actor, None)])
+                claim.rolled_back()
+            raise
         connector = await self._calls.get(payment.connector)
         result = (
             self._calls.missing()

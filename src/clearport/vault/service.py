@@ -22,6 +22,7 @@ from clearport.core.clock import Clock
 from clearport.core.errors import Field
 from clearport.core.invalidation import CacheSubscriber, Invalidations
 from clearport.core.uow import Transaction, UnitOfWork
+from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.merchants.ports import MerchantRepository
 from clearport.vault.bank_accounts import BankAccounts
 from clearport.vault.cards import CardInput, StoredCard
@@ -55,12 +56,15 @@ class VaultService:
         invalidations: Invalidations,
         *,
         bins: BinLookup | None = None,
+        idempotency: IdempotencyService | None = None,
     ) -> None:
         self._provider = provider
         self._cache = cache  # this process's unwrapped DEKs (tests empty it: a fresh process)
         self._data_keys = DataKeys(repo, provider, cipher, cache)
         data_keys = self._data_keys
-        self._tokens = CardTokens(uow, repo, merchants, data_keys, provider, auditor, clock, bins)
+        self._tokens = CardTokens(
+            uow, repo, merchants, data_keys, provider, auditor, clock, bins, idempotency
+        )
         self._bank_accounts = BankAccounts(uow, repo, merchants, data_keys, auditor)
         self._secrets = SealedSecrets(repo, data_keys)
         self._keys = KeyOperations(
@@ -78,8 +82,10 @@ class VaultService:
 
     # --- card tokens -------------------------------------------------------------------------
 
-    async def create_token(self, actor: Principal, card: CardInput) -> StoredCard:
-        return await self._tokens.create_token(actor, card)
+    async def create_token(
+        self, actor: Principal, card: CardInput, claim: IdempotencyClaim | None = None
+    ) -> StoredCard:
+        return await self._tokens.create_token(actor, card, claim)
 
     async def tokenize(self, tx: Transaction, merchant_id: str, card: CardInput) -> StoredCard:
         return await self._tokens.tokenize(tx, merchant_id, card)

@@ -8,10 +8,11 @@ from clearport.access.domain import Origin, Principal
 from clearport.audit.service import Auditor
 from clearport.bins.ports import BinLookup
 from clearport.core.clock import Clock
-from clearport.core.errors import Field, NotFound, PermissionDenied
+from clearport.core.errors import Field, NotFound, PermissionDenied, present
 from clearport.core.ids import is_id, new_id
 from clearport.core.sensitive import SensitiveStr
 from clearport.core.uow import Transaction, UnitOfWork
+from clearport.idempotency.service import IdempotencyClaim, IdempotencyService
 from clearport.merchants.domain import MerchantStatus
 from clearport.merchants.ports import MerchantRepository
 from clearport.vault.cards import (
@@ -40,8 +41,10 @@ class CardTokens:
         auditor: Auditor,
         clock: Clock,
         bins: BinLookup | None,
+        idempotency: IdempotencyService | None = None,
     ) -> None:
         self._bins = bins
+        self._idempotency = idempotency
         self._uow = uow
         self._repo = repo
         self._merchants = merchants
@@ -59,20 +62,37 @@ class CardTokens:
                 "This merchant is not active and cannot store cards.", code="merchant_inactive"
             )
 
-    async def create_token(self, actor: Principal, card: CardInput) -> StoredCard:
-        """POST /v1/tokens: a merchant key stores a card."""
+    async def create_token(
+        self, actor: Principal, card: CardInput, claim: IdempotencyClaim | None = None
+    ) -> StoredCard:
+        """POST /v1/tokens: a merchant key stores a card. Under an Idempotency-Key the key is
+        claimed first in the token's own transaction, bound to the token (decision 0912): a
+        retry after a crash answers with that token instead of storing the card twice."""
         merchant_id = actor.require_merchant()
+        if claim is not None and claim.recovered_resource is not None:
+            return await self.read_token(actor, claim.recovered_resource)
         validate_card(card, self._clock.now().date())  # fail before opening a transaction
-        async with self._uow.transaction() as tx:
-            await self._require_usable_merchant(tx, merchant_id)
-            return await self.tokenize(tx, merchant_id, card)
+        token_id = new_id("tok")
+        try:
+            async with self._uow.transaction() as tx:
+                if claim is not None:
+                    idempotency = present(self._idempotency, "tokens are wired to idempotency")
+                    await idempotency.claim_in(tx, claim, token_id)
+                await self._require_usable_merchant(tx, merchant_id)
+                return await self.tokenize(tx, merchant_id, card, token_id=token_id)
+        except BaseException:
+            if claim is not None:
+                claim.rolled_back()
+            raise
 
-    async def tokenize(self, tx: Transaction, merchant_id: str, card: CardInput) -> StoredCard:
+    async def tokenize(
+        self, tx: Transaction, merchant_id: str, card: CardInput, *, token_id: str | None = None
+    ) -> StoredCard:
         """Validate, encrypt and insert a token row inside the caller's transaction."""
         now = self._clock.now()
         brand = validate_card(card, now.date())
         digits = normalize_number(card.number.reveal())
-        token_id = new_id("tok")
+        token_id = token_id or new_id("tok")
         payload = json.dumps(
             {"number": digits, "holder_name": card.holder_name}, separators=(",", ":")
         ).encode()

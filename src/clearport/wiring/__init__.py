@@ -174,6 +174,13 @@ def build_container(
     bin_repo = PgBinRepository()
     bin_directory = BinDirectory(cache_db, bin_repo, ttl_s=settings.rules_cache_ttl_s)
     hub.subscribe(CacheTopic.BINS, bin_directory)
+    idempotency_store = PgIdempotencyStore(db)
+    idempotency = IdempotencyService(
+        idempotency_store,
+        secret,
+        ttl_s=settings.idempotency_ttl_s,
+        lock_timeout_s=settings.idempotency_lock_timeout_s,
+    )
     vault = VaultService(
         uow,
         PgVaultRepository(),
@@ -185,6 +192,7 @@ def build_container(
         clock,
         invalidations,
         bins=bin_directory,
+        idempotency=idempotency,
     )
     hub.subscribe(CacheTopic.DATA_KEYS, vault.cached_data_keys)
     # What every request reads is cached per process (decision 0910).
@@ -236,13 +244,6 @@ def build_container(
         uow, routing_repo, routing_kind, auditor, clock, invalidations, active_routing
     )
     risk_rules = RuleSets(uow, risk_repo, risk_kind, auditor, clock, invalidations, active_risk)
-    idempotency_store = PgIdempotencyStore(db)
-    idempotency = IdempotencyService(
-        idempotency_store,
-        secret,
-        ttl_s=settings.idempotency_ttl_s,
-        lock_timeout_s=settings.idempotency_lock_timeout_s,
-    )
     payment_settings = PgPaymentSettingsRepository()
     group_commit = GroupCommit(
         db,

@@ -218,6 +218,7 @@ async def get_payment(request: Request, payment_id: PaymentId) -> JSONResponse:
 
 
 @router.post("/v1/payments/{payment_id}/capture", response_model=Payment, responses=answers(502))
+@claims_in_transaction
 async def capture_payment(
     request: Request, payment_id: PaymentId, body: CaptureBody | None = None
 ) -> JSONResponse:
@@ -228,6 +229,7 @@ async def capture_payment(
 
 
 @router.post("/v1/payments/{payment_id}/void", response_model=Payment, responses=answers(502))
+@claims_in_transaction
 async def void_payment(request: Request, payment_id: PaymentId) -> JSONResponse:
     payment = await container_of(request).payments.void(
         principal_of(request), payment_id, claim_of(request)
@@ -241,6 +243,7 @@ async def void_payment(request: Request, payment_id: PaymentId) -> JSONResponse:
     response_model=Refund,
     responses=answers(502),
 )
+@claims_in_transaction
 async def create_refund(
     request: Request, payment_id: PaymentId, body: RefundCreate | None = None
 ) -> JSONResponse:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from clearport.http.context import ApiRoute, container_of, principal_of
+from clearport.http.context import (
+    ApiRoute,
+    claim_of,
+    claims_in_transaction,
+    container_of,
+    principal_of,
+)
 from clearport.http.models.base import TokenId
 from clearport.http.models.vault import Token
 from clearport.http.openapi import answers
@@ -15,9 +21,10 @@ router = APIRouter(prefix="/v1/tokens", route_class=ApiRoute, tags=["tokens"])
 
 
 @router.post("", status_code=201, response_model=Token, responses=answers(404))
+@claims_in_transaction
 async def create_token(request: Request, body: TokenCreate) -> JSONResponse:
     card = await container_of(request).vault.create_token(
-        principal_of(request), body.card.to_input()
+        principal_of(request), body.card.to_input(), claim_of(request)
     )
     return JSONResponse(token_json(card), status_code=201)
 
