@@ -98,4 +98,5 @@ def test_key_split_imports_no_web_stack(tmp_path: Path, api: Api) -> None:
     # The ceremony is audited, so it reaches the database (asyncpg, which also refuses an
     # un-migrated one: alembic is loaded only to migrate); it serves nothing and calls no KMS.
     assert _loaded(modules, ("fastapi", "starlette", "uvicorn", "boto3")) == []
-    assert _loaded(modules, ("alembic", "sqlalchemy")) == []
+    # Nor procrastinate: the container builds its settlement jobs on first use.
+    assert _loaded(modules, ("alembic", "sqlalchemy", "procrastinate")) == []
