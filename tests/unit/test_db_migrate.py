@@ -15,9 +15,9 @@ def test_the_head_read_from_the_files_is_alembics() -> None:
     script = ScriptDirectory.from_config(migrate._config("postgresql://localhost/x"))
     assert migrate.head_revision() == script.get_current_head()
     # Every migration is read with the revisions it follows, as alembic has them.
-    assert {
-        r.revision: tuple(sorted(r._all_down_revisions)) for r in script.walk_revisions()
-    } == {revision: tuple(sorted(d)) for revision, d in migrate._revisions().items()}
+    assert {r.revision: tuple(sorted(r._all_down_revisions)) for r in script.walk_revisions()} == {
+        revision: tuple(sorted(d)) for revision, d in migrate._revisions().items()
+    }
 
 
 def test_two_heads_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -159,8 +159,9 @@ _LINE_KEY = "CASE WHEN type = 'dispute' THEN dispute_case_id ELSE reference END"
 def stage_columns_sql(line_sequence: str) -> str:
     """A staging table's columns: the file's and its line number, fixed-width ones first (COPY
     names its columns, so the order is free: a pass reads a row's fixed-width columns at fixed
-    offsets before the first text one). Nothing else is computed as COPY writes a row: a generated column costs COPY more than a pass costs to compute the same
-    value (measured: a key hash at COPY +30 % of its CPU; the same hash in a scan, a few %)."""
+    offsets before the first text one). Nothing else is computed as COPY writes a row: a
+    generated column costs COPY more than a pass costs to compute the same value (measured: a
+    key hash at COPY +30 % of its CPU; the same hash in a scan, a few %)."""
     return f"""line_number bigint NOT NULL DEFAULT nextval('{line_sequence}'),
     amount_minor bigint, fee_minor bigint, interchange_minor bigint, scheme_fee_minor bigint,
     processor_fee_minor bigint, settlement_date date,
