@@ -205,6 +205,37 @@ def test_the_kinds_do_not_depend_on_which_transactions_share_a_sketch_cell(
     assert len(exceptions(api, day.finance, run=run.json()["id"], status="open")) == 7
 
 
+def test_a_share_that_fails_rolls_every_share_back_and_leaves_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One connection's share of the sketch fails while the other's runs: both are rolled back
+    once both have ended, the run records nothing and leaves no scratch, and the next run of
+    the same file works on the same connections' pool."""
+    from clearport.reconciliation.store import matching
+
+    real = matching.sketch_sql
+
+    def failing(fmt: Any, stage_part: str, *args: Any) -> str:
+        sql = real(fmt, stage_part, *args)
+        return sql if stage_part.endswith("0") else sql.replace("sum(sign *", "sum(1 / 0 *", 1)
+
+    day = a_day(api)
+    lines = [row(day.refs["clean"], 10_000), row(day.refs["short"], 9_900)]
+    monkeypatch.setattr(matching, "sketch_sql", failing)
+    failed = reconcile(api, day.finance, day.connector, lines)
+    assert failed.status_code == 500, failed.text
+    with pg(api.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM reconciliation_runs").fetchone() == (0,)
+        leftovers = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'rcs\\_%'"
+        ).fetchone()
+        assert leftovers == (0,)
+    monkeypatch.setattr(matching, "sketch_sql", real)
+    again = reconcile(api, day.finance, day.connector, lines)
+    assert again.status_code == 201, again.text
+    assert (again.json()["matched"], again.json()["amount_mismatch"]) == (1, 1)
+
+
 def test_a_reference_twice_on_both_sides_is_two_matches(api: Api) -> None:
     """Two captures the processor knows by one reference, each settled once: the file's two
     rows and the two items are the same multiset, so nothing is owed either way and nothing is

@@ -211,8 +211,15 @@ class PgMatching(PgStaging):
             for conn in conns[1:]:
                 await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                 await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            await asyncio.gather(*(work(part, conn) for part, conn in enumerate(conns)))
-        except BaseException:
+            # Every share runs to its end before any is rolled back (a connection still busy
+            # with its statement could not be).
+            outcomes = await asyncio.gather(
+                *(work(part, conn) for part, conn in enumerate(conns)), return_exceptions=True
+            )
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            if failed:
+                raise failed[0]
+        except Exception:
             for conn in conns:
                 if conn.is_in_transaction():
                     await conn.execute("ROLLBACK")
