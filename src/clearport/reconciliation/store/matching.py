@@ -133,7 +133,15 @@ class PgMatching(PgStaging):
                     timeout=self._timeout_s,
                 ),
             )
-            await first.execute(candidate_cells_sql(scratch.sketch, scratch.candidates))
+            await asyncio.gather(
+                *(
+                    conn.execute(
+                        candidate_cells_sql(scratch.sketch, scratch.candidates, part, len(conns)),
+                        timeout=self._timeout_s,
+                    )
+                    for part, conn in enumerate(conns)
+                )
+            )
             seconds["match_sketch"] = round(time.perf_counter() - started, 3)
             started = time.perf_counter()
             await first.execute(f"ANALYZE {scratch.candidates}")

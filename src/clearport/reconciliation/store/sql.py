@@ -277,11 +277,12 @@ SELECT (k & {cells - 1})::int, sum(sign * {_LOW}), sum(sign * {_HIGH})
  GROUP BY 1"""
 
 
-def candidate_cells_sql(sketch: str, candidates: str) -> str:
+def candidate_cells_sql(sketch: str, candidates: str, part: int, parts: int) -> str:
     """The cells whose sums the connections' shares leave non-zero: every transaction that is
-    not a clean match is in one of them."""
+    not a clean match is in one of them (this connection's `part` of the cells)."""
     return f"""INSERT INTO {candidates} (cell)
-SELECT cell FROM {sketch} GROUP BY cell HAVING sum(lo) <> 0 OR sum(hi) <> 0"""
+SELECT cell FROM {sketch} WHERE cell % {parts} = {part}
+ GROUP BY cell HAVING sum(lo) <> 0 OR sum(hi) <> 0"""
 
 
 def collect_lines_sql(stage: str, candidates: str, rows: str, cells: int) -> str:
