@@ -216,7 +216,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database (for EXPLAIN)")
     parser.add_argument(
         "--work-mem",
-        help="CLEARPORT_RECONCILIATION_WORK_MEM for the run (README: 1GB on larger instances)",
+        help="CLEARPORT_RECONCILIATION_WORK_MEM for the run (default 256MB)",
     )
     parser.add_argument(
         "--reuse",
