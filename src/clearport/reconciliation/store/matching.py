@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -38,6 +38,15 @@ from clearport.reconciliation.store.staging import PgStaging
 
 # A heap block number past any table's end (block numbers are 32-bit).
 _LAST_BLOCK = 2**32 - 1
+
+
+async def _all(statements: Iterable[Awaitable[object]]) -> None:
+    """Run these at once, each to its end, then raise the first failure: a connection still
+    busy with its statement could take no ROLLBACK or RESET after another one failed."""
+    outcomes = await asyncio.gather(*statements, return_exceptions=True)
+    failed = [o for o in outcomes if isinstance(o, BaseException)]
+    if failed:
+        raise failed[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +85,9 @@ class PgMatching(PgStaging):
            of the item tables, under one snapshot) into cells by transaction; the cells whose
            sums do not cancel hold every transaction that may be an exception (a thousandth of
            them, usually);
-        2. those cells' rows in full (the file's side on one connection, Clearport's on
-           another; then the items before the period those rows name), grouped and classified
-           as one statement into the run's results.
+        2. those cells' rows in full (each connection its share again, under one snapshot;
+           then the items before the period those rows name), grouped and classified as one
+           statement into the run's results.
         Answers each pass's seconds."""
         conns = [conn_of(tx) for tx in txs]
         first = conns[0]
@@ -133,14 +142,12 @@ class PgMatching(PgStaging):
                     timeout=self._timeout_s,
                 ),
             )
-            await asyncio.gather(
-                *(
-                    conn.execute(
-                        candidate_cells_sql(scratch.sketch, scratch.candidates, part, len(conns)),
-                        timeout=self._timeout_s,
-                    )
-                    for part, conn in enumerate(conns)
+            await _all(
+                conn.execute(
+                    candidate_cells_sql(scratch.sketch, scratch.candidates, part, len(conns)),
+                    timeout=self._timeout_s,
                 )
+                for part, conn in enumerate(conns)
             )
             seconds["match_sketch"] = round(time.perf_counter() - started, 3)
             started = time.perf_counter()
@@ -219,14 +226,7 @@ class PgMatching(PgStaging):
             for conn in conns[1:]:
                 await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                 await conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
-            # Every share runs to its end before any is rolled back (a connection still busy
-            # with its statement could not be).
-            outcomes = await asyncio.gather(
-                *(work(part, conn) for part, conn in enumerate(conns)), return_exceptions=True
-            )
-            failed = [o for o in outcomes if isinstance(o, BaseException)]
-            if failed:
-                raise failed[0]
+            await _all(work(part, conn) for part, conn in enumerate(conns))
         except Exception:
             for conn in conns:
                 if conn.is_in_transaction():
