@@ -118,6 +118,21 @@ def _steps(url: str) -> dict[str, Any]:
     }
 
 
+def _migrate_and_seed(url: str, args: argparse.Namespace, day: date) -> dict[str, int]:
+    """The schema, then the seed the flags ask for on `day`: what a template holds or a run
+    without one starts from."""
+    migrate.upgrade(url)
+    return seed(
+        url,
+        payments=args.payments,
+        merchants=args.merchants,
+        business_date=day,
+        refund_ratio=args.refunds,
+        dispute_ratio=args.disputes,
+        adjustment_ratio=args.adjustments,
+    )
+
+
 def _from_template(base: str, name: str, args: argparse.Namespace) -> tuple[dict[str, int], date]:
     """Seed the template database once (its counts and date in its comment), then make the
     run's database a copy of it, migrated to the current head."""
@@ -132,17 +147,8 @@ def _from_template(base: str, name: str, args: argparse.Namespace) -> tuple[dict
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(template)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(template)))
         turl = _with_database(base, template)
-        migrate.upgrade(turl)
         day = (datetime.now(UTC) - timedelta(days=1)).date()
-        counts = seed(
-            turl,
-            payments=args.payments,
-            merchants=args.merchants,
-            business_date=day,
-            refund_ratio=args.refunds,
-            dispute_ratio=args.disputes,
-            adjustment_ratio=args.adjustments,
-        )
+        counts = _migrate_and_seed(turl, args, day)
         with psycopg.connect(turl, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE")
         note = json.dumps({"counts": counts, "day": day.isoformat(), "args": vars(args)})
@@ -263,16 +269,7 @@ def main() -> None:
         if args.seed_template:
             counts, day = _from_template(base, name, args)
         else:
-            migrate.upgrade(url)
-            counts = seed(
-                url,
-                payments=args.payments,
-                merchants=args.merchants,
-                business_date=day,
-                refund_ratio=args.refunds,
-                dispute_ratio=args.disputes,
-                adjustment_ratio=args.adjustments,
-            )
+            counts = _migrate_and_seed(url, args, day)
         seed_s = time.perf_counter() - t0
         csv_path = str(tmp / "captures.csv")
         rows = export_captures_csv(url, csv_path)

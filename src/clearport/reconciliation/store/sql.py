@@ -247,6 +247,12 @@ def sketch_cells(lines: int) -> int:
     return 1 << min(max((lines // 32).bit_length(), 10), 19)
 
 
+def _cell(key: str, cells: int) -> str:
+    """A transaction's cell: one expression for the sketch and for the close pass that finds the
+    cell's rows again, so the two cannot disagree."""
+    return f"({key} & {cells - 1})::int"
+
+
 def sketch_sql(fmt: FileFormat, stage_part: str, sketch: str, cells: int, fee_agreed: str) -> str:
     """The first pass over one connection's share of the rows: the staged part `stage_part`,
     and the items of the period ($2 to $3, connector $1) in the heap blocks [$4, $5) of
@@ -272,7 +278,7 @@ SELECT k, {_ITEM_ELEMENT} AS e, -1 AS sign
         OFFSET 0) AS i""")
     return f"""
 INSERT INTO {sketch} (cell, lo, hi)
-SELECT (k & {cells - 1})::int, sum(sign * {_LOW}), sum(sign * {_HIGH})
+SELECT {_cell("k", cells)}, sum(sign * {_LOW}), sum(sign * {_HIGH})
   FROM ({" UNION ALL ".join(sides)}) AS u
  GROUP BY 1"""
 
@@ -287,14 +293,14 @@ SELECT cell FROM {sketch} WHERE cell % {parts} = {part}
 
 def collect_lines_sql(stage: str, candidates: str, rows: str, cells: int) -> str:
     """The second pass, the file's side: every row of the candidate cells, in full."""
-    where = f"(k & {cells - 1})::int IN (SELECT cell FROM {candidates})"
+    where = f"{_cell('k', cells)} IN (SELECT cell FROM {candidates})"
     return f"INSERT INTO {rows} {_lines_sql(stage, where)}"
 
 
 def collect_items_sql(fmt: FileFormat, candidates: str, rows: str, cells: int) -> str:
     """The second pass, Clearport's side: the items of the period ($2, connector $1, to the
     period's end $3) in the candidate cells, of one connection's share of the blocks ($4-$9)."""
-    where = f"(h1 & {cells - 1})::int IN (SELECT cell FROM {candidates})"
+    where = f"{_cell('h1', cells)} IN (SELECT cell FROM {candidates})"
     return f"INSERT INTO {rows} {_items_sql(fmt, where, share=True)}"
 
 
