@@ -419,6 +419,25 @@ def test_bad_rows_are_reported_by_line_and_the_rest_applies(api: Api) -> None:
     }
 
 
+def test_a_value_copy_refuses_in_one_part_only_is_reported_and_the_rest_applies(
+    api: Api,
+) -> None:
+    """The file's halves are COPYed at once, each in its own transaction; here only the last
+    half holds a value COPY refuses, so the first half's part had committed when the slow path
+    took over: it starts again from empty tables and loses or doubles nothing."""
+    day = a_day(api)
+    r = day.refs
+    lines = [row(r[name], 10_000) for name in ("clean", "short", "euro", "fees", "twice")]
+    lines.append(f"{r['unpaid']},capture,ten,USD,25,20,2,3,2026-01-01,")
+    run = reconcile(api, day.finance, day.connector, lines)
+    assert run.status_code == 201, run.text
+    body = run.json()
+    assert body["lines"] == 6 and body["rejected"] == 1 and body["matched"] == 5, body
+    assert [(x["line"], x["reason"]) for x in body["rejected_lines"]] == [
+        (7, "amount_minor must be an integer")
+    ]
+
+
 def test_amounts_past_bigint_arithmetic_are_rejected_rows_not_errors(api: Api) -> None:
     """Amounts and fees COPY accepts as bigint but whose fee arithmetic would overflow one: each
     row is rejected with its reason, the others apply (a 500 here once lost the whole file)."""

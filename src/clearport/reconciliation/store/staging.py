@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,13 @@ from clearport.reconciliation.store.files import (
     typed,
 )
 from clearport.reconciliation.store.sql import STAGE_VIEW_COLUMNS, stage_columns_sql
+
+
+async def _create_part(conn: asyncpg.Connection, scratch: Any, part: int) -> None:
+    await conn.execute(
+        f"CREATE UNLOGGED TABLE {scratch.stage}{part} "
+        f"({stage_columns_sql(scratch.line + str(part))}) WITH (autovacuum_enabled = false)"
+    )
 
 
 class PgStaging:
@@ -83,21 +90,10 @@ class PgStaging:
         )
         for part in range(len(conns)):
             await conns[0].execute(f"CREATE SEQUENCE {scratch.line}{part} CACHE 10000")
-            await conns[0].execute(
-                f"CREATE UNLOGGED TABLE {scratch.stage}{part} "
-                f"({stage_columns_sql(scratch.line + str(part))}) "
-                "WITH (autovacuum_enabled = false)"
-            )
         columns = ["reference", *COMMON_COLUMNS]
         outcomes = await asyncio.gather(
             *(
-                conn.copy_to_table(
-                    f"{scratch.stage}{part}",
-                    source=read_range(path, start, end),
-                    columns=columns,
-                    format="csv",
-                    timeout=self._timeout_s,
-                )
+                self._copy_part(conn, scratch, part, columns, read_range(path, start, end))
                 for part, (conn, (start, end)) in enumerate(zip(conns, ranges, strict=True))
             ),
             return_exceptions=True,
@@ -111,8 +107,9 @@ class PgStaging:
         elif all(isinstance(o, asyncpg.exceptions.DataError) for o in failed):
             # A value COPY refuses, or a row of other columns: which rows, and why, is read
             # once in Python; the loadable rows still go by COPY.
-            for part in range(len(conns)):
-                await conns[0].execute(f"TRUNCATE {scratch.stage}{part}")
+            for part in range(len(conns)):  # a failed part's table went with its transaction
+                await conns[0].execute(f"DROP TABLE IF EXISTS {scratch.stage}{part}")
+                await _create_part(conns[0], scratch, part)
             await self._stage_row_by_row(conns[0], scratch, columns, path)
             offsets = [0] * len(conns)  # the slow path gives each row its line number
         else:
@@ -154,6 +151,29 @@ class PgStaging:
             if first_day is None or last_day is None
             else (first_day, last_day + timedelta(days=1)),
         )
+
+    async def _copy_part(
+        self,
+        conn: asyncpg.Connection,
+        scratch: Any,
+        part: int,
+        columns: list[str],
+        source: AsyncIterator[bytes],
+    ) -> str:
+        """One part: its table created and filled in one transaction, so that COPY writes its
+        rows frozen. A part's rows are then visible to every later snapshot without a reader
+        setting hint bits: the first scan of an unfrozen 5 M-row part dirtied and wrote back
+        every page (~0.9 s a part, measured at 10 M), and every pass over the part reads it."""
+        async with conn.transaction():
+            await _create_part(conn, scratch, part)
+            return await conn.copy_to_table(
+                f"{scratch.stage}{part}",
+                source=source,
+                columns=columns,
+                format="csv",
+                freeze=True,
+                timeout=self._timeout_s,
+            )
 
     async def _stage_row_by_row(
         self, conn: asyncpg.Connection, scratch: Any, columns: list[str], path: Path
