@@ -463,6 +463,40 @@ def test_amounts_past_bigint_arithmetic_are_rejected_rows_not_errors(api: Api) -
     ]
 
 
+def test_a_capture_the_processor_cannot_name_is_missing_external(api: Api) -> None:
+    """On a format that names captures by network reference, a capture without one cannot be
+    in the processor's file: it is reported missing_external (it was once skipped silently,
+    neither matched nor reported), shown by Clearport's own reference for it."""
+    day = a_day(api)
+    admin = api.operator("admin")
+    made = post(api, admin, "/v1/connectors", {"name": "iso-recon", "type": "iso8583",
+                "settings": {"host": "127.0.0.1", "port": 1}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    names = ("clean", "short", "euro", "unpaid")
+    with pg(api.database_url) as conn:
+        for number, name in enumerate(names):
+            conn.execute(
+                "UPDATE payments SET connector = 'iso-recon', network_reference = %s WHERE id = %s",
+                (None if name == "unpaid" else f"RRN{number:09d}", day.payments[name]),
+            )
+        conn.execute(
+            "INSERT INTO reconciliation_fee_schedules VALUES ('iso-recon', 'usd', %s, %s, now())",
+            (BPS, FIXED),
+        )
+    iso_header = HEADER.replace("merchant_reference", "retrieval_reference_number")
+    lines = [row(f"RRN{number:09d}", 10_000) for number, name in enumerate(names)
+             if name != "unpaid"]  # fmt: skip
+    file_id = upload(api, day.finance, "\n".join([iso_header, *lines]) + "\n")
+    run = post(api, day.finance, "/v1/reconciliation_runs",
+               {"connector": "iso-recon", "file": file_id})  # fmt: skip
+    assert run.status_code == 201, run.text
+    body = run.json()
+    assert body["matched"] == 3 and body["missing_external"] == 1, body
+    [missing] = exceptions(api, day.finance, run=body["id"], kind="missing_external")
+    assert missing["item"] == day.payments["unpaid"], missing
+    assert missing["reference"] == day.refs["unpaid"], missing  # its attempt id
+
+
 def test_a_file_in_another_layout_is_refused_whole_with_its_line(api: Api) -> None:
     day = a_day(api)
     iso_header = HEADER.replace("merchant_reference", "retrieval_reference_number")

@@ -308,7 +308,11 @@ class PgMatching(PgStaging):
                   FROM (SELECT row_number() OVER (ORDER BY item_type, h1) AS n, *
                           FROM {results} WHERE kind NOT IN ('matched_late', 'rejected')) AS r
                   LEFT JOIN LATERAL (
-                        SELECT p.merchant_id, {capture_key_sql(scratch.reference_kind)} AS key,
+                        -- A capture the processor cannot name is shown by Clearport's
+                        -- own references for it.
+                        SELECT p.merchant_id,
+                               coalesce({capture_key_sql(scratch.reference_kind)},
+                                        p.auth_attempt_id, p.id) AS key,
                                p.currency
                           FROM payments p WHERE r.item_type = 'capture' AND p.id = r.item_id
                         UNION ALL

@@ -115,6 +115,18 @@ def _item_key(fmt: FileFormat, item_type: str) -> str:
 _BLOCKS = {"payments": ("$4", "$5"), "payment_attempts": ("$6", "$7"), "disputes": ("$8", "$9")}
 
 
+# An item the processor cannot name (a capture without a network reference, on a format that
+# names captures by it) is its own transaction, keyed by its id under a seed no file row uses:
+# it cancels nothing, so it is collected and reported missing_external, never silently skipped.
+_UNNAMED_SEED = 4
+
+
+def _item_hashes(fmt: FileFormat, item_type: str, item_id: str) -> tuple[str, str]:
+    h1, h2 = _hashes(_item_key(fmt, item_type), f"'{item_type}'")
+    u1, u2 = (h.format(key=item_id, seed=_UNNAMED_SEED) for h in (_H1, _H2))
+    return f"coalesce({h1}, {u1})", f"coalesce({h2}, {u2})"
+
+
 def _in_blocks(table: str) -> str:
     low, high = _BLOCKS[table.split(maxsplit=1)[0]]
     return f"p.ctid >= {low}::tid AND p.ctid < {high}::tid"
@@ -126,7 +138,7 @@ def _items_sql(fmt: FileFormat, where: str, *, share: bool = False) -> str:
     $9)."""
     sides = []
     for item_type, table, item_id, amount, at, which in _ITEM_SOURCES:
-        h1, h2 = _hashes(_item_key(fmt, item_type), f"'{item_type}'")
+        h1, h2 = _item_hashes(fmt, item_type, item_id)
         blocks = f" AND {_in_blocks(table)}" if share else ""
         sides.append(f"""
 SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
@@ -268,8 +280,8 @@ SELECT k, {_LINE_ELEMENT.format(fee_agreed=fee_agreed)} AS e, 1 AS sign
                {_LINE_ROUGHLY_VALID} AS valid, {_LINE_CODE} AS code
           FROM {stage_part} OFFSET 0) AS s"""
     ]
-    for item_type, table, _, amount, at, which in _ITEM_SOURCES:
-        key = _hashes(_item_key(fmt, item_type), f"'{item_type}'")[0]
+    for item_type, table, item_id, amount, at, which in _ITEM_SOURCES:
+        key = _item_hashes(fmt, item_type, item_id)[0]
         sides.append(f"""
 SELECT k, {_ITEM_ELEMENT} AS e, -1 AS sign
   FROM (SELECT {key} AS k, {amount} AS amount, p.currency
