@@ -463,6 +463,36 @@ def test_amounts_past_bigint_arithmetic_are_rejected_rows_not_errors(api: Api) -
     ]
 
 
+def test_refund_and_dispute_exceptions_name_their_item_merchant_and_reference(api: Api) -> None:
+    """What an exception shows of a refund or a chargeback comes with the item the close pass
+    read (once looked up per exception: a refund's look-up scanned every payment attempt)."""
+    day = a_day(api)
+    r = day.refs
+    lines = [
+        row(r["refund"], 900, type_="refund"),  # refunded 1,000
+        row(r["disputed"], 10_000),
+        row(r["disputed"], 2_500, type_="dispute", case="CASE-1"),  # disputed 3,000
+    ]
+    run = reconcile(api, day.finance, day.connector, lines)
+    assert run.status_code == 201, run.text
+    with pg(api.database_url) as conn:
+        refund_id = conn.execute(
+            "SELECT refund_id FROM payment_attempts WHERE id = %s", (r["refund"],)
+        ).fetchone()[0]  # type: ignore[index]
+        dispute_id = conn.execute(
+            "SELECT id FROM disputes WHERE network_case_id = 'CASE-1'"
+        ).fetchone()[0]  # type: ignore[index]
+    shown = {
+        x["item_type"]: (x["item"], x["merchant"], x["currency"], x["reference"],
+                         x["network_case_id"], x["difference"])
+        for x in exceptions(api, day.finance, run=run.json()["id"], kind="amount_mismatch")
+    }  # fmt: skip
+    assert shown == {
+        "refund": (refund_id, day.merchant, "usd", r["refund"], None, 100),
+        "dispute": (dispute_id, day.merchant, "usd", r["disputed"], "CASE-1", 500),
+    }
+
+
 def test_a_capture_the_processor_cannot_name_is_missing_external(api: Api) -> None:
     """On a format that names captures by network reference, a capture without one cannot be
     in the processor's file: it is reported missing_external (it was once skipped silently,

@@ -127,6 +127,14 @@ def _item_hashes(fmt: FileFormat, item_type: str, item_id: str) -> tuple[str, st
     return f"coalesce({h1}, {u1})", f"coalesce({h2}, {u2})"
 
 
+def _item_shown(fmt: FileFormat, item_type: str) -> str:
+    """How an exception shows an item: by the reference the processor knows it by, or, for a
+    capture the processor cannot name, by Clearport's own."""
+    if item_type == "capture":
+        return f"coalesce({_item_key(fmt, item_type)}, p.auth_attempt_id, p.id)"
+    return _item_key(fmt, item_type)
+
+
 def _in_blocks(table: str) -> str:
     low, high = _BLOCKS[table.split(maxsplit=1)[0]]
     return f"p.ctid >= {low}::tid AND p.ctid < {high}::tid"
@@ -147,9 +155,10 @@ SELECT h1, false AS bad, h2, NULL::bigint AS line_number,
        item_id, amount AS internal_amount, hashtext(currency) AS internal_currency,
        NULL::bigint AS external_amount, NULL::integer AS external_currency,
        NULL::bigint AS external_fee, NULL::date AS settlement_date, at AS occurred_at,
-       NULL::text AS disputed_reference, NULL::text AS reason
+       NULL::text AS disputed_reference, NULL::text AS reason,
+       merchant_id, currency AS item_currency, item_key
   FROM (SELECT {h1} AS h1, {h2} AS h2, {item_id} AS item_id, {amount} AS amount,
-               p.currency, {at} AS at
+               p.currency, {at} AS at, p.merchant_id, {_item_shown(fmt, item_type)} AS item_key
           FROM {table}
          WHERE {which} AND {at} >= $2 AND {at} < $3{blocks}) AS i
  WHERE {where}""")
@@ -230,7 +239,8 @@ SELECT h1, reason IS NOT NULL AS bad, {_LINE_H2} AS h2, line_number,
        NULL::text AS item_id, NULL::bigint AS internal_amount, NULL::integer AS internal_currency,
        amount_minor AS external_amount, {_LINE_CURRENCY} AS external_currency,
        fee_minor AS external_fee, settlement_date, NULL::timestamptz AS occurred_at,
-       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference, reason
+       CASE WHEN type = 'dispute' THEN reference END AS disputed_reference, reason,
+       NULL::text AS merchant_id, NULL::text AS item_currency, NULL::text AS item_key
   FROM (SELECT *, CASE WHEN reason IS NULL THEN {_LINE_H1} ELSE line_number END AS h1
           FROM (SELECT *, CASE WHEN {LINE_VALID} THEN NULL ELSE {LINE_REASON} END AS reason
                   FROM (SELECT *, {_LINE_SKETCH_KEY} AS k FROM {stage}) AS s
@@ -327,15 +337,22 @@ def collect_earlier_items_sql(fmt: FileFormat, rows: str) -> str:
 ROWS_COLUMNS_SQL = """h1 bigint, bad boolean, h2 bigint, line_number bigint, item_type integer,
     reference text, item_id text, internal_amount bigint, internal_currency integer,
     external_amount bigint, external_currency integer, external_fee bigint,
-    settlement_date date, occurred_at timestamptz, disputed_reference text, reason text"""
+    settlement_date date, occurred_at timestamptz, disputed_reference text, reason text,
+    merchant_id text, item_currency text, item_key text"""
+# The results: a row per transaction kept.
+RESULTS_COLUMNS_SQL = """h1 bigint, item_type text, reference text, line_count bigint,
+    line_number bigint, item_count bigint, item_id text, internal_amount bigint,
+    internal_currency integer, external_amount bigint, external_currency integer,
+    external_fee bigint, expected_fee bigint, settlement_date date, occurred_at timestamptz,
+    disputed_reference text, reason text, kind text"""
 
 
-def match_sql(rows: str, results: str) -> str:
+def match_sql(rows: str, results: str, part: int, parts: int) -> str:
     """The candidate groups' rows grouped by transaction, each group that is not a clean match
     (one row, one item, same currency, amount and agreed fee, never settled by an earlier run)
     classified and kept and, of Clearport's unmatched items, those of the period ($2 on).
     $1: the connector (its fee schedule); $3: the periods earlier runs of the connector
-    covered."""
+    covered. This connection's `part` of the transactions (by their hash), of `parts`."""
     return f"""
 INSERT INTO {results}
 SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, g.line_count,
@@ -363,6 +380,7 @@ SELECT g.h1, (ARRAY['capture', 'refund', 'dispute'])[g.item_type], g.reference, 
                min(u.occurred_at) AS occurred_at,
                min(u.disputed_reference) AS disputed_reference
           FROM {rows} AS u
+         WHERE abs(u.h1 % {parts}) = {part}
          GROUP BY u.h1, u.bad) AS g
   LEFT JOIN reconciliation_fee_schedules f0 ON f0.connector = $1
        AND hashtext(f0.currency) = g.external_currency
