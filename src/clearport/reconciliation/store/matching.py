@@ -187,6 +187,9 @@ class PgMatching(PgStaging):
                 )
                 for part, conn in enumerate(conns)
             )
+            # The record joins the results to the rows: the planner must know the results are
+            # the small side (unanalyzed, it sorted the rows to disk for a merge join).
+            await first.execute(f"ANALYZE {scratch.results}")
             seconds["match_close"] = round(time.perf_counter() - started, 3)
         finally:
             for conn in conns:
@@ -251,9 +254,9 @@ class PgMatching(PgStaging):
         and the counts."""
         conn = conn_of(tx)
         results = scratch.results
-        # A few thousand rows, looked up by key: compiling the statements (the planner prices the
-        # lateral look-ups by what a scan would cost) took longer than running them at 10 M.
-        await conn.execute("SET LOCAL jit = off")
+        # A few thousand rows, and a join with the close pass's rows: compiling the statements
+        # took longer than running them at 10 M; the join hashes the results in memory.
+        await conn.execute(f"SET LOCAL jit = off; SET LOCAL work_mem = '{self._work_mem}'")
         # A later file settles what an earlier run found missing: that exception closes.
         late = await conn.fetchval(
             f"""WITH late AS (
