@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 if TYPE_CHECKING:
     import httpx
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from clearport.config import Settings
     from clearport.wiring import Container
     from tests.support import Api, ThreadedServer
+
+# Tests never assert wall-clock times, hypothesis's per-example deadline (200 ms) included: on
+# a loaded machine it failed examples that were merely slow (a routing-rules property test).
+hypothesis_settings.register_profile("clearport", deadline=None)
+hypothesis_settings.load_profile("clearport")
 
 _TMP = Path(tempfile.mkdtemp(prefix="clearport-test-"))
 LOG_FILE = _TMP / "clearport.log"

@@ -110,7 +110,6 @@ def _apply(
 
 @settings(
     max_examples=8,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(st.lists(step, min_size=4, max_size=14))

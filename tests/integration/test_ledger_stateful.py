@@ -310,7 +310,6 @@ def test_ledger_agrees_with_model(database_url: str) -> None:
     LedgerMachine.TestCase.settings = settings(
         max_examples=15,
         stateful_step_count=15,
-        deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     try:

@@ -182,6 +182,5 @@ def test_payment_state_machine(
 settings_for_machine = settings(
     max_examples=12,
     stateful_step_count=15,
-    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -116,7 +116,7 @@ def test_currency_mismatch_and_batch_limits() -> None:
     assert empty.value.code == "batch_size_invalid"
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     st.lists(
         st.tuples(st.sampled_from(["usd", "eur", "jpy"]), st.integers(1, 10**12)),

@@ -177,7 +177,7 @@ def test_region_for_country() -> None:
     ]  # fmt: skip
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.one_of(blended, icpp), st.lists(item, min_size=1, max_size=40))
 def test_rounding_residuals_close_fee_totals(pricing: object, items: list[tuple]) -> None:  # type: ignore[type-arg]
     assert isinstance(pricing, BlendedPricing | InterchangePlusPricing)
@@ -199,7 +199,7 @@ def test_rounding_residuals_close_fee_totals(pricing: object, items: list[tuple]
     assert abs(payables - exact_total) <= Fraction(3, 2)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     gross=st.integers(0, 10**12),
     refunds=st.integers(0, 10**12),
@@ -324,7 +324,7 @@ def test_country_regions_are_the_one_table_of_regions() -> None:
     ]  # fmt: skip
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(
     st.sampled_from([*CARD_BRANDS, "elo"]),
     st.sampled_from(["eea", "us", "uk", "intl"]),

@@ -103,7 +103,7 @@ def settlement_inputs(draw: st.DrawFn) -> SettlementInput:
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(settlement_inputs())
 def test_net_settlement_moves_money_as_the_formulas_say(given_: SettlementInput) -> None:
     items, terms = given_.items, given_.terms
@@ -254,7 +254,7 @@ def test_net_partition_refuses_what_it_cannot_place() -> None:
         partition([a, OpenSettlement("stl_b", "mer_a", "usd")])
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=50)
 @given(st.lists(settlement_inputs(), min_size=1, max_size=6))
 def test_net_partition_is_net_settlement_of_each(inputs: list[SettlementInput]) -> None:
     # One merchant x currency per settlement, each with its own terms, carry and releases.

@@ -168,14 +168,14 @@ def test_sensitive_str_never_shows_its_value() -> None:
 # --- Luhn properties ---------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(alphabet="0123456789", min_size=1, max_size=18))
 def test_luhn_check_digit_always_exists_and_is_unique(body: str) -> None:
     valid = [d for d in "0123456789" if luhn_valid(body + d)]
     assert len(valid) == 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(alphabet="0123456789", min_size=2, max_size=19), st.data())
 def test_luhn_detects_every_single_digit_error(number: str, data: st.DataObject) -> None:
     number = with_luhn(number[:-1])
@@ -186,7 +186,7 @@ def test_luhn_detects_every_single_digit_error(number: str, data: st.DataObject)
     assert not luhn_valid(changed)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.text(alphabet="0123456789", min_size=1, max_size=19))
 def test_luhn_matches_reference_implementation(number: str) -> None:
     def reference(n: str) -> bool:
@@ -198,7 +198,7 @@ def test_luhn_matches_reference_implementation(number: str) -> None:
     assert luhn_valid(number) == reference(number)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.text(min_size=1, max_size=20).filter(lambda s: not (s.isascii() and s.isdigit())))
 def test_luhn_rejects_non_digits(text: str) -> None:
     assert not luhn_valid(text)
