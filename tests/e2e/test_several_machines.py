@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 90) -> Any:
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what} after {timeout_s} s")
 
 
 @contextmanager
@@ -106,8 +107,9 @@ def test_two_apis_and_two_workers_on_one_database(api: Api, moto_url: str, tmp_p
 
     ports = {"a": free_port(), "b": free_port()}
     with ExitStack() as stack:
+        apis = {}
         for name in ("a", "b"):
-            stack.enter_context(process(
+            apis[name] = stack.enter_context(process(
                 ["serve", "--port", str(ports[name])], machines[name], tmp_path / f"api-{name}.log"
             ))  # fmt: skip
             stack.enter_context(
@@ -115,8 +117,9 @@ def test_two_apis_and_two_workers_on_one_database(api: Api, moto_url: str, tmp_p
             )
         urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
         http = stack.enter_context(httpx.Client(timeout=30))
-        for url in urls.values():
-            wait_for(f"{url}/readyz", lambda u=url: _ready(http, u))
+        for name, url in urls.items():
+            ready = partial(_ready, http, url, apis[name], tmp_path / f"api-{name}.log")
+            wait_for(f"{url}/readyz", ready)
 
         admin = api.operator("admin")
 
@@ -214,7 +217,11 @@ def test_two_apis_and_two_workers_on_one_database(api: Api, moto_url: str, tmp_p
     assert sum(partitions.values()) == 8, partitions
 
 
-def _ready(http: httpx.Client, url: str) -> bool:
+def _ready(http: httpx.Client, url: str, api: subprocess.Popen[bytes], log: Path) -> bool:
+    """Whether the API answers ready; an API that exited fails the test at once, with its log
+    (it was a 90 s time-out that said nothing)."""
+    if api.poll() is not None:
+        raise AssertionError(f"the API exited ({api.returncode}):\n{log.read_text()[-3000:]}")
     try:
         return http.get(url + "/readyz").status_code == 200
     except httpx.HTTPError:
