@@ -66,6 +66,7 @@ class ReconciliationStore(Protocol):
         period: tuple[date, date],
         staged: Staged,
     ) -> dict[str, float]: ...
+    async def drop_file(self, txs: Sequence[Transaction], scratch: Any) -> None: ...
     async def record(
         self,
         tx: Transaction,

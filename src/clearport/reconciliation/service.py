@@ -4,6 +4,7 @@ resolution, its ledger entry or adjustment, the audit record), and read the queu
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import tempfile
 import time
@@ -178,9 +179,20 @@ class ReconciliationService:
             passes = await self._store.match((work, other), scratch, fmt, connector, period, staged)
             lap("match")
             lap.add(passes)
-            outcome = await self._store.record(
-                tx, scratch, run_id=run_id, connector=connector, staged=staged, now=now
+            # The run's transaction records the results while the matching connections drop
+            # what only the passes read.
+            recorded, dropped = await asyncio.gather(
+                self._store.record(
+                    tx, scratch, run_id=run_id, connector=connector, staged=staged, now=now
+                ),
+                self._store.drop_file((work, other), scratch),
+                return_exceptions=True,
             )
+            if isinstance(recorded, BaseException):
+                raise recorded
+            if isinstance(dropped, BaseException):
+                raise dropped
+            outcome = recorded
             lap("record")
         counts = outcome.counts
         run = ReconciliationRun(

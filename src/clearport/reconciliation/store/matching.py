@@ -196,6 +196,22 @@ class PgMatching(PgStaging):
                 await conn.execute("RESET work_mem; RESET max_parallel_workers_per_gather")
         return seconds
 
+    async def drop_file(self, txs: Sequence[Transaction], scratch: Any) -> None:
+        """The staged file and the sketch, once the close pass has read them (no later step
+        does): each connection drops its own part, at once. The run's transaction records its
+        results meanwhile; dropping a part frees ~650 MB at 10 M, a few tenths of a second
+        that used to follow the run."""
+        conns = [conn_of(tx) for tx in txs]
+        # The file's view first, on one connection: two parts' CASCADEs would both reach it.
+        await conns[0].execute(
+            f"DROP VIEW IF EXISTS {scratch.stage}; "
+            f"DROP TABLE IF EXISTS {scratch.sketch}, {scratch.candidates}"
+        )
+        await _all(
+            conn.execute(f"DROP TABLE IF EXISTS {scratch.stage}{part} CASCADE")
+            for part, conn in enumerate(conns)
+        )
+
     async def _shares(self, conns: Sequence[asyncpg.Connection]) -> list[list[tuple[int, int]]]:
         """Each connection's share of the item tables' heap blocks: [low, high) per table, as
         tids, the last share reaching past the end."""
