@@ -50,14 +50,13 @@ async def test_bulk_destinations_equal_the_one_by_one_lookups(
         assert r.status_code == 200, r.text
         with_accounts.append(merchant_id)
     without, _ = api.merchant(admin)
+    vault = container.vault
     async with container.db.transaction() as tx:
-        bulk = await container.vault.bank_accounts_for_payouts(tx, [*with_accounts, without])
-        one_by_one = {m: await container.vault.bank_account_for_payout(tx, m) for m in with_accounts}
-        assert await container.vault.bank_account_for_payout(tx, without) is None
-        shown = await VaultPayoutDestinations(container.vault).destinations(
-            tx, [without, *with_accounts]
-        )
-        assert await container.vault.bank_accounts_for_payouts(tx, []) == {}
+        bulk = await vault.bank_accounts_for_payouts(tx, [*with_accounts, without])
+        one_by_one = {m: await vault.bank_account_for_payout(tx, m) for m in with_accounts}
+        assert await vault.bank_account_for_payout(tx, without) is None
+        shown = await VaultPayoutDestinations(vault).destinations(tx, [without, *with_accounts])
+        assert await vault.bank_accounts_for_payouts(tx, []) == {}
     assert bulk == one_by_one and set(bulk) == set(with_accounts)
     us, gb = (shown[m] for m in with_accounts)
     assert without not in shown
