@@ -58,6 +58,10 @@ def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure settling, not recompiling imports
     cmd = [CLI, "settle", "--date", day, "--json"]
+    # CPU seconds of the settle processes alone (user + system, their own process: not the
+    # server's): what the client-side work costs, which the machine's load moves far less
+    # than the wall time.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE) for _ in range(workers)]
     outputs = [p.communicate()[0] for p in procs]
@@ -67,9 +71,11 @@ def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -
         if p.returncode != 0:
             raise SystemExit(f"clearport settle failed ({p.returncode})")
     # ru_maxrss of waited children: the largest child's peak (KiB on Linux).
-    rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rss.append(after.ru_maxrss)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     runs = [json.loads(o) for o in outputs if o.strip()]
-    return {"wall_s": wall, "runs": runs, "children_peak_rss_kib": max(rss)}
+    return {"wall_s": wall, "runs": runs, "children_peak_rss_kib": max(rss), "cpu_s": cpu}
 
 
 def _explain(url: str, name: str, min_s: float) -> None:
@@ -279,7 +285,9 @@ def main() -> None:
         os.unlink(csv_path)
         if args.explain is not None:
             _explain(url, name, args.explain)
+        load_before = os.getloadavg()[0]
         result = _settle(url, day.isoformat(), tmp / "data", args.partitions, args.workers)
+        load_after = os.getloadavg()[0]
         items = sum(r["stats"]["staged"] for r in result["runs"][:1])
         report = {
             "server": server_version,
@@ -298,6 +306,8 @@ def main() -> None:
             "settle_s": round(result["wall_s"], 1),
             "items_per_s": round(items / result["wall_s"]),
             "ratio_to_copy": round(result["wall_s"] / copy_s, 2),
+            "settle_cpu_s": round(result["cpu_s"], 1),
+            "load_1m_before_after": [round(load_before, 1), round(load_after, 1)],
             "settle_peak_rss_mib": round(result["children_peak_rss_kib"] / 1024),
             "bench_process_peak_rss_mib": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,8 +70,10 @@ class FakeDestinations:
     def __init__(self) -> None:
         self.accounts: dict[str, PayoutDestination] = {}
 
-    async def destination(self, tx: Transaction, merchant_id: str) -> PayoutDestination | None:
-        return self.accounts.get(merchant_id)
+    async def destinations(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> dict[str, PayoutDestination]:
+        return {m: self.accounts[m] for m in merchant_ids if m in self.accounts}
 
 
 @dataclass

@@ -58,11 +58,20 @@ def event_types_for(merchant_id: str | None) -> frozenset[str]:
     return PLATFORM_EVENT_TYPES if merchant_id is None else MERCHANT_EVENT_TYPES
 
 
-def new_event(type_: str, shown: dict[str, Any], *, merchant_id: str | None, at: datetime) -> Event:
-    """The event of a change to `shown` (an object as the API shows it, with its `id`)."""
+def new_event(
+    type_: str,
+    shown: dict[str, Any],
+    *,
+    merchant_id: str | None,
+    at: datetime,
+    event_id: str | None = None,
+) -> Event:
+    """The event of a change to `shown` (an object as the API shows it, with its `id`);
+    `event_id` one drawn beforehand (`ids.new_ids` for a batch), else a new one."""
     invariant(type_ in event_types_for(merchant_id), f"{type_} is not an event of this owner")
+    invariant(event_id is None or event_id.startswith("evt_"), "an event's id is an evt_ id")
     return Event(
-        id=new_id("evt"),
+        id=new_id("evt") if event_id is None else event_id,
         merchant_id=merchant_id,
         type=type_,
         object_id=str(shown["id"]),

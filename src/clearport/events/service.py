@@ -9,6 +9,7 @@ from typing import Any
 from clearport.access.domain import Permission, Principal
 from clearport.core.clock import Clock
 from clearport.core.errors import NotFound
+from clearport.core.ids import new_ids
 from clearport.core.pagination import Page, PageRequest
 from clearport.core.uow import Transaction, UnitOfWork
 from clearport.events.domain import Event, new_event
@@ -36,7 +37,11 @@ class Outbox:
     ) -> list[Event]:
         """Many events in one batch: (type, shown, merchant_id) each, in this order."""
         at = self._clock.now()
-        events = [new_event(t, shown, merchant_id=m, at=at) for t, shown, m in changes]
+        ids = new_ids("evt", len(changes))  # one clock read and one random draw for all
+        events = [
+            new_event(t, shown, merchant_id=m, at=at, event_id=event_id)
+            for (t, shown, m), event_id in zip(changes, ids, strict=True)
+        ]
         await self._store.insert(tx, events)
         return events
 

@@ -41,7 +41,6 @@ after settlement), and platform accounts carry no flag.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -49,7 +48,7 @@ from enum import StrEnum
 from typing import NamedTuple, NoReturn
 
 from clearport.core.errors import Field, InvalidRequest, InvalidState, NotFound
-from clearport.core.ids import new_id
+from clearport.core.ids import new_ids
 from clearport.core.money import CURRENCY_EXPONENTS, MAX_AMOUNT_MINOR
 
 PLATFORM = "platform"
@@ -72,17 +71,9 @@ BALANCE_TRANSACTION_TYPES = frozenset(
 )
 
 
-_CROCKFORD = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# byte -> one of 32 characters; 256 is a multiple of 32, so each character is equally likely
-_RANDOM_TO_CROCKFORD = bytes(_CROCKFORD[b % 32] for b in range(256))
-
-
 def new_txn_ids(count: int, *, now_ms: int | None = None) -> list[str]:
-    """`count` balance transaction ids (`txn_`), same layout as `ids.new_id` (10 characters of
-    milliseconds, 16 random ones: 80 bits), made in bulk: one clock read, one random draw."""
-    head = new_id("txn", now_ms=now_ms)[:14]  # "txn_" + 10 characters of milliseconds
-    body = secrets.token_bytes(16 * count).translate(_RANDOM_TO_CROCKFORD).decode()
-    return [head + body[i : i + 16] for i in range(0, 16 * count, 16)]
+    """`count` balance transaction ids (`txn_`), made in bulk (`ids.new_ids`)."""
+    return new_ids("txn", count, now_ms=now_ms)
 
 
 class AccountKind(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from clearport.core.uow import Transaction
@@ -9,7 +10,9 @@ from clearport.settlement.ports import PayoutDestination
 
 
 class _BankAccountSource(Protocol):
-    async def bank_account_for_payout(self, tx: Transaction, merchant_id: str) -> Any: ...
+    async def bank_accounts_for_payouts(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> Mapping[str, Any]: ...
 
 
 def _reveal(value: Any) -> str | None:
@@ -23,22 +26,28 @@ class VaultPayoutDestinations:
     def __init__(self, vault: _BankAccountSource) -> None:
         self._vault = vault
 
-    async def destination(self, tx: Transaction, merchant_id: str) -> PayoutDestination | None:
-        account = await self._vault.bank_account_for_payout(tx, merchant_id)
-        if account is None:
-            return None
-        return PayoutDestination(
-            account_holder=account.account_holder,
-            currency=account.currency,
-            routing_number=_reveal(account.routing_number),
-            account_number=_reveal(account.account_number),
-            iban=_reveal(account.iban),
-            bic=_reveal(account.bic),
-        )
+    async def destinations(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> Mapping[str, PayoutDestination]:
+        accounts = await self._vault.bank_accounts_for_payouts(tx, merchant_ids)
+        return {merchant_id: _destination(account) for merchant_id, account in accounts.items()}
+
+
+def _destination(account: Any) -> PayoutDestination:
+    return PayoutDestination(
+        account_holder=account.account_holder,
+        currency=account.currency,
+        routing_number=_reveal(account.routing_number),
+        account_number=_reveal(account.account_number),
+        iban=_reveal(account.iban),
+        bic=_reveal(account.bic),
+    )
 
 
 class NoPayoutDestinations:
     """Until a bank account source is wired: every payout waits, flagged."""
 
-    async def destination(self, tx: Transaction, merchant_id: str) -> PayoutDestination | None:
-        return None
+    async def destinations(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> Mapping[str, PayoutDestination]:
+        return {}

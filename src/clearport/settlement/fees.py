@@ -61,9 +61,22 @@ FLAG_INTERCHANGE_FALLBACK = "interchange_fallback"
 FLAG_SCHEME_FEE_FALLBACK = "scheme_fee_fallback"
 
 
+def divide_half_even(numerator: int, denominator: int) -> int:
+    """`numerator / denominator` rounded half-even to an integer, in integers only: the floor
+    quotient, plus one when the remainder is past half the divisor, or exactly half and the
+    quotient odd. The one rounding rule of settlement's arithmetic (`round` of the Fraction
+    gives the same integer, and so does SQL's stl_round_half_even: tests hold them to it)."""
+    invariant(denominator > 0, "a positive divisor")
+    quotient, remainder = divmod(numerator, denominator)  # floor: remainder in [0, denominator)
+    twice = 2 * remainder
+    if twice > denominator or (twice == denominator and quotient & 1):
+        return quotient + 1
+    return quotient
+
+
 def round_half_even(value: Fraction) -> int:
-    """Banker's rounding to a whole minor unit (`round` on a Fraction is exact half-even)."""
-    return round(value)
+    """Banker's rounding to a whole minor unit (`divide_half_even` of the reduced fraction)."""
+    return divide_half_even(value.numerator, value.denominator)
 
 
 def region_for_country(country: str) -> str:
@@ -313,6 +326,23 @@ class PricedItem:
 NO_FEE = PricedItem(Fraction(0), Fraction(0), Fraction(0))
 
 
+@dataclass(frozen=True, slots=True)
+class FeeSplit:
+    """What a settlement's fee totals charge the merchant and pay each platform account, each
+    rounding done once (`FeeTotals.split`); the same names as FeeTotals' properties."""
+
+    charged: int
+    interchange_payable: int
+    scheme_fee_payable: int
+    markup_revenue: int
+
+    @property
+    def rounding_residual(self) -> int:
+        return self.charged - (
+            self.interchange_payable + self.scheme_fee_payable + self.markup_revenue
+        )
+
+
 @dataclass(slots=True)
 class FeeTotals:
     """Sum of per-item fees of one merchant x currency, and what each platform account receives.
@@ -357,6 +387,12 @@ class FeeTotals:
     def rounding_residual(self) -> int:
         return self.charged - (
             self.interchange_payable + self.scheme_fee_payable + self.markup_revenue
+        )
+
+    def split(self) -> FeeSplit:
+        """The totals as they stand, each exact sum rounded once."""
+        return FeeSplit(
+            self.charged, self.interchange_payable, self.scheme_fee_payable, self.markup_revenue
         )
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from fractions import Fraction
 
 from clearport.core.errors import invariant, present
 from clearport.settlement.domain import (
@@ -62,7 +61,7 @@ from clearport.settlement.domain import (
     SettlementTotals,
     item_gross,
 )
-from clearport.settlement.fees import BPS, FeeTotals, round_half_even
+from clearport.settlement.fees import BPS, FeeSplit, FeeTotals, divide_half_even
 
 # The first banking day on or after a date, in a currency's calendar (settlement/calendar.py).
 BankingDays = Callable[[str, date], date]
@@ -71,7 +70,7 @@ BankingDays = Callable[[str, date], date]
 def reserve_hold_minor(gross_minor: int, percent_bps: int) -> int:
     """A rolling reserve holds `percent_bps` of the day's gross captures (half-even)."""
     invariant(gross_minor >= 0 and 0 <= percent_bps <= BPS, "reserve inputs in range")
-    return round_half_even(Fraction(gross_minor * percent_bps, BPS))
+    return divide_half_even(gross_minor * percent_bps, BPS)
 
 
 def reserve_release_date(business_date: date, hold_days: int) -> date:
@@ -150,8 +149,9 @@ def _leg(
     return [Leg(key, debit[0], debit[1], credit[0], credit[1], amount, code)]
 
 
-def settlement_legs(merchant_id: str, fees: FeeTotals, netting: Netting) -> list[Leg]:
-    """The aggregated ledger legs of one settlement (merchant x currency x date)."""
+def settlement_legs(merchant_id: str, fees: FeeTotals | FeeSplit, netting: Netting) -> list[Leg]:
+    """The aggregated ledger legs of one settlement (merchant x currency x date); `fees` split
+    once (FeeSplit) where the caller reads them again, as `net_settlement` does."""
     invariant(fees.charged == netting.fees_minor, "fee totals match the netting")
     pending = (merchant_id, PENDING)
     legs: list[Leg] = []
@@ -222,7 +222,11 @@ class ItemTotals:
 
 
 def check_settlement(
-    merchant_id: str, items: ItemTotals, fees: FeeTotals, netting: Netting, legs: list[Leg]
+    merchant_id: str,
+    items: ItemTotals,
+    fees: FeeTotals | FeeSplit,
+    netting: Netting,
+    legs: list[Leg],
 ) -> None:
     """The per-settlement invariants; a violation aborts the run (InvariantViolation)."""
     invariant(items.gross_minor == netting.gross_minor, "items gross = settlement gross")
@@ -291,7 +295,7 @@ def net_settlement(
         all(MerchantCurrency(h.merchant_id, h.currency) == stl.pair for h in given.releases_due),
         f"{stl.id}: the releases due are its merchant's, in its currency",
     )
-    fees = items.fees
+    fees = items.fees.split()  # each exact fee sum rounded once, read below several times
     held = reserve_hold_minor(items.gross_minor, terms.reserve_percent_bps)
     netting = Netting(
         gross_minor=items.gross_minor,
@@ -332,9 +336,9 @@ def net_settlement(
         gross_minor=items.gross_minor,
         refunds_minor=items.refunds_minor,
         fees_minor=fees.charged + items.dispute_fees_minor,
-        interchange_minor=fees.interchange_charged,
-        scheme_fees_minor=fees.scheme_fee_charged,
-        markup_minor=fees.markup_charged,
+        interchange_minor=items.fees.interchange_charged,
+        scheme_fees_minor=items.fees.scheme_fee_charged,
+        markup_minor=items.fees.markup_charged,
         rounding_minor=fees.rounding_residual,
         reserve_held_minor=held,
         reserve_released_minor=netting.reserve_released_minor,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from clearport.access.domain import Origin, Permission, Principal
@@ -98,9 +99,21 @@ class BankAccounts:
     ) -> BankAccount | None:
         """The decrypted payout destination (settlement writes it into payout files)."""
         record = await self._repo.get_bank_account(tx, merchant_id)
-        if record is None:
-            return None
+        return None if record is None else await self._decrypted(tx, record)
+
+    async def bank_accounts_for_payouts(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> dict[str, BankAccount]:
+        """The decrypted payout destinations of those of `merchant_ids` that have one: the
+        accounts in one read (a night's payout files name tens of thousands of merchants)."""
+        return {
+            record.account.merchant_id: await self._decrypted(tx, record)
+            for record in await self._repo.get_bank_accounts(tx, merchant_ids)
+        }
+
+    async def _decrypted(self, tx: Transaction, record: BankAccountRecord) -> BankAccount:
         account = record.account
+        merchant_id = account.merchant_id
         payload = await self._data_keys.decrypt(
             tx, merchant_id, RecordKind.BANK_ACCOUNT, account.id, record.sealed
         )

@@ -152,6 +152,12 @@ class VaultRepository(Protocol):
     async def get_bank_account(
         self, tx: Transaction, merchant_id: str
     ) -> BankAccountRecord | None: ...
+    async def get_bank_accounts(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> list[BankAccountRecord]:
+        """The accounts of those of `merchant_ids` that have one, in any order (one read)."""
+        ...
+
     async def bank_account_to_reencrypt(
         self, tx: Transaction, merchant_id: str, target_version: int
     ) -> BankAccountRecord | None: ...

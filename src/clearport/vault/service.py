@@ -126,6 +126,11 @@ class VaultService:
     ) -> BankAccount | None:
         return await self._bank_accounts.bank_account_for_payout(tx, merchant_id)
 
+    async def bank_accounts_for_payouts(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> dict[str, BankAccount]:
+        return await self._bank_accounts.bank_accounts_for_payouts(tx, merchant_ids)
+
     # --- sealed secrets (owner: a merchant id, or domain.PLATFORM_OWNER) ----------------------
 
     async def seal_secret(

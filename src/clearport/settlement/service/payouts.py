@@ -141,16 +141,19 @@ class SettlementPayouts:
         async with self._uow.transaction() as tx:
             due = await self._store.due_payouts(tx, sent_on + _DUE_HORIZON)
             effective: dict[str, date] = {}
-            by_currency: dict[str, list[tuple[Payout, PayoutDestination]]] = {}
-            waiting: list[str] = []
             for payout in due:
                 if payout.currency not in effective:
                     effective[payout.currency] = self._calendar.next_banking_day(
                         payout.currency, sent_on
                     )
-                if payout.arrival_date > effective[payout.currency]:
-                    continue
-                dest = await self._destinations.destination(tx, payout.merchant_id)
+            due = [p for p in due if p.arrival_date <= effective[p.currency]]
+            destination_of = await self._destinations.destinations(
+                tx, sorted({p.merchant_id for p in due})
+            )
+            by_currency: dict[str, list[tuple[Payout, PayoutDestination]]] = {}
+            waiting: list[str] = []
+            for payout in due:
+                dest = destination_of.get(payout.merchant_id)
                 if dest is None or dest.currency != payout.currency:
                     waiting.append(payout.id)
                     continue
@@ -193,10 +196,14 @@ class SettlementPayouts:
             pending = await self._store.unstored_payout_files(tx, on)
             rendered: list[tuple[PayoutFile, bytes]] = []
             for file in pending:
-                entries = []
-                for payout in await self._store.payouts_in_file(tx, file.id):
-                    dest = await self._destinations.destination(tx, payout.merchant_id)
-                    entries.append((payout, present(dest, f"{payout.id} has a destination")))
+                payouts = await self._store.payouts_in_file(tx, file.id)
+                destination_of = await self._destinations.destinations(
+                    tx, sorted({p.merchant_id for p in payouts})
+                )
+                entries = [
+                    (p, present(destination_of.get(p.merchant_id), f"{p.id} has a destination"))
+                    for p in payouts
+                ]
                 effective = self._calendar.next_banking_day(file.currency, sent_on)
                 data = self._render(file.format, file.id, entries, effective, created_at)
                 rendered.append((file, data))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from clearport.core.clock import Clock
 from clearport.core.errors import invariant
-from clearport.core.ids import new_id
+from clearport.core.ids import new_ids
 from clearport.core.money import CURRENCY_EXPONENTS
 from clearport.core.uow import Transaction
 from clearport.events.service import Outbox
@@ -23,7 +23,9 @@ from clearport.settlement.domain import (
     NewPayout,
     OpenSettlement,
     PartitionReportTotals,
+    Payout,
     Repayment,
+    Settlement,
     SettlementNetting,
     SettlementRun,
 )
@@ -45,13 +47,25 @@ class SettledPartition:
     report: PartitionReportTotals | None = None  # the summary of the report lines it streamed
 
 
-def _transfers(netted: SettlementNetting) -> list[TransferRequest]:
+def _transfers(
+    netted: SettlementNetting, accounts: dict[tuple[str, str, str], AccountRef]
+) -> list[TransferRequest]:
+    """The settlement's legs as ledger transfers; `accounts` the refs made so far, shared by
+    the partition's legs (each merchant's accounts and the platform's recur: one ref each)."""
     stl = netted.settlement
+
+    def ref(owner: str, kind: str) -> AccountRef:
+        key = (owner, kind, stl.currency)
+        found = accounts.get(key)
+        if found is None:
+            found = accounts[key] = AccountRef(owner, AccountKind(kind), stl.currency)
+        return found
+
     return [
         TransferRequest(
             id=f"{stl.id}:{leg.key}",
-            debit=AccountRef(leg.debit_owner, AccountKind(leg.debit_kind), stl.currency),
-            credit=AccountRef(leg.credit_owner, AccountKind(leg.credit_kind), stl.currency),
+            debit=ref(leg.debit_owner, leg.debit_kind),
+            credit=ref(leg.credit_owner, leg.credit_kind),
             amount_minor=leg.amount_minor,
             currency=stl.currency,
             code=leg.code,
@@ -61,12 +75,70 @@ def _transfers(netted: SettlementNetting) -> list[TransferRequest]:
     ]
 
 
+def completed_settlement(
+    run: SettlementRun, netted: SettlementNetting, payout_id: str | None, created_at: datetime
+) -> Settlement:
+    """The settlement as its row reads once the partition recorded it (`insert_settlements`
+    opened it at `created_at`, `complete_settlements` wrote its totals and its payout), without
+    reading it back: what `settlement.completed` shows."""
+    stl, t = netted.settlement, netted.totals
+    return Settlement(
+        id=stl.id,
+        run_id=run.id,
+        business_date=run.business_date,
+        merchant_id=stl.merchant_id,
+        currency=stl.currency,
+        count=t.count,
+        gross=t.gross_minor,
+        refunds=t.refunds_minor,
+        fees=t.fees_minor,
+        interchange=t.interchange_minor,
+        scheme_fees=t.scheme_fees_minor,
+        markup=t.markup_minor,
+        rounding=t.rounding_minor,
+        reserve_held=t.reserve_held_minor,
+        reserve_released=t.reserve_released_minor,
+        net=t.net_minor,
+        carried_in=t.carried_in_minor,
+        carried_out=t.carried_out_minor,
+        payout=t.payout_minor,
+        payout_id=payout_id,
+        flagged_items=t.flagged_items,
+        report=None,  # written when the run finalizes
+        created_at=created_at,
+        disputes=t.disputes_minor,
+        adjustments=t.adjustments_minor,
+        dispute_fees=t.dispute_fees_minor,
+        repaid=t.repaid_minor,
+    )
+
+
+def created_payout(payout: NewPayout, created_at: datetime) -> Payout:
+    """The payout as `complete_settlements` inserted it: pending, in no file, unflagged."""
+    due = payout.due
+    return Payout(
+        id=payout.id,
+        merchant_id=due.merchant_id,
+        settlement_id=due.settlement_id,
+        amount=due.amount_minor,
+        currency=due.currency,
+        status="pending",
+        arrival_date=due.arrival_date,
+        payout_file_id=None,
+        flag=None,
+        failure_code=None,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+
+
 def _batches(netted: Sequence[SettlementNetting]) -> Iterator[list[TransferRequest]]:
     """The partition's transfers in ledger batches of at most MAX_BATCH, a settlement's legs
     never split between two."""
     batch: list[TransferRequest] = []
+    accounts: dict[tuple[str, str, str], AccountRef] = {}
     for settlement in netted:
-        transfers = _transfers(settlement)
+        transfers = _transfers(settlement, accounts)
         if len(batch) + len(transfers) > MAX_BATCH:
             yield batch
             batch = []
@@ -127,7 +199,10 @@ class PartitionPricing:
         pairs = await self._store.partition_pairs(tx, run, partition)
         if not pairs:
             return SettledPartition(0, 0)
-        opened = [OpenSettlement(new_id("stl"), p.merchant_id, p.currency) for p in pairs]
+        opened = [
+            OpenSettlement(stl_id, p.merchant_id, p.currency)
+            for stl_id, p in zip(new_ids("stl", len(pairs)), pairs, strict=True)
+        ]
         await self._store.insert_settlements(tx, run, partition, opened, now)
         rates = self._tables(run.business_date).rate_grid(BRANDS, CURRENCY_EXPONENTS)
         aggregates = await self._store.price_items(tx, run, partition, rates, report)
@@ -148,7 +223,10 @@ class PartitionPricing:
             banking=self._calendar.next_banking_day,
         )
         settlement_of = {s.pair: s.id for s in opened}
-        payouts = [NewPayout(new_id("po"), s.payout) for s in netted if s.payout is not None]
+        due = [s.payout for s in netted if s.payout is not None]
+        payouts = [
+            NewPayout(po_id, d) for po_id, d in zip(new_ids("po", len(due)), due, strict=True)
+        ]
         for batch in _batches(netted):
             await self._ledger.post(tx, batch)
         await self._store.complete_settlements(
@@ -164,22 +242,33 @@ class PartitionPricing:
                 for payout_id in r.payout_ids
             ],
         )
-        await self._emit(tx, [s.id for s in opened], [p.id for p in payouts])
+        await self._emit(tx, run, netted, payouts, now)
         totals = await self._store.priced_report_totals(tx, run.id, partition)
         return SettledPartition(priced, len(opened), totals)
 
     async def _emit(
-        self, tx: Transaction, settlement_ids: Sequence[str], payout_ids: Sequence[str]
+        self,
+        tx: Transaction,
+        run: SettlementRun,
+        netted: Sequence[SettlementNetting],
+        payouts: Sequence[NewPayout],
+        now: datetime,
     ) -> None:
         """`settlement.completed` per merchant settlement and `payout.created` per payout, in
-        the partition's transaction: they exist exactly when what they describe does."""
-        settlements = await self._store.settlements_by_id(tx, settlement_ids)
-        payouts = await self._store.payouts_by_id(tx, payout_ids)
+        the partition's transaction: they exist exactly when what they describe does. Each
+        shows its object as the partition just wrote it (built from what it wrote, not read
+        back: the same values, in the order of their ids as a read-back by id gave them)."""
+        payout_of = {p.due.settlement_id: p.id for p in payouts}
+        settlements = sorted(
+            (completed_settlement(run, s, payout_of.get(s.settlement.id), now) for s in netted),
+            key=lambda s: s.id,
+        )
+        created = sorted((created_payout(p, now) for p in payouts), key=lambda p: p.id)
         await self._outbox.emit_all(
             tx,
             [
                 ("settlement.completed", self._shown.settlement(s), s.merchant_id)
                 for s in settlements
             ]
-            + [("payout.created", self._shown.payout(p), p.merchant_id) for p in payouts],
+            + [("payout.created", self._shown.payout(p), p.merchant_id) for p in created],
         )

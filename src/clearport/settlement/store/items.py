@@ -250,6 +250,15 @@ def rate_decimals(rates: RateGrid) -> int:
     )
 
 
+def exact_minor(numeric_text: str) -> Fraction:
+    """An exact fee sum as PostgreSQL writes a numeric ("-1234.56780000": digits, at most one
+    point, no exponent) as the Fraction it is: the digits over the power of ten of its scale.
+    Fraction(Decimal(text)) gives the same value at ~3x the cost (an ABC check and a Decimal
+    per value, three per settlement)."""
+    whole, _, decimals = numeric_text.partition(".")
+    return Fraction(int(whole + decimals), 10 ** len(decimals))
+
+
 def _units(bps: Fraction, scale: int) -> int:
     value = bps * scale
     invariant(value.denominator == 1, "a rate is a whole number of units")
@@ -345,9 +354,9 @@ class PgItemStore:
                 gross_minor=r["gross"],
                 refunds_minor=r["refunds"],
                 fees=FeeTotals(
-                    interchange_exact=Fraction(Decimal(r["ic_x"])),
-                    scheme_fee_exact=Fraction(Decimal(r["sf_x"])),
-                    markup_exact=Fraction(Decimal(r["mk_x"])),
+                    interchange_exact=exact_minor(r["ic_x"]),
+                    scheme_fee_exact=exact_minor(r["sf_x"]),
+                    markup_exact=exact_minor(r["mk_x"]),
                     interchange_charged=r["ic"],
                     scheme_fee_charged=r["sf"],
                     markup_charged=r["mk"],

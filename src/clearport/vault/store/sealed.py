@@ -133,6 +133,16 @@ class SealedRows:
         )
         return None if row is None else bank_account_record_of(row)
 
+    async def get_bank_accounts(
+        self, tx: Transaction, merchant_ids: Sequence[str]
+    ) -> list[BankAccountRecord]:
+        rows = await conn_of(tx).fetch(
+            f"SELECT {BANK_ACCOUNT_COLUMNS} FROM merchant_bank_accounts"
+            " WHERE merchant_id = ANY($1::text[])",
+            list(merchant_ids),
+        )
+        return [bank_account_record_of(row) for row in rows]
+
     async def bank_account_to_reencrypt(
         self, tx: Transaction, merchant_id: str, target_version: int
     ) -> BankAccountRecord | None:
