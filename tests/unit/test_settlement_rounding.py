@@ -55,7 +55,7 @@ def test_half_even_division_on_edge_cases(numerator: int, denominator: int, expe
     assert round(Fraction(numerator, denominator)) == expected
 
 
-@settings(max_examples=2_000, deadline=None)
+@settings(max_examples=2_000)
 @given(st.integers(-LARGE, LARGE), st.integers(1, 10**15))
 @example(-(10**15) // 2, 10**15)  # a negative exact half, not reduced
 @example(3 * 10**14, 2 * 10**14)  # 1.5, not reduced
@@ -63,7 +63,6 @@ def test_half_even_division_equals_rounding_the_fraction(numerator: int, denomin
     assert divide_half_even(numerator, denominator) == round(Fraction(numerator, denominator))
 
 
-@settings(deadline=None)  # no wall-clock limit: a loaded machine is not a failure
 @given(st.integers(-LARGE, LARGE), st.integers(1, 10**6))
 def test_exact_halves_round_to_even(quotient: int, half_of: int) -> None:
     """q + 1/2, whatever the divisor it is written over: to q when q is even, else to q + 1."""
@@ -72,13 +71,11 @@ def test_exact_halves_round_to_even(quotient: int, half_of: int) -> None:
     assert got == (quotient if quotient % 2 == 0 else quotient + 1)
 
 
-@settings(deadline=None)  # no wall-clock limit: a loaded machine is not a failure
 @given(st.fractions())
 def test_round_half_even_of_a_fraction_is_pythons(value: Fraction) -> None:
     assert round_half_even(value) == round(value)
 
 
-@settings(deadline=None)  # no wall-clock limit: a loaded machine is not a failure
 @given(st.integers(0, 10**13), st.integers(0, BPS))
 def test_reserve_hold_equals_the_fraction_rule(gross_minor: int, percent_bps: int) -> None:
     assert reserve_hold_minor(gross_minor, percent_bps) == round(
@@ -95,7 +92,6 @@ def test_a_divisor_must_be_positive() -> None:
 exact_sums = st.fractions(min_value=-(10**12), max_value=10**12, max_denominator=10**8)
 
 
-@settings(deadline=None)  # no wall-clock limit: a loaded machine is not a failure
 @given(exact_sums, exact_sums, exact_sums, st.integers(0, 10**12), st.integers(0, 10**12))
 def test_the_split_is_the_totals_rounded_once(
     ic: Fraction, sf: Fraction, mk: Fraction, ic_charged: int, mk_charged: int
@@ -118,7 +114,6 @@ def test_the_split_is_the_totals_rounded_once(
     )
 
 
-@settings(deadline=None)  # no wall-clock limit: a loaded machine is not a failure
 @given(st.decimals(allow_nan=False, allow_infinity=False, places=8))
 @example(Decimal("-0.50000000"))
 @example(Decimal("0"))
