@@ -41,16 +41,18 @@ def run_from_row(row: asyncpg.Record) -> SettlementRun:
         stats=json.loads(row["stats"]) if isinstance(row["stats"], str) else dict(row["stats"]),
         created_at=row["created_at"],
         completed_at=row["completed_at"],
+        stage_shares=row["stage_shares"],
+        staged_at=row["staged_at"],
     )
 
 
 _insert_run = Params()
 _INSERT_RUN = f"""
 INSERT INTO settlement_runs (id, business_date, cutoff_at, lookback_from, partitions, status,
-    created_by, created_at)
+    created_by, created_at, stage_shares)
 VALUES ({_insert_run("id")}, {_insert_run("business_date")}, {_insert_run("cutoff_at")},
     {_insert_run("lookback_from")}, {_insert_run("partitions")}, 'running',
-    {_insert_run("created_by")}, {_insert_run("created_at")})
+    {_insert_run("created_by")}, {_insert_run("created_at")}, {_insert_run("stage_shares")})
 ON CONFLICT (business_date) DO NOTHING RETURNING *"""
 
 
@@ -77,6 +79,7 @@ class PgRunStore:
         cutoff_at: datetime,
         lookback_from: datetime,
         partitions: int,
+        stage_shares: int,
         created_by: str,
         now: datetime,
     ) -> SettlementRun | None:
@@ -91,6 +94,7 @@ class PgRunStore:
                 partitions=partitions,
                 created_by=created_by,
                 created_at=now,
+                stage_shares=stage_shares,
             ),
         )
         if row is None:
@@ -101,6 +105,15 @@ class PgRunStore:
             run_id,
             partitions,
         )
+        # The shares to stage, and the staging tables, created here in a short transaction:
+        # creating a partition of settlement_sources locks it, which no share may hold long.
+        await conn.execute(
+            """INSERT INTO settlement_stage_shares (run_id, share)
+               SELECT $1, g FROM generate_series(0, $2 - 1) g""",
+            run_id,
+            stage_shares,
+        )
+        await conn.execute("SELECT stl_stage_tables($1, $2)", run_id, partitions)
         return run_from_row(row)
 
     async def prepare_items_partition(self, tx: Transaction, business_date: date) -> None:
@@ -144,10 +157,13 @@ class PgRunStore:
 
     async def claim_partition(self, tx: Transaction, run_id: str, partition: int) -> bool:
         """Lock the partition row for this transaction; False if another worker has it or
-        finished it (SKIP LOCKED: workers never queue behind each other)."""
+        finished it (SKIP LOCKED: workers never queue behind each other), or if the run's
+        staging is not finished."""
         status = await conn_of(tx).fetchval(
-            "SELECT status FROM settlement_partitions WHERE run_id = $1 AND partition = $2 "
-            "FOR UPDATE SKIP LOCKED",
+            "SELECT p.status FROM settlement_partitions p WHERE p.run_id = $1 "
+            "AND p.partition = $2 AND EXISTS (SELECT 1 FROM settlement_runs r "
+            "WHERE r.id = p.run_id AND r.staged_at IS NOT NULL) "
+            "FOR UPDATE OF p SKIP LOCKED",
             run_id,
             partition,
         )

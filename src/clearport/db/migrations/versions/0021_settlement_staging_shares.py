@@ -1,0 +1,60 @@
+"""A settlement run stages its sources in shares, several at once (decision 0914).
+
+The run row is committed first, with `staged_at` NULL and `stage_shares` shares to do; each
+share (the sources whose hash modulo `stage_shares` is the share) is claimed and staged in a
+transaction of its own, on its own connection, and records what it staged per partition in
+`settlement_share_counts` (logged: the staged rows are UNLOGGED) and when the server it staged
+on started (`server_started_at`: a crash of PostgreSQL empties UNLOGGED tables, and restarts
+it). Once every share is done, one transaction sums the counts into `settlement_partitions` and
+sets `staged_at`: only then can a partition be settled. Runs that exist were staged whole.
+
+Revision ID: 0021
+Revises: 0020
+"""
+
+from alembic import op
+
+revision = "0021"
+down_revision = "0020"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute(
+        """
+ALTER TABLE settlement_runs ADD COLUMN stage_shares integer NOT NULL DEFAULT 1
+        CHECK (stage_shares >= 1),
+    ADD COLUMN staged_at timestamptz;
+UPDATE settlement_runs SET staged_at = created_at;
+
+CREATE TABLE settlement_stage_shares (
+    run_id            text NOT NULL REFERENCES settlement_runs (id),
+    share             integer NOT NULL,
+    done_at           timestamptz,
+    server_started_at timestamptz,
+    PRIMARY KEY (run_id, share)
+);
+
+-- Per share and partition, what the share staged: summed into settlement_partitions once
+-- every share is in. No foreign key: written only with its share's row.
+CREATE TABLE settlement_share_counts (
+    run_id       text NOT NULL,
+    share        integer NOT NULL,
+    partition    integer NOT NULL,
+    staged       bigint NOT NULL,
+    staged_gross bigint NOT NULL,
+    PRIMARY KEY (run_id, share, partition)
+);
+"""
+    )
+
+
+def downgrade() -> None:
+    op.execute(
+        """
+DROP TABLE settlement_share_counts;
+DROP TABLE settlement_stage_shares;
+ALTER TABLE settlement_runs DROP COLUMN staged_at, DROP COLUMN stage_shares;
+"""
+    )
