@@ -117,13 +117,8 @@ _GROSS = (
 )
 
 
-# A share of the run's sources, by a hash of the source id: disjoint, and the same whoever
-# stages it (the run records how many shares it has).
-def _share_of(p: Params) -> str:
-    return f"({p('shares')} = 1 OR abs(hashtext(t.source)::bigint) % {p('shares')} = {p('share')})"
-
-
-# ONE pass over the ledger per share: stage each source of the share in its partition's
+# ONE pass over the ledger per share (the sources created in its slice of the run's window,
+# bound as `lookback_from` and `cutoff_at`): stage each source of the share in its partition's
 # UNLOGGED table, claim it for the run (the exactly-once guard: a source is claimed once, ever),
 # and record the share's count and gross per partition durably, summed at the end of staging
 # for the end-of-run invariants. The claims and the counts read the staged rows' RETURNING
@@ -134,11 +129,7 @@ _STAGE_SHARE = f"""
 WITH staged AS (
     INSERT INTO settlement_sources ({_STAGED_COLUMNS})
     SELECT {_STAGED_COLUMNS} FROM ({
-    _sources(
-        _stage,
-        "NOT EXISTS (SELECT 1 FROM settlement_claims c WHERE c.source_id = t.source) "
-        f"AND {_share_of(_stage)}",
-    )
+    _sources(_stage, "NOT EXISTS (SELECT 1 FROM settlement_claims c WHERE c.source_id = t.source)")
 }) s
     RETURNING source_id, partition, type, amount, payment_id
 ), claimed AS (
@@ -178,13 +169,13 @@ class PgStagingStore:
         """Claim and stage one share of the run's sources, in this transaction; False if
         another worker has the share or staged it (SKIP LOCKED, like partitions)."""
         conn = conn_of(tx)
-        free = await conn.fetchval(
-            "SELECT done_at IS NULL FROM settlement_stage_shares WHERE run_id = $1 AND share = $2 "
-            "FOR UPDATE SKIP LOCKED",
+        slice_ = await conn.fetchrow(
+            "SELECT from_at, to_at FROM settlement_stage_shares WHERE run_id = $1 AND share = $2 "
+            "AND done_at IS NULL FOR UPDATE SKIP LOCKED",
             run.id,
             share,
         )
-        if not free:
+        if slice_ is None:
             return False
         # Room for the big hash joins of a night's volume (the default 4 MB spills to disk).
         await conn.execute(f"SET LOCAL work_mem = '{STAGING_HASH_MEMORY}'")
@@ -193,9 +184,8 @@ class PgStagingStore:
             *_stage.args(
                 run_id=run.id,
                 partitions=run.partitions,
-                lookback_from=run.lookback_from,
-                cutoff_at=run.cutoff_at,
-                shares=run.stage_shares,
+                lookback_from=slice_["from_at"],
+                cutoff_at=slice_["to_at"],
                 share=share,
             ),
             timeout=LONG_S,

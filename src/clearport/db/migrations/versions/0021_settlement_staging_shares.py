@@ -1,7 +1,7 @@
 """A settlement run stages its sources in shares, several at once (decision 0914).
 
 The run row is committed first, with `staged_at` NULL and `stage_shares` shares to do; each
-share (the sources whose hash modulo `stage_shares` is the share) is claimed and staged in a
+share (the run's window cut at fixed times, `from_at` to `to_at`) is claimed and staged in a
 transaction of its own, on its own connection, and records what it staged per partition in
 `settlement_share_counts` (logged: the staged rows are UNLOGGED) and when the server it staged
 on started (`server_started_at`: a crash of PostgreSQL empties UNLOGGED tables, and restarts
@@ -31,6 +31,8 @@ UPDATE settlement_runs SET staged_at = created_at;
 CREATE TABLE settlement_stage_shares (
     run_id            text NOT NULL REFERENCES settlement_runs (id),
     share             integer NOT NULL,
+    from_at           timestamptz NOT NULL,  -- the sources created in [from_at, to_at)
+    to_at             timestamptz NOT NULL,
     done_at           timestamptz,
     server_started_at timestamptz,
     PRIMARY KEY (run_id, share)
