@@ -63,7 +63,8 @@ ON CONFLICT (business_date) DO NOTHING RETURNING *"""
 # captures, not the empty days at the start of the lookback, are what is shared.
 _INSERT_STAGE_SHARES = """
 WITH span AS (
-    SELECT coalesce(min(created_at), $3::timestamptz) AS lo, coalesce(max(created_at), $4::timestamptz) AS hi
+    SELECT coalesce(min(created_at), $3::timestamptz) AS lo,
+           coalesce(max(created_at), $4::timestamptz) AS hi
       FROM ledger_transfers
      WHERE code = 'capture' AND created_at >= $3::timestamptz AND created_at < $4::timestamptz
 ), cut AS (
