@@ -203,7 +203,7 @@ class PgStagingStore:
         # The server's start: a crash of PostgreSQL empties the UNLOGGED rows staged here, and
         # restarts it, so a share staged on a server that has restarted since is staged again.
         await conn.execute(
-            "UPDATE settlement_stage_shares SET done_at = now(), "
+            "UPDATE settlement_stage_shares SET done_at = clock_timestamp(), "
             "server_started_at = pg_postmaster_start_time() WHERE run_id = $1 AND share = $2",
             run.id,
             share,
@@ -249,7 +249,7 @@ class PgStagingStore:
         await conn.execute("RESET default_statistics_target")
         row = await conn.fetchrow(
             "UPDATE settlement_runs SET stats = stats || jsonb_build_object('staged', $2::bigint), "
-            "staged_at = now() WHERE id = $1 RETURNING *",
+            "staged_at = clock_timestamp() WHERE id = $1 RETURNING *",
             run.id,
             staged,
         )
