@@ -147,6 +147,10 @@ def _crash_in_staging(env: Env) -> tuple[int, int, SettlementRun]:
 
 def test_a_crash_between_shares_is_staged_to_the_end_by_the_next_settle(env: Env) -> None:
     count, gross, found = _crash_in_staging(env)
+    # The staging leaves are the run's own: autovacuum leaves them alone (the run ANALYZEs).
+    assert q(env.url, "SELECT count(*), count(*) FILTER (WHERE 'autovacuum_enabled=false' = "
+             "ANY(reloptions)) FROM pg_class WHERE relname LIKE %s",
+             f"settlement_sources_{found.id.lower()}_%") == [(4, 4)]  # fmt: skip
 
     async def resume() -> Any:
         # Another worker count here: the run keeps its own shares.

@@ -8,11 +8,16 @@ on started (`server_started_at`: a crash of PostgreSQL empties UNLOGGED tables, 
 it). Once every share is done, one transaction sums the counts into `settlement_partitions` and
 sets `staged_at`: only then can a partition be settled. Runs that exist were staged whole.
 
+`stl_stage_tables` v2: a run's staging leaves are created with autovacuum off (the run
+analyzes them itself and drops them when it completes).
+
 Revision ID: 0021
 Revises: 0020
 """
 
 from alembic import op
+
+from clearport.db.migrate import stored_sql
 
 revision = "0021"
 down_revision = "0020"
@@ -50,9 +55,28 @@ CREATE TABLE settlement_share_counts (
 );
 """
     )
+    op.execute(stored_sql("stl_stage_tables.v2"))
 
 
 def downgrade() -> None:
+    # stl_stage_tables as stl_run_tables.v1 defined it.
+    op.execute(
+        """
+CREATE OR REPLACE FUNCTION stl_stage_tables(run_id text, partitions integer) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    parent text := 'settlement_sources_' || lower(run_id);
+BEGIN
+    EXECUTE format(
+        'CREATE TABLE %I PARTITION OF settlement_sources FOR VALUES IN (%L) '
+        'PARTITION BY LIST (partition)', parent, run_id);
+    FOR p IN 0 .. partitions - 1 LOOP
+        EXECUTE format('CREATE UNLOGGED TABLE %I PARTITION OF %I FOR VALUES IN (%s)',
+                       parent || '_' || p, parent, p);
+    END LOOP;
+END $$;
+"""
+    )
     op.execute(
         """
 DROP TABLE settlement_share_counts;
