@@ -7,6 +7,7 @@ again from the claims."""
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from tests.integration.test_settlement_run import (
     BLENDED,
     ORIGIN,
     SYSTEM_CLI,
+    TODAY,
     YESTERDAY,
     Env,
     add_merchant,
@@ -183,3 +185,35 @@ def test_shares_staged_before_a_server_restart_are_staged_again_from_the_claims(
     done = run(env.service.complete(found.id))
     assert done.status == "completed", done.error
     _settled_once(env, count, gross)
+
+
+def test_shares_are_cut_after_the_previous_runs_cutoff(env: Env) -> None:
+    """The window reaches back a week, into sources an earlier run claimed: the shares split
+    what came after that run's cutoff, and still cover the whole window between them."""
+
+    async def scenario() -> tuple[SettlementRun, SettlementRun]:
+        m = await add_merchant(env, country="US", currency="usd", pricing=BLENDED)
+        await capture(env, m, 1_000, "usd", "visa")
+        first = await env.service.settle(SYSTEM_CLI, ORIGIN, YESTERDAY, cutoff_at=await db_now(env))
+        for amount in (2_000, 3_000, 4_000):
+            await capture(env, m, amount, "usd", "visa")
+        service = make_service(env.db, env.files, env.destinations, workers=SHARES)
+        second, _ = await service.start(SYSTEM_CLI, ORIGIN, TODAY, cutoff_at=await db_now(env))
+        await service.complete(second.id)
+        return first, second
+
+    first, second = run(scenario())
+    shares = q(env.url, "SELECT from_at, to_at FROM settlement_stage_shares WHERE run_id = %s "
+               "ORDER BY share", second.id)  # fmt: skip
+    assert len(shares) == SHARES
+    assert shares[0][0] == second.lookback_from and shares[-1][1] == second.cutoff_at
+    assert all(a[1] == b[0] for a, b in pairwise(shares))  # contiguous, no gap, no overlap
+    # The cuts are among the captures after the first run's cutoff, not across the week.
+    ((newest_first,),) = q(
+        env.url,
+        "SELECT min(created_at) FROM ledger_transfers WHERE code = 'capture' AND created_at >= %s",
+        first.cutoff_at,
+    )
+    assert all(newest_first <= from_at for from_at, _ in shares[1:])
+    assert q(env.url, "SELECT business_date, count(*) FROM settlement_items GROUP BY 1 "
+             "ORDER BY 1") == [(YESTERDAY, 1), (TODAY, 3)]  # fmt: skip

@@ -59,14 +59,19 @@ ON CONFLICT (business_date) DO NOTHING RETURNING *"""
 # A run's staging shares: its window cut at fixed times, so that each share's statement is
 # planned with the true size of its slice of the ledger (a hash of the source id was estimated
 # at 0.5 % of the rows and planned with nested loops, decision 0914). Cut evenly between the
-# window's first and last capture (two probes of the (code, created_at) index): a night's
-# captures, not the empty days at the start of the lookback, are what is shared.
+# first and the last capture since the latest earlier run's cutoff (before it, the sources are
+# that run's: a night's captures, not the claimed days of the lookback, are what is shared;
+# two probes of the (code, created_at) index); the first share still starts at the window's
+# start and the last ends at the cutoff, so the shares cover the window exactly.
 _INSERT_STAGE_SHARES = """
-WITH span AS (
-    SELECT coalesce(min(created_at), $3::timestamptz) AS lo,
-           coalesce(max(created_at), $4::timestamptz) AS hi
-      FROM ledger_transfers
-     WHERE code = 'capture' AND created_at >= $3::timestamptz AND created_at < $4::timestamptz
+WITH since AS (
+    SELECT greatest($3::timestamptz, max(cutoff_at)) AS at
+      FROM settlement_runs WHERE cutoff_at < $4::timestamptz AND id <> $1
+), span AS (
+    SELECT coalesce(min(t.created_at), $3::timestamptz) AS lo,
+           coalesce(max(t.created_at), $4::timestamptz) AS hi
+      FROM ledger_transfers t, since
+     WHERE t.code = 'capture' AND t.created_at >= since.at AND t.created_at < $4::timestamptz
 ), cut AS (
     SELECT g, CASE WHEN g = 0 THEN $3::timestamptz ELSE lo + (hi - lo) * g / $2::int END AS from_at
       FROM span, generate_series(0, $2::int - 1) g
