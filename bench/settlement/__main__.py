@@ -48,7 +48,14 @@ def _with_database(url: str, name: str) -> str:
     return make_url(url).set(database=name).render_as_string(hide_password=False)
 
 
-def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -> dict[str, Any]:
+def _settle(
+    url: str,
+    day: str,
+    data_dir: Path,
+    partitions: int,
+    workers: int,
+    settle_workers: int | None,
+) -> dict[str, Any]:
     env = dict(
         os.environ,
         DATABASE_URL=url,
@@ -56,6 +63,8 @@ def _settle(url: str, day: str, data_dir: Path, partitions: int, workers: int) -
         CLEARPORT_SETTLEMENT_PARTITIONS=str(partitions),
         CLEARPORT_LOG_LEVEL="WARNING",
     )
+    if settle_workers is not None:  # else the setting's default: one per CPU
+        env["CLEARPORT_SETTLEMENT_WORKERS"] = str(settle_workers)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure settling, not recompiling imports
     cmd = [CLI, "settle", "--date", day, "--json"]
     # CPU seconds of the settle processes alone (user + system, their own process: not the
@@ -100,11 +109,18 @@ def _explain(url: str, name: str, min_s: float) -> None:
 
 
 def _steps(url: str) -> dict[str, Any]:
-    """Where the run's time went, from its own timestamps: start (the run row) to staged (the
-    first partition claimed after that), each partition (done_at to done_at), finalize."""
+    """Where the run's time went, from its own timestamps: start (the run row) to staged
+    (`staged_at`, where the schema has it: decision 0914) and to the first partition done,
+    each partition (done_at to done_at), finalize."""
     with psycopg.connect(url) as conn:
+        has_staged_at = conn.execute(
+            "SELECT 1 FROM information_schema.columns "
+            "WHERE table_name = 'settlement_runs' AND column_name = 'staged_at'"
+        ).fetchone()
         run = conn.execute(
-            "SELECT created_at, completed_at FROM settlement_runs ORDER BY created_at LIMIT 1"
+            "SELECT created_at, completed_at"
+            + (", staged_at" if has_staged_at else ", NULL")
+            + " FROM settlement_runs ORDER BY created_at LIMIT 1"
         ).fetchone()
         done = [
             r[0]
@@ -117,7 +133,11 @@ def _steps(url: str) -> dict[str, Any]:
         return {}
     ticks = [run[0], *done, run[1]]
     gaps = [round((b - a).total_seconds(), 1) for a, b in pairwise(ticks)]
-    return {
+    steps: dict[str, Any] = {}
+    if run[2] is not None:
+        steps["stage"] = round((run[2] - run[0]).total_seconds(), 1)
+        steps["all_partitions"] = round((done[-1] - run[2]).total_seconds(), 1)
+    return steps | {
         "stage_and_first_partition": gaps[0],
         "partitions": gaps[1:-1],
         "finalize": gaps[-1],
@@ -213,6 +233,13 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=1, help="concurrent `clearport settle`")
     parser.add_argument(
+        "--settle-workers",
+        type=int,
+        metavar="N",
+        help="partitions and staging shares each `clearport settle` runs at once "
+        "(CLEARPORT_SETTLEMENT_WORKERS; default: one per CPU)",
+    )
+    parser.add_argument(
         "--explain",
         type=float,
         metavar="SECONDS",
@@ -286,7 +313,9 @@ def main() -> None:
         if args.explain is not None:
             _explain(url, name, args.explain)
         load_before = os.getloadavg()[0]
-        result = _settle(url, day.isoformat(), tmp / "data", args.partitions, args.workers)
+        result = _settle(
+            url, day.isoformat(), tmp / "data", args.partitions, args.workers, args.settle_workers
+        )
         load_after = os.getloadavg()[0]
         items = sum(r["stats"]["staged"] for r in result["runs"][:1])
         report = {
@@ -299,6 +328,7 @@ def main() -> None:
             "merchants": args.merchants,
             "partitions": args.partitions,
             "workers": args.workers,
+            "settle_workers": args.settle_workers,
             "tuned": args.tune,
             "seed_s": round(seed_s, 1),
             "copy_rows": rows,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -93,7 +94,14 @@ def make_service(
     partitions: int = 4,
     store: PgSettlementStore | None = None,
     storage: ObjectStorage | None = None,
+    workers: int | None = None,
+    work: Database | None = None,
 ) -> SettlementService:
+    """`workers` and `work`: the options' default (one per CPU) and the main pool, unless
+    given."""
+    options = SettlementOptions(partitions=partitions, chunk_size=3)
+    if workers is not None:
+        options = dataclasses.replace(options, workers=workers)
     clock = SystemClock()
     storage = storage or LocalDirectoryStorage(files)
     return SettlementService(
@@ -111,9 +119,10 @@ def make_service(
         clock,
         table_for,
         HolidayCalendar(),
-        SettlementOptions(partitions=partitions, chunk_size=3),
+        options,
         Outbox(PgEventStore(), clock),
         ApiRepresentation(),
+        work=work,
     )
 
 

@@ -5,6 +5,7 @@ payouts, payout files and report lines.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -383,6 +384,10 @@ class SettlementRun:
     stats: dict[str, object]
     created_at: datetime
     completed_at: datetime | None
+    # Shares its sources are staged in (decision 0914), and when the last one was summed up:
+    # None while staging, and no partition is settled before.
+    stage_shares: int = 1
+    staged_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,3 +463,10 @@ class SettlementOptions:
     partitions: int = 8
     lookback_days: int = 7
     chunk_size: int = 50_000
+    # Partitions settled (and staging shares staged) at once by one process, each on a
+    # connection of its own (decision 0914): by default one per CPU, so that the server's
+    # backends, not this process's single thread, set the pace.
+    workers: int = field(default_factory=lambda: max(1, os.cpu_count() or 1))
+
+    def __post_init__(self) -> None:
+        invariant(self.workers >= 1, "settlement workers is at least 1")

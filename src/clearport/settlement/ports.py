@@ -106,18 +106,30 @@ class RunStore(Protocol):
         cutoff_at: datetime,
         lookback_from: datetime,
         partitions: int,
+        stage_shares: int,
         created_by: str,
         now: datetime,
     ) -> SettlementRun | None:
-        """The new run with its pending partitions; None if the date has a run already."""
+        """The new run with its pending partitions and staging shares, not staged yet; None if
+        the date has a run already."""
         ...
 
     async def prepare_items_partition(self, tx: Transaction, business_date: date) -> None:
         """The date's partition of items exists (a short transaction of its own)."""
         ...
 
-    async def stage_sources(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
-        """Claim and stage the run's eligible sources; the run with its `staged` count."""
+    async def pending_stage_shares(self, tx: Transaction, run_id: str) -> list[int]:
+        """The run's staging shares not staged yet (some may be being staged)."""
+        ...
+
+    async def stage_share(self, tx: Transaction, run: SettlementRun, share: int) -> bool:
+        """Claim and stage one share of the run's eligible sources in this transaction; False
+        if another worker has it or it is staged."""
+        ...
+
+    async def finish_staging(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
+        """Once every share is staged: the partitions' counts, `staged_at`, the run with its
+        `staged` count (idempotent)."""
         ...
 
     async def restage_if_lost(self, tx: Transaction, run: SettlementRun, partition: int) -> int:

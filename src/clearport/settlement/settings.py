@@ -5,6 +5,7 @@ Settlement owns its knobs; `config.Settings.settlement` carries them with the re
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import time
 from pathlib import Path
 
@@ -22,6 +23,9 @@ class SettlementSettings(BaseSettings):
     # Merchants are hashed into this many partitions; each is settled in one transaction and
     # can run on any worker.
     partitions: int = 8
+    # Partitions (and staging shares) one process settles at once, each on a connection of
+    # settlement's own pool; unset: one per CPU (decision 0914).
+    workers: int | None = None
     # Sources older than cutoff - lookback are not looked at (bounds the nightly scan).
     lookback_days: int = 7
     # Items per report chunk; bounds memory.
@@ -39,10 +43,13 @@ class SettlementSettings(BaseSettings):
 
     def options(self) -> SettlementOptions:
         hours, minutes = (int(part) for part in self.cutoff.split(":"))
-        return SettlementOptions(
+        options = SettlementOptions(
             cutoff=time(hours, minutes),
             timezone=self.timezone,
             partitions=self.partitions,
             lookback_days=self.lookback_days,
             chunk_size=self.chunk_size,
         )
+        if self.workers is None:
+            return options
+        return replace(options, workers=max(1, self.workers))

@@ -302,6 +302,10 @@ def build_container(
         )
     custody = local_key_custody(settings)
     stl = settings.settlement
+    stl_options = stl.options()
+    # Its own pool, one connection per worker: a run's partitions and staging shares, several
+    # at once, never wait for connections the main pool lends to requests (decision 0914).
+    settlement_db = Database(database_url, min_size=0, max_size=stl_options.workers)
     settlement = SettlementService(
         uow,
         settlement_store,
@@ -322,9 +326,10 @@ def build_container(
         clock,
         table_for,
         HolidayCalendar(),
-        stl.options(),
+        stl_options,
         outbox,
         shown,
+        work=settlement_db,
     )
     hooks = settings.webhooks
     webhooks = WebhookService(
@@ -469,5 +474,6 @@ def build_container(
         invalidations=hub,
         invalidation_listener=InvalidationListener(database_url, hub),
         cache_db=cache_db,
+        settlement_db=settlement_db,
         group_commit=group_commit,
     )

@@ -92,6 +92,9 @@ class Container:
     invalidation_listener: InvalidationListener
     # The pool that caches read through while a request may hold the main pool's connections.
     cache_db: Database | None = None
+    # The pool a settlement run's partitions and staging shares run on, several at once
+    # (decision 0914): never waits for a connection a request holds.
+    settlement_db: Database | None = None
     group_commit: GroupCommit | None = None  # the answers' shared commits (decision 0912)
 
     @staticmethod
@@ -105,6 +108,8 @@ class Container:
         await self.db.open()
         if self.cache_db is not None:
             await self.cache_db.open()
+        if self.settlement_db is not None:
+            await self.settlement_db.open()
         if listen:
             await self.invalidation_listener.start()
             # Loaded now, not by the first tokenization inside its transaction (bins/service.py).
@@ -120,3 +125,5 @@ class Container:
         await self.db.close()
         if self.cache_db is not None:
             await self.cache_db.close()
+        if self.settlement_db is not None:
+            await self.settlement_db.close()

@@ -64,9 +64,11 @@ class SettlementService:
         options: SettlementOptions,
         outbox: Outbox,
         shown: SettlementRepresentation,
+        work: UnitOfWork | None = None,
     ) -> None:
         """`outbox` and `shown` write the events of settlements, payouts and runs in the
-        transactions that change them."""
+        transactions that change them; `work` is the pool a run's partitions and staging
+        shares are settled on, `options.workers` at once (the main pool when None)."""
         self.options = options
         self._reports = PartitionReports(uow, store, report_sink)
         self._payouts = SettlementPayouts(
@@ -94,6 +96,7 @@ class SettlementService:
             options,
             outbox,
             shown,
+            work,
         )
         self._queries = SettlementQueries(uow, store)
 

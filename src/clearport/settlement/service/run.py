@@ -6,14 +6,18 @@ cutoff) and not yet settled. Exactly once rests on the database, not on this pro
 - the run is unique per date (a second start joins the first; one with another cutoff is
   refused, 409);
 - starting the run claims every source it stages (`settlement_claims`, primary key on the
-  source): no source is ever claimed by two runs;
+  source): no source is ever claimed by two runs. It stages in shares, several at once, each in
+  one transaction; a share a crash rolled back is staged by whoever comes to the run next, and
+  no partition is settled before every share is in (service/staging.py);
 - each partition is settled in ONE transaction that locks its row and marks it done, so a crash
   (even kill -9) rolls the partition back entirely and a re-run redoes it; the staging is
   UNLOGGED, and a partition whose staged rows a crash emptied is staged again from the claims;
 - ledger transfer ids derive from the settlement id, so a retried post is idempotent;
 - files are pure functions of committed rows, so re-running writes the same bytes.
 
-Partitions can be run by any number of workers (`run_partition`), e.g. as procrastinate jobs.
+Partitions can be run by any number of workers (`run_partition`), e.g. as procrastinate jobs,
+and `complete` settles up to `SettlementOptions.workers` of them at once, each on a connection
+of its own (decision 0914).
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from clearport.settlement.ports import RunStore, SettlementRepresentation
 from clearport.settlement.service.payouts import SettlementPayouts
 from clearport.settlement.service.pricing import PartitionPricing
 from clearport.settlement.service.reports import PartitionReports
+from clearport.settlement.service.staging import RunStaging
+from clearport.settlement.service.workers import in_parallel
 
 WAIT_S = 0.5
 
@@ -58,8 +64,13 @@ class SettlementRuns:
         options: SettlementOptions,
         outbox: Outbox,
         shown: SettlementRepresentation,
+        work: UnitOfWork | None = None,
     ) -> None:
+        """`work`: the pool partitions and staging shares run on, `options.workers` of its
+        connections at once (the main pool when None)."""
         self._uow = uow
+        self._work = work or uow
+        self._staging = RunStaging(uow, self._work, store, options.workers)
         self._outbox = outbox
         self._shown = shown
         self._store = store
@@ -120,42 +131,46 @@ class SettlementRuns:
                     "passed yet.",
                     code="cutoff_not_reached",
                 )
-            if existing is not None:
-                return existing, False
-            first = await self._store.first_source_at(tx)
-            if first is None or cutoff <= first:
-                raise InvalidRequest(
-                    f"'business_date' {business_date.isoformat()} is before the first "
-                    "transaction: there is nothing it could settle.",
-                    field="business_date",
-                    code="date_before_first_transaction",
+            if existing is None:
+                first = await self._store.first_source_at(tx)
+                if first is None or cutoff <= first:
+                    raise InvalidRequest(
+                        f"'business_date' {business_date.isoformat()} is before the first "
+                        "transaction: there is nothing it could settle.",
+                        field="business_date",
+                        code="date_before_first_transaction",
+                    )
+                # The run, its partitions and staging shares, committed before any source is
+                # staged: the date's run exists once, whoever stages its shares.
+                new_run = await self._store.create_run(
+                    tx,
+                    run_id=new_id("sr"),
+                    business_date=business_date,
+                    cutoff_at=cutoff,
+                    lookback_from=cutoff - timedelta(days=self._options.lookback_days),
+                    partitions=self._options.partitions,
+                    stage_shares=self._options.workers,
+                    created_by=actor.actor,
+                    now=now,
                 )
-            new_run = await self._store.create_run(
-                tx,
-                run_id=new_id("sr"),
-                business_date=business_date,
-                cutoff_at=cutoff,
-                lookback_from=cutoff - timedelta(days=self._options.lookback_days),
-                partitions=self._options.partitions,
-                created_by=actor.actor,
-                now=now,
-            )
-            if new_run is None:  # another start created the date's run first: join it
-                existing = present(
-                    await self._store.get_run_by_date(tx, business_date), "the date's run exists"
-                )
-                _check_same_cutoff(existing, cutoff_at)
-                return existing, False
-            run = await self._store.stage_sources(tx, new_run)
-            await self._auditor.record(
-                tx,
-                actor=actor.actor,
-                event_type="settlement_run.started",
-                resource=run.id,
-                origin=origin,
-                details={"business_date": business_date.isoformat()},
-            )
-        return run, True
+                if new_run is None:  # another start created the date's run first: join it
+                    existing = present(
+                        await self._store.get_run_by_date(tx, business_date),
+                        "the date's run exists",
+                    )
+                    _check_same_cutoff(existing, cutoff_at)
+                else:
+                    await self._auditor.record(
+                        tx,
+                        actor=actor.actor,
+                        event_type="settlement_run.started",
+                        resource=new_run.id,
+                        origin=origin,
+                        details={"business_date": business_date.isoformat()},
+                    )
+        if existing is not None:
+            return await self._staging.staged(existing), False
+        return await self._staging.staged(present(new_run, "a run was created")), True
 
     async def run_for_date(self, business_date: date) -> SettlementRun | None:
         async with self._uow.transaction() as tx:
@@ -173,13 +188,14 @@ class SettlementRuns:
             run = await self._store.get_run(tx, run_id)
         if run is None:
             raise NotFound("No such settlement run.")
+        run = await self._staging.staged(run)
         sink = self._reports.sink(run, partition)
 
         async def report(data: bytes) -> None:
             sink.add_csv(data)
 
         try:
-            async with self._uow.transaction() as tx:
+            async with self._work.transaction() as tx:
                 if not await self._store.claim_partition(tx, run_id, partition):
                     sink.abort()
                     return 0
@@ -208,17 +224,28 @@ class SettlementRuns:
             pending = await self._store.pending_partitions(tx, run_id)
             if pending:
                 raise InvalidState(f"{len(pending)} partitions of {run_id} are not settled yet.")
-        # Every item of the date is in: its indexes are built once, now (decision 0900).
-        async with self._uow.transaction() as tx:
-            await self._store.index_items(tx, run.business_date)
-            missing = await self._store.partitions_without_report(tx, run_id)
-        for partition in missing:
-            await self._reports.write(run, partition)
-        # Invariants first: a violation aborts the run before any payout file is written.
-        async with self._uow.transaction() as tx:
-            problems = await self._store.run_invariants(tx, run)
-            if problems:
-                await self._store.fail_run(tx, run_id, problems, self._clock.now())
+        problems: list[str] = []
+
+        async def indexed() -> None:
+            # Every item of the date is in: its indexes are built once, now (decision 0900).
+            async with self._work.transaction() as tx:
+                await self._store.index_items(tx, run.business_date)
+                missing = await self._store.partitions_without_report(tx, run_id)
+            for partition in missing:
+                await self._reports.write(run, partition)
+
+        async def checked() -> None:
+            async with self._work.transaction() as tx:
+                problems.extend(await self._store.run_invariants(tx, run))
+                if problems:
+                    await self._store.fail_run(tx, run_id, problems, self._clock.now())
+
+        # The index build (a sort) and the invariants (a scan and a GROUP BY) read the same
+        # items and need nothing of each other: on two connections at once when there are
+        # workers for both (decision 0914).
+        steps = (indexed, checked)
+        await in_parallel(self._options.workers, range(len(steps)), lambda i: steps[i]())
+        # Invariants before payouts: a violation aborts the run before any payout file.
         invariant(not problems, f"settlement run {run_id} violated: {'; '.join(problems)}")
         files = await self._payouts.write_payout_files(
             run.business_date, run.cutoff_at, self.run_day(run)
@@ -243,19 +270,28 @@ class SettlementRuns:
             raise NotFound("No such settlement run.")
         if run.status != "running":
             return run
+        run = await self._staging.staged(run)
         todo = await self.pending_partitions(run.id)
         done = run.partitions - len(todo)
         if progress:
             progress("partitions", done, run.partitions)
-        # Other processes may be settling some partitions of the same run: take what is free,
-        # then wait for theirs (a crashed worker's lock goes with its connection, so its
-        # partition becomes free again and is taken here).
-        for _ in range(MAX_WAIT_ROUNDS):
-            for partition in todo:
-                await self.run_partition(run.id, partition)
-            todo = await self.pending_partitions(run.id)
+
+        async def settle(partition: int) -> None:
+            nonlocal done
+            await self.run_partition(run.id, partition)
+            done += 1
             if progress:
-                progress("partitions", run.partitions - len(todo), run.partitions)
+                progress("partitions", done, run.partitions)
+
+        # Other processes may be settling some partitions of the same run: take what is free,
+        # `workers` at once, then wait for theirs (a crashed worker's lock goes with its
+        # connection, so its partition becomes free again and is taken here).
+        for _ in range(MAX_WAIT_ROUNDS):
+            await in_parallel(self._options.workers, todo, settle)
+            todo = await self.pending_partitions(run.id)
+            done = run.partitions - len(todo)
+            if progress:
+                progress("partitions", done, run.partitions)
             if not todo:
                 return await self.finalize(run.id)
             await asyncio.sleep(WAIT_S)

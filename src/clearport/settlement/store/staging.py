@@ -1,8 +1,12 @@
-"""A run's sources in PostgreSQL: claimed and staged in one pass over the ledger when the run
-starts (`settlement_claims`, the UNLOGGED `settlement_sources`), and staged again from the claims
-when a crash emptied the staging (decisions 0900, 0904, 0906)."""
+"""A run's sources in PostgreSQL: claimed and staged when the run starts, in shares that
+several connections stage at once, one pass over the ledger each (`settlement_claims`, the
+UNLOGGED `settlement_sources`, `settlement_share_counts`), summed up once every share is in; and
+staged again from the claims when a crash emptied the staging (decisions 0900, 0904, 0906,
+0914)."""
 
 from __future__ import annotations
+
+import asyncpg
 
 from clearport.core.errors import invariant, present
 from clearport.core.uow import Transaction
@@ -111,13 +115,17 @@ _STAGED_COLUMNS = (
 _GROSS = (
     "CASE WHEN type IN ('capture', 'dispute_reversal', 'adjustment') THEN amount ELSE -amount END"
 )
-# ONE pass over the ledger: stage each source in its partition's UNLOGGED table, claim it for
-# the run (the exactly-once guard: a source is claimed once, ever), and record each partition's
-# count and gross durably for the end-of-run invariants. The claims and the counts read the
-# staged rows' RETURNING (five narrow columns), not a materialized copy of the whole source
-# rows read three times: at 10 M sources that copy spilled gigabytes (decision 0904).
+
+
+# ONE pass over the ledger per share (the sources created in its slice of the run's window,
+# bound as `lookback_from` and `cutoff_at`): stage each source of the share in its partition's
+# UNLOGGED table, claim it for the run (the exactly-once guard: a source is claimed once, ever),
+# and record the share's count and gross per partition durably, summed at the end of staging
+# for the end-of-run invariants. The claims and the counts read the staged rows' RETURNING
+# (five narrow columns), not a materialized copy of the whole source rows read three times: at
+# 10 M sources that copy spilled gigabytes (decision 0904).
 _stage = Params()
-_STAGE_SOURCES = f"""
+_STAGE_SHARE = f"""
 WITH staged AS (
     INSERT INTO settlement_sources ({_STAGED_COLUMNS})
     SELECT {_STAGED_COLUMNS} FROM ({
@@ -128,12 +136,11 @@ WITH staged AS (
     INSERT INTO settlement_claims (source_id, run_id, partition)
     SELECT source_id, {_stage("run_id")}, partition FROM staged
 )
-UPDATE settlement_partitions p SET staged = x.n, staged_gross = x.gross
-  FROM (SELECT partition, count(*) AS n, sum({_GROSS}) AS gross,
-               count(*) FILTER (WHERE payment_id IS NULL AND type <> 'adjustment') AS orphans
-          FROM staged GROUP BY partition) x
- WHERE p.run_id = {_stage("run_id")} AND p.partition = x.partition
-RETURNING x.n, x.orphans"""
+INSERT INTO settlement_share_counts (run_id, share, partition, staged, staged_gross)
+SELECT {_stage("run_id")}, {_stage("share")}, partition, count(*), sum({_GROSS})
+  FROM staged GROUP BY partition
+RETURNING staged, (SELECT count(*) FROM staged
+                    WHERE payment_id IS NULL AND type <> 'adjustment') AS orphans"""
 
 # After a crash emptied the UNLOGGED staging: the claimed sources of the given partitions again.
 _restage = Params()
@@ -150,37 +157,103 @@ SELECT {_STAGED_COLUMNS} FROM ({
 
 
 class PgStagingStore:
-    async def stage_sources(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
+    async def pending_stage_shares(self, tx: Transaction, run_id: str) -> list[int]:
+        rows = await conn_of(tx).fetch(
+            "SELECT share FROM settlement_stage_shares WHERE run_id = $1 AND done_at IS NULL "
+            "ORDER BY share",
+            run_id,
+        )
+        return [r["share"] for r in rows]
+
+    async def stage_share(self, tx: Transaction, run: SettlementRun, share: int) -> bool:
+        """Claim and stage one share of the run's sources, in this transaction; False if
+        another worker has the share or staged it (SKIP LOCKED, like partitions)."""
         conn = conn_of(tx)
-        await conn.execute("SELECT stl_stage_tables($1, $2)", run.id, run.partitions)
+        slice_ = await conn.fetchrow(
+            "SELECT from_at, to_at FROM settlement_stage_shares WHERE run_id = $1 AND share = $2 "
+            "AND done_at IS NULL FOR UPDATE SKIP LOCKED",
+            run.id,
+            share,
+        )
+        if slice_ is None:
+            return False
         # Room for the big hash joins of a night's volume (the default 4 MB spills to disk).
         await conn.execute(f"SET LOCAL work_mem = '{STAGING_HASH_MEMORY}'")
+        # Hash joins only. With the claims' statistics saying "empty" (a first night, or stale)
+        # the anti-join was planned as a nested loop that scans the whole claims table for
+        # every source: nothing while the table is empty, but the shares staged beside this one
+        # insert their claims meanwhile, and each of this share's sources then scanned all of
+        # them (a 1 M night's share took 150 s instead of 5). A hash anti-join reads the claims
+        # once. What it costs: the dispute branches (a few thousand rows) scan payments once
+        # each instead of probing its key (decision 0914).
+        await conn.execute("SET LOCAL enable_nestloop = off")
         rows = await conn.fetch(
-            _STAGE_SOURCES,
+            _STAGE_SHARE,
             *_stage.args(
                 run_id=run.id,
                 partitions=run.partitions,
-                lookback_from=run.lookback_from,
-                cutoff_at=run.cutoff_at,
+                lookback_from=slice_["from_at"],
+                cutoff_at=slice_["to_at"],
+                share=share,
             ),
             timeout=LONG_S,
         )
-        orphans = sum(r["orphans"] for r in rows)
+        orphans = rows[0]["orphans"] if rows else 0
         invariant(not orphans, f"{orphans} staged sources have no payment")
+        # The server's start: a crash of PostgreSQL empties the UNLOGGED rows staged here, and
+        # restarts it, so a share staged on a server that has restarted since is staged again.
+        await conn.execute(
+            "UPDATE settlement_stage_shares SET done_at = clock_timestamp(), "
+            "server_started_at = pg_postmaster_start_time() WHERE run_id = $1 AND share = $2",
+            run.id,
+            share,
+        )
+        return True
+
+    async def finish_staging(self, tx: Transaction, run: SettlementRun) -> SettlementRun:
+        """Once every share is staged: each partition's count and gross, the staging's
+        statistics, `staged_at`. Idempotent (under the run's row lock)."""
+        conn = conn_of(tx)
+        row = await conn.fetchrow("SELECT * FROM settlement_runs WHERE id = $1 FOR UPDATE", run.id)
+        current = run_from_row(present(row, "the run exists"))
+        if current.staged_at is not None:
+            return current
+        pending, restarted = present(
+            await conn.fetchrow(
+                "SELECT count(*) FILTER (WHERE done_at IS NULL), count(*) FILTER "
+                "(WHERE server_started_at IS DISTINCT FROM pg_postmaster_start_time()) "
+                "FROM settlement_stage_shares WHERE run_id = $1",
+                run.id,
+            ),
+            "aggregates return one row",
+        )
+        invariant(not pending, f"{pending} staging shares of {run.id} are not staged")
+        staged = await conn.fetchval(
+            """WITH x AS (SELECT partition, sum(staged) AS n, sum(staged_gross) AS gross
+                            FROM settlement_share_counts WHERE run_id = $1 GROUP BY partition),
+                    u AS (UPDATE settlement_partitions p SET staged = x.n, staged_gross = x.gross
+                            FROM x WHERE p.run_id = $1 AND p.partition = x.partition)
+               SELECT coalesce(sum(n), 0) FROM x""",
+            run.id,
+        )
+        if restarted:
+            # Some shares were staged on a server that has restarted since (a crash empties
+            # UNLOGGED tables): the whole staging again, from the claims (decision 0914).
+            await conn.execute(f"TRUNCATE {_stage_table(run.id)}")
+            await self._restage(conn, current, list(range(run.partitions)))
         # Fresh statistics, so each partition's statement is planned with hash joins. A small
         # sample (3,000 rows a leaf, not 30,000) is enough for row counts and distinct values:
         # at 10 M sources the default sample took 24.7 s under load (bench/README.md).
         await conn.execute("SET LOCAL default_statistics_target = 10")
         await conn.execute(f"ANALYZE {_stage_leaves(run.id, run.partitions)}", timeout=LONG_S)
         await conn.execute("RESET default_statistics_target")
-        await conn.execute(
-            "UPDATE settlement_runs SET stats = jsonb_build_object('staged', $2::bigint) "
-            "WHERE id = $1",
+        row = await conn.fetchrow(
+            "UPDATE settlement_runs SET stats = stats || jsonb_build_object('staged', $2::bigint), "
+            "staged_at = clock_timestamp() WHERE id = $1 RETURNING *",
             run.id,
-            sum(r["n"] for r in rows),
+            staged,
         )
-        row = await conn.fetchrow("SELECT * FROM settlement_runs WHERE id = $1", run.id)
-        return run_from_row(present(row, "the new run is visible"))
+        return run_from_row(present(row, "the run is staged"))
 
     async def restage_if_lost(self, tx: Transaction, run: SettlementRun, partition: int) -> int:
         conn = conn_of(tx)
@@ -199,6 +272,13 @@ class PgStagingStore:
         ]
         if not lost:
             return 0
+        await self._restage(conn, run, lost)
+        await conn.execute(f"ANALYZE {_stage_table(run.id)}", timeout=LONG_S)
+        return len(lost)
+
+    async def _restage(self, conn: asyncpg.Connection, run: SettlementRun, lost: list[int]) -> None:
+        """Stage the given partitions again from the run's claims, and check each one's count
+        and gross against what its staging recorded."""
         await conn.execute(f"SET LOCAL work_mem = '{STAGING_HASH_MEMORY}'")
         await conn.execute(
             _RESTAGE_SOURCES,
@@ -224,5 +304,3 @@ class PgStagingStore:
             timeout=LONG_S,
         )
         invariant(not differ, f"{differ} partitions of {run.id} restaged differently")
-        await conn.execute(f"ANALYZE {_stage_table(run.id)}", timeout=LONG_S)
-        return len(lost)
