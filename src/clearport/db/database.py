@@ -83,6 +83,13 @@ class Database:
             await self._pool.close()
             self._pool = None
 
+    def terminate(self) -> None:
+        """Drop every connection at once, as a process that dies would (the simulation's crash);
+        the server rolls back what they had begun and drops their temporary tables."""
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
+
     @property
     def pool(self) -> asyncpg.Pool:
         if self._pool is None:

@@ -148,7 +148,9 @@ class World:
         """The process dies: connections dropped, memory gone; a fresh one starts."""
         old = self.current
         self.instance = None
-        old.container.db.pool.terminate()
+        # Every pool: a settlement partition's connection (its own pool) keeps a temporary
+        # table that a live connection would leave for the next seed's reset to trip on.
+        old.container.terminate()
         with contextlib.suppress(Exception):
             await old.container.settlement_jobs.close()
         await old.client.aclose()

@@ -127,3 +127,9 @@ class Container:
             await self.cache_db.close()
         if self.settlement_db is not None:
             await self.settlement_db.close()
+
+    def terminate(self) -> None:
+        """The process dies: every pool's connections dropped at once, none closed cleanly."""
+        for database in (self.db, self.cache_db, self.settlement_db):
+            if database is not None:
+                database.terminate()
