@@ -19,8 +19,12 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from queue import Empty
+from typing import Any
 
 from bench.sim import work
+
+_POLL_S = 5.0
 
 # A fixed list CI always runs: the seeds that found bugs (kept as regressions) and a spread.
 CI_SEEDS = [5, 18, *(s for s in range(1, 50) if s not in (5, 18))][:49]
@@ -31,6 +35,24 @@ def ci_seeds() -> list[int]:
     seeds = list(CI_SEEDS)
     print(f"CI seeds: the fixed list of {len(seeds)} and today's date {today}", flush=True)
     return [*seeds, today]
+
+
+def _next_report(queue: Any, procs: list[Any], poll_s: float = _POLL_S) -> tuple[Any, ...]:
+    """The next seed's report; exits 1, saying which, when a process died before sending all
+    of its seeds' reports (killed, out of memory): waiting for them would hang until CI's
+    time limit (a seed that raises ends its process, its traceback on stderr)."""
+    while True:
+        try:
+            report: tuple[Any, ...] = queue.get(timeout=poll_s)
+            return report
+        except Empty:
+            failed = [p for p in procs if p.exitcode not in (None, 0)]
+            if failed or all(p.exitcode is not None for p in procs):
+                for p in procs:
+                    p.kill()
+                codes = ", ".join(f"{p.name}: exit {p.exitcode}" for p in procs)
+                print(f"a simulation process ended with seeds unreported ({codes})", flush=True)
+                sys.exit(1)
 
 
 def run(url: str, seeds: list[int], steps: int, workers: int, *, faults: bool = True) -> int:
@@ -46,7 +68,7 @@ def run(url: str, seeds: list[int], steps: int, workers: int, *, faults: bool = 
     seed_seconds = 0.0  # each seed's own time, without a process's start (imports, migrations)
     violations = 0
     for done in range(1, len(seeds) + 1):
-        _, ran, injected, lines, seconds = queue.get()
+        _, ran, injected, lines, seconds = _next_report(queue, procs)
         seed_seconds += seconds
         total_steps += ran
         by_kind.update(injected)
