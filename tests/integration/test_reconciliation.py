@@ -236,6 +236,28 @@ def test_a_share_that_fails_rolls_every_share_back_and_leaves_nothing(
     assert (again.json()["matched"], again.json()["amount_mismatch"]) == (1, 1)
 
 
+def test_a_scratch_drop_that_fails_beside_the_record_leaves_the_run_and_no_scratch(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping the staged file beside the record only frees space early: when it fails, the
+    run still stands and the scratch is dropped after the run's transaction, as always."""
+    from clearport.reconciliation.store import matching
+
+    async def failing(self: Any, txs: Any, scratch: Any) -> None:
+        raise RuntimeError("the drop failed")
+
+    monkeypatch.setattr(matching.PgMatching, "drop_file", failing)
+    day = a_day(api)
+    run = reconcile(api, day.finance, day.connector, [row(day.refs["clean"], 10_000)])
+    assert run.status_code == 201, run.text
+    assert run.json()["matched"] == 1
+    with pg(api.database_url) as conn:
+        leftovers = conn.execute(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'rcs\\_%'"
+        ).fetchone()
+        assert leftovers == (0,)
+
+
 def test_a_reference_twice_on_both_sides_is_two_matches(api: Api) -> None:
     """Two captures the processor knows by one reference, each settled once: the file's two
     rows and the two items are the same multiset, so nothing is owed either way and nothing is

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from clearport.access.domain import Origin, Permission, Principal
 from clearport.adjustments.service import AdjustmentService
 from clearport.audit.service import Auditor
@@ -39,6 +41,8 @@ from clearport.reconciliation.domain import (
 )
 from clearport.reconciliation.formats import FileFormat, format_for
 from clearport.reconciliation.ports import ReconciliationStore
+
+log = structlog.get_logger("clearport.reconciliation")
 
 _DISPUTES_PER_BATCH = 100
 
@@ -191,7 +195,13 @@ class ReconciliationService:
             if isinstance(recorded, BaseException):
                 raise recorded
             if isinstance(dropped, BaseException):
-                raise dropped
+                # Only scratch the passes read: the run stands, and `drop_scratch` below drops
+                # whatever is left (with every=True, a later run of the connector too).
+                log.warning(
+                    "reconciliation.scratch_not_dropped",
+                    run_id=run_id,
+                    error=type(dropped).__name__,
+                )
             outcome = recorded
             lap("record")
         counts = outcome.counts

@@ -89,7 +89,7 @@ def _hashes(key: str, type_: str) -> tuple[str, str]:
     return _H1.format(key=key, seed=seed), _H2.format(key=key, seed=seed)
 
 
-def capture_key_sql(kind: ReferenceKind) -> str:
+def _capture_key_sql(kind: ReferenceKind) -> str:
     return "p.network_reference" if kind is ReferenceKind.NETWORK_REFERENCE else "p.auth_attempt_id"
 
 
@@ -106,7 +106,7 @@ _ITEM_SOURCES = (
 
 def _item_key(fmt: FileFormat, item_type: str) -> str:
     if item_type == "capture":
-        return capture_key_sql(fmt.reference_kind)
+        return _capture_key_sql(fmt.reference_kind)
     return "p.id" if item_type == "refund" else "p.network_case_id"
 
 
