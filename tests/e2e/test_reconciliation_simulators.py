@@ -4,6 +4,7 @@ connector type's layout, and `reconcile` matches every row with what Clearport r
 
 from __future__ import annotations
 
+from asyncio import to_thread
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,13 +66,21 @@ def test_a_clean_day_at_a_simulator_reconciles_to_zero_exceptions(
         assert len(text.splitlines()) == 1 + 3  # the header, two captures, a refund
 
         async def reconcile(c: Container) -> None:
+            # As the command does: the digest still being read while the file is staged.
             run, created, _ = await c.reconciliation.reconcile(
-                SYSTEM_CLI, Origin("test"), "acquirer", day_file, sha256_of(day_file)
+                SYSTEM_CLI, Origin("test"), "acquirer", day_file, to_thread(sha256_of, day_file)
             )
             outcome.update(
                 {name: getattr(run, name) for name in (*RUN_COUNTS, "rejected", "lines")}
             )
             assert created
+            # The same file again, its digest known late (after staging) or at once: the same
+            # run, nothing new.
+            for digest in (to_thread(sha256_of, day_file), sha256_of(day_file)):
+                again, created, _ = await c.reconciliation.reconcile(
+                    SYSTEM_CLI, Origin("test"), "acquirer", day_file, digest
+                )
+                assert (again.id, created) == (run.id, False)
 
         with_container(settings, api.database_url, tmp_path / "data", reconcile)
     assert outcome["lines"] == 3 and outcome["matched"] == 3 and outcome["rejected"] == 0

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _SameFile(Exception):
+    """The file, once its digest was known, is one this connector reconciled already."""
+
+    def __init__(self, run: ReconciliationRun) -> None:
+        super().__init__(run.id)
+        self.run = run
+
+
 class _Laps:
     """Seconds per step of a run, for the benchmark's breakdown."""
 
@@ -108,12 +116,15 @@ class ReconciliationService:
         origin: Origin,
         connector: str,
         path: Path,
-        sha256: str,
+        sha256: str | Awaitable[str],
         *,
         file_id: str | None = None,
     ) -> tuple[ReconciliationRun, bool, dict[str, float]]:
         """Import the file and match it; (the run, whether it is new, seconds per step). The
-        same file again is the same run: nothing changes."""
+        same file again is the same run: nothing changes. `sha256` may still be being read
+        (the command's thread): the file is then staged first and its digest checked before
+        anything else, so hashing a large file overlaps the staging rather than preceding it;
+        a file reconciled already then costs its staging, still changing nothing."""
         actor.require(Permission.FINANCE_WRITE)
         now = self._clock.now()
         steps: dict[str, float] = {}
@@ -122,11 +133,18 @@ class ReconciliationService:
         try:
             async with self._uow.transaction() as tx:
                 await self._store.lock_connector(tx, connector)
-                existing = await self._store.run_for_file(tx, connector, sha256)
+                existing = (
+                    await self._store.run_for_file(tx, connector, sha256)
+                    if isinstance(sha256, str)
+                    else None
+                )
                 if existing is None:
-                    run, fmt = await self._import_and_match(
-                        tx, actor, origin, connector, path, sha256, file_id, now, lap, scratches
-                    )
+                    try:
+                        run, fmt = await self._import_and_match(
+                            tx, actor, origin, connector, path, sha256, file_id, now, lap, scratches
+                        )
+                    except _SameFile as same:
+                        existing = same.run
         finally:
             # After the run's transaction: it read them, and a DROP would wait for it.
             for scratch in scratches:
@@ -151,7 +169,7 @@ class ReconciliationService:
         origin: Origin,
         connector: str,
         path: Path,
-        sha256: str,
+        sha256: str | Awaitable[str],
         file_id: str | None,
         now: datetime,
         lap: _Laps,
@@ -171,6 +189,11 @@ class ReconciliationService:
             await self._store.drop_scratch(work, scratch, every=True)
             staged = await self._store.stage((work, other), scratch, fmt, path)
             lap("stage")
+            if not isinstance(sha256, str):
+                sha256 = await sha256
+                same = await self._store.run_for_file(tx, connector, sha256)
+                if same is not None:
+                    raise _SameFile(same)
             period = staged.period or (now.date(), now.date() + timedelta(days=1))
             if await self._store.period_taken(tx, connector, period):
                 raise InvalidState(
