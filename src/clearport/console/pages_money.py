@@ -113,7 +113,7 @@ async def exceptions(request: Request) -> Response:
     if kind is not None and kind not in {k.value for k in ExceptionKind}:
         raise InvalidRequest("'kind' is not a kind of exception.", field="kind")
     filters = {"status": status, "kind": kind, "older_than_days": older}
-    found = await container_of(request).reconciliation.list_exceptions(
+    found = await container_of(request).reconciliation_queue.list_exceptions(
         principal_of(request), page_of(request, "rcx"), filters
     )
     return page(
@@ -134,7 +134,7 @@ async def resolve(request: Request, exception_id: str) -> Response:
     form = await form_of(request)
     # The resolutions a person chooses; the others are the run's own.
     action = choice(form, "action", (Resolution.ACCEPT, Resolution.ADJUST, Resolution.WRITE_OFF))
-    await container_of(request).reconciliation.resolve(
+    await container_of(request).reconciliation_queue.resolve(
         principal_of(request), origin_of(request), exception_id, action, form.get("note", "")
     )
     return RedirectResponse(f"{PREFIX}/reconciliation?resolved={exception_id}", status_code=303)

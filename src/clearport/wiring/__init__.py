@@ -111,6 +111,7 @@ def build_container(
     from clearport.payments.stats import PaymentStatistics
     from clearport.payments.store import PgPaymentStore
     from clearport.payments.store.stats import PgPaymentStats
+    from clearport.reconciliation.queue import ExceptionQueue
     from clearport.reconciliation.service import ReconciliationService
     from clearport.reconciliation.store import PgReconciliationStore
     from clearport.replay.service import RoutingSimulations
@@ -388,20 +389,22 @@ def build_container(
         clock,
         max_amount_minor=settings.payment_max_amount_minor,
     )
+    reconciliation_store = PgReconciliationStore(
+        statement_timeout_s=settings.reconciliation_timeout_s,
+        work_mem=settings.reconciliation_work_mem,
+        lookback_days=settings.reconciliation_lookback_days,
+    )
     reconciliation = ReconciliationService(
         uow,
-        PgReconciliationStore(
-            statement_timeout_s=settings.reconciliation_timeout_s,
-            work_mem=settings.reconciliation_work_mem,
-            lookback_days=settings.reconciliation_lookback_days,
-        ),
-        ledger,
-        adjustments,
+        reconciliation_store,
         disputes,
         files,
         outbox,
         auditor,
         clock,
+    )
+    reconciliation_queue = ExceptionQueue(
+        uow, reconciliation_store, ledger, adjustments, auditor, clock
     )
     authenticator = Authenticator(
         uow,
@@ -461,6 +464,7 @@ def build_container(
         disputes=disputes,
         adjustments=adjustments,
         reconciliation=reconciliation,
+        reconciliation_queue=reconciliation_queue,
         bins=BinService(uow, bin_repo, invalidations, bin_directory),
         router=router,
         routing_rules=routing_rules,

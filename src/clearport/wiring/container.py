@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from clearport.merchants.service import MerchantService
     from clearport.payments.service import PaymentService
     from clearport.payments.stats import PaymentStatistics
+    from clearport.reconciliation.queue import ExceptionQueue
     from clearport.reconciliation.service import ReconciliationService
     from clearport.replay.service import RoutingSimulations
     from clearport.risk.domain import RiskRuleSet
@@ -80,6 +81,7 @@ class Container:
     disputes: DisputeService
     adjustments: AdjustmentService
     reconciliation: ReconciliationService
+    reconciliation_queue: ExceptionQueue  # the exceptions the runs leave, and their resolution
     bins: BinService
     routing_rules: RuleSets[RuleSet]
     router: Router  # what payments ask: the active routing rule set, cached

@@ -95,7 +95,7 @@ async def _reconciliation(request: Request) -> bytes:
     """Open reconciliation exceptions by kind and age, read at scrape time (the queue lives in
     the database, so every API process reports the same)."""
     try:
-        rows = await container_of(request).reconciliation.open_exceptions()
+        rows = await container_of(request).reconciliation_queue.open_exceptions()
     except Exception:  # a metrics scrape never fails on the database: the gauge goes missing
         return b""
     registry = CollectorRegistry()

@@ -160,7 +160,7 @@ async def list_exceptions(
     ),
 ) -> JSONResponse:
     container = container_of(request)
-    page = await container.reconciliation.list_exceptions(
+    page = await container.reconciliation_queue.list_exceptions(
         principal_of(request),
         q.page,
         {
@@ -187,7 +187,7 @@ async def list_exceptions(
 )
 async def get_exception(request: Request, exception_id: ReconciliationExceptionId) -> JSONResponse:
     container = container_of(request)
-    found = await container.reconciliation.get_exception(principal_of(request), exception_id)
+    found = await container.reconciliation_queue.get_exception(principal_of(request), exception_id)
     return JSONResponse(exception_json(found, container.clock.now()))
 
 
@@ -202,7 +202,7 @@ async def resolve_exception(
     """accept: the processor's figure stands; adjust: the difference is posted to the merchant
     as an adjustment; write_off: the platform absorbs it (reconciliation losses). Audited."""
     container = container_of(request)
-    resolved = await container.reconciliation.resolve(
+    resolved = await container.reconciliation_queue.resolve(
         principal_of(request),
         origin_of(request),
         exception_id,
