@@ -13,26 +13,16 @@ from typing import Any
 import pytest
 
 from clearport.access.domain import SYSTEM_CLI
-from clearport.audit.service import Auditor
-from clearport.audit.store import PgAuditLog
 from clearport.core.clock import SystemClock
 from clearport.core.uow import Transaction
 from clearport.db.database import Database
 from clearport.events.domain import Event
 from clearport.events.service import Outbox
 from clearport.events.store import PgEventStore
-from clearport.http.representation import ApiRepresentation, payout_json, settlement_json
+from clearport.http.representation import payout_json, settlement_json
 from clearport.ledger.service import LedgerService
 from clearport.ledger.store import PgLedgerStore
-from clearport.settlement.calendar import HolidayCalendar
-from clearport.settlement.domain import SettlementOptions
-from clearport.settlement.interchange_tables import table_for
-from clearport.settlement.payout_files import NachaOriginator, SepaDebtor
-from clearport.settlement.payout_files.renderer import PayoutFiles
-from clearport.settlement.report_files import ReportSink
-from clearport.settlement.service import SettlementService
 from clearport.settlement.store import PgSettlementStore
-from clearport.storage.local import LocalDirectoryStorage
 from tests.conftest import truncate_all
 from tests.integration.test_settlement_run import (
     BLENDED,
@@ -47,6 +37,7 @@ from tests.integration.test_settlement_run import (
     add_merchant,
     capture,
     db_now,
+    make_service,
     q,
     refund,
     run,
@@ -88,31 +79,11 @@ def env_outbox(database_url: str, tmp_path: Path) -> Iterator[tuple[Env, ReadBac
     loop = asyncio.new_event_loop()
     db = Database(database_url, min_size=1, max_size=4)
     loop.run_until_complete(db.open())
-    clock = SystemClock()
     files = tmp_path / "files"
-    storage = LocalDirectoryStorage(files)
     destinations = FakeDestinations()
     outbox = ReadBackOutbox()
-    service = SettlementService(
-        db,
-        PgSettlementStore(),
-        LedgerService(db, PgLedgerStore(), clock),
-        storage,
-        lambda prefix: ReportSink(storage, prefix, storage.scratch_dir()),
-        PayoutFiles(
-            NachaOriginator("091000019", "1234567890", "CLEARPORT", "EXAMPLE BANK"),
-            SepaDebtor("Clearport Payouts", "DE89370400440532013000", "COBADEFFXXX"),
-        ),
-        destinations,
-        Auditor(PgAuditLog(), clock),
-        clock,
-        table_for,
-        HolidayCalendar(),
-        SettlementOptions(partitions=2, chunk_size=3),
-        outbox,
-        ApiRepresentation(),
-    )
-    ledger = LedgerService(db, PgLedgerStore(), clock)
+    service = make_service(db, files, destinations, partitions=2, outbox=outbox)
+    ledger = LedgerService(db, PgLedgerStore(), SystemClock())
     asyncio.set_event_loop(loop)
     yield Env(db, service, ledger, destinations, files, database_url), outbox
     loop.run_until_complete(db.close())

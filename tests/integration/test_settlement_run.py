@@ -96,9 +96,10 @@ def make_service(
     storage: ObjectStorage | None = None,
     workers: int | None = None,
     work: Database | None = None,
+    outbox: Outbox | None = None,
 ) -> SettlementService:
     """`workers` and `work`: the options' default (one per CPU) and the main pool, unless
-    given."""
+    given; `outbox`: the events' own, unless given."""
     options = SettlementOptions(partitions=partitions, chunk_size=3)
     if workers is not None:
         options = dataclasses.replace(options, workers=workers)
@@ -120,7 +121,7 @@ def make_service(
         table_for,
         HolidayCalendar(),
         options,
-        Outbox(PgEventStore(), clock),
+        outbox or Outbox(PgEventStore(), clock),
         ApiRepresentation(),
         work=work,
     )
